@@ -1,0 +1,58 @@
+"""The ASGI entry point: Django for HTTP, Channels for WebSockets, and a lifespan that runs the embedded parts.
+
+Channels' ``ProtocolTypeRouter`` has no lifespan, so :class:`Lifespan` wraps it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs Django set up)
+from django.conf import settings  # noqa: E402
+
+from hub import embedded  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+class Lifespan:
+    """Answer ASGI lifespan messages: start the embedded parts at start-up, stop them at shutdown."""
+
+    def __init__(self, app, *, run_embedded: bool) -> None:
+        self.app = app
+        self.run_embedded = run_embedded
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    if self.run_embedded:
+                        await asyncio.to_thread(embedded.start_all)
+                except Exception as exc:
+                    logger.exception("embedded start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await asyncio.to_thread(embedded.stop_all)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def build_application(*, run_embedded: bool):
+    router = ProtocolTypeRouter({"http": django_asgi_app})
+    return Lifespan(router, run_embedded=run_embedded)
+
+
+application = build_application(run_embedded=settings.EMBEDDED)

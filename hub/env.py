@@ -1,0 +1,116 @@
+"""Strict readers for settings that come from the environment.
+
+Every reader raises ``ImproperlyConfigured`` naming the variable when its value
+is malformed, so a typo stops start-up instead of running with a surprise.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class Env:
+    """Reads typed values from a mapping (``os.environ`` by default)."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def is_set(self, name: str) -> bool:
+        return self.raw(name) is not None
+
+    def str(self, name: str, default: str = "") -> str:
+        value = self.raw(name)
+        return default if value is None else value
+
+    def str_or_empty(self, name: str, default: str) -> str:
+        """Like ``str`` but an empty value counts as set (for prefixes where empty means "none")."""
+        value = self._environ.get(name)
+        return default if value is None else value.strip()
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise self._error(name, value, "expected one of true/false, yes/no, on/off, 1/0")
+
+    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value, 10)
+        except ValueError:
+            raise self._error(name, value, "expected a whole number") from None
+        if minimum is not None and number < minimum:
+            raise self._error(name, value, f"must be at least {minimum}")
+        if maximum is not None and number > maximum:
+            raise self._error(name, value, f"must be at most {maximum}")
+        return number
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value not in choices:
+            raise self._error(name, value, f"expected one of {', '.join(choices)}")
+        return value
+
+    def list(self, name: str, default: list[str] | None = None) -> list[str]:
+        value = self.raw(name)
+        if value is None:
+            return list(default or [])
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+    def parsed(self, name: str, parse: Callable[[str], object], default: object, hint: str) -> object:
+        """Apply ``parse`` to the value; any ValueError becomes a message naming the variable."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise self._error(name, value, f"{hint} ({exc})") from None
+
+    def hex(self, name: str, default: str, *, digits: int) -> str:
+        value = self.str(name, default)
+        try:
+            int(value, 16)
+        except ValueError:
+            raise self._error(name, value, f"expected {digits} hexadecimal digits") from None
+        if len(value) != digits:
+            raise self._error(name, value, f"expected {digits} hexadecimal digits")
+        return value.upper()
+
+    @staticmethod
+    def _error(name: str, value: str, why: str) -> ImproperlyConfigured:
+        return ImproperlyConfigured(f"{name}={value!r} is not valid: {why}")
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:8000`` for IPv6) into its host and port."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise ValueError("expected host:port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    number = int(port, 10)
+    if not 0 < number < 65536:
+        raise ValueError("port out of range")
+    return host, number

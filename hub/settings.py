@@ -1,0 +1,253 @@
+"""The hub's one settings module, read from the environment.
+
+Embedded defaults apply when a variable is absent (``make run`` needs none);
+``HUB_MODE=production`` insists on the values a public deployment must set.
+``.env.example`` lists every variable read here.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from hub.env import Env, parse_bind
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = Env()
+
+HUB_MODE = env.choice("HUB_MODE", ("embedded", "production"), default="embedded")
+EMBEDDED = HUB_MODE == "embedded"
+HUB_BIND = env.str("HUB_BIND", "127.0.0.1:8000")
+HUB_BIND_HOST, HUB_BIND_PORT = env.parsed("HUB_BIND", parse_bind, ("127.0.0.1", 8000), "expected host:port")
+_bind_host_for_url = "127.0.0.1" if HUB_BIND_HOST in ("0.0.0.0", "::") else HUB_BIND_HOST
+HUB_PUBLIC_URL = env.str("HUB_PUBLIC_URL", f"http://{_bind_host_for_url}:{HUB_BIND_PORT}").rstrip("/")
+if urlsplit(HUB_PUBLIC_URL).scheme not in ("http", "https"):
+    raise ImproperlyConfigured(f"HUB_PUBLIC_URL={HUB_PUBLIC_URL!r} is not valid: expected an http(s) URL")
+# Where the hub keeps what it makes at run time (SQLite file, generated key) in the embedded default.
+HUB_VAR_DIR = Path(env.str("HUB_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env.bool("DEBUG", default=EMBEDDED)
+
+
+def _embedded_secret_key() -> str:
+    """A random key generated once and kept beside the database, never a fixed default."""
+    path = HUB_VAR_DIR / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    HUB_VAR_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+SECRET_KEY = env.str("SECRET_KEY")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS")
+
+if HUB_MODE == "production":
+    missing = [name for name in ("SECRET_KEY", "ALLOWED_HOSTS") if not env.is_set(name)]
+    if missing:
+        raise ImproperlyConfigured(f"HUB_MODE=production needs {', '.join(missing)} to be set")
+    if DEBUG:
+        raise ImproperlyConfigured(
+            "HUB_MODE=production refuses DEBUG=true: it leaks settings and stack traces"
+        )
+else:
+    SECRET_KEY = SECRET_KEY or _embedded_secret_key()
+    if not ALLOWED_HOSTS:
+        # Listening on every interface means phones reach the box by whatever address it has.
+        ALLOWED_HOSTS = (
+            ["*"]
+            if HUB_BIND_HOST in ("0.0.0.0", "::")
+            else ["127.0.0.1", "localhost", "[::1]", HUB_BIND_HOST]
+        )
+
+INSTALLED_APPS = [
+    "jazzmin",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "oauth2_provider",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "axes",
+    "hub",
+    "messaging",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks, so it sees the outcome of authentication.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "hub.urls"
+ASGI_APPLICATION = "hub.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------------
+DATABASE_URL = env.str("DATABASE_URL", f"sqlite:///{HUB_VAR_DIR / 'hub.sqlite3'}")
+try:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0 if EMBEDDED else 60)}
+except ValueError as exc:  # dj-database-url says which part it could not read
+    raise ImproperlyConfigured(f"DATABASE_URL={DATABASE_URL!r} is not valid: {exc}") from None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock up front so two
+    # writers queue on the busy timeout instead of failing with "database is locked" mid-transaction.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth -----------------------------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env.int("AXES_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
+# --- Internationalisation -------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files ---------------------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if EMBEDDED
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+# The embedded default serves straight from the app folders; no collectstatic step on a fresh machine.
+WHITENOISE_USE_FINDERS = EMBEDDED
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Security (production) ------------------------------------------------------------------------------
+if HUB_MODE == "production":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- Channels -------------------------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # socket_timeout None: the layer blocks on BZPOPMIN and must not time out (PITFALLS).
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}], "capacity": 1000},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Message bus and Celery -----------------------------------------------------------------------------
+AMQP_URL = env.str("AMQP_URL", "memory://")
+MQTT_URL = env.str("MQTT_URL")
+# Set but empty is meaningful here: it gives lagarto's exact topic shape.
+MQTT_HOME_PREFIX = env.str_or_empty("MQTT_HOME_PREFIX", "/home").rstrip("/")
+CELERY_BROKER_URL = AMQP_URL
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = EMBEDDED
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+# Apps add their periodic tasks here (hub/celery.py); the embedded default runs them in-process.
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+
+# --- panStamp radio -------------------------------------------------------------------------------------
+SERIAL_PORT = env.str("SERIAL_PORT")
+SWAP_CHANNEL = env.int("SWAP_CHANNEL", 0, minimum=0, maximum=255)
+SWAP_SYNC_WORD = env.hex("SWAP_SYNC_WORD", "B547", digits=4)
+SWAP_ADDRESS = env.hex("SWAP_ADDRESS", "01", digits=2)
+
+# --- Signed downloads -----------------------------------------------------------------------------------
+DOWNLOADS_ROOT = Path(env.str("DOWNLOADS_ROOT", str(HUB_VAR_DIR / "downloads")))
+DOWNLOADS_PREFIX = "/" + env.str("DOWNLOADS_PREFIX", "/dl/").strip("/") + "/"
+DOWNLOADS_HOST = env.str("DOWNLOADS_HOST")
+DOWNLOADS_KEYS = env.str("DOWNLOADS_KEYS")
+DOWNLOADS_LEGACY_SECRET = env.str("DOWNLOADS_LEGACY_SECRET")
+DOWNLOADS_LEGACY_TZ = env.str("DOWNLOADS_LEGACY_TZ", TIME_ZONE)
+DOWNLOADS_ACCEL_LOCATION = env.str("DOWNLOADS_ACCEL_LOCATION")
+
+# --- Retention ------------------------------------------------------------------------------------------
+EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", 90, minimum=1)
+READINGS_RETENTION_DAYS = env.int("READINGS_RETENTION_DAYS", 365, minimum=1)
+
+# --- Logging --------------------------------------------------------------------------------------------
+SYSLOG_ADDRESS = env.str("SYSLOG_ADDRESS")
+SYSLOG_FACILITY = env.str("SYSLOG_FACILITY", "user")
+LOG_LEVEL = env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO")
+
+from hub.logging import build_logging_config  # noqa: E402  (needs the values above)
+
+LOGGING = build_logging_config(
+    level=LOG_LEVEL, syslog_address=SYSLOG_ADDRESS, syslog_facility=SYSLOG_FACILITY
+)

@@ -33,9 +33,7 @@ def syslog_facility_code(name: str) -> int:
         return SysLogHandler.facility_names[name.lower()]
     except KeyError:
         known = ", ".join(sorted(SysLogHandler.facility_names))
-        raise ImproperlyConfigured(
-            f"SYSLOG_FACILITY={name!r} is not valid: expected one of {known}"
-        ) from None
+        raise ImproperlyConfigured(f"SYSLOG_FACILITY={name!r} is not valid: expected one of {known}") from None
 
 
 def build_syslog_handler(address: str, facility: str) -> SysLogHandler:

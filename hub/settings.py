@@ -54,17 +54,13 @@ if HUB_MODE == "production":
     if missing:
         raise ImproperlyConfigured(f"HUB_MODE=production needs {', '.join(missing)} to be set")
     if DEBUG:
-        raise ImproperlyConfigured(
-            "HUB_MODE=production refuses DEBUG=true: it leaks settings and stack traces"
-        )
+        raise ImproperlyConfigured("HUB_MODE=production refuses DEBUG=true: it leaks settings and stack traces")
 else:
     SECRET_KEY = SECRET_KEY or _embedded_secret_key()
     if not ALLOWED_HOSTS:
         # Listening on every interface means phones reach the box by whatever address it has.
         ALLOWED_HOSTS = (
-            ["*"]
-            if HUB_BIND_HOST in ("0.0.0.0", "::")
-            else ["127.0.0.1", "localhost", "[::1]", HUB_BIND_HOST]
+            ["*"] if HUB_BIND_HOST in ("0.0.0.0", "::") else ["127.0.0.1", "localhost", "[::1]", HUB_BIND_HOST]
         )
 
 INSTALLED_APPS = [
@@ -248,6 +244,4 @@ LOG_LEVEL = env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), defau
 
 from hub.logging import build_logging_config  # noqa: E402  (needs the values above)
 
-LOGGING = build_logging_config(
-    level=LOG_LEVEL, syslog_address=SYSLOG_ADDRESS, syslog_facility=SYSLOG_FACILITY
-)
+LOGGING = build_logging_config(level=LOG_LEVEL, syslog_address=SYSLOG_ADDRESS, syslog_facility=SYSLOG_FACILITY)

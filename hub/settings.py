@@ -245,3 +245,12 @@ LOG_LEVEL = env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), defau
 from hub.logging import build_logging_config  # noqa: E402  (needs the values above)
 
 LOGGING = build_logging_config(level=LOG_LEVEL, syslog_address=SYSLOG_ADDRESS, syslog_facility=SYSLOG_FACILITY)
+
+# --- Event bus names (messaging/topology.py declares them) ----------------------------------------------
+# The fanout exchange keeps the post's name so its producer scripts reach the hub unchanged.
+EVENTS_EXCHANGE = env.str("EVENTS_EXCHANGE", "ce")
+EVENTS_TOPIC_EXCHANGE = env.str("EVENTS_TOPIC_EXCHANGE", "events.topic")
+EVENTS_DB_QUEUE = env.str("EVENTS_DB_QUEUE", "events.db")
+EVENTS_NOTIFY_QUEUE = env.str("EVENTS_NOTIFY_QUEUE", "events.notify")
+EVENTS_DEAD_LETTER_EXCHANGE = env.str("EVENTS_DEAD_LETTER_EXCHANGE", "events.dlx")
+EVENTS_DEAD_LETTER_QUEUE = env.str("EVENTS_DEAD_LETTER_QUEUE", "events.dead")

@@ -1,0 +1,47 @@
+from django.db import models
+
+
+class OutboxEvent(models.Model):
+    """An event waiting to be published; written in the caller's transaction by ``messaging.publish``.
+
+    The relay publishes rows in ``id`` order and deletes each only once the broker confirmed it.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField(unique=True)
+    type = models.CharField(max_length=200)
+    occurred_at = models.DateTimeField()
+    source = models.CharField(max_length=200)
+    data = models.JSONField()
+    topics = models.JSONField(default=list, blank=True)
+    retain = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    #: How often the relay tried and failed to publish this row (kept for the admin and the health report).
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "outbox event"
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
+class Event(models.Model):
+    """An event as stored by the ``events.db`` consumer: once per id, however often it was delivered."""
+
+    id = models.UUIDField(primary_key=True)
+    type = models.CharField(max_length=200, db_index=True)
+    occurred_at = models.DateTimeField(db_index=True)
+    source = models.CharField(max_length=200, db_index=True)
+    data = models.JSONField()
+    topics = models.JSONField(default=list, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [models.Index(fields=["type", "occurred_at"], name="event_type_time")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"

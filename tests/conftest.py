@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support.services import require_service, service_url
+from tests.support.services import require_service
 from tests.support.tcp_proxy import TcpProxy
-
-
-def pytest_addoption(parser):
-    parser.addoption(
-        "--postgres",
-        action="store_true",
-        help="run against PostgreSQL (TEST_POSTGRES_URL or 127.0.0.1:5432/test) instead of SQLite",
-    )
-
-
-def pytest_configure(config):
-    # Tests get service URLs from fixtures; the hub's own settings stay on their embedded defaults.
-    os.environ.setdefault("HUB_VAR_DIR", tempfile.mkdtemp(prefix="hub-test-var-"))
-    if config.getoption("--postgres"):
-        os.environ["DATABASE_URL"] = service_url("postgres")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,0 +1,1 @@
+"""Benchmarks that print their figures (``make bench`` = ``python -m bench``); they are not timed tests."""

@@ -14,6 +14,8 @@ from django.core.exceptions import ImproperlyConfigured
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # Syslog adds its own time and host; the tag lets `grep hub` find the lines.
 SYSLOG_FORMAT = "hub[%(process)d]: %(levelname)s %(name)s %(message)s"
+# Celery's TaskFormatter fills in task_name and task_id.
+SYSLOG_TASK_FORMAT = "hub[%(process)d]: %(levelname)s %(task_name)s[%(task_id)s] %(message)s"
 
 
 def parse_syslog_address(value: str) -> str | tuple[str, int]:
@@ -36,10 +38,29 @@ def syslog_facility_code(name: str) -> int:
         raise ImproperlyConfigured(f"SYSLOG_FACILITY={name!r} is not valid: expected one of {known}") from None
 
 
-def build_syslog_handler(address: str, facility: str) -> SysLogHandler:
+def build_syslog_handler(address: str, facility: str, formatter: logging.Formatter | None = None) -> SysLogHandler:
     handler = SysLogHandler(address=parse_syslog_address(address), facility=syslog_facility_code(facility))
-    handler.setFormatter(logging.Formatter(SYSLOG_FORMAT))
+    handler.setFormatter(formatter or logging.Formatter(SYSLOG_FORMAT))
     return handler
+
+
+def add_syslog_handler(
+    logger: logging.Logger, *, address: str, facility: str, formatter: logging.Formatter
+) -> SysLogHandler:
+    """Give ``logger`` a syslog handler unless it has one (``LOGGING`` may already have put one on root)."""
+    for handler in logger.handlers:
+        if isinstance(handler, SysLogHandler):
+            return handler
+    handler = build_syslog_handler(address, facility, formatter)
+    logger.addHandler(handler)
+    return handler
+
+
+def turn_off_colours(logger: logging.Logger) -> None:
+    """Stop Celery's colour formatters writing ANSI escapes (they end up in syslog and log files)."""
+    for handler in logger.handlers:
+        if hasattr(handler.formatter, "use_color"):
+            handler.formatter.use_color = False
 
 
 def build_logging_config(*, level: str, syslog_address: str, syslog_facility: str) -> dict:

@@ -50,7 +50,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS")
 
 if HUB_MODE == "production":
-    missing = [name for name in ("SECRET_KEY", "ALLOWED_HOSTS") if not env.is_set(name)]
+    # Without AMQP_URL, Celery tasks and events would sit in one process's memory:// broker and vanish.
+    missing = [name for name in ("SECRET_KEY", "ALLOWED_HOSTS", "AMQP_URL") if not env.is_set(name)]
     if missing:
         raise ImproperlyConfigured(f"HUB_MODE=production needs {', '.join(missing)} to be set")
     if DEBUG:
@@ -213,6 +214,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_LOG_COLOR = False
+# A task's print() becomes an INFO record of logger celery.redirected, so it reaches syslog too.
+CELERY_WORKER_REDIRECT_STDOUTS = True
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 # Apps add their periodic tasks here (hub/celery.py); the embedded default runs them in-process.

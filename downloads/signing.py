@@ -1,0 +1,305 @@
+"""Signed download links: the legacy format byte for byte, the hub's own format, and safe path resolution.
+
+Pure: no Django. Both formats share the readable four-part shape
+``<signature>/<customer>/<expiry>/<path>`` (see ``shared/specs/signed-links.md``).
+
+* Legacy (the old OpenResty tool): 12 characters of base64(hex(HMAC-SHA1(secret, customer+expiry+path))),
+  expiry ``YYYY-MM-DDTHH:MM`` in the server's zone.
+* Hub: ``<key id>.<base64url HMAC-SHA256, 128 bits>``, expiry ``YYYY-MM-DDTHH:MM:SSZ`` (UTC), the MAC taken
+  over a length-prefixed canonical message so no two field splits give the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+CUSTOMER_ID_PATTERN = r"[a-z0-9_-]{1,64}"
+KEY_ID_PATTERN = r"[A-Za-z0-9_-]{1,16}"
+MAX_PATH_LENGTH = 1024
+# 128 bits is the spec's floor; the URL stays readable (22 characters).
+MAC_BYTES = 16
+MIN_SECRET_BYTES = 16
+
+_CUSTOMER_RE = re.compile(CUSTOMER_ID_PATTERN)
+_KEY_ID_RE = re.compile(KEY_ID_PATTERN)
+_LEGACY_EXPIRY_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+_HUB_EXPIRY_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_LEGACY_SIGNATURE_RE = re.compile(r"[A-Za-z0-9_,-]{12}")
+_HUB_MAC_RE = re.compile(r"[A-Za-z0-9_-]{22}")
+_CANONICAL_TAG = b"hub-download-link/v1"
+_LEGACY_TRANSLATION = str.maketrans({"+": "-", "/": "_", "=": ","})
+
+
+class InvalidLink(Exception):
+    """Not an authentic link (forged, tampered, truncated, malformed); callers must not say which."""
+
+
+# --- Link text --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LinkParts:
+    """The four parts of a link as they appear in the (percent-decoded) URL path."""
+
+    signature: str
+    customer: str
+    expiry: str
+    path: str
+
+    def as_path(self) -> str:
+        """The URL path below the prefix, percent-encoded where a URL needs it."""
+        return (
+            "/".join((quote(self.signature, safe=""), quote(self.customer, safe=""), quote(self.expiry, safe=":")))
+            + "/"
+            + quote(self.path, safe="/")
+        )
+
+
+def split_link(path: str) -> LinkParts | None:
+    """``sig/customer/expiry/path`` → its parts; ``None`` when it does not have the four-part shape.
+
+    The same shape the old nginx location matched: three non-empty segments, then anything.
+    """
+    pieces = path.split("/", 3)
+    if len(pieces) != 4 or not all(pieces[:3]):
+        return None
+    return LinkParts(*pieces)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedLink:
+    """An authentic link (it may still be expired: see :meth:`is_expired`)."""
+
+    format: str  # "hub" or "legacy"
+    key_id: str  # "" for legacy links
+    signature: str
+    customer: str
+    expiry: str
+    expires_at: datetime  # aware, UTC
+    path: str
+
+    def is_expired(self, now: datetime) -> bool:
+        # The old tool's rule, kept for both formats: valid while now < expiry, strictly.
+        return now >= self.expires_at
+
+
+# --- The hub's format -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """Signing keys by id: the first is the active one, the rest still verify links made with them."""
+
+    keys: tuple[tuple[str, bytes], ...]
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise ValueError("a key ring needs at least one key")
+        seen = set()
+        for key_id, secret in self.keys:
+            if not _KEY_ID_RE.fullmatch(key_id):
+                raise ValueError(f"key id {key_id!r} must match {KEY_ID_PATTERN}")
+            if key_id in seen:
+                raise ValueError(f"key id {key_id!r} appears twice")
+            if len(secret) < MIN_SECRET_BYTES:
+                raise ValueError(f"key {key_id!r} is shorter than {MIN_SECRET_BYTES} bytes")
+            seen.add(key_id)
+
+    @property
+    def active_id(self) -> str:
+        return self.keys[0][0]
+
+    def secret(self, key_id: str) -> bytes | None:
+        for known_id, secret in self.keys:
+            if known_id == key_id:
+                return secret
+        return None
+
+
+def parse_key_ring(text: str) -> KeyRing:
+    """``kid2:base64secret,kid1:oldsecret`` (the first active) → a :class:`KeyRing`; ValueError when malformed."""
+    keys = []
+    for item in text.split(","):
+        key_id, sep, encoded = item.strip().partition(":")
+        if not sep:
+            raise ValueError(f"{item.strip()!r} is not key_id:base64secret")
+        try:
+            secret = base64.b64decode(
+                encoded.strip() + "=" * (-len(encoded.strip()) % 4), altchars=b"-_", validate=True
+            )
+        except binascii.Error:
+            # The standard alphabet too, so `openssl rand -base64 32` output works as it is.
+            try:
+                secret = base64.b64decode(encoded.strip(), validate=True)
+            except binascii.Error:
+                raise ValueError(f"the secret of key {key_id!r} is not base64") from None
+        keys.append((key_id.strip(), secret))
+    return KeyRing(tuple(keys))
+
+
+def derived_key_ring(secret_key: str) -> KeyRing:
+    """A one-key ring derived from Django's SECRET_KEY, for hubs that set no DOWNLOADS_KEYS."""
+    derived = hmac.new(secret_key.encode(), b"hub downloads signing key", hashlib.sha256).digest()
+    return KeyRing((("sk", derived),))
+
+
+def format_hub_expiry(expires_at: datetime) -> str:
+    if expires_at.tzinfo is None:
+        raise ValueError("the expiry must be timezone-aware")
+    return expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def canonical_message(key_id: str, customer: str, expiry: str, path: str) -> bytes:
+    """Each field length-prefixed, so moving bytes from one field to its neighbour changes the message."""
+    parts = [_CANONICAL_TAG]
+    for field in (key_id, customer, expiry, path):
+        encoded = field.encode("utf-8", "surrogatepass")
+        parts.append(len(encoded).to_bytes(4, "big") + encoded)
+    return b"".join(parts)
+
+
+def _hub_mac(secret: bytes, key_id: str, customer: str, expiry: str, path: str) -> str:
+    digest = hmac.new(secret, canonical_message(key_id, customer, expiry, path), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:MAC_BYTES]).rstrip(b"=").decode("ascii")
+
+
+def sign_link(*, keys: KeyRing, customer: str, expires_at: datetime, path: str) -> LinkParts:
+    """A hub link for ``customer`` to ``path`` (relative to the downloads root) until ``expires_at``."""
+    if not _CUSTOMER_RE.fullmatch(customer):
+        raise ValueError(f"customer id {customer!r} must match {CUSTOMER_ID_PATTERN}")
+    check_relative_path(path)
+    expiry = format_hub_expiry(expires_at)
+    key_id = keys.active_id
+    mac = _hub_mac(keys.secret(key_id), key_id, customer, expiry, path)
+    return LinkParts(f"{key_id}.{mac}", customer, expiry, path)
+
+
+def _verify_hub(parts: LinkParts, keys: KeyRing) -> VerifiedLink:
+    key_id, dot, mac = parts.signature.partition(".")
+    secret = keys.secret(key_id) if dot else None
+    if secret is None or not _HUB_MAC_RE.fullmatch(mac):
+        raise InvalidLink
+    expected = _hub_mac(secret, key_id, parts.customer, parts.expiry, parts.path)
+    if not hmac.compare_digest(expected.encode("ascii"), mac.encode("ascii")):
+        raise InvalidLink
+    # Only authentic text reaches here; a malformed field is still refused, never trusted.
+    if not _CUSTOMER_RE.fullmatch(parts.customer) or not _HUB_EXPIRY_RE.fullmatch(parts.expiry):
+        raise InvalidLink
+    try:
+        expires_at = datetime.fromisoformat(parts.expiry)
+    except ValueError:
+        raise InvalidLink from None
+    return VerifiedLink("hub", key_id, parts.signature, parts.customer, parts.expiry, expires_at, parts.path)
+
+
+# --- The legacy format ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LegacyConfig:
+    secret: str
+    zone: ZoneInfo
+
+
+def legacy_signature(secret: str, customer: str, expiry: str, path: str) -> str:
+    """Exactly the old tool: base64 of the *hex text* of HMAC-SHA1, URL-safe swaps, first 12 characters."""
+    hex_text = hmac.new(secret.encode(), (customer + expiry + path).encode(), hashlib.sha1).hexdigest()
+    return base64.b64encode(hex_text.encode("ascii")).decode("ascii").translate(_LEGACY_TRANSLATION)[:12]
+
+
+def parse_legacy_expiry(expiry: str, zone: ZoneInfo) -> datetime:
+    """``YYYY-MM-DDTHH:MM`` read in ``zone`` (seconds 0) → an aware UTC datetime; ValueError when malformed."""
+    if not _LEGACY_EXPIRY_RE.fullmatch(expiry):
+        raise ValueError(f"{expiry!r} is not YYYY-MM-DDTHH:MM")
+    local = datetime.strptime(expiry, "%Y-%m-%dT%H:%M")
+    return local.replace(tzinfo=zone).astimezone(UTC)
+
+
+def format_legacy_expiry(expires_at: datetime, zone: ZoneInfo) -> str:
+    return expires_at.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+
+
+def sign_legacy_link(*, legacy: LegacyConfig, customer: str, expiry: str, path: str) -> LinkParts:
+    """A link the old server accepts (for operators still running it side by side)."""
+    parse_legacy_expiry(expiry, legacy.zone)
+    return LinkParts(legacy_signature(legacy.secret, customer, expiry, path), customer, expiry, path)
+
+
+def _verify_legacy(parts: LinkParts, legacy: LegacyConfig) -> VerifiedLink:
+    if not _LEGACY_SIGNATURE_RE.fullmatch(parts.signature):
+        raise InvalidLink
+    expected = legacy_signature(legacy.secret, parts.customer, parts.expiry, parts.path)
+    # The old tool compared plainly; a constant-time compare costs nothing and leaks nothing.
+    if not hmac.compare_digest(expected.encode("ascii"), parts.signature.encode("ascii")):
+        raise InvalidLink
+    try:
+        expires_at = parse_legacy_expiry(parts.expiry, legacy.zone)
+    except ValueError:
+        raise InvalidLink from None
+    return VerifiedLink("legacy", "", parts.signature, parts.customer, parts.expiry, expires_at, parts.path)
+
+
+def verify_link(parts: LinkParts, *, keys: KeyRing, legacy: LegacyConfig | None) -> VerifiedLink:
+    """The authentic link behind ``parts``, or :class:`InvalidLink`. Legacy links verify only with ``legacy``."""
+    if not parts.signature.isascii():
+        raise InvalidLink
+    if "." in parts.signature:
+        return _verify_hub(parts, keys)
+    if legacy is not None:
+        return _verify_legacy(parts, legacy)
+    raise InvalidLink
+
+
+def parse_zone(name: str) -> ZoneInfo:
+    """An IANA zone name → ZoneInfo; ValueError (not KeyError) when unknown, for the settings reader."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+# --- Paths ------------------------------------------------------------------------------------------------
+
+
+class UnsafePath(ValueError):
+    """A relative path that could leave the downloads root, or is not a plain relative path at all."""
+
+
+def check_relative_path(path: str) -> None:
+    """Refuse anything but a plain relative path of named segments (before touching the file system)."""
+    if not path or len(path) > MAX_PATH_LENGTH:
+        raise UnsafePath("empty or over-long path")
+    if "\x00" in path or "\\" in path or any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+        raise UnsafePath("NUL, backslash or control character in path")
+    if path.startswith("/"):
+        raise UnsafePath("absolute path")
+    for segment in path.split("/"):
+        if segment in ("", ".", ".."):
+            raise UnsafePath("empty, '.' or '..' segment")
+
+
+def resolve_under_root(root: Path | str, path: str) -> Path:
+    """The real file ``path`` names under ``root``, after following symlinks; UnsafePath if it would leave it.
+
+    Symlinks that stay inside the root are followed; one pointing outside it is refused, even in a link
+    whose signature is correct.
+    """
+    check_relative_path(path)
+    real_root = os.path.realpath(root)
+    try:
+        real = os.path.realpath(os.path.join(real_root, path))
+    except (OSError, ValueError):
+        raise UnsafePath("unresolvable path") from None
+    if os.path.commonpath((real_root, real)) != real_root or real == real_root:
+        raise UnsafePath("path leaves the downloads root")
+    return Path(real)

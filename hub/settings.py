@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "axes",
     "hub",
     "messaging",
+    "downloads",
 ]
 
 MIDDLEWARE = [
@@ -233,9 +234,16 @@ SWAP_ADDRESS = env.hex("SWAP_ADDRESS", "01", digits=2)
 DOWNLOADS_ROOT = Path(env.str("DOWNLOADS_ROOT", str(HUB_VAR_DIR / "downloads")))
 DOWNLOADS_PREFIX = "/" + env.str("DOWNLOADS_PREFIX", "/dl/").strip("/") + "/"
 DOWNLOADS_HOST = env.str("DOWNLOADS_HOST")
-DOWNLOADS_KEYS = env.str("DOWNLOADS_KEYS")
+# `kid2:base64secret,kid1:oldsecret`: the first signs new links, the others still verify theirs.
+# Unset → one key derived from SECRET_KEY. (downloads.signing is pure: no Django, safe to import here.)
+from downloads.signing import derived_key_ring, parse_key_ring, parse_zone  # noqa: E402
+
+DOWNLOADS_KEYS = env.parsed(
+    "DOWNLOADS_KEYS", parse_key_ring, None, "expected key_id:base64secret[,key_id:base64secret…], the first active"
+) or derived_key_ring(SECRET_KEY)
 DOWNLOADS_LEGACY_SECRET = env.str("DOWNLOADS_LEGACY_SECRET")
-DOWNLOADS_LEGACY_TZ = env.str("DOWNLOADS_LEGACY_TZ", TIME_ZONE)
+DOWNLOADS_LEGACY_TZ = env.parsed("DOWNLOADS_LEGACY_TZ", parse_zone, parse_zone(TIME_ZONE), "expected an IANA zone")
+DOWNLOADS_DEFAULT_EXPIRY_DAYS = env.int("DOWNLOADS_DEFAULT_EXPIRY_DAYS", 7, minimum=1)
 DOWNLOADS_ACCEL_LOCATION = env.str("DOWNLOADS_ACCEL_LOCATION")
 
 # --- Retention ------------------------------------------------------------------------------------------

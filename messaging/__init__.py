@@ -1,1 +1,55 @@
-"""The event bus (AMQP through kombu), the event log, live push and the MQTT bridge."""
+"""The event bus (AMQP through kombu), the event log, live push and the MQTT bridge.
+
+The public API other apps use: :func:`publish` and :func:`apublish`. Both only write an outbox row in the
+caller's transaction; the relay (``messaging.relay``) takes it to the broker. This module stays importable
+before Django's apps are ready, so the service is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from messaging.envelope import InvalidEvent
+
+__all__ = ["InvalidEvent", "apublish", "publish"]
+
+
+def publish(
+    type: str,
+    data: Any,
+    *,
+    source: str,
+    topics: Iterable[str] = (),
+    retain: bool = False,
+    occurred_at: datetime | None = None,
+) -> uuid.UUID:
+    """Queue an event in the caller's transaction and return its id at once; never waits on the broker.
+
+    A rolled-back transaction publishes nothing; a broker outage loses nothing (the relay retries).
+    Raises :class:`InvalidEvent` for an empty type or source, data that is not JSON, a naive ``occurred_at``.
+    """
+    from messaging.services import event_publish
+
+    return event_publish(
+        type=type, data=data, source=source, topics=topics, retain=retain, occurred_at=occurred_at
+    )
+
+
+async def apublish(
+    type: str,
+    data: Any,
+    *,
+    source: str,
+    topics: Iterable[str] = (),
+    retain: bool = False,
+    occurred_at: datetime | None = None,
+) -> uuid.UUID:
+    """:func:`publish` for async code (runs on the thread that owns the caller's database connection)."""
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(publish)(
+        type, data, source=source, topics=tuple(topics), retain=retain, occurred_at=occurred_at
+    )

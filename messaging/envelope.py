@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,10 +28,16 @@ ENVELOPE_KEYS = frozenset({"id", "type", "occurred_at", "source", "data"})
 MAX_BODY_BYTES = 1024 * 1024
 #: The ``source`` of an event that arrived from a foreign producer without one.
 FOREIGN_SOURCE = "amqp"
+#: Namespace for turning a foreign producer's non-UUID ``message_id`` into an event id (uuid5).
+FOREIGN_ID_NAMESPACE = uuid.UUID("6f1c2a54-3c1e-4f7e-9d55-0b7a2e4c9a10")
 
 
 class PoisonMessage(ValueError):
     """A message the hub can never store; ``str(exc)`` is the reason put in the dead-letter header."""
+
+
+class InvalidEvent(ValueError):
+    """An event the hub refuses to publish; raised to the caller of ``messaging.publish`` at once."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,51 @@ class Event:
             "headers": {TOPICS_HEADER: list(self.topics), RETAIN_HEADER: self.retain},
             "delivery_mode": 2,
         }
+
+
+def new_event(
+    type: str,
+    data: Any,
+    *,
+    source: str,
+    topics: Iterable[str] = (),
+    retain: bool = False,
+    occurred_at: datetime | None = None,
+) -> Event:
+    """A new event with a fresh id, checked so that every consumer can read it; raise :class:`InvalidEvent`.
+
+    ``occurred_at`` defaults to now and is kept to the millisecond, the precision of the wire format, so the
+    outbox row, the envelope and the stored event all agree on it.
+    """
+    if not isinstance(type, str) or not type.strip() or len(type) > 200:
+        raise InvalidEvent(f"event type {type!r} is not a name of 1 to 200 characters")
+    if not isinstance(source, str) or not source.strip() or len(source) > 200:
+        raise InvalidEvent(f"source {source!r} is not a name of 1 to 200 characters")
+    if isinstance(topics, str):
+        raise InvalidEvent(f"topics must be a list of topic names, not the string {topics!r}")
+    topics = tuple(topics)
+    for topic in topics:
+        if not isinstance(topic, str) or not topic or any(c in topic for c in "+#\0"):
+            raise InvalidEvent(f"topic {topic!r} is not a topic name (non-empty, no wildcards)")
+    if not isinstance(retain, bool):
+        raise InvalidEvent(f"retain must be True or False, not {retain!r}")
+    if occurred_at is None:
+        occurred_at = datetime.now(UTC)
+    elif not isinstance(occurred_at, datetime) or occurred_at.tzinfo is None or occurred_at.utcoffset() is None:
+        raise InvalidEvent(f"occurred_at {occurred_at!r} must be a timezone-aware datetime")
+    occurred_at = occurred_at.astimezone(UTC)
+    occurred_at = occurred_at.replace(microsecond=occurred_at.microsecond // 1000 * 1000)
+    event = Event(
+        id=uuid.uuid4(), type=type, occurred_at=occurred_at, source=source, data=data, topics=topics, retain=retain
+    )
+    try:
+        # NaN and Infinity are not JSON: json.dumps would write them, every other reader would choke.
+        size = len(json.dumps(event.envelope(), allow_nan=False, ensure_ascii=False).encode())
+    except (TypeError, ValueError) as exc:
+        raise InvalidEvent(f"data is not JSON-serialisable: {exc}") from None
+    if size > MAX_BODY_BYTES:
+        raise InvalidEvent(f"the event is {size} bytes as JSON, over the {MAX_BODY_BYTES}-byte limit")
+    return event
 
 
 def event_from_message(
@@ -107,7 +159,7 @@ def event_from_message(
         )
     # A foreign producer (a plain kombu or pika script): the body is the data, the routing key the type.
     return Event(
-        id=_uuid(message_id, "message_id") if message_id else uuid.uuid4(),
+        id=_foreign_id(message_id),
         type=_event_type(routing_key),
         occurred_at=_foreign_time(timestamp),
         source=_source(app_id) if app_id else FOREIGN_SOURCE,
@@ -122,6 +174,19 @@ def _uuid(value: Any, what: str) -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError:
         raise PoisonMessage(f"{what} {value!r} is not a UUID") from None
+
+
+def _foreign_id(message_id: str | None) -> uuid.UUID:
+    """The AMQP ``message_id`` as the event id; a non-UUID id maps to a stable UUID so redeliveries still dedupe.
+
+    Without a ``message_id`` every delivery gets a new id: such messages are stored at least once.
+    """
+    if not message_id:
+        return uuid.uuid4()
+    try:
+        return uuid.UUID(str(message_id))
+    except ValueError:
+        return uuid.uuid5(FOREIGN_ID_NAMESPACE, str(message_id))
 
 
 def _event_type(value: Any) -> str:

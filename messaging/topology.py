@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from amqp.exceptions import PreconditionFailed
 from django.conf import settings
 from kombu import Connection, Exchange, Queue
 
@@ -64,15 +65,25 @@ def build_topology(*, quorum: bool) -> Topology:
     )
 
 
+class TopologyConflict(RuntimeError):
+    """An exchange or queue already exists on the broker with other settings than the hub declares."""
+
+
 def declare(connection: Connection) -> Topology:
     """Declare everything on ``connection`` (idempotent) and return what was declared."""
     connection.ensure_connection(max_retries=3)
     topology = build_topology(quorum=supports_quorum_queues(connection))
     channel = connection.default_channel
-    for exchange in (topology.fanout, topology.topic, topology.dead_letter):
-        exchange(channel).declare()
-    for queue in topology.queues():
-        queue(channel).declare()
+    entities = [*(topology.fanout, topology.topic, topology.dead_letter), *topology.queues()]
+    for entity in entities:
+        try:
+            entity(channel).declare()
+        except PreconditionFailed as exc:
+            raise TopologyConflict(
+                f"{type(entity).__name__.lower()} {entity.name!r} already exists on the broker with other "
+                f"settings ({exc.reply_text}); it was made by hand or by an older setup: delete it, or choose "
+                "another name with the EVENTS_* variables"
+            ) from exc
     if connection.transport.driver_type == "amqp":
         # Exchange-to-exchange binding is a RabbitMQ extension; the memory transport has none.
         topology.topic(channel).bind_to(topology.fanout, routing_key="")

@@ -1,0 +1,55 @@
+"""Writes of the event bus's publishing half: the outbox that ``messaging.publish`` fills and the relay drains."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+
+from messaging.envelope import new_event
+from messaging.models import OutboxEvent
+
+
+def event_publish(
+    *,
+    type: str,
+    data: Any,
+    source: str,
+    topics: Iterable[str] = (),
+    retain: bool = False,
+    occurred_at: datetime | None = None,
+) -> uuid.UUID:
+    """Write the event to the outbox in the caller's transaction; the relay publishes it once that commits."""
+    event = new_event(type, data, source=source, topics=topics, retain=retain, occurred_at=occurred_at)
+    OutboxEvent.objects.create(
+        event_id=event.id,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        source=event.source,
+        data=event.data,
+        topics=list(event.topics),
+        retain=event.retain,
+    )
+    # Wakes an idle relay in this process (the embedded default) instead of leaving the event to its next poll.
+    from messaging.relay import wake_relays
+
+    transaction.on_commit(wake_relays)
+    return event.id
+
+
+def outbox_published_delete(*, row_ids: Sequence[int]) -> int:
+    """Remove rows the broker confirmed; exactly these ids (a lower id may have committed late and still wait)."""
+    if not row_ids:
+        return 0
+    deleted, _ = OutboxEvent.objects.filter(id__in=row_ids).delete()
+    return deleted
+
+
+def outbox_failure_record(*, row_ids: Sequence[int], error: str) -> None:
+    """Note a failed attempt on rows that stay in the outbox (shown in the admin and the health report)."""
+    if row_ids:
+        OutboxEvent.objects.filter(id__in=row_ids).update(attempts=F("attempts") + 1, last_error=error[:2000])

@@ -1,0 +1,451 @@
+"""The bus's two consumers: ``events.db`` (the event log) and ``events.notify`` (the hand-off to live push).
+
+Both run the same loop (:class:`BatchConsumer`): prefetch N messages, collect up to N or for T seconds, process
+the batch, and only then acknowledge it with ONE multiple-ack (PITFALLS: batching acks and inserts is where the
+throughput comes from). kombu's ``on_message`` hook hands over raw messages, so kombu deserialises nothing: a
+pickled body is refused by :mod:`messaging.envelope`, never loaded.
+
+What a consumer can never process goes to the dead-letter exchange with the reason in
+:data:`~messaging.envelope.REASON_HEADER` (published with a broker confirm before the original is acked):
+unreadable messages, and messages that failed ``max_attempts`` times (counted in process and from the quorum
+queue's ``x-delivery-count``). A transient error (database or channel layer away) is retried with back-off
+and acknowledges nothing, so a crash at any point only causes a redelivery, which the store ignores by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
+from kombu import Connection, Consumer, Producer
+from kombu.message import Message
+
+from hub.services import heartbeat_record
+from hub.workers import Worker
+from messaging import topology
+from messaging.envelope import REASON_HEADER, Event, PoisonMessage, event_from_message
+from messaging.event_store import events_store
+from messaging.notify import Notifier, build_notifier
+
+logger = logging.getLogger(__name__)
+
+#: Which queue a dead letter came from (beside the reason) so ops can tell the two consumers' apart.
+DEAD_QUEUE_HEADER = "x-hub-dead-queue"
+#: RabbitMQ quorum queues count earlier deliveries of a message in this header.
+DELIVERY_COUNT_HEADER = "x-delivery-count"
+
+
+class _StopRequested(Exception):
+    """Raised out of a retry wait when the worker is asked to stop; nothing of the batch is acknowledged."""
+
+
+class Verdict(enum.Enum):
+    ACK = "ack"
+    REQUEUE = "requeue"
+    DEAD = "dead"
+
+
+@dataclass
+class Delivery:
+    message: Message
+    event: Event | None = None
+    verdict: Verdict = Verdict.ACK
+    reason: str = ""
+
+    def dead(self, reason: str) -> None:
+        self.verdict, self.reason = Verdict.DEAD, reason
+
+    @property
+    def delivery_count(self) -> int:
+        try:
+            return int((self.message.headers or {}).get(DELIVERY_COUNT_HEADER, 0))
+        except (TypeError, ValueError):
+            return 0
+
+
+def delivery_read(message: Message) -> tuple[Event | None, str]:
+    """The event in ``message``, or None and the reason it can never be read."""
+    properties = message.properties or {}
+    try:
+        event = event_from_message(
+            message.body,
+            content_type=message.content_type or None,
+            routing_key=(message.delivery_info or {}).get("routing_key") or "",
+            message_id=properties.get("message_id"),
+            timestamp=properties.get("timestamp"),
+            headers=message.headers,
+            app_id=properties.get("app_id"),
+        )
+    except PoisonMessage as exc:
+        return None, str(exc)
+    return event, ""
+
+
+class DeadLetterPublisher:
+    """Publishes to the dead-letter exchange on its own confirmed connection (so a dead letter is never lost
+    between the publish and the original's ack, and confirms never interleave with the consumer's deliveries)."""
+
+    def __init__(self, *, amqp_url: str, exchange: str, confirm_timeout: float = 10.0) -> None:
+        self.amqp_url = amqp_url
+        self.exchange = exchange
+        self.confirm_timeout = confirm_timeout
+        self._connection: Connection | None = None
+        self._producer: Producer | None = None
+
+    def publish(self, message: Message, *, reason: str, queue: str) -> None:
+        if self._producer is None:
+            self._connection = Connection(self.amqp_url, transport_options={"confirm_publish": True})
+            self._producer = Producer(self._connection.channel())
+        properties = message.properties or {}
+        headers = {**(message.headers or {}), REASON_HEADER: reason[:1000], DEAD_QUEUE_HEADER: queue}
+        optional = {key: properties[key] for key in ("message_id", "type", "timestamp", "app_id") if key in properties}
+        try:
+            self._producer.publish(
+                message.body,
+                exchange=self.exchange,
+                routing_key=(message.delivery_info or {}).get("routing_key") or "",
+                content_type=message.content_type or "application/octet-stream",
+                content_encoding=message.content_encoding or "binary",
+                headers=headers,
+                delivery_mode=2,
+                confirm_timeout=self.confirm_timeout,
+                **optional,
+            )
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.release()
+            except Exception:  # already broken; nothing to release
+                logger.debug("closing the dead-letter connection failed", exc_info=True)
+        self._connection = self._producer = None
+
+
+def backoff_delays(*, first: float, maximum: float) -> Callable[[int], float]:
+    return lambda attempt: min(maximum, first * (2**attempt))
+
+
+class BatchConsumer(Worker):
+    """Consume one queue of the bus in acknowledged batches; subclasses say what processing a batch means."""
+
+    #: Which queue of :class:`messaging.topology.Topology` this consumer reads.
+    queue_role: str = ""
+    #: Errors that mean "try again later" (a dependency is away): retried with back-off, nothing acknowledged.
+    transient_errors: tuple[type[BaseException], ...] = ()
+    #: Whether an unreadable message goes to the dead-letter queue (else it is logged and dropped).
+    dead_letter_unreadable: bool = True
+
+    def __init__(
+        self,
+        *,
+        amqp_url: str | None = None,
+        batch_size: int = 500,
+        flush_after: float = 0.2,
+        max_attempts: int = 5,
+        heartbeat_seconds: float = 15.0,
+        retry_first: float = 0.5,
+        retry_max: float = 10.0,
+        idle_poll: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.amqp_url = amqp_url or settings.AMQP_URL
+        self.batch_size = batch_size
+        self.flush_after = flush_after
+        self.max_attempts = max_attempts
+        self.heartbeat_seconds = heartbeat_seconds
+        self.retry_delay = backoff_delays(first=retry_first, maximum=retry_max)
+        self.idle_poll = idle_poll
+        self.dead_letters = DeadLetterPublisher(amqp_url=self.amqp_url, exchange=settings.EVENTS_DEAD_LETTER_EXCHANGE)
+        self.stats = {"processed": 0, "dead_lettered": 0, "requeued": 0, "batches": 0}
+        self._pending: list[Message] = []
+        self._failures: OrderedDict[str, int] = OrderedDict()
+        self._multiple_ack = True
+        self._queue_name = ""
+        self._next_heartbeat = 0.0
+
+    # --- what a subclass provides -------------------------------------------------------------------------
+    def process(self, events: Sequence[Event]) -> None:
+        raise NotImplementedError
+
+    def setup(self) -> None:
+        """Called once in the worker's thread before consuming."""
+
+    def teardown(self) -> None:
+        """Called once in the worker's thread after consuming."""
+
+    # --- the loop -----------------------------------------------------------------------------------------
+    def serve(self) -> None:
+        self.setup()
+        try:
+            attempt = 0
+            while not self.stopping.is_set():
+                connection = self._connect()
+                errors = (*connection.connection_errors, *connection.channel_errors, OSError)
+                try:
+                    self._consume(connection)
+                    attempt = 0
+                except _StopRequested:
+                    return
+                except errors as exc:
+                    delay = self.retry_delay(attempt)
+                    attempt += 1
+                    logger.warning(
+                        "%s: broker connection lost (%s: %s); reconnecting in %.1f s",
+                        self.name,
+                        type(exc).__name__,
+                        exc,
+                        delay,
+                    )
+                    self.dead_letters.close()
+                    self.stopping.wait(delay)
+                finally:
+                    self._pending = []
+                    try:
+                        connection.release()
+                    except Exception:
+                        logger.debug("%s: releasing a broken connection failed", self.name, exc_info=True)
+        finally:
+            self.dead_letters.close()
+            self.teardown()
+
+    def _connect(self) -> Connection:
+        if self.amqp_url.startswith("memory://"):
+            # The in-process broker of the embedded default polls; poll often so events are not held back.
+            return Connection(self.amqp_url, transport_options={"polling_interval": 0.01})
+        return Connection(self.amqp_url, heartbeat=30)
+
+    def _consume(self, connection: Connection) -> None:
+        declared = topology.declare(connection)
+        queue = getattr(declared, self.queue_role)
+        self._queue_name = queue.name
+        # The memory transport's ack ignores ``multiple``; there each message is acked on its own (cheap in process).
+        self._multiple_ack = connection.transport.driver_type == "amqp"
+        channel = connection.channel()
+        # Per-consumer prefetch (global QoS is not supported by quorum queues): the broker sends one batch ahead.
+        channel.basic_qos(0, self.batch_size, False)
+        consumer = Consumer(channel, queues=[queue], on_message=self._pending.append, no_ack=False, auto_declare=False)
+        with consumer:
+            logger.info(
+                "%s consuming %s (batch %d, flush %.0f ms)",
+                self.name,
+                queue.name,
+                self.batch_size,
+                self.flush_after * 1000,
+            )
+            self._drain(connection)
+
+    def _drain(self, connection: Connection) -> None:
+        deadline: float | None = None
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            if now >= self._next_heartbeat:
+                self._beat()
+                self._next_heartbeat = now + self.heartbeat_seconds
+            timeout = self.idle_poll if deadline is None else max(0.001, min(self.idle_poll, deadline - now))
+            try:
+                connection.drain_events(timeout=timeout)
+            except TimeoutError:  # socket.timeout: nothing arrived within the timeout
+                connection.heartbeat_check()
+            if self._pending and deadline is None:
+                deadline = time.monotonic() + self.flush_after
+            if self._pending and (len(self._pending) >= self.batch_size or time.monotonic() >= deadline):
+                batch, self._pending = self._pending, []
+                deadline = None
+                self._handle(batch)
+
+    # --- one batch ----------------------------------------------------------------------------------------
+    def _handle(self, messages: list[Message]) -> None:
+        deliveries = [Delivery(message) for message in messages]
+        for delivery in deliveries:
+            delivery.event, reason = delivery_read(delivery.message)
+            if delivery.event is None:
+                self._unreadable(delivery, reason)
+            elif delivery.delivery_count >= self.max_attempts:
+                delivery.dead(f"delivered {delivery.delivery_count} times without being processed")
+        self._process_with_fallback([d for d in deliveries if d.verdict is Verdict.ACK])
+        self._settle(deliveries)
+
+    def _unreadable(self, delivery: Delivery, reason: str) -> None:
+        if self.dead_letter_unreadable:
+            delivery.dead(reason)
+        else:
+            logger.info("%s: dropping a message it cannot read (%s); events.db dead-letters it", self.name, reason)
+
+    def _process_with_fallback(self, deliveries: list[Delivery]) -> None:
+        if not deliveries:
+            return
+        try:
+            self._retrying(lambda: self.process([d.event for d in deliveries]))
+            return
+        except _StopRequested:
+            raise
+        except Exception as exc:
+            if len(deliveries) == 1:
+                self._failed(deliveries[0], exc)
+                return
+            logger.warning(
+                "%s: a batch of %d failed (%s: %s); processing one by one",
+                self.name,
+                len(deliveries),
+                type(exc).__name__,
+                exc,
+            )
+        for delivery in deliveries:
+            try:
+                self._retrying(lambda delivery=delivery: self.process([delivery.event]))
+            except _StopRequested:
+                raise
+            except Exception as exc:
+                self._failed(delivery, exc)
+
+    def _retrying(self, action: Callable[[], None]) -> None:
+        attempt = 0
+        while True:
+            try:
+                action()
+                return
+            except self.transient_errors as exc:
+                delay = self.retry_delay(attempt)
+                attempt += 1
+                logger.warning(
+                    "%s: %s: %s; retrying in %.1f s, nothing acknowledged", self.name, type(exc).__name__, exc, delay
+                )
+                self.recover_from_transient_error()
+                if self.stopping.wait(delay):
+                    raise _StopRequested from exc
+
+    def recover_from_transient_error(self) -> None:
+        """Drop whatever connection the error left broken before the next try."""
+
+    def _failed(self, delivery: Delivery, exc: Exception) -> None:
+        key = str(delivery.event.id)
+        local = self._failures.pop(key, 0) + 1
+        attempts = max(local, delivery.delivery_count + 1)
+        if attempts >= self.max_attempts:
+            delivery.dead(f"failed {attempts} times: {type(exc).__name__}: {exc}")
+            return
+        self._failures[key] = local
+        while len(self._failures) > 10_000:
+            self._failures.popitem(last=False)
+        delivery.verdict = Verdict.REQUEUE
+        logger.warning(
+            "%s: event %s failed (attempt %d of %d, %s: %s); requeued",
+            self.name,
+            key,
+            attempts,
+            self.max_attempts,
+            type(exc).__name__,
+            exc,
+        )
+
+    def _settle(self, deliveries: list[Delivery]) -> None:
+        """Dead letters first (confirmed), then requeues, then one multiple-ack for everything else."""
+        for delivery in deliveries:
+            if delivery.verdict is Verdict.DEAD:
+                self.dead_letters.publish(delivery.message, reason=delivery.reason, queue=self._queue_name)
+                logger.warning(
+                    "%s: dead-lettered message %s: %s",
+                    self.name,
+                    (delivery.message.properties or {}).get("message_id"),
+                    delivery.reason,
+                )
+                self.stats["dead_lettered"] += 1
+        for delivery in deliveries:
+            if delivery.verdict is Verdict.REQUEUE:
+                delivery.message.requeue()
+                self.stats["requeued"] += 1
+        done = [d.message for d in deliveries if d.verdict is not Verdict.REQUEUE]
+        if done:
+            if self._multiple_ack:
+                # Delivery tags rise in delivery order and every earlier batch is settled, so acking the last
+                # one with multiple=True acknowledges exactly this batch's remaining messages.
+                done[-1].ack(multiple=True)
+            else:
+                for message in done:
+                    message.ack()
+        self.stats["processed"] += sum(1 for d in deliveries if d.verdict is Verdict.ACK)
+        self.stats["batches"] += 1
+
+    def _beat(self) -> None:
+        try:
+            heartbeat_record(name=self.name, interval_seconds=self.heartbeat_seconds, details=dict(self.stats))
+        except DatabaseError as exc:
+            logger.info("%s: heartbeat not recorded: %s", self.name, exc)
+            close_old_connections()
+
+
+class EventsDbConsumer(BatchConsumer):
+    """``events.db``: store each event once in the event log, acknowledging each batch after its commit."""
+
+    name = "events.db"
+    queue_role = "db_queue"
+    transient_errors = (OperationalError, InterfaceError)
+
+    def __init__(self, *, store: Callable[..., None] = events_store, **options) -> None:
+        super().__init__(**options)
+        self.store = store
+
+    def process(self, events: Sequence[Event]) -> None:
+        self.store(events=events)
+
+    def recover_from_transient_error(self) -> None:
+        close_old_connections()
+
+
+def _channel_layer_errors() -> tuple[type[BaseException], ...]:
+    errors: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:  # the in-memory layer has no such failures
+        return errors
+    return (*errors, RedisConnectionError, RedisTimeoutError)
+
+
+class EventsNotifyConsumer(BatchConsumer):
+    """``events.notify``: hand each event to the notifier (live push), acknowledging after the hand-off.
+
+    The hand-offs run on one event loop owned by this worker (never ``async_to_sync`` per message).
+    Unreadable messages are dropped with a log line here: ``events.db`` dead-letters the same message.
+    """
+
+    name = "events.notify"
+    queue_role = "notify_queue"
+    transient_errors = _channel_layer_errors()
+    dead_letter_unreadable = False
+
+    def __init__(self, *, notifier: Notifier | None = None, handoff_timeout: float = 10.0, **options) -> None:
+        options.setdefault("flush_after", 0.02)  # live push: latency matters more than batch size
+        options.setdefault("batch_size", 100)
+        super().__init__(**options)
+        self.notifier = notifier
+        self.handoff_timeout = handoff_timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def setup(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        if self.notifier is None:
+            self.notifier = build_notifier()
+
+    def teardown(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+
+    def process(self, events: Sequence[Event]) -> None:
+        self._loop.run_until_complete(asyncio.wait_for(self.notifier.notify(events), self.handoff_timeout))
+
+
+CONSUMERS: dict[str, type[BatchConsumer]] = {"db": EventsDbConsumer, "notify": EventsNotifyConsumer}
+
+__all__ = ["CONSUMERS", "BatchConsumer", "DeadLetterPublisher", "EventsDbConsumer", "EventsNotifyConsumer"]

@@ -1,0 +1,674 @@
+"""The hub's one MQTT client (the only module importing paho-mqtt) and the registry of MQTT handlers.
+
+Apps register handlers from ``AppConfig.ready``::
+
+    from messaging import mqtt
+
+    mqtt.subscribe("/home/+/action/#", queue_command)   # sync (runs off the loop, ORM allowed) or async
+
+Registering does nothing else. Handlers run only where the bridge runs a client
+with ``run_handlers=True`` (its command, or its lifespan task in the embedded
+default), so an incoming message is handled once however many web processes run.
+
+paho runs its network loop on its own thread (``loop_start``); every callback
+that concerns the application is handed to ONE asyncio event loop the client is
+given, with ``call_soon_threadsafe`` — never ``async_to_sync`` or a loop per
+message (see channels_redis #125/#266 for what that costs). Handlers then run
+in order from a single dispatcher task on that loop: async handlers on the loop
+itself, sync handlers through ``database_sync_to_async`` so they may use the ORM.
+
+The client never receives back what it published itself: with MQTT v5 (the
+default) every subscription carries the ``noLocal`` option; when v3.1.1 is
+forced it remembers its own recent publications and drops their echoes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import inspect
+import json
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import count
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import paho.mqtt.client as paho
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from hub.health import CheckResult
+from messaging.topics import FilterIndex, covers, minimal_filters, validate_filter, validate_topic
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL_V5 = "5"
+PROTOCOL_V311 = "3.1.1"
+_PROTOCOLS = {PROTOCOL_V5: MQTTProtocolVersion.MQTTv5, PROTOCOL_V311: MQTTProtocolVersion.MQTTv311}
+_URL_OPTIONS = ("client_id", "protocol", "ca_certs")
+
+
+# --- where the broker is ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    client_id: str | None = None
+    protocol: str = PROTOCOL_V5
+    ca_certs: str | None = None
+
+    def __str__(self) -> str:
+        # Never the password: this goes to logs and /healthz.
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def parse_mqtt_url(url: str, *, setting: str = "MQTT_URL") -> BrokerAddress:
+    """``mqtt://user:pass@host:port`` (``mqtts://`` for TLS; options ``?client_id=…&protocol=3.1.1&ca_certs=…``).
+
+    A malformed value raises ``ImproperlyConfigured`` naming the setting, so a typo stops start-up.
+    """
+
+    def error(reason: str) -> ImproperlyConfigured:
+        shown = url
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is not None and parts.password:
+            shown = url.replace(f":{parts.password}@", ":***@", 1)
+        return ImproperlyConfigured(
+            f"{setting}={shown!r} is not a valid MQTT URL: {reason} "
+            f"(expected mqtt://user:password@host:port or mqtts://… for TLS)"
+        )
+
+    if not isinstance(url, str) or not url.strip():
+        raise error("it is empty")
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise error(f"the scheme must be mqtt or mqtts, not {parts.scheme or 'missing'!r}")
+    if not parts.hostname:
+        raise error("it names no host")
+    try:
+        port = parts.port
+    except ValueError:
+        raise error("the port is not a number from 1 to 65535") from None
+    if port == 0:
+        raise error("the port is not a number from 1 to 65535")
+    if parts.path not in ("", "/") or parts.fragment:
+        raise error("it must not have a path or fragment")
+    options = parse_qs(parts.query, keep_blank_values=True, strict_parsing=False)
+    unknown = sorted(set(options) - set(_URL_OPTIONS))
+    if unknown:
+        raise error(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(_URL_OPTIONS)}")
+    single = {name: values[-1] for name, values in options.items()}
+    protocol = single.get("protocol", PROTOCOL_V5)
+    if protocol not in _PROTOCOLS:
+        raise error(f"protocol must be {PROTOCOL_V5} or {PROTOCOL_V311}, not {protocol!r}")
+    tls = parts.scheme == "mqtts"
+    return BrokerAddress(
+        host=parts.hostname,
+        port=port or (8883 if tls else 1883),
+        tls=tls,
+        username=unquote(parts.username) if parts.username is not None else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        client_id=single.get("client_id") or None,
+        protocol=protocol,
+        ca_certs=single.get("ca_certs") or None,
+    )
+
+
+# --- messages and handlers ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MqttMessage:
+    topic: str
+    payload: bytes
+    qos: int = 0
+    #: True only for a retained message the broker sent because a subscription was (re)made.
+    retain: bool = False
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def text(self) -> str:
+        return self.payload.decode("utf-8")
+
+
+Handler = Callable[[MqttMessage], Awaitable[None] | None]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topic_filter: str
+    handler: Handler
+    qos: int = 1
+    order: int = field(default=0, compare=False)
+
+
+class HandlerRegistry:
+    """Topic filter → handlers. Filled from ``AppConfig.ready``; run by the client that has ``run_handlers=True``."""
+
+    def __init__(self) -> None:
+        self._index: FilterIndex[Subscription] = FilterIndex()
+        self._order = count()
+
+    def subscribe(self, topic_filter: str, handler: Handler, *, qos: int = 1) -> Handler:
+        """Register ``handler`` for messages matching ``topic_filter``; returns it, so it works as a decorator."""
+        validate_filter(topic_filter)
+        if qos not in (0, 1, 2):
+            raise ValueError(f"qos must be 0, 1 or 2, not {qos!r}")
+        self._index.add(topic_filter, Subscription(topic_filter, handler, qos, next(self._order)))
+        return handler
+
+    def unsubscribe(self, topic_filter: str, handler: Handler) -> None:
+        for subscription in self._index.subscribers_of(topic_filter):
+            if subscription.handler == handler:
+                self._index.remove(topic_filter, subscription)
+
+    def filters(self) -> dict[str, int]:
+        """Each registered filter with the highest QoS any of its handlers asked for."""
+        return {f: max(s.qos for s in self._index.subscribers_of(f)) for f in self._index.filters()}
+
+    def subscriptions_for(self, topic: str) -> list[Subscription]:
+        return sorted(self._index.match(topic), key=lambda subscription: subscription.order)
+
+    async def dispatch(self, message: MqttMessage, subscriptions: Iterable[Subscription] | None = None) -> None:
+        """Run every handler matching the message, in registration order; a failing handler is logged and skipped.
+
+        Also what a granted browser publish uses when there is no broker (ARCHITECTURE's MQTT section).
+        """
+        if subscriptions is None:
+            subscriptions = self.subscriptions_for(message.topic)
+        for subscription in subscriptions:
+            handler = subscription.handler
+            try:
+                if inspect.iscoroutinefunction(handler):
+                    await handler(message)
+                else:
+                    await database_sync_to_async(handler)(message)
+            except Exception:
+                logger.exception(
+                    "MQTT handler %s for %s failed on %s", _describe(handler), subscription.topic_filter, message.topic
+                )
+
+
+def _describe(handler: Callable) -> str:
+    return f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', repr(handler))}"
+
+
+#: The registry apps fill from ``AppConfig.ready``.
+handlers = HandlerRegistry()
+
+
+def subscribe(topic_filter: str, handler: Handler, *, qos: int = 1) -> Handler:
+    """Register an MQTT handler (``AppConfig.ready``); it runs only in the bridge. See the module docstring."""
+    return handlers.subscribe(topic_filter, handler, qos=qos)
+
+
+# --- own publications, for brokers spoken to in MQTT v3.1.1 ----------------------------------------------------
+
+
+class _OwnPublications:
+    """What this client published recently, so its echo can be dropped where ``noLocal`` does not exist.
+
+    A foreign message with the same topic and payload within ``window`` seconds is dropped too:
+    the price of v3.1.1; MQTT v5 has no such gap.
+    """
+
+    def __init__(self, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._window = window
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, bytes], int] = {}
+        self._expiry: deque[tuple[float, tuple[str, bytes]]] = deque()
+        # The broker sends a retained message of ours back when we re-subscribe, long after the window.
+        self._retained: dict[str, bytes] = {}
+
+    @staticmethod
+    def _digest(payload: bytes) -> bytes:
+        return hashlib.blake2b(payload, digest_size=16).digest()
+
+    def record(self, topic: str, payload: bytes, *, retain: bool) -> None:
+        key = (topic, self._digest(payload))
+        with self._lock:
+            self._prune()
+            self._pending[key] = self._pending.get(key, 0) + 1
+            self._expiry.append((self._clock() + self._window, key))
+            if retain and payload:
+                self._retained[topic] = key[1]
+            elif retain:
+                self._retained.pop(topic, None)  # an empty retained payload clears the topic
+
+    def is_echo(self, topic: str, payload: bytes, *, retained: bool) -> bool:
+        key = (topic, self._digest(payload))
+        with self._lock:
+            self._prune()
+            pending = self._pending.get(key, 0)
+            if pending:
+                self._pending[key] = pending - 1
+                return True
+            return retained and self._retained.get(topic) == key[1]
+
+    def _prune(self) -> None:
+        now = self._clock()
+        while self._expiry and self._expiry[0][0] <= now:
+            _, key = self._expiry.popleft()
+            left = self._pending.get(key, 0) - 1
+            if left > 0:
+                self._pending[key] = left
+            else:
+                self._pending.pop(key, None)
+
+
+# --- the client ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectionState:
+    broker: str
+    connected: bool
+    since: datetime | None
+    last_error: str
+    connects: int
+    dropped_messages: int
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What ``publish`` returns: ``wait`` blocks (off the event loop!) until the broker has it (QoS ≥ 1)."""
+
+    mid: int
+    accepted: bool
+    _info: paho.MQTTMessageInfo = field(repr=False)
+
+    def wait(self, timeout: float) -> bool:
+        if not self.accepted:
+            return False
+        try:
+            self._info.wait_for_publish(timeout)
+            return self._info.is_published()
+        except (RuntimeError, ValueError):
+            return False
+
+
+@dataclass(frozen=True)
+class _BrokerSubscription:
+    topic_filter: str
+    qos: int
+    identifier: int
+
+
+_live_clients: weakref.WeakSet[MqttClient] = weakref.WeakSet()
+
+
+def encode_payload(payload: Any) -> bytes:
+    """bytes as they are, text as UTF-8, ``None`` as empty, anything else as compact JSON."""
+    if isinstance(payload, bytes | bytearray | memoryview):
+        return bytes(payload)
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    if payload is None:
+        return b""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class MqttClient:
+    """One connection to the broker: back-off, re-subscribe after every (re)connect, publish, handlers.
+
+    * ``run_handlers``: subscribe to every filter in ``registry`` and run its handlers (the bridge only).
+    * ``listen`` and ``on_message``: further filters whose every message goes to ``on_message`` (sync or
+      async, called on ``loop``); the bridge uses it to forward messages to browsers.
+    * ``loop``: the one asyncio loop that receives paho's callbacks; needed for handlers or ``on_message``,
+      not for a client that only publishes.
+
+    Every timer is injectable (``keepalive``, ``reconnect_min_delay``, ``reconnect_max_delay``) so
+    tests run fast. ``start`` and ``stop`` may be called from any thread.
+    """
+
+    def __init__(
+        self,
+        url: str | BrokerAddress | None = None,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        registry: HandlerRegistry | None = None,
+        run_handlers: bool = False,
+        listen: Iterable[str] = (),
+        listen_qos: int = 0,
+        on_message: Callable[[MqttMessage], Awaitable[None] | None] | None = None,
+        protocol: str | None = None,
+        client_id: str | None = None,
+        keepalive: int = 60,
+        reconnect_min_delay: float = 1.0,
+        reconnect_max_delay: float = 60.0,
+        own_publication_window: float = 30.0,
+        queue_size: int = 10_000,
+    ) -> None:
+        if url is None:
+            url = settings.MQTT_URL
+            if not url:
+                raise ImproperlyConfigured("MQTT_URL is not set, so there is no broker to connect to")
+        self.address = url if isinstance(url, BrokerAddress) else parse_mqtt_url(url)
+        self.protocol = protocol or self.address.protocol
+        if self.protocol not in _PROTOCOLS:
+            raise ValueError(f"protocol must be {PROTOCOL_V5} or {PROTOCOL_V311}, not {self.protocol!r}")
+        self.registry = handlers if registry is None else registry
+        self.run_handlers = run_handlers
+        self.on_message = on_message
+        self._listen: FilterIndex[bool] = FilterIndex()
+        for topic_filter in listen:
+            self._listen.add(topic_filter, True)
+        if (run_handlers or on_message is not None) and loop is None:
+            raise ValueError("a client that runs handlers or on_message needs the event loop to run them on")
+        self._loop = loop
+        self.client_id = client_id or self.address.client_id or _default_client_id()
+        self._keepalive = keepalive
+        self._reconnect_delays = (reconnect_min_delay, reconnect_max_delay)
+        self._own = _OwnPublications(own_publication_window) if self.protocol == PROTOCOL_V311 else None
+        self._queue: asyncio.Queue[tuple[MqttMessage, list[Subscription]]] = asyncio.Queue(maxsize=queue_size)
+        self._dispatcher: asyncio.Task | None = None
+        self._background: set[asyncio.Task] = set()
+
+        self._plan = self._subscription_plan(listen_qos)
+        self._by_filter: FilterIndex[_BrokerSubscription] = FilterIndex()
+        for subscription in self._plan:
+            self._by_filter.add(subscription.topic_filter, subscription)
+
+        self._lock = threading.Lock()
+        self._connected = threading.Event()
+        self._ready = threading.Event()
+        self._pending_subscribes: set[int] = set()
+        self._since: datetime | None = None
+        self._last_error = "not started"
+        self._connects = 0
+        self._dropped = 0
+        self._stopping = False
+        self._paho = self._build_paho()
+
+    # -- life cycle --
+
+    def start(self) -> None:
+        """Connect in the background and return at once; paho retries with back-off until the broker answers."""
+        self._stopping = False
+        if self._loop is not None and self.run_handlers:
+            # Scheduled before paho's thread starts, so the dispatcher exists before the first message arrives.
+            self._loop.call_soon_threadsafe(self._start_dispatcher)
+        self._last_error = "connecting"
+        self._paho.connect_async(
+            self.address.host,
+            self.address.port,
+            keepalive=self._keepalive,
+            **({"clean_start": True} if self.protocol == PROTOCOL_V5 else {}),
+        )
+        self._paho.loop_start()
+        _live_clients.add(self)
+        logger.info("MQTT client %s connecting to %s (MQTT %s)", self.client_id, self.address, self.protocol)
+
+    def stop(self) -> None:
+        """Disconnect, stop paho's thread and the dispatcher. Handlers already running finish on their own."""
+        self._stopping = True
+        _live_clients.discard(self)
+        self._paho.disconnect()
+        self._paho.loop_stop()
+        self._connected.clear()
+        self._ready.clear()
+        self._last_error = "stopped"
+        if self._loop is not None and not self._loop.is_closed():
+            # The loop may close in between; then there is nothing left to cancel.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._stop_dispatcher)
+
+    def wait_until_ready(self, timeout: float) -> bool:
+        """Block until connected and every subscription is acknowledged (tests, start-up logs)."""
+        return self._ready.wait(timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def state(self) -> ConnectionState:
+        return ConnectionState(
+            broker=str(self.address),
+            connected=self.connected,
+            since=self._since,
+            last_error=self._last_error,
+            connects=self._connects,
+            dropped_messages=self._dropped,
+        )
+
+    @property
+    def broker_filters(self) -> list[str]:
+        """What the client subscribes to at the broker (filters covered by a wider one are left out)."""
+        return [subscription.topic_filter for subscription in self._plan]
+
+    # -- publishing --
+
+    def publish(self, topic: str, payload: Any = b"", *, qos: int = 0, retain: bool = False) -> Publication:
+        """Send without waiting (safe on the event loop and from any thread). QoS ≥ 1 is queued while disconnected."""
+        validate_topic(topic)
+        data = encode_payload(payload)
+        if self._own is not None:
+            # Before sending, so the echo cannot arrive before it is known.
+            self._own.record(topic, data, retain=retain)
+        info = self._paho.publish(topic, data, qos=qos, retain=retain)
+        accepted = info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (qos > 0 and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN)
+        if not accepted:
+            logger.warning("MQTT publish to %s not sent: %s", topic, paho.error_string(info.rc))
+        return Publication(info.mid, accepted, info)
+
+    # -- paho's thread --
+
+    def _build_paho(self) -> paho.Client:
+        v5 = self.protocol == PROTOCOL_V5
+        client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=_PROTOCOLS[self.protocol],
+            **({} if v5 else {"clean_session": True}),
+        )
+        # Our callbacks catch their own errors; this keeps an unforeseen one from ending paho's thread.
+        client.suppress_exceptions = True
+        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        client.reconnect_delay_set(*self._reconnect_delays)
+        if self.address.username is not None:
+            client.username_pw_set(self.address.username, self.address.password)
+        if self.address.tls:
+            client.tls_set(ca_certs=self.address.ca_certs)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        return client
+
+    def _subscription_plan(self, listen_qos: int) -> tuple[_BrokerSubscription, ...]:
+        wanted: dict[str, int] = {f: listen_qos for f in self._listen.filters()}
+        if self.run_handlers:
+            for topic_filter, qos in self.registry.filters().items():
+                wanted[topic_filter] = max(qos, wanted.get(topic_filter, 0))
+        plan = []
+        for identifier, topic_filter in enumerate(minimal_filters(wanted), start=1):
+            qos = max(q for f, q in wanted.items() if covers(topic_filter, f))
+            plan.append(_BrokerSubscription(topic_filter, qos, identifier))
+        return tuple(plan)
+
+    def _on_connect(self, client: paho.Client, _userdata, _flags, reason_code, _properties) -> None:
+        if reason_code.is_failure:
+            self._last_error = f"broker refused the connection: {reason_code}"
+            logger.warning("MQTT broker %s refused the connection: %s", self.address, reason_code)
+            return
+        with self._lock:
+            self._connects += 1
+            self._since = datetime.now(UTC)
+            self._last_error = ""
+            self._pending_subscribes.clear()
+            self._connected.set()
+            # A clean session forgets subscriptions: send them all again after every (re)connect.
+            for subscription in self._plan:
+                result, mid = self._send_subscribe(client, subscription)
+                if result == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
+                    self._pending_subscribes.add(mid)
+            if not self._pending_subscribes:
+                self._ready.set()
+        logger.info(
+            "MQTT connected to %s (connection %d); subscribing to %s",
+            self.address,
+            self._connects,
+            ", ".join(self.broker_filters) or "nothing",
+        )
+
+    def _send_subscribe(self, client: paho.Client, subscription: _BrokerSubscription):
+        if self.protocol != PROTOCOL_V5:
+            return client.subscribe(subscription.topic_filter, qos=subscription.qos)
+        properties = Properties(PacketTypes.SUBSCRIBE)
+        # One identifier per filter: a message carries the identifiers of the subscriptions it matched,
+        # which is how a copy sent for an overlapping subscription is recognised (see _is_duplicate).
+        properties.SubscriptionIdentifier = subscription.identifier
+        options = SubscribeOptions(qos=subscription.qos, noLocal=True)
+        return client.subscribe(subscription.topic_filter, options=options, properties=properties)
+
+    def _on_subscribe(self, _client, _userdata, mid, reason_codes, _properties) -> None:
+        for reason_code in reason_codes:
+            if reason_code.is_failure:
+                logger.error("MQTT broker %s refused a subscription (message %s): %s", self.address, mid, reason_code)
+        with self._lock:
+            self._pending_subscribes.discard(mid)
+            if not self._pending_subscribes and self._connected.is_set():
+                self._ready.set()
+
+    def _on_connect_fail(self, _client, _userdata) -> None:
+        self._last_error = f"cannot reach {self.address}"
+        logger.debug("MQTT connection to %s failed; paho retries with back-off", self.address)
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
+        self._connected.clear()
+        self._ready.clear()
+        self._since = datetime.now(UTC)
+        if self._stopping:
+            return
+        self._last_error = f"disconnected: {reason_code}"
+        logger.warning("MQTT disconnected from %s (%s); reconnecting with back-off", self.address, reason_code)
+
+    def _on_message(self, _client, _userdata, raw: paho.MQTTMessage) -> None:
+        try:
+            topic = raw.topic
+        except UnicodeDecodeError:
+            logger.warning("MQTT message with a topic that is not UTF-8 dropped")
+            return
+        payload = bytes(raw.payload)
+        if self._own is not None and self._own.is_echo(topic, payload, retained=bool(raw.retain)):
+            return
+        if self._is_duplicate(topic, raw):
+            return
+        message = MqttMessage(topic=topic, payload=payload, qos=raw.qos, retain=bool(raw.retain))
+        if self._loop is None:
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._deliver, message)
+        except RuntimeError:
+            logger.debug("MQTT message on %s dropped: the event loop is closed", topic)
+
+    def _is_duplicate(self, topic: str, raw: paho.MQTTMessage) -> bool:
+        """Whether this is a second copy of a message (one copy arrives per overlapping subscription).
+
+        Of the broker subscriptions matching the topic, the copy for the lowest identifier is the one kept;
+        a broker that sends one copy listing all identifiers keeps that copy too.
+        """
+        identifiers = getattr(raw.properties, "SubscriptionIdentifier", None) if raw.properties else None
+        if not identifiers:
+            return False
+        matching = self._by_filter.match(topic)
+        if len(matching) < 2:
+            return False
+        return min(subscription.identifier for subscription in matching) not in identifiers
+
+    # -- the event loop's thread --
+
+    def _deliver(self, message: MqttMessage) -> None:
+        if self.on_message is not None and self._listen.match(message.topic):
+            try:
+                result = self.on_message(message)
+                if inspect.isawaitable(result):
+                    task = asyncio.ensure_future(result)
+                    self._background.add(task)
+                    task.add_done_callback(self._background_done)
+            except Exception:
+                logger.exception("MQTT on_message hook failed on %s", message.topic)
+        if not self.run_handlers:
+            return
+        subscriptions = self.registry.subscriptions_for(message.topic)
+        if not subscriptions:
+            return
+        try:
+            self._queue.put_nowait((message, subscriptions))
+        except asyncio.QueueFull:
+            self._dropped += 1
+            if self._dropped == 1 or self._dropped % 1000 == 0:
+                logger.error(
+                    "MQTT handlers cannot keep up: %d message(s) dropped so far (queue of %d full)",
+                    self._dropped,
+                    self._queue.maxsize,
+                )
+
+    def _background_done(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("MQTT on_message hook failed", exc_info=task.exception())
+
+    def _start_dispatcher(self) -> None:
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch_forever(), name="mqtt-handlers")
+
+    def _stop_dispatcher(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            self._dispatcher = None
+
+    async def _dispatch_forever(self) -> None:
+        # One task, one message at a time: handlers see messages in the order the broker sent them.
+        while True:
+            message, subscriptions = await self._queue.get()
+            await self.registry.dispatch(message, subscriptions)
+
+
+def _default_client_id() -> str:
+    host = socket.gethostname().split(".")[0][:12] or "host"
+    return f"hub-{host}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+# --- /healthz -----------------------------------------------------------------------------------------------
+
+
+def health_check() -> CheckResult:
+    """Non-critical: the state of this process's MQTT client, or whether the broker answers when it has none."""
+    clients = list(_live_clients)
+    if clients:
+        down = [client.state for client in clients if not client.connected]
+        if down:
+            return CheckResult(False, "; ".join(f"{state.broker}: {state.last_error or 'down'}" for state in down))
+        return CheckResult(True, ", ".join(f"connected to {client.state.broker}" for client in clients))
+    address = parse_mqtt_url(settings.MQTT_URL)
+    try:
+        with socket.create_connection((address.host, address.port), timeout=1.0):
+            pass
+    except OSError as exc:
+        return CheckResult(False, f"{address} unreachable: {exc}")
+    return CheckResult(True, f"{address} reachable (no MQTT client in this process)")

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class HubConfig(AppConfig):
@@ -16,3 +17,11 @@ class HubConfig(AppConfig):
         if settings.EMBEDDED:
             # Production runs `celery -A hub beat` instead.
             embedded.register("beat", embedded_beat)
+
+
+class HubAdminConfig(admin_apps.AdminConfig):
+    """Django's admin with the hub's site (menu grouping, titles) as the default ``admin.site``."""
+
+    # Not the "hub" entry's config: that stays HubConfig (AdminConfig itself sets default = True).
+    default = False
+    default_site = "hub.admin_site.HubAdminSite"

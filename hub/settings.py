@@ -66,7 +66,7 @@ else:
 
 INSTALLED_APPS = [
     "jazzmin",
-    "django.contrib.admin",
+    "hub.apps.HubAdminConfig",  # django.contrib.admin with the hub's admin site (hub/admin_site.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -110,6 +110,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "hub.pages.context_processors.navigation",
             ],
         },
     },
@@ -151,12 +152,51 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env.int("AXES_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# A Bootstrap page answering 429 Too Many Requests (axes' AXES_HTTP_RESPONSE_CODE default) once locked out.
+AXES_LOCKOUT_TEMPLATE = "pages/lockout.html"
 
 # --- Internationalisation -------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+
+# --- Admin theme (django-jazzmin) ------------------------------------------------------------------------
+# Menu grouping (Hub, the apps, Messaging, OAuth, Auth) is the admin site's: hub/admin_site.py.
+JAZZMIN_SETTINGS = {
+    "site_title": "Hub admin",
+    "site_header": "Hub",
+    "site_brand": "Hub",
+    "site_logo": "hub/favicon.svg",
+    "site_logo_classes": "",
+    "site_icon": "hub/favicon.svg",
+    "welcome_sign": "Sign in to administer the hub",
+    "copyright": "Hub",
+    "search_model": ["auth.User"],
+    "topmenu_links": [{"name": "Dashboard", "url": "dashboard"}],
+    "usermenu_links": [{"name": "Dashboard", "url": "dashboard"}],
+    # A home hub often has no internet: nothing from fonts.googleapis.com, the system font stack instead.
+    "use_google_fonts_cdn": False,
+    "show_ui_builder": False,
+    "icons": {
+        "hub": "fas fa-server",
+        "hub.heartbeat": "fas fa-heartbeat",
+        "messaging": "fas fa-exchange-alt",
+        "messaging.outboxevent": "fas fa-inbox",
+        "messaging.event": "fas fa-stream",
+        "oauth2_provider": "fas fa-key",
+        "auth": "fas fa-users-cog",
+        "auth.user": "fas fa-user",
+        "auth.group": "fas fa-users",
+        "axes.accessattempt": "fas fa-user-lock",
+        "axes.accessfailurelog": "fas fa-user-times",
+        "axes.accesslog": "fas fa-sign-in-alt",
+    },
+    "changeform_format": "horizontal_tabs",
+    "related_modal_active": False,
+}
+# Jazzmin's own Bootstrap (no Bootswatch theme: some of those @import Google fonts).
+JAZZMIN_UI_TWEAKS = {"theme": "default", "default_theme_mode": "light"}
 
 # --- Static files ---------------------------------------------------------------------------------------
 STATIC_URL = "/static/"

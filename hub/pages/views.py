@@ -1,0 +1,39 @@
+"""The dashboard shell and the sections' placeholder pages; sign-in and password views are Django's own."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+from hub.pages.navigation import SECTIONS, navigation_for
+
+# What each section will show once its part of the hub lands; the placeholder says so honestly.
+UPCOMING = {
+    "heating": [
+        "each room with its temperature, its setpoint and whether its heater is on, moving live;",
+        "a control to set a room's temperature, sent to the heater over the panStamp radio and confirmed;",
+        "the radio modem's link and each node's last sign of life.",
+    ],
+    "live": [
+        "a feed of the hub's events and MQTT messages as they happen, pushed over a WebSocket;",
+        "topic subscriptions such as /home/# or /events/heating/reading.",
+    ],
+    "downloads": [
+        "the expiring signed links handed to customers, with who created them and until when they work;",
+        "every download attempt, served or refused, from the audit log.",
+    ],
+    "events": [
+        "the stored event log, newest first, filtered by type, source and time;",
+        "each event's full envelope: id, type, time, source and data.",
+    ],
+}
+
+
+@login_required
+def dashboard(request):
+    return render(request, "pages/dashboard.html", {"items": navigation_for(request.user)})
+
+
+def upcoming_section(request, *, url_name: str):
+    section = next(section for section in SECTIONS if section.url_name == url_name)
+    return render(request, "pages/upcoming_section.html", {"section": section, "upcoming": UPCOMING[url_name]})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from kombu import Connection
+from kombu.exceptions import OperationalError
 
 from messaging import topology
 
@@ -22,7 +23,7 @@ class Command(BaseCommand):
                 declared = topology.declare(connection)
             except topology.TopologyConflict as exc:
                 raise CommandError(str(exc)) from exc
-            except connection.connection_errors as exc:
+            except (OperationalError, OSError, *connection.connection_errors) as exc:
                 raise CommandError(f"the broker at {connection.as_uri()} is unreachable: {exc}") from exc
             kind = declared.db_queue.queue_arguments.get("x-queue-type", "classic")
         self.stdout.write(

@@ -1,0 +1,235 @@
+"""docker-compose.yml and the Dockerfile, checked against the project (no Docker engine runs here).
+
+A service built from the hub's image must run a command the project really has, set only variables the
+settings read, wait for the init service, and have a health check and a restart policy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.management import CommandError, get_commands, load_command_class
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text())
+COMPOSE_TEXT = (PROJECT_DIR / "docker-compose.yml").read_text()
+DOCKERFILE = (PROJECT_DIR / "Dockerfile").read_text()
+SERVICES: dict[str, dict] = COMPOSE["services"]
+HUB_SERVICES = {name: service for name, service in SERVICES.items() if "build" in service}
+LONG_RUNNING = {name: service for name, service in SERVICES.items() if name != "init"}
+SECRET_NAME = re.compile(r"PASSWORD|PASS$|SECRET|_KEY$|^SECRET_KEY$|TOKEN|DOWNLOADS_KEYS", re.IGNORECASE)
+
+
+def settings_variables() -> set[str]:
+    """Every variable hub/settings.py reads through its strict readers (``env.<reader>("NAME"``)."""
+    text = (PROJECT_DIR / "hub" / "settings.py").read_text()
+    return set(re.findall(r"env\.\w+\(\s*\"([A-Z][A-Z0-9_]*)\"", text))
+
+
+def dockerfile_cmd() -> list[str]:
+    match = re.search(r"^CMD\s+(\[.*\])\s*$", DOCKERFILE, re.MULTILINE)
+    assert match, "the Dockerfile has an exec-form CMD"
+    return yaml.safe_load(match.group(1))
+
+
+def command_lines(command: list[str] | str) -> list[list[str]]:
+    """The argv of each program a service runs: ``sh -c "a && b"`` gives two."""
+    argv = shlex.split(command) if isinstance(command, str) else list(command)
+    if argv[:2] == ["sh", "-c"]:
+        return [shlex.split(part) for part in argv[2].split("&&")]
+    return [argv]
+
+
+def hub_commands() -> list[tuple[str, list[str]]]:
+    found = [("Dockerfile CMD", dockerfile_cmd())]
+    for name, service in HUB_SERVICES.items():
+        found += [(name, argv) for argv in command_lines(service["command"])]
+        test = service.get("healthcheck", {}).get("test")
+        if test:
+            kind, *rest = test
+            lines = command_lines(rest[0].replace("$$", "$")) if kind == "CMD-SHELL" else [rest]
+            found += [(f"{name} healthcheck", argv) for argv in lines]
+    return found
+
+
+def check_manage_py(argv: list[str]) -> None:
+    name, *args = argv
+    commands = get_commands()
+    assert name in commands, f"manage.py has no command {name!r}"
+    parser = load_command_class(commands[name], name).create_parser("manage.py", name)
+    parser.parse_args(args)  # a CommandError names an unknown option or a bad choice
+
+
+def check_celery(argv: list[str]) -> None:
+    from celery import Celery
+    from celery.bin.celery import celery as celery_cli
+
+    app_option = next(arg for arg in argv if arg.startswith("--app="))
+    app = importlib.import_module(app_option.removeprefix("--app=")).celery_app
+    assert isinstance(app, Celery)
+    subcommand = next(arg for arg in argv[1:] if not arg.startswith("-"))
+    assert subcommand in celery_cli.commands, f"celery has no {subcommand!r} command"
+    known = {opt for param in celery_cli.commands[subcommand].params for opt in param.opts}
+    known |= {opt for param in celery_cli.params for opt in param.opts}
+    for arg in argv[1:]:
+        if arg.startswith("--"):
+            assert arg.split("=")[0] in known, f"celery {subcommand} has no option {arg}"
+
+
+def check_uvicorn(argv: list[str]) -> None:
+    from uvicorn.main import main as uvicorn_cli
+
+    context = uvicorn_cli.make_context("uvicorn", argv[1:])  # raises on an unknown option
+    module_name, _, attribute = context.params["app"].partition(":")
+    assert callable(getattr(importlib.import_module(module_name), attribute))
+    assert context.params["lifespan"] == "on"
+
+
+def check_healthcheck_script(argv: list[str]) -> None:
+    script = PROJECT_DIR / argv[0]
+    assert script.is_file(), f"{argv[0]} is not in the project"
+    spec = importlib.util.spec_from_file_location("deploy_healthcheck", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    kind = argv[1]
+    assert hasattr(module, f"check_{kind}"), f"{argv[0]} has no {kind!r} check"
+    if kind == "heartbeat":
+        # The name a worker records its heartbeat under must exist in the code that records it.
+        sources = "\n".join(path.read_text() for path in PROJECT_DIR.glob("*/**/*.py") if ".venv" not in path.parts)
+        assert f'"{argv[2]}"' in sources, f"no worker records a heartbeat called {argv[2]!r}"
+
+
+@pytest.mark.parametrize(("where", "argv"), hub_commands(), ids=[where for where, _ in hub_commands()])
+def test_every_command_run_from_the_hub_image_exists_in_the_project(where, argv):
+    program = Path(argv[0]).name
+    if program == "python" and argv[1] == "manage.py":
+        check_manage_py(argv[2:])
+    elif program == "python" and argv[1].endswith(".py"):
+        check_healthcheck_script(argv[1:])
+    elif program == "celery":
+        check_celery(argv)
+    elif program == "uvicorn":
+        check_uvicorn(argv)
+    else:
+        pytest.fail(f"{where}: no check knows {argv[0]!r}; teach this test before using it")
+
+
+def test_the_checks_above_catch_a_command_the_project_lacks():
+    with pytest.raises(AssertionError, match="no command"):
+        check_manage_py(["no_such_command"])
+    with pytest.raises(CommandError, match="unrecognized arguments"):
+        check_manage_py(["migrate", "--no-such-option"])
+    with pytest.raises(AssertionError, match="no option"):
+        check_celery(["celery", "--app=hub", "worker", "--no-such-option"])
+
+
+def test_every_variable_set_for_the_hub_image_is_one_the_settings_read():
+    read = settings_variables()
+    assert {"HUB_MODE", "DATABASE_URL", "SECRET_KEY"} <= read, "the settings parser found the readers"
+    for name, service in HUB_SERVICES.items():
+        unknown = set(service.get("environment", {})) - read
+        assert not unknown, f"{name} sets {sorted(unknown)}, which hub/settings.py never reads"
+    dockerfile_env = set(re.findall(r"^\s*(?:ENV\s+)?([A-Z][A-Z0-9_]*)=", DOCKERFILE, re.MULTILINE))
+    hub_env = {name for name in dockerfile_env if not name.startswith(("PYTHON", "PIP_"))}
+    assert hub_env, "the Dockerfile sets the hub's production defaults"
+    assert hub_env <= read, f"the Dockerfile sets {sorted(hub_env - read)}, which hub/settings.py never reads"
+
+
+def test_the_hub_runs_in_production_mode_against_the_compose_services():
+    for name, service in HUB_SERVICES.items():
+        environment = service["environment"]
+        assert environment["HUB_MODE"] == "production", name
+        assert "@postgres:5432/" in environment["DATABASE_URL"]
+        assert environment["REDIS_URL"].startswith("redis://redis:")
+        assert "@rabbitmq:5672/" in environment["AMQP_URL"]
+        assert "@mosquitto:1883" in environment["MQTT_URL"]
+
+
+def test_every_hub_service_waits_for_init_to_complete_and_init_for_its_databases():
+    assert "init" in HUB_SERVICES
+    for name, service in HUB_SERVICES.items():
+        if name != "init":
+            assert service["depends_on"]["init"] == {"condition": "service_completed_successfully"}, name
+    init = HUB_SERVICES["init"]
+    assert init["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert init["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    steps = [argv[2] for argv in command_lines(init["command"])]
+    assert steps == ["migrate", "collectstatic", "messaging_setup"]
+    assert init["restart"] == "no", "a one-shot job must not be restarted once it has finished"
+
+
+def test_the_processes_the_event_bus_needs_run_as_services():
+    commands = {name: command_lines(service["command"])[0] for name, service in HUB_SERVICES.items()}
+    assert commands["relay"][2:] == ["relay_outbox"]
+    assert commands["consumer-db"][2:] == ["consume_events", "db"]
+    assert commands["consumer-notify"][2:] == ["consume_events", "notify"]
+    assert commands["celery-worker"][2] == "worker"
+    assert commands["celery-beat"][2] == "beat"
+    # --scale needs services that neither pin a container name nor publish a host port.
+    for name in ("web", "relay", "consumer-db", "consumer-notify", "celery-worker"):
+        assert "container_name" not in SERVICES[name]
+        assert "ports" not in SERVICES[name]
+
+
+def test_every_long_running_service_has_a_health_check_and_a_restart_policy():
+    for name, service in LONG_RUNNING.items():
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
+        assert service.get("restart") in ("unless-stopped", "always"), f"{name} is not restarted"
+
+
+def test_data_lives_in_named_volumes():
+    volumes = set(COMPOSE["volumes"])
+
+    def mounts(service: str) -> dict[str, str]:
+        return {entry.split(":")[1]: entry.split(":")[0] for entry in SERVICES[service]["volumes"]}
+
+    assert mounts("postgres")["/var/lib/postgresql/data"] in volumes
+    assert mounts("rabbitmq")["/var/lib/rabbitmq"] in volumes
+    assert mounts("mosquitto")["/mosquitto/data"] in volumes
+    web = mounts("web")
+    downloads_root = HUB_SERVICES["web"]["environment"]["DOWNLOADS_ROOT"]
+    assert web[downloads_root] in volumes, "the downloads (the hub's media) survive a new container"
+    assert web["/app/staticfiles"] == mounts("init")["/app/staticfiles"] == "static"
+    nginx = mounts("nginx")
+    assert nginx["/srv/hub/static"] == "static", "nginx serves what init collected"
+    assert nginx["/srv/hub/downloads"] == web[downloads_root], "nginx sends the files the hub signs links for"
+
+
+def test_no_secret_value_is_written_in_the_compose_file_or_the_image():
+    def assert_reference(where: str, value: str) -> None:
+        assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]*\}", value), f"{where} holds a value, not a required ${{VAR:?}}"
+
+    for name, service in SERVICES.items():
+        for variable, value in (service.get("environment") or {}).items():
+            if SECRET_NAME.search(variable):
+                assert_reference(f"{name}.{variable}", value)
+            for password in re.findall(r"://[^:/@]+:([^@]*)@", str(value)):
+                assert_reference(f"{name}.{variable}'s password", password)
+    for instruction in re.findall(r"^\s*(?:ENV|ARG)\s+(.*)$", DOCKERFILE, re.MULTILINE):
+        assert not SECRET_NAME.search(instruction), f"the Dockerfile bakes in {instruction!r}"
+    assert not re.search(r"COPY[^\n]*\.env\b", DOCKERFILE)
+    assert ".env" in (PROJECT_DIR / ".dockerignore").read_text().split(), "the build context leaves .env out"
+
+
+def test_the_image_installs_the_project_without_test_extras_and_runs_as_a_user():
+    assert re.search(r"^FROM python:3\.11-slim\b", DOCKERFILE, re.MULTILINE)
+    installs = re.findall(r"pip install[^\n]*", DOCKERFILE)
+    assert installs
+    assert not any("[test" in line for line in installs)
+    users = re.findall(r"^USER\s+(\S+)", DOCKERFILE, re.MULTILINE)
+    assert users, "the image switches to a user"
+    assert users[-1] not in ("root", "0")
+
+
+def test_the_variables_compose_needs_are_documented_for_the_operator():
+    required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", COMPOSE_TEXT))
+    assert {"SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "MQTT_PASSWORD"} <= required
+    readme = (PROJECT_DIR / "README.md").read_text()
+    missing = sorted(name for name in required if name not in readme)
+    assert not missing, f"README's production set-up does not mention {missing}"

@@ -1,0 +1,187 @@
+"""A real ``celery -A hub worker`` against the real RabbitMQ, logging to a syslog socket this test opens.
+
+The worker runs as production runs it (``HUB_MODE=production``, prefork pool)
+with ``SYSLOG_ADDRESS`` pointing at a UDP socket on 127.0.0.1 or a unix
+datagram socket, ``SYSLOG_FACILITY=local3``. It loads the two tasks below with
+``--include``; they exist only for these tests and never ship.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from celery import Celery, shared_task
+from celery.utils.log import get_task_logger
+from kombu import Connection
+
+from tests.support.syslog import SyslogReceiver, open_receiver, pri
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+FACILITY = "local3"
+task_logger = get_task_logger(__name__)
+
+
+@shared_task(name="tests.celery_worker.log_and_print")
+def log_and_print(marker: str) -> None:
+    task_logger.warning("task says %s", marker)
+    print(f"print says {marker}")
+
+
+@shared_task(name="tests.celery_worker.die_on_first_delivery", bind=True)
+def die_on_first_delivery(self, marker: str) -> None:
+    # The guard keeps an accidental eager call from killing the test run itself.
+    if os.environ.get("HUB_TEST_WORKER") == "1" and not self.request.delivery_info.get("redelivered"):
+        # What the OOM killer does to a pool process in the middle of a task.
+        os.kill(os.getpid(), signal.SIGKILL)
+    task_logger.warning("ran again after the worker was lost: %s", marker)
+
+
+@dataclass
+class RunningWorker:
+    process: subprocess.Popen
+    syslog: SyslogReceiver
+    queue: str
+    client: Celery
+    output: Path
+
+    def send(self, task_name: str, marker: str, *, serializer: str = "json") -> None:
+        self.client.send_task(task_name, args=[marker], queue=self.queue, serializer=serializer)
+
+    def output_text(self) -> str:
+        return self.output.read_text(errors="replace")[-4000:]
+
+
+@contextmanager
+def celery_worker(*, amqp_url: str, syslog: SyslogReceiver, folder: Path) -> Iterator[RunningWorker]:
+    queue = f"test.celery-worker.{uuid.uuid4().hex[:8]}"
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "HUB_MODE": "production",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "hub.test",
+        "AMQP_URL": amqp_url,
+        "HUB_VAR_DIR": str(folder),
+        "SYSLOG_ADDRESS": syslog.address,
+        "SYSLOG_FACILITY": FACILITY,
+        "HUB_TEST_WORKER": "1",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "hub",
+        "worker",
+        "--include",
+        __name__,
+        "--queues",
+        queue,
+        "--concurrency",
+        "1",
+        "--hostname",
+        f"{queue}@localhost",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "--loglevel",
+        "INFO",
+    ]
+    output = folder / "worker.log"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=sink, stderr=subprocess.STDOUT)
+    client = Celery("test-client", broker=amqp_url, set_as_current=False)
+    worker = RunningWorker(process=process, syslog=syslog, queue=queue, client=client, output=output)
+    try:
+        _wait_until_ready(worker)
+        yield worker
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        client.close()
+        with Connection(amqp_url) as connection:
+            connection.default_channel.queue_delete(queue)
+
+
+def _wait_until_ready(worker: RunningWorker, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker.process.poll() is not None:
+            pytest.fail(f"celery worker exited with {worker.process.returncode}:\n{worker.output_text()}")
+        if worker.syslog.find(f"{worker.queue}@localhost ready.") is not None:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"celery worker not ready within {timeout} s:\n{worker.output_text()}")
+
+
+@pytest.fixture(scope="module", params=["udp", "unix"])
+def worker(request, amqp_url, tmp_path_factory) -> Iterator[RunningWorker]:
+    with (
+        open_receiver(request.param) as syslog,
+        celery_worker(amqp_url=amqp_url, syslog=syslog, folder=tmp_path_factory.mktemp("worker")) as running,
+    ):
+        yield running
+
+
+def test_the_worker_log_reaches_syslog_with_the_configured_facility(worker):
+    message = worker.syslog.wait_for(f"{worker.queue}@localhost ready.")
+    assert (message.facility * 8 + message.severity) == pri(FACILITY, "info")
+    assert "celery.apps.worker" in message.text
+
+
+def test_a_task_log_record_reaches_syslog_with_the_task_name_and_facility(worker):
+    marker = uuid.uuid4().hex
+    worker.send("tests.celery_worker.log_and_print", marker)
+    message = worker.syslog.wait_for(f"task says {marker}")
+    assert (message.facility * 8 + message.severity) == pri(FACILITY, "warning")
+    assert message.text.startswith("hub[")
+    assert "WARNING tests.celery_worker.log_and_print[" in message.text
+    # Celery would colour a terminal; syslog must never see an escape sequence.
+    assert "\x1b[" not in message.text
+
+
+def test_print_inside_a_task_reaches_syslog_as_info(worker):
+    marker = uuid.uuid4().hex
+    worker.send("tests.celery_worker.log_and_print", marker)
+    message = worker.syslog.wait_for(f"print says {marker}")
+    assert (message.facility * 8 + message.severity) == pri(FACILITY, "info")
+    assert "celery.redirected" in message.text
+
+
+def test_a_pickled_task_message_is_refused_and_never_run(worker):
+    pickled, plain = uuid.uuid4().hex, uuid.uuid4().hex
+    worker.send("tests.celery_worker.log_and_print", pickled, serializer="pickle")
+    worker.send("tests.celery_worker.log_and_print", plain)
+
+    refusal = worker.syslog.wait_for("Refusing to deserialize untrusted content of type pickle")
+    assert refusal.severity <= pri(FACILITY, "error") % 8
+    # One consumer with prefetch 1 takes the queue in order: once the JSON task ran, the pickled one was handled.
+    worker.syslog.wait_for(f"task says {plain}")
+    assert worker.syslog.find(f"task says {pickled}") is None
+    assert worker.process.poll() is None
+
+
+def test_a_task_whose_pool_process_dies_runs_again(worker):
+    """Acks late + reject on worker lost: the message goes back to the queue instead of being lost."""
+    marker = uuid.uuid4().hex
+    worker.send("tests.celery_worker.die_on_first_delivery", marker)
+    worker.syslog.wait_for("WorkerLostError", timeout=15)
+    message = worker.syslog.wait_for(f"ran again after the worker was lost: {marker}", timeout=15)
+    assert (message.facility * 8 + message.severity) == pri(FACILITY, "warning")

@@ -233,7 +233,7 @@ class BatchConsumer(Worker):
         channel = connection.channel()
         # Per-consumer prefetch (global QoS is not supported by quorum queues): the broker sends one batch ahead.
         channel.basic_qos(0, self.batch_size, False)
-        consumer = Consumer(channel, queues=[queue], on_message=self._pending.append, no_ack=False, auto_declare=False)
+        consumer = Consumer(channel, queues=[queue], on_message=self._receive, no_ack=False, auto_declare=False)
         with consumer:
             logger.info(
                 "%s consuming %s (batch %d, flush %.0f ms)",
@@ -243,6 +243,9 @@ class BatchConsumer(Worker):
                 self.flush_after * 1000,
             )
             self._drain(connection)
+
+    def _receive(self, message: Message) -> None:
+        self._pending.append(message)
 
     def _drain(self, connection: Connection) -> None:
         deadline: float | None = None

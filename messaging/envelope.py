@@ -121,7 +121,7 @@ def new_event(
 
 
 def event_from_message(
-    body: bytes,
+    body: bytes | str,
     *,
     content_type: str | None,
     routing_key: str,
@@ -136,7 +136,10 @@ def event_from_message(
         raise PoisonMessage("pickle payloads are refused: the hub never unpickles data from the wire")
     if content_type not in (CONTENT_TYPE, "application/json; charset=utf-8"):
         raise PoisonMessage(f"content type {content_type!r} is not application/json")
-    if not isinstance(body, bytes | bytearray) or not body:
+    if isinstance(body, str):
+        # py-amqp hands over the body already decoded when the producer declared a text content_encoding.
+        body = body.encode("utf-8", "surrogatepass")
+    if not isinstance(body, bytes | bytearray | memoryview) or not body:
         raise PoisonMessage("empty body")
     if len(body) > MAX_BODY_BYTES:
         raise PoisonMessage(f"body of {len(body)} bytes is over the {MAX_BODY_BYTES}-byte limit")

@@ -87,6 +87,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside CSRF and the views: it rewrites every /v1/ error as JSON and applies the POST method override.
+    "hub.api.middleware.ApiMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -225,6 +227,51 @@ if HUB_MODE == "production":
     SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- REST API (/v1/, hub/api/) ---------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    # JSON only: any other Accept is a 406, any other body a 415 (rest-api.md "format").
+    "DEFAULT_RENDERER_CLASSES": ["hub.api.renderers.HubJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Bearer first: its challenge makes a missing credential a 401, not a 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "oauth2_provider.contrib.rest_framework.OAuth2Authentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["hub.api.permissions.ScopedPermission"],
+    "DEFAULT_PAGINATION_CLASS": "hub.api.pagination.HubPagination",
+    "DEFAULT_FILTER_BACKENDS": ["hub.api.filters.TimeRangeFilter", "hub.api.filters.ExactFieldFilter"],
+    "EXCEPTION_HANDLER": "hub.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+from hub.api.scopes import API_SCOPES  # noqa: E402  (pure: no Django)
+
+OAUTH2_PROVIDER = {
+    "SCOPES": API_SCOPES,
+    # A client that asks for no scope gets read access only, never everything.
+    "DEFAULT_SCOPES": ["read"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": 30 * 24 * 3600,
+    "ROTATE_REFRESH_TOKEN": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Hub API",
+    "DESCRIPTION": "The hub's REST API. Errors: /v1/docs/errors. Tokens: POST /o/token/ (see the README).",
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": "/v1/",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Served from drf-spectacular-sidecar's static files: a home hub often has no internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "OAUTH2_FLOWS": ["password"],
+    "OAUTH2_TOKEN_URL": "/o/token/",
+    "OAUTH2_REFRESH_URL": "/o/token/",
+    "OAUTH2_SCOPES": API_SCOPES,
+}
 
 # --- Channels -------------------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL")

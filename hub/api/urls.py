@@ -1,0 +1,15 @@
+"""The hub's own part of ``/v1/`` (``hub/urls.py`` mounts it; each app mounts its own API beside it)."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+
+from hub.api.docs import error_docs
+from hub.api.routers import api_patterns
+from hub.api.users import CurrentUserView
+
+urlpatterns = [
+    *api_patterns([path("users/me", CurrentUserView.as_view(), name="api-users-me")]),
+    path("schema", SpectacularJSONAPIView.as_view(), name="api-schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/errors", error_docs, name="api-errors-docs"),
+]

@@ -102,8 +102,9 @@ class EmbeddedBeat(Worker):
             logger.error("beat entry %s failed: %r\n%s", entry.name, result.result, result.traceback)
 
     def serve(self) -> None:
-        # Celery imports the apps' tasks modules on this signal; the real beat does the same at start.
-        self.app.loader.import_default_modules()
+        # Import every app's tasks.py, as the real beat does at start, but without loader.import_default_modules():
+        # its Django fixup calls django.setup() again, which reconfigures logging and reruns the system checks.
+        self.app.autodiscover_tasks(force=True)
         logger.info("beat entries: %s", ", ".join(entry.name for entry in self.entries) or "none")
         while not self.stopping.is_set():
             self.sleep(self.tick())

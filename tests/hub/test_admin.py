@@ -128,7 +128,8 @@ def test_heartbeats_show_name_liveness_age_and_interval_and_filter_by_state(admi
     assert 'alt="False"' in html  # the modem is lost
 
     def names(query):
-        return [beat.name for beat in admin_client_signed_in.get(f"/admin/hub/heartbeat/{query}").context["cl"].result_list]
+        changelist = admin_client_signed_in.get(f"/admin/hub/heartbeat/{query}").context["cl"]
+        return [beat.name for beat in changelist.result_list]
 
     assert names("?state=alive") == ["relay"]
     assert names("?state=lost") == ["modem"]

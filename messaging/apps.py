@@ -6,7 +6,14 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messaging"
 
     def ready(self) -> None:
-        from hub import health
+        from hub import embedded, health
+        from messaging import relay
+
+        # The relay: `manage.py relay_outbox` in production.
+        embedded.register(relay.RELAY_NAME, relay.embedded_relay)
+        health.register_check(f"worker:{relay.RELAY_NAME}", relay.relay_check)
+        health.register_check("outbox", relay.outbox_check)
+        health.register_check("broker", relay.broker_check)
 
         # MQTT: a malformed MQTT_URL stops start-up here; a broker outage only makes /healthz "degraded".
         from django.conf import settings

@@ -1,0 +1,550 @@
+"""The outbox relay: takes the rows ``messaging.publish`` wrote and publishes them to the fanout exchange.
+
+Rows leave in ``id`` order, in batches: a batch is published with persistent delivery and ``mandatory`` and the
+relay then waits once for the broker's publisher confirms (RabbitMQ acks with ``multiple``); only confirmed rows
+are deleted. A nack, a confirm timeout or a lost connection keeps the rest, and the relay backs off and tries
+again from the oldest row, so nothing is lost and the order holds (a retried row may arrive twice; the
+``events.db`` consumer stores each id once). An unroutable event (``basic.return``) is logged with its id and
+counted in the relay's health. Only one relay publishes at a time: the others wait on a lock (a PostgreSQL
+advisory lock, or a file lock beside an SQLite database). The memory transport of the embedded default has no
+confirms: there a publish counts as confirmed when it returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.utils import timezone
+from kombu import Connection, Exchange, Producer
+from kombu.exceptions import KombuError
+
+from hub.health import CheckResult, heartbeat_check
+from hub.selectors import heartbeat_get
+from hub.services import heartbeat_record
+from hub.timefmt import format_utc, parse_utc
+from hub.workers import Worker
+from messaging import envelope, selectors, services, topology
+from messaging.models import OutboxEvent
+
+logger = logging.getLogger(__name__)
+
+RELAY_NAME = "relay_outbox"
+
+_relays: weakref.WeakSet[OutboxRelay] = weakref.WeakSet()
+
+
+def wake_relays() -> None:
+    """Called after a transaction that wrote outbox rows commits: an idle relay in this process starts at once."""
+    for relay in list(_relays):
+        relay.wake()
+
+
+def event_from_row(row: OutboxEvent) -> envelope.Event:
+    return envelope.Event(
+        id=row.event_id,
+        type=row.type,
+        occurred_at=row.occurred_at,
+        source=row.source,
+        data=row.data,
+        topics=tuple(row.topics or ()),
+        retain=row.retain,
+    )
+
+
+# --- Publishing one batch --------------------------------------------------------------------------------
+
+
+class PublishFailed(Exception):
+    """The broker did not confirm the whole batch; ``confirmed`` leading events of it were confirmed."""
+
+    def __init__(self, reason: str, *, confirmed: int) -> None:
+        super().__init__(reason)
+        self.confirmed = confirmed
+
+
+@dataclass(frozen=True)
+class Unroutable:
+    event_id: str
+    event_type: str
+    reply_text: str
+
+
+class BatchPublisher:
+    """Publishes on one channel of ``connection``; on AMQP it waits for publisher confirms once per batch.
+
+    Delivery tags count 1, 2, … per channel from ``confirm.select``; the broker acks them, usually many at once
+    (``multiple``). A new publisher (a new channel) is made after any failure, so tags never need reconciling.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        exchange: Exchange,
+        *,
+        confirm_timeout: float,
+        on_unroutable: Callable[[Unroutable], None],
+    ) -> None:
+        self.connection = conn
+        self.exchange = exchange
+        self.confirm_timeout = confirm_timeout
+        self.on_unroutable = on_unroutable
+        self.channel = conn.channel()
+        self.confirms = conn.transport.driver_type == "amqp"
+        self._published = 0  # the last delivery tag used on this channel
+        self._outstanding: set[int] = set()
+        self._nacked: set[int] = set()
+        if self.confirms:
+            # Called directly (not through the connection's confirm_publish option), so basic_publish does
+            # not wait per message: the acks are collected by the handlers below while draining.
+            self.channel.confirm_select()
+            self.channel.events["basic_ack"].add(self._on_ack)
+            self.channel.events["basic_nack"].add(self._on_nack)
+            self.channel.events["basic_return"].add(self._on_return)
+        self.producer = Producer(self.channel, exchange=exchange, auto_declare=False)
+
+    def publish(self, events: Sequence[envelope.Event]) -> None:
+        """Publish ``events`` in order and return once the broker confirmed all; else raise :class:`PublishFailed`."""
+        first_tag = self._published + 1
+        for event in events:
+            self.producer.publish(
+                event.body(), exchange=self.exchange, routing_key=event.type, mandatory=True, **event.amqp_properties()
+            )
+            self._published += 1
+            if self.confirms:
+                self._outstanding.add(self._published)
+        if not self.confirms:
+            return
+        deadline = time.monotonic() + self.confirm_timeout
+        # Wait for every answer, not just the first nack: quorum queues ack later than a full queue nacks,
+        # and only a fully known prefix may leave the outbox.
+        while self._outstanding:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            with contextlib.suppress(socket.timeout):
+                self.connection.drain_events(timeout=remaining)
+        unconfirmed = sorted(self._outstanding | self._nacked)
+        if unconfirmed:
+            confirmed = unconfirmed[0] - first_tag
+            reason = "the broker nacked the batch" if self._nacked else f"no confirm within {self.confirm_timeout} s"
+            raise PublishFailed(reason, confirmed=confirmed)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.channel.close()
+
+    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
+        if multiple:
+            self._outstanding = {tag for tag in self._outstanding if tag > delivery_tag}
+        else:
+            self._outstanding.discard(delivery_tag)
+
+    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
+        tags = {tag for tag in self._outstanding if tag <= delivery_tag} if multiple else {delivery_tag}
+        self._outstanding -= tags
+        self._nacked |= tags
+
+    def _on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
+        properties = getattr(message, "properties", {}) or {}
+        self.on_unroutable(
+            Unroutable(
+                event_id=str(properties.get("message_id", "?")),
+                event_type=routing_key,
+                reply_text=str(getattr(exc, "reply_text", exc)),
+            )
+        )
+
+
+# --- One relay at a time ---------------------------------------------------------------------------------
+
+
+class RelayLock:
+    """Held by the one relay that publishes; the others keep asking. ``acquire`` is cheap when already held."""
+
+    def acquire(self) -> bool:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def lost(self) -> None:
+        """The database connection went away (a PostgreSQL session lock went with it)."""
+
+
+class PostgresAdvisoryLock(RelayLock):
+    """A session-level advisory lock on this thread's database connection.
+
+    It lives exactly as long as the connection: if Django reconnects (after an error), the lock is gone, so
+    the relay notices a changed connection and asks again before it publishes anything.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        self._held_on: Any = None
+
+    def acquire(self) -> bool:
+        if self._held_on is not None and self._held_on is connection.connection:
+            return True
+        self._held_on = None
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [self.key])
+            if cursor.fetchone()[0]:
+                self._held_on = connection.connection
+        return self._held_on is not None
+
+    def release(self) -> None:
+        if self._held_on is not None and self._held_on is connection.connection:
+            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [self.key])
+        self._held_on = None
+
+    def lost(self) -> None:
+        self._held_on = None
+
+
+class FileLock(RelayLock):
+    """An exclusive ``flock`` on a file beside the SQLite database: relays in any process on the machine queue."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def acquire(self) -> bool:
+        if self._file is not None:
+            return True
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+class ProcessLock(RelayLock):
+    """For an in-memory SQLite database, which only this process can see anyway."""
+
+    _locks: dict[str, threading.Lock] = {}
+    _guard = threading.Lock()
+
+    def __init__(self, name: str) -> None:
+        with self._guard:
+            self._lock = self._locks.setdefault(name, threading.Lock())
+        self._held = False
+
+    def acquire(self) -> bool:
+        if not self._held:
+            self._held = self._lock.acquire(blocking=False)
+        return self._held
+
+    def release(self) -> None:
+        if self._held:
+            self._lock.release()
+            self._held = False
+
+
+def relay_lock_for(name: str) -> RelayLock:
+    if connection.vendor == "postgresql":
+        return PostgresAdvisoryLock(name)
+    database = str(connection.settings_dict.get("NAME") or "")
+    if connection.vendor == "sqlite" and database and ":memory:" not in database and "mode=memory" not in database:
+        return FileLock(Path(f"{database}.{name}.lock"))
+    return ProcessLock(name)
+
+
+# --- The worker ------------------------------------------------------------------------------------------
+
+
+class OutboxRelay(Worker):
+    """Drains the outbox to the broker; ``python manage.py relay_outbox`` in production, a thread when embedded.
+
+    Every timer is a constructor argument so tests run in milliseconds.
+    """
+
+    name = RELAY_NAME
+
+    def __init__(
+        self,
+        *,
+        amqp_url: str | None = None,
+        batch_size: int = 500,
+        confirm_timeout: float = 10.0,
+        idle_interval: float = 1.0,
+        lock_interval: float = 2.0,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+        heartbeat_interval: float = 15.0,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.amqp_url = amqp_url or settings.AMQP_URL
+        self.batch_size = batch_size
+        self.confirm_timeout = confirm_timeout
+        self.idle_interval = idle_interval
+        self.lock_interval = lock_interval
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.heartbeat_interval = heartbeat_interval
+        self.connect_timeout = connect_timeout
+        self.published = 0
+        self.unroutable = 0
+        self.last_unroutable: Unroutable | None = None
+        self.last_unroutable_at = None
+        self.last_error = ""
+        self.leader = False
+        self._failures = 0
+        self._wake = threading.Event()
+        self._lock: RelayLock | None = None
+        self._connection: Connection | None = None
+        self._publisher: BatchPublisher | None = None
+        self._last_beat: float | None = None  # None: beat at the next chance (start, news for the health report)
+        transport = Connection(self.amqp_url)
+        self._broker_errors = (*transport.connection_errors, *transport.channel_errors)
+        _relays.add(self)
+
+    # -- lifecycle
+
+    def serve(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                delay = self.step()
+                if delay > 0:
+                    self._wake.wait(delay)
+                    self._wake.clear()
+        finally:
+            self._disconnect()
+            self._release_lock()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        self._wake.set()
+        super().stop(timeout)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def drain(self, *, timeout: float = 30.0) -> int:
+        """Publish until the outbox is empty (tests and the benchmark); return how many were published."""
+        before = self.published
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                self.step()
+                if not selectors.outbox_backlog()[0]:
+                    break
+                if self._failures:
+                    time.sleep(self._retry_delay())
+        finally:
+            self._disconnect()
+            self._release_lock()
+        return self.published - before
+
+    # -- one pass
+
+    def step(self) -> float:
+        """Publish at most one batch; return how long to wait before the next pass."""
+        rows: list[OutboxEvent] = []
+        try:
+            if not self._acquire_lock():
+                return self.lock_interval
+            self._ensure_publisher()
+            self._beat_if_due()
+            rows = selectors.outbox_batch(limit=self.batch_size)
+            if not rows:
+                return self.idle_interval
+            self._publish(rows)
+            self._failures = 0
+            return 0.0
+        except DatabaseError as exc:
+            self._note_failure(f"database: {exc}")
+            if self._lock is not None:
+                self._lock.lost()
+            self.leader = False
+            with contextlib.suppress(Exception):
+                connection.close()
+            return self._retry_delay()
+        except (KombuError, OSError, PublishFailed, topology.TopologyConflict, *self._broker_errors) as exc:
+            self._note_failure(f"broker: {type(exc).__name__}: {exc}")
+            self._disconnect()
+            confirmed = exc.confirmed if isinstance(exc, PublishFailed) else 0
+            with contextlib.suppress(DatabaseError):
+                services.outbox_failure_record(row_ids=[row.id for row in rows[confirmed:]], error=self.last_error)
+            self._beat_if_due(force=True)
+            return self._retry_delay()
+
+    def _publish(self, rows: list[OutboxEvent]) -> None:
+        assert self._publisher is not None
+        try:
+            self._publisher.publish([event_from_row(row) for row in rows])
+        except PublishFailed as exc:
+            # What the broker did confirm leaves the outbox; the rest is retried from its first row.
+            services.outbox_published_delete(row_ids=[row.id for row in rows[: exc.confirmed]])
+            self.published += exc.confirmed
+            raise
+        services.outbox_published_delete(row_ids=[row.id for row in rows])
+        self.published += len(rows)
+
+    # -- the broker
+
+    def _ensure_publisher(self) -> None:
+        if self._publisher is not None:
+            return
+        conn = Connection(self.amqp_url, connect_timeout=self.connect_timeout, heartbeat=0)
+        try:
+            # One attempt, no kombu retry pause: the relay's own back-off decides when to try again.
+            conn.ensure_connection(max_retries=0)
+            declared = topology.declare(conn)
+            self._publisher = BatchPublisher(
+                conn, declared.fanout, confirm_timeout=self.confirm_timeout, on_unroutable=self._on_unroutable
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.release()
+            raise
+        self._connection = conn
+        self._last_beat = None
+        if self._failures:
+            logger.info("relay reconnected to the broker after %d failed attempt(s)", self._failures)
+
+    def _disconnect(self) -> None:
+        if self._publisher is not None:
+            self._publisher.close()
+            self._publisher = None
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.release()
+            self._connection = None
+
+    def _on_unroutable(self, unroutable: Unroutable) -> None:
+        self.unroutable += 1
+        self.last_unroutable = unroutable
+        self.last_unroutable_at = timezone.now()
+        self._last_beat = None
+        logger.warning(
+            "event %s (%s) was unroutable: no queue is bound to exchange %s (%s)",
+            unroutable.event_id,
+            unroutable.event_type,
+            settings.EVENTS_EXCHANGE,
+            unroutable.reply_text,
+        )
+
+    # -- the lock
+
+    def _acquire_lock(self) -> bool:
+        if self._lock is None:
+            self._lock = relay_lock_for(f"{RELAY_NAME}:{settings.EVENTS_EXCHANGE}")
+        held = self._lock.acquire()
+        if held != self.leader:
+            logger.info("relay %s the outbox", "now publishes" if held else "waits for another relay to release")
+            if not held:
+                self._disconnect()
+        self.leader = held
+        return held
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            with contextlib.suppress(Exception):
+                self._lock.release()
+        self.leader = False
+
+    # -- failures and health
+
+    def _note_failure(self, error: str) -> None:
+        self._failures += 1
+        self.last_error = error
+        log = logger.warning if self._failures == 1 else logger.debug
+        log("relay attempt %d failed, the outbox is kept: %s", self._failures, error)
+
+    def _retry_delay(self) -> float:
+        return min(self.retry_max, self.retry_initial * 2 ** max(0, self._failures - 1))
+
+    def _beat_if_due(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and self._last_beat is not None and now - self._last_beat < self.heartbeat_interval:
+            return
+        self._last_beat = now
+        with contextlib.suppress(DatabaseError):
+            heartbeat_record(name=RELAY_NAME, interval_seconds=self.heartbeat_interval, details=self.health_details())
+
+    def health_details(self) -> dict[str, Any]:
+        return {
+            "broker": "connected" if self._publisher is not None else "unreachable",
+            "last_error": self.last_error if self._failures else "",
+            "failures": self._failures,
+            "published": self.published,
+            "unroutable": self.unroutable,
+            "last_unroutable_event": self.last_unroutable.event_id if self.last_unroutable else None,
+            "last_unroutable_at": format_utc(self.last_unroutable_at) if self.last_unroutable_at else None,
+        }
+
+
+# --- Health (registered from MessagingConfig.ready; run by /healthz in any process) ------------------------
+
+#: Events waiting longer than this mean the relay is down, stuck or cannot reach the broker.
+OUTBOX_MAX_AGE_SECONDS = 60.0
+#: An unroutable event keeps the relay's report degraded this long, so someone gets to see it.
+UNROUTABLE_REPORT_SECONDS = 15 * 60
+
+
+def relay_check() -> CheckResult:
+    beat = heartbeat_check(RELAY_NAME)
+    if not beat.ok:
+        return beat
+    heartbeat = heartbeat_get(RELAY_NAME)
+    details = (heartbeat.details if heartbeat else None) or {}
+    if details.get("broker") != "connected":
+        return CheckResult(False, f"broker unreachable: {details.get('last_error') or 'not connected yet'}")
+    last_unroutable_at = details.get("last_unroutable_at")
+    if last_unroutable_at:
+        age = (timezone.now() - parse_utc(last_unroutable_at)).total_seconds()
+        if age < UNROUTABLE_REPORT_SECONDS:
+            return CheckResult(
+                False,
+                f"{details.get('unroutable')} unroutable event(s) since start, the last "
+                f"{details.get('last_unroutable_event')} {age:.0f} s ago: is a queue bound to the exchange?",
+            )
+    return CheckResult(True, f"{details.get('published', 0)} published since start; {beat.detail}")
+
+
+def outbox_check() -> CheckResult:
+    count, oldest = selectors.outbox_backlog()
+    if not count:
+        return CheckResult(True, "empty")
+    age = (timezone.now() - oldest).total_seconds()
+    detail = f"{count} event(s) waiting, the oldest for {age:.0f} s"
+    return CheckResult(age <= OUTBOX_MAX_AGE_SECONDS, detail)
+
+
+def broker_check() -> CheckResult:
+    conn = Connection(settings.AMQP_URL, connect_timeout=2)
+    try:
+        conn.ensure_connection(max_retries=0)
+    except (KombuError, OSError, *conn.connection_errors) as exc:
+        return CheckResult(False, f"{type(exc).__name__}: {exc}")
+    finally:
+        conn.release()
+    return CheckResult(True, conn.transport.driver_type)
+
+
+def embedded_relay() -> OutboxRelay:
+    return OutboxRelay()

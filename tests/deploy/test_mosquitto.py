@@ -1,0 +1,122 @@
+"""deploy/mosquitto.conf and its example ACL, run by the machine's mosquitto on a free loopback port.
+
+The broker the compose file starts must refuse anonymous clients and wrong passwords, and the ACL must
+keep a measuring device from switching hardware (an action topic is a command to the hub).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from tests.support.services import in_ci
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+PASSWORDS = {"hub": "hub-password", "sensor": "sensor-password"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def broker(tmp_path):
+    mosquitto, mosquitto_passwd = shutil.which("mosquitto"), shutil.which("mosquitto_passwd")
+    for path in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto_passwd"):
+        if Path(path).exists():
+            mosquitto = mosquitto or (path if path.endswith("mosquitto") else None)
+            mosquitto_passwd = mosquitto_passwd or (path if path.endswith("passwd") else None)
+    if not (mosquitto and mosquitto_passwd):
+        if in_ci():
+            pytest.fail("mosquitto is not installed (.ci/run expects the machine's broker)")
+        pytest.skip("mosquitto is not installed; `apt-get install mosquitto mosquitto-clients` to test its config")
+    passwd = tmp_path / "passwd"
+    passwd.touch()
+    for user, password in PASSWORDS.items():
+        subprocess.run([mosquitto_passwd, "-b", str(passwd), user, password], check=True, timeout=30)
+    port = free_port()
+    conf = (
+        (PROJECT_DIR / "deploy" / "mosquitto.conf")
+        .read_text()
+        .replace("listener 1883", f"listener {port} 127.0.0.1")
+        .replace("/mosquitto/data/passwd", str(passwd))
+        .replace("/mosquitto/config/acl", str(PROJECT_DIR / "deploy" / "mosquitto.acl"))
+        .replace("/mosquitto/data/", f"{tmp_path}/")
+    )
+    if os.geteuid() == 0:
+        conf += "\n# started as root here: stay root to read pytest's private temp dir\nuser root\n"
+    (tmp_path / "mosquitto.conf").write_text(conf)
+    process = subprocess.Popen(
+        [mosquitto, "-c", str(tmp_path / "mosquitto.conf")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            break
+        assert process.poll() is None, process.stdout.read().decode()
+        assert time.monotonic() < deadline, "mosquitto did not listen within 10 s"
+        time.sleep(0.05)
+    yield port
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def connect(port: int, username: str | None = None, password: str | None = None):
+    """A connected client and its CONNACK reason code (0 = accepted), or an unconnected client and the refusal."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    connack: queue.Queue = queue.Queue()
+    messages: queue.Queue = queue.Queue()
+    client.on_connect = lambda _c, _u, _f, reason, _p: connack.put(reason)
+    client.on_message = lambda _c, _u, message: messages.put((message.topic, message.payload))
+    if username:
+        client.username_pw_set(username, password)
+    client.connect("127.0.0.1", port, keepalive=10)
+    client.loop_start()
+    reason = connack.get(timeout=5)
+    client.messages = messages
+    return client, reason
+
+
+def close(client) -> None:
+    client.disconnect()
+    client.loop_stop()
+
+
+def test_anonymous_clients_and_wrong_passwords_are_refused(broker):
+    for username, password in ((None, None), ("hub", "not-the-password"), ("stranger", "x")):
+        client, reason = connect(broker, username, password)
+        close(client)
+        assert reason.is_failure, f"{username or 'anonymous'} was let in"
+        assert reason.value in (4, 5, 134, 135)  # bad user name or password / not authorised
+
+
+def test_the_acl_lets_a_sensor_report_measurements_but_not_switch_anything(broker):
+    hub, reason = connect(broker, "hub", PASSWORDS["hub"])
+    assert not reason.is_failure
+    sensor, reason = connect(broker, "sensor", PASSWORDS["sensor"])
+    assert not reason.is_failure
+    try:
+        subscribed: queue.Queue = queue.Queue()
+        hub.on_subscribe = lambda *_args: subscribed.put(True)
+        hub.subscribe("/home/#", qos=1)
+        subscribed.get(timeout=5)
+        sensor.publish("/home/kitchen/action/1.12.0", b"on", qos=1).wait_for_publish(timeout=5)
+        sensor.publish("/home/kitchen/measure/1.13.0", b"21.5", qos=1).wait_for_publish(timeout=5)
+        # Mosquitto delivers in order, so the measurement arriving first proves the action was dropped.
+        assert hub.messages.get(timeout=5) == ("/home/kitchen/measure/1.13.0", b"21.5")
+        with pytest.raises(queue.Empty):
+            hub.messages.get(timeout=0.3)
+    finally:
+        close(hub)
+        close(sensor)

@@ -1,0 +1,163 @@
+"""`make run`'s parts: `manage.py migrate` then `manage.py runhub`, as a real subprocess on a free port.
+
+The first start creates an admin account and prints its generated password once; that password signs in;
+/healthz answers; SIGTERM and SIGINT both stop the server after the ASGI lifespan's shutdown has run.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+PASSWORD_LINE = re.compile(r"^\s*password: (\S+)\s*$", re.MULTILINE)
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RunningHub:
+    """``manage.py runhub`` in a subprocess, its output collected as it comes."""
+
+    def __init__(self, environ: dict[str, str], port: int) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "runhub"],
+            cwd=PROJECT_DIR,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self._lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self._lines)
+
+    def wait_until_answering(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"runhub exited early:\n{self.output}"
+            try:
+                with urllib.request.urlopen(self.base + "/healthz", timeout=2):
+                    return
+            except urllib.error.HTTPError:
+                return  # it answers; what it says is for the test to judge
+            except OSError:
+                time.sleep(0.1)
+        pytest.fail(f"runhub did not answer within {timeout:.0f} s:\n{self.output}")
+
+    def stop(self, signum: int, timeout: float = 15.0) -> int:
+        self.process.send_signal(signum)
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"runhub ignored {signal.Signals(signum).name} for {timeout:.0f} s:\n{self.output}")
+        self._reader.join(timeout=5)
+        return code
+
+
+@pytest.fixture
+def hub_environment(tmp_path):
+    environ = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("HUB_", "DJANGO_", "DOWNLOADS_", "SYSLOG_"))
+        and key not in ("DATABASE_URL", "REDIS_URL", "AMQP_URL", "MQTT_URL", "DEBUG", "ALLOWED_HOSTS", "SECRET_KEY")
+    }
+    port = free_port()
+    environ.update(
+        HUB_MODE="embedded",
+        HUB_BIND=f"127.0.0.1:{port}",
+        HUB_VAR_DIR=str(tmp_path),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'hub.sqlite3'}",
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=PROJECT_DIR,
+        env=environ,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return environ, port
+
+
+def sign_in(base: str, username: str, password: str) -> int:
+    """Sign in through the admin's login form (CSRF and all); the status of the page it lands on."""
+    cookies = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies))
+    form = opener.open(base + "/admin/login/", timeout=10).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    body = urllib.parse.urlencode(
+        {"csrfmiddlewaretoken": token, "username": username, "password": password, "next": "/admin/"}
+    ).encode()
+    request = urllib.request.Request(base + "/admin/login/?next=/admin/", data=body, headers={"Referer": base})
+    with opener.open(request, timeout=10) as response:
+        landed = response.geturl()
+        status = response.status
+    assert urllib.parse.urlsplit(landed).path == "/admin/", f"stayed on {landed}: the password was not accepted"
+    return status
+
+
+def container_health_check(base: str) -> int:
+    """What docker-compose's web health check runs (deploy/healthcheck.py), pointed at this server."""
+    script = PROJECT_DIR / "deploy" / "healthcheck.py"
+    environ = {key: value for key, value in os.environ.items() if key != "ALLOWED_HOSTS"}
+    completed = subprocess.run(
+        [sys.executable, str(script), "http", base + "/healthz"], env=environ, capture_output=True, timeout=30
+    )
+    return completed.returncode
+
+
+def test_make_run_prints_a_working_admin_password_once_answers_healthz_and_stops_cleanly(hub_environment):
+    environ, port = hub_environment
+
+    first = RunningHub(environ, port)
+    first.wait_until_answering()
+    with urllib.request.urlopen(first.base + "/healthz", timeout=10) as response:
+        assert response.status == 200
+    passwords = PASSWORD_LINE.findall(first.output)
+    assert len(passwords) == 1, f"expected one generated password:\n{first.output}"
+    assert sign_in(first.base, "admin", passwords[0]) == 200
+    assert container_health_check(first.base) == 0
+    # uvicorn re-raises the signal once its shutdown is done, so the exit status may be the signal's own.
+    assert first.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+    assert "Application startup complete" in first.output
+    assert "Application shutdown complete" in first.output, "SIGTERM must run the lifespan's shutdown"
+    assert container_health_check(first.base) != 0, "the health check notices the server is gone"
+
+    second = RunningHub(environ, port)
+    second.wait_until_answering()
+    assert not PASSWORD_LINE.search(second.output), "the password is shown on the first start only"
+    assert "password" not in second.output.lower()
+    assert second.stop(signal.SIGINT) in (0, -signal.SIGINT, 130)
+    assert "Application shutdown complete" in second.output, "Ctrl-C must run the lifespan's shutdown"
+    assert "Traceback" not in first.output + second.output

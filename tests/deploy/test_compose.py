@@ -227,9 +227,14 @@ def test_the_image_installs_the_project_without_test_extras_and_runs_as_a_user()
     assert users[-1] not in ("root", "0")
 
 
-def test_the_variables_compose_needs_are_documented_for_the_operator():
+def test_every_variable_compose_reads_is_in_the_production_env_example():
+    example = (PROJECT_DIR / "deploy" / "production.env.example").read_text()
+    listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", example, re.MULTILINE))
+    interpolated = set(re.findall(r"\$\{([A-Z0-9_]+)", COMPOSE_TEXT))
+    assert interpolated - listed == set(), "deploy/production.env.example misses variables compose reads"
     required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", COMPOSE_TEXT))
     assert {"SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "MQTT_PASSWORD"} <= required
-    readme = (PROJECT_DIR / "README.md").read_text()
-    missing = sorted(name for name in required if name not in readme)
-    assert not missing, f"README's production set-up does not mention {missing}"
+    for name in required:
+        assert re.search(rf"^{name}=$", example, re.MULTILINE), f"{name} is required: left empty to fill in"
+    # What is neither compose's nor a hub setting would be a typo an operator copies.
+    assert listed - interpolated - settings_variables() == set()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -114,3 +115,12 @@ def parse_bind(value: str) -> tuple[str, int]:
     if not 0 < number < 65536:
         raise ValueError("port out of range")
     return host, number
+
+
+def parse_time_zone(value: str) -> str:
+    """An IANA zone name the zone database knows (``Europe/Madrid``), returned as given."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("unknown time zone") from None
+    return value

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from hub.env import Env, parse_bind
+from hub.env import Env, parse_bind, parse_time_zone
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = Env()
@@ -159,7 +159,7 @@ AXES_LOCKOUT_TEMPLATE = "pages/lockout.html"
 
 # --- Internationalisation -------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env.str("TIME_ZONE", "UTC")
+TIME_ZONE = env.parsed("TIME_ZONE", parse_time_zone, "UTC", "expected an IANA time zone such as Europe/Madrid")
 USE_I18N = True
 USE_TZ = True
 

@@ -51,7 +51,10 @@ class Lifespan:
 
 
 def build_application(*, run_embedded: bool):
-    router = ProtocolTypeRouter({"http": django_asgi_app})
+    # Signed downloads answer before Django: its request cycle is too slow for that path (PITFALLS).
+    from downloads.asgi import downloads_router
+
+    router = ProtocolTypeRouter({"http": downloads_router(django_asgi_app)})
     return Lifespan(router, run_embedded=run_embedded)
 
 

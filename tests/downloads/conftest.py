@@ -1,0 +1,136 @@
+"""Fixtures for the downloads app: a downloads root, keys, a customer, a lean app and a tiny ASGI client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from downloads.asgi import DownloadApp, config_from_settings
+from downloads.audit import AuditWriter
+from downloads.signing import KeyRing
+
+POST_SECRET = "This is just a long string to set a seed"
+KEYS = KeyRing((("k2", b"k" * 32), ("k1", b"o" * 32)))
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    chunks: int
+
+
+async def asgi_request(app, path: str, *, method: str = "GET", headers=(), client=("203.0.113.7", 5555)):
+    """Call ``app`` with one HTTP request the way uvicorn would (path already percent-decoded)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode("utf-8", "surrogateescape"),
+        "query_string": b"",
+        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        "client": client,
+        "server": ("127.0.0.1", 8000),
+    }
+    received = asyncio.Event()
+    messages = []
+
+    async def receive():
+        if not received.is_set():
+            received.set()
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # the client never leaves in these tests
+
+    async def send(message):
+        messages.append(message)
+
+    await app(scope, receive, send)
+    start = messages[0]
+    assert start["type"] == "http.response.start"
+    bodies = [m for m in messages[1:] if m["type"] == "http.response.body"]
+    assert bodies, "no body message"
+    assert not bodies[-1].get("more_body", False), "the response never ended"
+    return Response(
+        start["status"],
+        {k.decode("latin-1"): v.decode("latin-1") for k, v in start["headers"]},
+        b"".join(m.get("body", b"") for m in bodies),
+        len(bodies),
+    )
+
+
+def fetch(app, path: str, **kwargs) -> Response:
+    """:func:`asgi_request` from synchronous test code (where the ORM may be used freely)."""
+    return asyncio.run(asgi_request(app, path, **kwargs))
+
+
+@pytest.fixture
+def downloads_root(tmp_path, settings):
+    root = tmp_path / "downloads"
+    (root / "dir1").mkdir(parents=True)
+    (root / "dir1" / "example1.txt").write_text("hello\n")
+    (root / "big.bin").write_bytes(bytes(range(256)) * 4096)  # 1 MiB, streamed in chunks
+    (root / "Größe naïve.pdf").write_bytes(b"%PDF-1.4 tiny")
+    (root / "empty.txt").write_bytes(b"")
+    (tmp_path / "secret.txt").write_text("outside the root\n")
+    os.symlink(tmp_path / "secret.txt", root / "escape.txt")
+    os.symlink(tmp_path, root / "escape_dir")
+    settings.DOWNLOADS_ROOT = root
+    settings.DOWNLOADS_KEYS = KEYS
+    settings.DOWNLOADS_LEGACY_SECRET = ""
+    settings.DOWNLOADS_LEGACY_TZ = ZoneInfo("Europe/Madrid")
+    settings.DOWNLOADS_ACCEL_LOCATION = ""
+    settings.DOWNLOADS_HOST = ""
+    settings.DOWNLOADS_PREFIX = "/dl/"
+    return root
+
+
+@pytest.fixture
+def customer(transactional_db):
+    from downloads.services import customer_create
+
+    return customer_create(slug="acme", name="ACME Corp")
+
+
+@pytest.fixture
+def audit_writer():
+    """An audit writer that is never started: tests flush it when they want the rows written."""
+    return AuditWriter(batch_rows=100, flush_interval=0.01)
+
+
+@pytest.fixture
+def make_app(downloads_root, audit_writer, settings):
+    def make(*, clock=None, **overrides):
+        for name, value in overrides.items():
+            setattr(settings, name, value)
+        kwargs = {"clock": clock} if clock else {}
+        return DownloadApp(config_from_settings(), submit=audit_writer.submit, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def make_link(customer, downloads_root):
+    from downloads.services import link_create
+
+    def make(path="dir1/example1.txt", *, days=7, **kwargs):
+        return link_create(customer=customer, path=path, expires_at=datetime.now(UTC) + timedelta(days=days), **kwargs)
+
+    return make
+
+
+def link_path(link, prefix="/dl/") -> str:
+    """The path a server hands the app for ``link`` (percent-decoded, as uvicorn does)."""
+    from urllib.parse import unquote
+
+    from downloads.signing import LinkParts
+
+    return prefix + unquote(LinkParts(link.signature, link.customer.slug, link.expiry_text, link.path).as_path())

@@ -19,7 +19,9 @@ itself, sync handlers through ``database_sync_to_async`` so they may use the ORM
 
 The client never receives back what it published itself: with MQTT v5 (the
 default) every subscription carries the ``noLocal`` option; when v3.1.1 is
-forced it remembers its own recent publications and drops their echoes.
+forced it remembers its own recent publications and drops their echoes. In
+both it drops its own retained messages, which the broker hands back on every
+(re)subscribe whatever ``noLocal`` says.
 """
 
 from __future__ import annotations
@@ -227,14 +229,17 @@ def subscribe(topic_filter: str, handler: Handler, *, qos: int = 1) -> Handler:
 
 
 class _OwnPublications:
-    """What this client published recently, so its echo can be dropped where ``noLocal`` does not exist.
+    """What this client published, so its echo can be dropped where the broker's ``noLocal`` does not reach.
 
-    A foreign message with the same topic and payload within ``window`` seconds is dropped too:
-    the price of v3.1.1; MQTT v5 has no such gap.
+    * Live echoes (``track_live``, MQTT v3.1.1 only: v5 has ``noLocal``): a foreign message with the same
+      topic and payload within ``window`` seconds is dropped too, the price of v3.1.1.
+    * Retained echoes (both versions): the broker hands our own retained message back whenever we
+      (re)subscribe, and Mosquitto applies ``noLocal`` only to live messages.
     """
 
-    def __init__(self, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, window: float, *, track_live: bool, clock: Callable[[], float] = time.monotonic) -> None:
         self._window = window
+        self._track_live = track_live
         self._clock = clock
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, bytes], int] = {}
@@ -249,9 +254,10 @@ class _OwnPublications:
     def record(self, topic: str, payload: bytes, *, retain: bool) -> None:
         key = (topic, self._digest(payload))
         with self._lock:
-            self._prune()
-            self._pending[key] = self._pending.get(key, 0) + 1
-            self._expiry.append((self._clock() + self._window, key))
+            if self._track_live:
+                self._prune()
+                self._pending[key] = self._pending.get(key, 0) + 1
+                self._expiry.append((self._clock() + self._window, key))
             if retain and payload:
                 self._retained[topic] = key[1]
             elif retain:
@@ -302,11 +308,14 @@ class Publication:
     def wait(self, timeout: float) -> bool:
         if not self.accepted:
             return False
-        try:
-            self._info.wait_for_publish(timeout)
-            return self._info.is_published()
-        except (RuntimeError, ValueError):
-            return False
+        info = self._info
+        if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            info.wait_for_publish(timeout)
+            return info.is_published()
+        # Queued while disconnected: paho sends it after the reconnect and marks the same info published,
+        # but leaves rc at MQTT_ERR_NO_CONN, which makes its own wait_for_publish raise at once.
+        with info._condition:
+            return info._condition.wait_for(lambda: info._published, timeout)
 
 
 @dataclass(frozen=True)
@@ -381,7 +390,7 @@ class MqttClient:
         self.client_id = client_id or self.address.client_id or _default_client_id()
         self._keepalive = keepalive
         self._reconnect_delays = (reconnect_min_delay, reconnect_max_delay)
-        self._own = _OwnPublications(own_publication_window) if self.protocol == PROTOCOL_V311 else None
+        self._own = _OwnPublications(own_publication_window, track_live=self.protocol == PROTOCOL_V311)
         self._queue: asyncio.Queue[tuple[MqttMessage, list[Subscription]]] = asyncio.Queue(maxsize=queue_size)
         self._dispatcher: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
@@ -417,9 +426,9 @@ class MqttClient:
             keepalive=self._keepalive,
             **({"clean_start": True} if self.protocol == PROTOCOL_V5 else {}),
         )
-        self._paho.loop_start()
-        _live_clients.add(self)
         logger.info("MQTT client %s connecting to %s (MQTT %s)", self.client_id, self.address, self.protocol)
+        _live_clients.add(self)
+        self._paho.loop_start()
 
     def stop(self) -> None:
         """Disconnect, stop paho's thread and the dispatcher. Handlers already running finish on their own."""
@@ -465,9 +474,8 @@ class MqttClient:
         """Send without waiting (safe on the event loop and from any thread). QoS ≥ 1 is queued while disconnected."""
         validate_topic(topic)
         data = encode_payload(payload)
-        if self._own is not None:
-            # Before sending, so the echo cannot arrive before it is known.
-            self._own.record(topic, data, retain=retain)
+        # Before sending, so the echo cannot arrive before it is known.
+        self._own.record(topic, data, retain=retain)
         info = self._paho.publish(topic, data, qos=qos, retain=retain)
         accepted = info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (qos > 0 and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN)
         if not accepted:
@@ -574,7 +582,7 @@ class MqttClient:
             logger.warning("MQTT message with a topic that is not UTF-8 dropped")
             return
         payload = bytes(raw.payload)
-        if self._own is not None and self._own.is_echo(topic, payload, retained=bool(raw.retain)):
+        if self._own.is_echo(topic, payload, retained=bool(raw.retain)):
             return
         if self._is_duplicate(topic, raw):
             return

@@ -105,6 +105,8 @@ def test_the_broker_gets_the_widest_filters_only_with_the_highest_qos_they_cover
     assert {s.topic_filter: s.qos for s in client._plan} == {"#": 1, "$SYS/broker/uptime": 0}
 
 
+# Sync handlers run through database_sync_to_async, which checks this thread's DB connection: allow it.
+@pytest.mark.django_db(transaction=True)
 async def test_dispatch_runs_every_handler_in_order_and_survives_a_failing_one(caplog):
     registry = HandlerRegistry()
     seen: list[tuple[str, bool]] = []
@@ -139,7 +141,7 @@ def test_payload_encoding(payload, expected):
 
 def test_own_publications_are_forgotten_after_the_window():
     now = [0.0]
-    own = mqtt._OwnPublications(window=10.0, clock=lambda: now[0])
+    own = mqtt._OwnPublications(window=10.0, track_live=True, clock=lambda: now[0])
     own.record("/a", b"1", retain=False)
     own.record("/a", b"1", retain=False)
     assert own.is_echo("/a", b"1", retained=False)
@@ -152,8 +154,9 @@ def test_own_publications_are_forgotten_after_the_window():
 
 def test_own_retained_publication_is_recognised_when_the_broker_sends_it_back_later():
     now = [0.0]
-    own = mqtt._OwnPublications(window=1.0, clock=lambda: now[0])
+    own = mqtt._OwnPublications(window=1.0, track_live=False, clock=lambda: now[0])
     own.record("/state", b"on", retain=True)
+    assert not own.is_echo("/state", b"on", retained=False), "MQTT v5: live echoes are the broker's (noLocal)"
     now[0] = 3600.0
     assert own.is_echo("/state", b"on", retained=True)
     assert not own.is_echo("/state", b"off", retained=True)

@@ -185,3 +185,40 @@ def test_a_task_whose_pool_process_dies_runs_again(worker):
     worker.syslog.wait_for("WorkerLostError", timeout=15)
     message = worker.syslog.wait_for(f"ran again after the worker was lost: {marker}", timeout=15)
     assert (message.facility * 8 + message.severity) == pri(FACILITY, "warning")
+
+
+def test_celery_beat_logs_to_syslog_too(amqp_url, tmp_path):
+    """Production's `celery -A hub beat`: its log goes where SYSLOG_ADDRESS says, with the facility."""
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "HUB_MODE": "production",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "hub.test",
+        "AMQP_URL": amqp_url,
+        "HUB_VAR_DIR": str(tmp_path),
+        "SYSLOG_FACILITY": FACILITY,
+    }
+    command = [sys.executable, "-m", "celery", "-A", "hub", "beat", "--schedule", str(tmp_path / "beat-schedule")]
+    with open_receiver("udp") as syslog:
+        environment["SYSLOG_ADDRESS"] = syslog.address
+        process = subprocess.Popen(
+            [*command, "--loglevel", "INFO"],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            message = syslog.wait_for("beat: Starting...", timeout=30)
+        except AssertionError as missing:
+            process.kill()
+            printed = process.communicate(timeout=15)[0].decode(errors="replace")
+            pytest.fail(f"{missing}\nbeat printed:\n{printed[-3000:]}")
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                process.communicate(timeout=15)
+    assert message.facility * 8 + message.severity == pri(FACILITY, "info")
+    assert "celery.beat" in message.text
+    assert b"\x1b[" not in b"".join(syslog.raw)

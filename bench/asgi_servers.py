@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,6 +63,7 @@ class Measurement:
     requests_per_second: float
     latency_ms: dict[str, float]  # p50, p90, p99
     errors: int
+    cpu_ms_per_request: float = float("nan")  # the server's own CPU time: steadier than req/s on a busy box
 
 
 @dataclass
@@ -115,6 +117,16 @@ def resident_mib(pids: list[int]) -> float:
         match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
         total_kib += int(match.group(1)) if match else 0
     return total_kib / 1024
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used (/proc/<pid>/stat fields 14 and 15)."""
+    ticks = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -172,7 +184,12 @@ def measure(candidate: Candidate, environ: dict[str, str], *, seconds: int, conn
             result.lifespan_in_server_process = result.lifespan_pid == process.pid
             for target, path in TARGETS.items():
                 run_wrk(base + path, seconds=2, connections=connections)  # warm-up, not counted
-                result.measurements[target] = run_wrk(base + path, seconds=seconds, connections=connections)
+                pids = process_tree(process.pid)
+                cpu_before = cpu_seconds(pids)
+                measurement = run_wrk(base + path, seconds=seconds, connections=connections)
+                requests = measurement.requests_per_second * seconds
+                measurement.cpu_ms_per_request = (cpu_seconds(pids) - cpu_before) * 1000 / max(requests, 1)
+                result.measurements[target] = measurement
             result.rss_mib = resident_mib(process_tree(process.pid))
         except (RuntimeError, subprocess.SubprocessError) as exc:
             result.failure = str(exc)
@@ -193,41 +210,71 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def print_report(results: list[Result], *, seconds: int, connections: int) -> None:
-    print(f"\nwrk: 2 threads, {connections} connections, {seconds} s per target; {os.cpu_count()} CPUs; 127.0.0.1")
-    header = f"{'server':30} {'target':8} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'errors':>7}"
+def median_result(rounds: list[Result]) -> Result:
+    """One result per candidate: the median of each figure over the rounds (errors summed)."""
+    failed = [r for r in rounds if r.failure]
+    if failed:
+        return failed[0]
+    combined = Result(rounds[0].candidate, processes=rounds[0].processes)
+    combined.rss_mib = statistics.median(r.rss_mib for r in rounds)
+    combined.lifespan_pid = rounds[0].lifespan_pid
+    combined.lifespan_in_server_process = all(r.lifespan_in_server_process for r in rounds)
+    for target in TARGETS:
+        ms = [r.measurements[target] for r in rounds]
+        combined.measurements[target] = Measurement(
+            statistics.median(m.requests_per_second for m in ms),
+            {key: statistics.median(m.latency_ms[key] for m in ms) for key in ms[0].latency_ms},
+            sum(m.errors for m in ms),
+            statistics.median(m.cpu_ms_per_request for m in ms),
+        )
+    return combined
+
+
+def print_report(by_candidate: dict[str, list[Result]], *, seconds: int, connections: int) -> None:
+    rounds = max(len(results) for results in by_candidate.values())
+    print(
+        f"\nwrk: 2 threads, {connections} connections, {seconds} s per target, {rounds} alternating rounds "
+        f"(medians shown); {os.cpu_count()} CPUs; 127.0.0.1; load average now {os.getloadavg()[0]:.1f}"
+    )
+    header = (
+        f"{'server':30} {'target':8} {'req/s':>7} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
+        f"{'CPU ms/req':>10} {'errors':>6}  req/s per round"
+    )
     print(header)
     print("-" * len(header))
-    for result in results:
+    results = {name: median_result(rounds_) for name, rounds_ in by_candidate.items()}
+    for name, result in results.items():
         if result.failure:
-            print(f"{result.candidate.name:30} FAILED: {result.failure}")
+            print(f"{name:30} FAILED: {result.failure}")
             continue
         for target, m in result.measurements.items():
             p = m.latency_ms
+            per_round = " ".join(f"{r.measurements[target].requests_per_second:.0f}" for r in by_candidate[name])
             print(
-                f"{result.candidate.name:30} {target:8} {m.requests_per_second:9.0f} "
-                f"{p['p50']:8.2f} {p['p90']:8.2f} {p['p99']:8.2f} {m.errors:7d}"
+                f"{name:30} {target:8} {m.requests_per_second:7.0f} {p['p50']:8.1f} {p['p90']:8.1f} "
+                f"{p['p99']:8.1f} {m.cpu_ms_per_request:10.2f} {m.errors:6d}  {per_round}"
             )
     print()
-    for result in results:
-        if not result.failure:
-            if result.lifespan_pid is None:
-                lifespan = "lifespan start-up NOT run"
-            elif result.lifespan_in_server_process:
-                lifespan = "lifespan ran in the server's own process"
-            else:
-                lifespan = "lifespan ran in a worker process, not the one started"
-            print(
-                f"{result.candidate.name:30} processes: {result.processes}, "
-                f"RSS after the run: {result.rss_mib:.0f} MiB, {lifespan}"
-            )
-    measured = [r for r in results if not r.failure]
-    if len(measured) >= 2:
+    for name, result in results.items():
+        if result.failure:
+            continue
+        if result.lifespan_pid is None:
+            lifespan = "lifespan start-up NOT run"
+        elif result.lifespan_in_server_process:
+            lifespan = "lifespan ran in the server's own process"
+        else:
+            lifespan = "lifespan ran in a worker process, not the one started"
+        print(f"{name:30} processes: {result.processes}, RSS after a run: {result.rss_mib:.0f} MiB, {lifespan}")
+    measured = [r for r in results.values() if not r.failure]
+    for other in measured[1:]:
         base = measured[0]
-        for other in measured[1:]:
-            for target in TARGETS:
-                ratio = other.measurements[target].requests_per_second / base.measurements[target].requests_per_second
-                print(f"{other.candidate.name} / {base.candidate.name}, {target}: {ratio:.2f} x the req/s")
+        for target in TARGETS:
+            mine, theirs = other.measurements[target], base.measurements[target]
+            print(
+                f"{other.candidate.name} / {base.candidate.name}, {target}: "
+                f"{mine.requests_per_second / theirs.requests_per_second:.2f} x the req/s, "
+                f"{mine.cpu_ms_per_request / theirs.cpu_ms_per_request:.2f} x the CPU per request"
+            )
 
 
 def main(argv: list[str]) -> int:
@@ -236,17 +283,22 @@ def main(argv: list[str]) -> int:
         return 1
     seconds = int(os.environ.get("BENCH_SECONDS", "10"))
     connections = int(os.environ.get("BENCH_CONNECTIONS", "50"))
+    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    by_candidate: dict[str, list[Result]] = {candidate.name: [] for candidate in CANDIDATES}
     with tempfile.TemporaryDirectory(prefix="hub-bench-asgi-") as var_dir:
         environ = hub_environment(Path(var_dir))
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=PROJECT_DIR, env=environ, check=True
         )
-        results = []
-        for candidate in CANDIDATES:
-            print(f"measuring {candidate.name} …", flush=True)
-            results.append(measure(candidate, environ, seconds=seconds, connections=connections))
-    print_report(results, seconds=seconds, connections=connections)
-    return 1 if any(r.failure for r in results) else 0
+        for round_number in range(rounds):
+            # Alternate the order so a machine getting busier or quieter favours neither server.
+            order = CANDIDATES if round_number % 2 == 0 else tuple(reversed(CANDIDATES))
+            for candidate in order:
+                print(f"round {round_number + 1}/{rounds}: measuring {candidate.name} …", flush=True)
+                result = measure(candidate, environ, seconds=seconds, connections=connections)
+                by_candidate[candidate.name].append(result)
+    print_report(by_candidate, seconds=seconds, connections=connections)
+    return 1 if any(r.failure for results in by_candidate.values() for r in results) else 0
 
 
 if __name__ == "__main__":

@@ -255,10 +255,26 @@ OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
     "REFRESH_TOKEN_EXPIRE_SECONDS": 30 * 24 * 3600,
     "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # Scripts act as a user through the device authorization grant (RFC 8628): the script shows a code, the
+    # user approves it on this page after signing in (throttled by axes); the script never holds a password.
+    "OAUTH_DEVICE_VERIFICATION_URI": f"{HUB_PUBLIC_URL}/o/device/",
+    "OAUTH_DEVICE_VERIFICATION_URI_COMPLETE": f"{HUB_PUBLIC_URL}/o/device/?user_code={{user_code}}",
+    # RFC 9700 (OAuth 2.0 Security BCP) now rather than at django-oauth-toolkit 4.0: no password or implicit
+    # grant, no "plain" PKCE, no token in a query string, tokens hashed at rest, refresh-token replay detection.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Hub API",
-    "DESCRIPTION": "The hub's REST API. Errors: /v1/docs/errors. Tokens: POST /o/token/ (see the README).",
+    "DESCRIPTION": "The hub's REST API. Errors: /v1/docs/errors. Tokens: the device flow at /o/device-authorization/ "
+    "then /o/token/ (see the README).",
     "VERSION": "1",
     "SCHEMA_PATH_PREFIX": "/v1/",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -267,7 +283,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "OAUTH2_FLOWS": ["password"],
+    "OAUTH2_FLOWS": ["authorizationCode"],
+    "OAUTH2_AUTHORIZATION_URL": "/o/authorize/",
     "OAUTH2_TOKEN_URL": "/o/token/",
     "OAUTH2_REFRESH_URL": "/o/token/",
     "OAUTH2_SCOPES": API_SCOPES,

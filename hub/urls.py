@@ -2,7 +2,6 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from oauth2_provider import urls as oauth2_urls
 
 from hub import views
 
@@ -11,7 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The REST API: the hub's own part, then each app's beside it (ids and conventions: hub/api/).
     path("v1/", include("hub.api.urls")),
-    # OAuth 2.0 (django-oauth-toolkit): token, revoke, introspect and authorize; apps are registered in the admin.
-    path("o/", include((oauth2_urls.base_urlpatterns, "oauth2_provider"))),
+    # OAuth 2.0 (django-oauth-toolkit): device flow for scripts, token, revoke; apps are registered in the admin.
+    path("o/", include("hub.api.oauth")),
     path("", include("hub.pages.urls")),
 ]

@@ -16,13 +16,12 @@ def _bounded_int(request, name: str, *, default: int, minimum: int, maximum: int
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    text = raw.strip()
-    # isdecimal before int(): no sign, no spaces, and no 100,000-digit number reaching int().
-    if not text.isdecimal() or len(text) > 12 or not minimum <= int(text) <= maximum:
+    # ASCII digits only (no sign, space or exponent), and no 5,000-digit number ever reaching int().
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12 or not minimum <= int(raw) <= maximum:
         raise serializers.ValidationError(
             {name: [f"Expected a whole number from {minimum} to {maximum}, not {raw!r}."]}
         )
-    return int(text)
+    return int(raw)
 
 
 class HubPagination(LimitOffsetPagination):

@@ -3,7 +3,13 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
-from oauth2_provider.models import AccessToken, Application
+from oauth2_provider.models import AccessToken, Application, set_token_value
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The token endpoint still checks real passwords; only the cost of hashing them drops.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -26,8 +32,8 @@ def staff_user(db) -> User:
 def oauth_application(db) -> Application:
     return Application.objects.create(
         name="script",
-        client_type=Application.CLIENT_CONFIDENTIAL,
-        authorization_grant_type=Application.GRANT_PASSWORD,
+        client_type=Application.CLIENT_PUBLIC,
+        authorization_grant_type=Application.GRANT_DEVICE_CODE,
     )
 
 
@@ -37,13 +43,10 @@ def bearer(oauth_application):
     counter = iter(range(1_000_000))
 
     def make(user: User, scope: str, *, expires_in: timedelta = timedelta(hours=1)) -> dict[str, str]:
-        token = AccessToken.objects.create(
-            user=user,
-            application=oauth_application,
-            token=f"test-token-{next(counter)}-{user.pk}",
-            scope=scope,
-            expires=timezone.now() + expires_in,
-        )
-        return {"Authorization": f"Bearer {token.token}"}
+        raw = f"test-token-{next(counter)}-{user.pk}"
+        token = AccessToken(user=user, application=oauth_application, scope=scope, expires=timezone.now() + expires_in)
+        set_token_value(token, raw)  # hashed at rest, as the token endpoint stores it
+        token.save()
+        return {"Authorization": f"Bearer {raw}"}
 
     return make

@@ -164,7 +164,9 @@ def test_suppress_response_code_covers_auth_errors_and_empty_bodies(client, hous
     assert response.status_code == 200
     assert response.json()["response_code"] == 401
     client.force_login(household_user)
-    client.post("/v1/beats", data={"name": "boiler", "beat_at": "2026-11-28T07:30:00.000Z"}, content_type="application/json")
+    client.post(
+        "/v1/beats", data={"name": "boiler", "beat_at": "2026-11-28T07:30:00.000Z"}, content_type="application/json"
+    )
     household_user.user_permissions.add(*_send_commands())
     response = client.delete("/v1/beats/boiler?suppress_response_code=true")
     assert response.status_code == 200

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections
 from kombu import Connection, Consumer, Producer
 from kombu.message import Message
 
@@ -275,7 +275,7 @@ class BatchConsumer(Worker):
                 self._unreadable(delivery, reason)
             elif delivery.delivery_count >= self.max_attempts:
                 delivery.dead(f"delivered {delivery.delivery_count} times without being processed")
-        self._process_with_fallback([d for d in deliveries if d.verdict is Verdict.ACK])
+        self._process_with_fallback([d for d in deliveries if d.verdict is Verdict.ACK and d.event is not None])
         self._settle(deliveries)
 
     def _unreadable(self, delivery: Delivery, reason: str) -> None:
@@ -376,13 +376,13 @@ class BatchConsumer(Worker):
             else:
                 for message in done:
                     message.ack()
-        self.stats["processed"] += sum(1 for d in deliveries if d.verdict is Verdict.ACK)
+        self.stats["processed"] += sum(1 for d in deliveries if d.verdict is Verdict.ACK and d.event is not None)
         self.stats["batches"] += 1
 
     def _beat(self) -> None:
         try:
             heartbeat_record(name=self.name, interval_seconds=self.heartbeat_seconds, details=dict(self.stats))
-        except DatabaseError as exc:
+        except Exception as exc:  # a missed heartbeat shows in /healthz; it must not stop the consumer
             logger.info("%s: heartbeat not recorded: %s", self.name, exc)
             close_old_connections()
 

@@ -68,5 +68,5 @@ def downloads_root_files(*, limit: int = 5000) -> list[str]:
                 continue
             found.append(relative)
             if len(found) >= limit:
-                return found
-    return found
+                return sorted(found)
+    return sorted(found)

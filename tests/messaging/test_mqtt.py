@@ -83,6 +83,14 @@ def test_registering_a_handler_validates_the_filter_and_only_records_it():
     assert [s.handler for s in registry.subscriptions_for("/home/kitchen/action/1.12.0")] == [repr]
 
 
+def test_apps_register_into_the_module_registry_and_nothing_connects(monkeypatch):
+    monkeypatch.setattr(mqtt, "handlers", HandlerRegistry())
+    threads_before = threading.active_count()
+    assert mqtt.subscribe("/home/+/action/#", print) is print
+    assert mqtt.handlers.filters() == {"/home/+/action/#": 1}
+    assert threading.active_count() <= threads_before, "registering starts no thread and opens no connection"
+
+
 def test_a_publish_only_client_subscribes_to_nothing_even_with_handlers_registered():
     registry = HandlerRegistry()
     registry.subscribe("/home/#", print)

@@ -509,3 +509,27 @@ def test_health_check_reports_the_clients_connection(mqtt_url, start_client, set
     assert mqtt.health_check().ok, "no client in this process: the broker answering is what counts"
     settings.MQTT_URL = f"mqtt://127.0.0.1:{free_port()}"
     assert not mqtt.health_check().ok
+
+
+def test_handlers_that_cannot_keep_up_lose_messages_beyond_the_queue_not_the_connection(
+    mqtt_url, base, registry, start_client, caplog
+):
+    inbox = Inbox()
+
+    async def slow(message: MqttMessage) -> None:
+        if message.payload == b"0":
+            await asyncio.sleep(1.0)  # long enough for the other nine to arrive meanwhile
+        inbox.put(int(message.payload))
+
+    registry.subscribe(f"{base}/busy", slow)
+    client = start_client(mqtt_url, run_handlers=True, queue_size=2)
+    publisher = start_client(mqtt_url)
+    with caplog.at_level(logging.ERROR, logger="messaging.mqtt"):
+        for number in range(10):
+            publisher.publish(f"{base}/busy", str(number), qos=1)
+        assert inbox.take_until(lambda n: n == 2) == [0, 1, 2], "the one in hand and the two queued"
+        time.sleep(0.2)
+    assert inbox.drain() == []
+    assert client.state.dropped_messages == 7
+    assert "cannot keep up" in caplog.text
+    assert client.connected

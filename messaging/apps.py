@@ -6,14 +6,20 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messaging"
 
     def ready(self) -> None:
+        # Registration only: the embedded lifespan starts these; production runs `manage.py consume_events`.
         from hub import embedded, health
         from messaging import relay
+        from messaging.consumers_amqp import EventsDbConsumer, EventsNotifyConsumer
 
         # The relay: `manage.py relay_outbox` in production.
         embedded.register(relay.RELAY_NAME, relay.embedded_relay)
         health.register_check(f"worker:{relay.RELAY_NAME}", relay.relay_check)
         health.register_check("outbox", relay.outbox_check)
         health.register_check("broker", relay.broker_check)
+        embedded.register("events.db", EventsDbConsumer)
+        embedded.register("events.notify", EventsNotifyConsumer)
+        health.register_heartbeat(EventsDbConsumer.name)
+        health.register_heartbeat(EventsNotifyConsumer.name)
 
         # MQTT: a malformed MQTT_URL stops start-up here; a broker outage only makes /healthz "degraded".
         from django.conf import settings

@@ -278,6 +278,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SCHEMA_PATH_PREFIX": "/v1/",
     "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["hub.api.schema.drop_format_suffix_endpoints"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Served from drf-spectacular-sidecar's static files: a home hub often has no internet.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -327,6 +328,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 # Apps add their periodic tasks here (hub/celery.py); the embedded default runs them in-process.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# Events older than EVENTS_RETENTION_DAYS leave the event log; hourly keeps each run's deletions small.
+CELERY_BEAT_SCHEDULE["messaging.prune_events"] = {"task": "messaging.prune_events", "schedule": 3600.0}
 
 # --- panStamp radio -------------------------------------------------------------------------------------
 SERIAL_PORT = env.str("SERIAL_PORT")

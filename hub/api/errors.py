@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, JsonResponse
 from django.urls import NoReverseMatch, reverse
 from rest_framework import exceptions
@@ -131,7 +132,12 @@ def more_info_url(request: HttpRequest | None, anchor: str) -> str:
     except NoReverseMatch:
         path = ERRORS_DOCS_FALLBACK_PATH
     location = f"{path}#{anchor}"
-    return request.build_absolute_uri(location) if request is not None else location
+    if request is None:
+        return location
+    try:
+        return request.build_absolute_uri(location)
+    except DisallowedHost:  # the error being described may be that very Host header
+        return location
 
 
 def error_body(request: HttpRequest | None, *, anchor: str, message: str, fields: dict | None = None) -> dict:

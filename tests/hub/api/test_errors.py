@@ -71,6 +71,13 @@ def test_any_html_error_page_under_v1_becomes_the_json_body(client):
     assert "teapot" not in body["message"]
 
 
+def test_a_host_the_hub_does_not_serve_is_a_json_400_with_a_relative_more_info(client):
+    response = client.get("/v1/users/me", headers={"Host": "evil.example"})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["more_info"] == "/v1/docs/errors#bad-request"
+
+
 def test_pages_outside_v1_keep_their_html_errors(client):
     response = client.get("/no-such-page-outside-the-api")
     assert response.status_code == 404

@@ -1,0 +1,163 @@
+"""``/v1/customers``, ``/v1/download-links`` (create, list, filter, revoke, count), ``/v1/download-events``.
+
+Staff only; a token also needs ``downloads:read`` / ``downloads:write`` (hub.api.permissions).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from downloads.models import Customer, DownloadEvent, DownloadLink, LinkState
+from downloads.selectors import link_url
+from downloads.services import LinkError, customer_create, link_create, link_revoke
+from hub.api.fields import ResourceIdField, UtcDateTimeField
+from hub.api.serializers import HubModelSerializer
+from hub.api.viewsets import HubReadOnlyViewSet
+
+
+class _DownloadsApi:
+    api_scope = "downloads"
+    staff_only = True
+
+
+class CustomerSerializer(HubModelSerializer):
+    id = ResourceIdField(source="slug")
+
+    class Meta:
+        model = Customer
+        fields = ["id", "name", "contact", "notes", "created_at"]
+        read_only_fields = ["created_at"]
+
+    def create(self, validated_data):
+        return customer_create(**validated_data)
+
+
+class CustomerViewSet(
+    _DownloadsApi,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    HubReadOnlyViewSet,
+):
+    queryset = Customer.objects.all()
+    serializer_class = CustomerSerializer
+    lookup_field = "slug"
+    time_range_field = "created_at"
+
+
+class DownloadLinkSerializer(HubModelSerializer):
+    customer = serializers.SlugRelatedField(slug_field="slug", queryset=Customer.objects.all())
+    expires_at = UtcDateTimeField(required=False)
+    state = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = DownloadLink
+        fields = [
+            "id",
+            "url",
+            "customer",
+            "path",
+            "expires_at",
+            "max_downloads",
+            "download_count",
+            "last_fetched_at",
+            "state",
+            "revoked_at",
+            "note",
+            "format",
+            "key_id",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = [
+            "download_count",
+            "last_fetched_at",
+            "revoked_at",
+            "format",
+            "key_id",
+            "created_at",
+        ]
+
+    def get_state(self, link: DownloadLink) -> str:
+        return link.state()
+
+    def get_url(self, link: DownloadLink) -> str:
+        return link_url(link)
+
+    def create(self, validated_data):
+        expires_at = validated_data.get("expires_at") or timezone.now() + timedelta(
+            days=settings.DOWNLOADS_DEFAULT_EXPIRY_DAYS
+        )
+        try:
+            return link_create(
+                customer=validated_data["customer"],
+                path=validated_data["path"],
+                expires_at=expires_at,
+                max_downloads=validated_data.get("max_downloads"),
+                note=validated_data.get("note", ""),
+                created_by=self.context["request"].user,
+            )
+        except LinkError as exc:
+            raise serializers.ValidationError({"path" if "file" in str(exc) else "expires_at": [str(exc)]}) from None
+
+
+_STATE_PARAM = OpenApiParameter("state", str, enum=list(LinkState.values), description="active, expired, …")
+
+
+@extend_schema_view(list=extend_schema(parameters=[_STATE_PARAM]), count=extend_schema(parameters=[_STATE_PARAM]))
+class DownloadLinkViewSet(_DownloadsApi, mixins.CreateModelMixin, HubReadOnlyViewSet):
+    queryset = DownloadLink.objects.select_related("customer", "created_by")
+    serializer_class = DownloadLinkSerializer
+    time_range_field = "created_at"
+    filter_fields = {"customer": "customer__slug", "path": "path"}
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        state = self.request.query_params.get("state")
+        if state is None or self.action not in ("list", "count"):
+            return queryset
+        if state not in LinkState.values:
+            raise serializers.ValidationError({"state": [f"expected one of {', '.join(LinkState.values)}."]})
+        return queryset.in_state(state)
+
+    @extend_schema(request=None, responses=DownloadLinkSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        link = self.get_object()
+        link_revoke(link=link, by=request.user)
+        return Response(self.get_serializer(link).data, status=status.HTTP_200_OK)
+
+
+class DownloadEventSerializer(HubModelSerializer):
+    class Meta:
+        model = DownloadEvent
+        fields = [
+            "id",
+            "link",
+            "customer",
+            "path",
+            "ip",
+            "user_agent",
+            "method",
+            "status",
+            "outcome",
+            "range",
+            "bytes_sent",
+            "accel",
+            "at",
+        ]
+
+
+class DownloadEventViewSet(_DownloadsApi, HubReadOnlyViewSet):
+    queryset = DownloadEvent.objects.all()
+    serializer_class = DownloadEventSerializer
+    time_range_field = "at"
+    filter_fields = {"link": "link_id", "customer": "customer", "status": "status", "outcome": "outcome"}

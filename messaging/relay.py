@@ -295,6 +295,7 @@ class OutboxRelay(Worker):
         retry_max: float = 30.0,
         heartbeat_interval: float = 15.0,
         connect_timeout: float = 5.0,
+        broker_heartbeat: float = 30.0,
     ) -> None:
         super().__init__()
         self.amqp_url = amqp_url or settings.AMQP_URL
@@ -306,6 +307,7 @@ class OutboxRelay(Worker):
         self.retry_max = retry_max
         self.heartbeat_interval = heartbeat_interval
         self.connect_timeout = connect_timeout
+        self.broker_heartbeat = broker_heartbeat
         self.published = 0
         self.unroutable = 0
         self.last_unroutable: Unroutable | None = None
@@ -368,6 +370,7 @@ class OutboxRelay(Worker):
             if not self._acquire_lock():
                 return self.lock_interval
             self._ensure_publisher()
+            self._probe_broker()
             self._beat_if_due()
             rows = selectors.outbox_batch(limit=self.batch_size)
             if not rows:
@@ -389,7 +392,7 @@ class OutboxRelay(Worker):
             confirmed = exc.confirmed if isinstance(exc, PublishFailed) else 0
             with contextlib.suppress(DatabaseError):
                 services.outbox_failure_record(row_ids=[row.id for row in rows[confirmed:]], error=self.last_error)
-            self._beat_if_due(force=True)
+            self._beat_if_due()  # alive, and says the broker is unreachable
             return self._retry_delay()
 
     def _publish(self, rows: list[OutboxEvent]) -> None:
@@ -409,7 +412,7 @@ class OutboxRelay(Worker):
     def _ensure_publisher(self) -> None:
         if self._publisher is not None:
             return
-        conn = Connection(self.amqp_url, connect_timeout=self.connect_timeout, heartbeat=0)
+        conn = Connection(self.amqp_url, connect_timeout=self.connect_timeout, heartbeat=self.broker_heartbeat)
         try:
             # One attempt, no kombu retry pause: the relay's own back-off decides when to try again.
             conn.ensure_connection(max_retries=0)
@@ -425,6 +428,16 @@ class OutboxRelay(Worker):
         self._last_beat = None
         if self._failures:
             logger.info("relay reconnected to the broker after %d failed attempt(s)", self._failures)
+
+    def _probe_broker(self) -> None:
+        """Notice a dead connection while idle, and keep AMQP heartbeats flowing (a half-open one times out)."""
+        assert self._publisher is not None
+        if not self._publisher.confirms:
+            return
+        self._publisher.connection.heartbeat_check()
+        with contextlib.suppress(socket.timeout):
+            # Non-blocking: raises at once if the broker closed the socket; also takes any late confirm.
+            self._publisher.connection.drain_events(timeout=0)
 
     def _disconnect(self) -> None:
         if self._publisher is not None:
@@ -472,6 +485,8 @@ class OutboxRelay(Worker):
     def _note_failure(self, error: str) -> None:
         self._failures += 1
         self.last_error = error
+        if self._failures == 1:
+            self._last_beat = None  # the health report learns of the outage at the next beat, not every retry
         log = logger.warning if self._failures == 1 else logger.debug
         log("relay attempt %d failed, the outbox is kept: %s", self._failures, error)
 

@@ -348,8 +348,9 @@ class MqttClient:
     * ``loop``: the one asyncio loop that receives paho's callbacks; needed for handlers or ``on_message``,
       not for a client that only publishes.
 
-    Every timer is injectable (``keepalive``, ``reconnect_min_delay``, ``reconnect_max_delay``) so
-    tests run fast. ``start`` and ``stop`` may be called from any thread.
+    Every timer is injectable (``keepalive``, ``reconnect_min_delay``, ``reconnect_max_delay``,
+    ``own_publication_window``) so tests run fast. ``start`` and ``stop`` may be called from any thread.
+    ``queue_size`` bounds how far handlers may fall behind before messages for them are dropped (and counted).
     """
 
     def __init__(
@@ -386,6 +387,8 @@ class MqttClient:
             self._listen.add(topic_filter, True)
         if (run_handlers or on_message is not None) and loop is None:
             raise ValueError("a client that runs handlers or on_message needs the event loop to run them on")
+        if len(self._listen) and on_message is None:
+            raise ValueError("listen filters without an on_message hook would receive messages nobody reads")
         self._loop = loop
         self.client_id = client_id or self.address.client_id or _default_client_id()
         self._keepalive = keepalive

@@ -63,9 +63,11 @@ def test_a_client_without_mqtt_url_refuses_to_exist(settings):
         MqttClient()
 
 
-def test_a_client_that_runs_handlers_needs_a_loop():
+def test_a_client_that_runs_handlers_needs_a_loop_and_listen_filters_need_a_hook():
     with pytest.raises(ValueError, match="event loop"):
         MqttClient("mqtt://127.0.0.1:1", run_handlers=True)
+    with pytest.raises(ValueError, match="on_message"):
+        MqttClient("mqtt://127.0.0.1:1", listen=["#"])
 
 
 def test_registering_a_handler_validates_the_filter_and_only_records_it():
@@ -105,7 +107,13 @@ def test_the_broker_gets_the_widest_filters_only_with_the_highest_qos_they_cover
     loop = asyncio.new_event_loop()
     try:
         client = MqttClient(
-            "mqtt://127.0.0.1:1", loop=loop, registry=registry, run_handlers=True, listen=["#"], listen_qos=0
+            "mqtt://127.0.0.1:1",
+            loop=loop,
+            registry=registry,
+            run_handlers=True,
+            listen=["#"],
+            listen_qos=0,
+            on_message=print,
         )
     finally:
         loop.close()

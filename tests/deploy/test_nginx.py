@@ -17,6 +17,7 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,7 @@ def site(tmp_path, fake_hub):
     (tmp_path / "srv" / "static" / "hub" / "app.css").write_text("body { color: #123; }\n")
     (tmp_path / "srv" / "downloads" / "customer").mkdir(parents=True)
     (tmp_path / "srv" / "downloads" / "customer" / "firmware.bin").write_bytes(FILE_BYTES)
+    (tmp_path / "srv" / "downloads" / "customer" / "manual v2 (ü).pdf").write_bytes(b"%PDF-1.4 manual")
     (tmp_path / "run").mkdir()
     http_port, https_port = free_port(), free_port()
     conf = (
@@ -199,6 +201,13 @@ def test_x_accel_redirect_sends_the_file_from_the_downloads_volume_with_range(ru
     assert part.status == 206
     assert part.body == FILE_BYTES[1000:1100]
     assert part.getheader("Content-Range") == f"bytes 1000-1099/{len(FILE_BYTES)}"
+
+
+def test_x_accel_redirect_finds_a_file_whose_name_the_hub_percent_encoded(running_nginx):
+    # downloads/asgi.py quotes the relative path into the X-Accel-Redirect header; nginx must decode it.
+    response = https(running_nginx, "GET", "/dl/customer/" + urllib.parse.quote("manual v2 (ü).pdf"))
+    assert response.status == 200
+    assert response.body == b"%PDF-1.4 manual"
 
 
 def test_the_internal_downloads_location_is_not_reachable_from_outside(running_nginx):

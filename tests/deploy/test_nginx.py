@@ -79,7 +79,7 @@ class FakeHub(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def fake_hub():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeHub)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -89,10 +89,11 @@ def fake_hub():
     server.server_close()
 
 
-@pytest.fixture
-def site(tmp_path, fake_hub):
-    """The config rewritten into tmp_path, a certificate from deploy/selfsigned-cert.sh, a static file, a download."""
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, fake_hub):
+    """The config rewritten into a temp dir, a certificate from deploy/selfsigned-cert.sh, a static file, a download."""
     binary = nginx_binary()
+    tmp_path = tmp_path_factory.mktemp("nginx")
     tls = tmp_path / "tls"
     subprocess.run(
         [str(PROJECT_DIR / "deploy" / "selfsigned-cert.sh"), "localhost", "127.0.0.1"],
@@ -133,7 +134,7 @@ def test_nginx_accepts_the_config(site):
     assert "test is successful" in result.stderr
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def running_nginx(site):
     process = subprocess.Popen(
         [site["binary"], "-e", "stderr", "-c", str(site["conf"]), "-g", "daemon off;"],

@@ -15,6 +15,9 @@ from django.apps import apps
 from hub import embedded
 from hub.beat import EmbeddedBeat, embedded_beat
 
+# The beat closes stale database connections around each run, as Django does around a request.
+pytestmark = pytest.mark.django_db
+
 START = datetime(2026, 11, 28, 5, 30, tzinfo=UTC)
 
 runs: list[tuple[str, datetime, str]] = []

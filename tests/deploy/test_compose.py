@@ -129,6 +129,40 @@ def test_the_checks_above_catch_a_command_the_project_lacks():
         check_celery(["celery", "--app=hub", "worker", "--no-such-option"])
 
 
+def interpolated(text: str) -> str:
+    """What compose would read after filling in variables: defaults, a dummy for required ones, ``$$`` → ``$``."""
+    text = re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", text)
+    text = re.sub(r"\$\{[A-Z0-9_]+:\?[^}]*\}", "value-from-env", text)
+    return text.replace("$$", "$")
+
+
+def validate_against_compose_spec(text: str) -> None:
+    """Parse with the Compose Specification's rules (compose_spec): unknown keys and values are errors."""
+    from compose_spec import PyCompose
+
+    # compose_spec reads no YAML merge keys; PyYAML resolves them, the x- anchors are then dropped.
+    document = {key: value for key, value in yaml.safe_load(interpolated(text)).items() if not key.startswith("x-")}
+    PyCompose.from_yaml(yaml.safe_dump(document)).validate()
+
+
+def test_the_compose_file_follows_the_compose_specification():
+    validate_against_compose_spec(COMPOSE_TEXT)
+
+
+@pytest.mark.parametrize(
+    ("typo", "fixed"),
+    [
+        ("restart: unless-stoped", "restart: unless-stopped"),
+        ("condition: service_finished", "condition: service_completed_successfully"),
+        ("  stop_grace_periood: 30s", "  stop_grace_period: 30s"),
+    ],
+)
+def test_the_specification_check_catches_a_typo(typo, fixed):
+    assert fixed in COMPOSE_TEXT
+    with pytest.raises(ValueError):  # noqa: PT011 (compose_spec says only ValueError, with the path in the text)
+        validate_against_compose_spec(COMPOSE_TEXT.replace(fixed, typo, 1))
+
+
 def test_every_variable_set_for_the_hub_image_is_one_the_settings_read():
     read = settings_variables()
     assert {"HUB_MODE", "DATABASE_URL", "SECRET_KEY"} <= read, "the settings parser found the readers"

@@ -315,6 +315,7 @@ class OutboxRelay(Worker):
         self.last_error = ""
         self.leader = False
         self._failures = 0
+        self._to_delete: list[int] = []
         self._wake = threading.Event()
         self._lock: RelayLock | None = None
         self._connection: Connection | None = None
@@ -369,6 +370,7 @@ class OutboxRelay(Worker):
         try:
             if not self._acquire_lock():
                 return self.lock_interval
+            self._delete_confirmed()
             self._ensure_publisher()
             self._probe_broker()
             self._beat_if_due()
@@ -401,11 +403,21 @@ class OutboxRelay(Worker):
             self._publisher.publish([event_from_row(row) for row in rows])
         except PublishFailed as exc:
             # What the broker did confirm leaves the outbox; the rest is retried from its first row.
-            services.outbox_published_delete(row_ids=[row.id for row in rows[: exc.confirmed]])
-            self.published += exc.confirmed
+            self._confirmed_rows(rows[: exc.confirmed])
             raise
-        services.outbox_published_delete(row_ids=[row.id for row in rows])
+        self._confirmed_rows(rows)
+
+    def _confirmed_rows(self, rows: list[OutboxEvent]) -> None:
         self.published += len(rows)
+        self._to_delete = [row.id for row in rows]
+        self._delete_confirmed()
+
+    def _delete_confirmed(self) -> None:
+        """Delete the rows the broker confirmed. Kept until it works: a database hiccup then costs a retried
+        delete, not a second copy of every event in the batch."""
+        if self._to_delete:
+            services.outbox_published_delete(row_ids=self._to_delete)
+            self._to_delete = []
 
     # -- the broker
 

@@ -88,3 +88,23 @@ def delete_names(url: str, *, queues=(), exchanges=()) -> None:
         for exchange in exchanges:
             with contextlib.suppress(Exception), conn.channel() as channel:
                 Exchange(exchange, channel=channel).delete()
+
+
+def publish_beside_a_running_relay(*args, **kwargs):
+    """``messaging.publish`` from the test thread while a relay thread polls the outbox.
+
+    The SQLite test database is in-memory with a shared cache, where a second connection's write fails at once
+    with "table is locked" instead of waiting (the hub's WAL file and PostgreSQL wait); so retry briefly there.
+    """
+    from django.db import OperationalError, connection
+
+    import messaging
+
+    for _ in range(200):
+        try:
+            return messaging.publish(*args, **kwargs)
+        except OperationalError as exc:
+            if connection.vendor != "sqlite" or "locked" not in str(exc):
+                raise
+            time.sleep(0.005)
+    return messaging.publish(*args, **kwargs)

@@ -6,7 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 from kombu import Connection, Queue
 
@@ -113,6 +113,26 @@ def test_a_nacked_event_stays_in_the_outbox_and_is_retried_in_order(bus):
     arrived = [m.properties["message_id"] for m in bus.collect(bus.db_queue, count=8 + 5, settle=0.2)]
     first_arrivals = list(dict.fromkeys(arrived))
     assert first_arrivals == [str(i) for i in ids]  # every event, in order; retried ones may come twice
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_error_after_the_confirm_retries_the_delete_not_the_publish(bus, monkeypatch):
+    ids = [messaging.publish("test.db_blip", {"n": n}, source="test") for n in range(3)]
+    real_delete = relay_module.services.outbox_published_delete
+    calls = []
+
+    def delete_failing_once(*, row_ids):
+        calls.append(list(row_ids))
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_delete(row_ids=row_ids)
+
+    monkeypatch.setattr(relay_module.services, "outbox_published_delete", delete_failing_once)
+    fast_relay().drain(timeout=5)
+    assert not OutboxEvent.objects.exists()
+    assert calls[0] == calls[1]
+    arrived = bus.collect(bus.db_queue, count=4, timeout=1)
+    assert [m.properties["message_id"] for m in arrived] == [str(i) for i in ids]  # not sent twice
 
 
 def test_an_unroutable_event_is_logged_with_its_id_and_degrades_health(bus, caplog):

@@ -7,7 +7,7 @@ import pytest
 import messaging
 from messaging.models import OutboxEvent
 from messaging.relay import OutboxRelay
-from tests.messaging.relay_support import bus_fixture  # noqa: F401
+from tests.messaging.relay_support import bus_fixture, publish_beside_a_running_relay  # noqa: F401
 
 # Also run on PostgreSQL by `make test`'s second pass. While the relay thread runs, progress is read from the
 # relay, not the table: SQLite's shared-cache test database refuses a second thread's read ("table is locked").
@@ -40,7 +40,7 @@ def test_publishing_while_the_broker_is_unreachable_loses_nothing_and_drains_in_
         assert wait_until(lambda: relay.health_details()["failures"] >= 2, timeout=5)
 
         started = time.monotonic()
-        ids = [messaging.publish("test.outage", {"n": n}, source="test") for n in range(300)]
+        ids = [publish_beside_a_running_relay("test.outage", {"n": n}, source="test") for n in range(300)]
         assert time.monotonic() - started < 5  # every call returned without waiting on the broker
 
         time.sleep(0.5)  # the relay keeps trying, with back-off, against a dead connection

@@ -49,6 +49,13 @@ def die_on_first_delivery(self, marker: str) -> None:
     task_logger.warning("ran again after the worker was lost: %s", marker)
 
 
+@shared_task(name="tests.celery_worker.slow")
+def slow(marker: str, seconds: float) -> None:
+    task_logger.warning("slow task started: %s", marker)
+    time.sleep(seconds)
+    task_logger.warning("slow task finished: %s", marker)
+
+
 @dataclass
 class RunningWorker:
     process: subprocess.Popen
@@ -57,8 +64,13 @@ class RunningWorker:
     client: Celery
     output: Path
 
-    def send(self, task_name: str, marker: str, *, serializer: str = "json") -> None:
-        self.client.send_task(task_name, args=[marker], queue=self.queue, serializer=serializer)
+    def send(self, task_name: str, *args: object, serializer: str = "json") -> None:
+        self.client.send_task(task_name, args=list(args), queue=self.queue, serializer=serializer)
+
+    def messages_waiting(self) -> int:
+        """Messages in the queue that no consumer holds (RabbitMQ's count of ready messages)."""
+        with self.client.connection_for_write() as connection:
+            return connection.default_channel.queue_declare(self.queue, passive=True).message_count
 
     def output_text(self) -> str:
         return self.output.read_text(errors="replace")[-4000:]
@@ -223,3 +235,15 @@ def test_celery_beat_logs_to_syslog_too(amqp_url, tmp_path):
     assert message.facility * 8 + message.severity == pri(FACILITY, "info")
     assert "celery.beat" in message.text
     assert b"\x1b[" not in b"".join(syslog.raw)
+
+
+def test_a_busy_worker_takes_no_second_message_until_the_first_task_is_done(worker):
+    """Prefetch 1 with acks late: what waits stays in RabbitMQ, where another worker could take it."""
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    worker.send("tests.celery_worker.slow", first, 1.5)
+    worker.send("tests.celery_worker.log_and_print", second)
+    worker.syslog.wait_for(f"slow task started: {first}")
+    assert worker.messages_waiting() == 1
+    worker.syslog.wait_for(f"task says {second}")
+    assert worker.syslog.find(f"slow task finished: {first}") is not None
+    assert worker.messages_waiting() == 0

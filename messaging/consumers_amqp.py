@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections, reset_queries
 from kombu import Connection, Consumer, Producer
 from kombu.message import Message
 
@@ -277,6 +277,8 @@ class BatchConsumer(Worker):
                 delivery.dead(f"delivered {delivery.delivery_count} times without being processed")
         self._process_with_fallback([d for d in deliveries if d.verdict is Verdict.ACK and d.event is not None])
         self._settle(deliveries)
+        # With DEBUG on (the embedded default) Django keeps every query's SQL; a request resets that, a worker must.
+        reset_queries()
 
     def _unreadable(self, delivery: Delivery, reason: str) -> None:
         if self.dead_letter_unreadable:

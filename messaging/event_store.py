@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from messaging import envelope
 from messaging.models import Event
@@ -13,20 +15,52 @@ from messaging.models import Event
 
 def events_store(*, events: Sequence[envelope.Event]) -> None:
     """Store ``events`` in one transaction, each id at most once (a redelivered event is silently skipped)."""
-    rows = [
-        Event(
-            id=event.id,
-            type=event.type,
-            occurred_at=event.occurred_at,
-            source=event.source,
-            data=event.data,
-            topics=list(event.topics),
-        )
-        for event in events
-    ]
+    if not events:
+        return
     with transaction.atomic():
-        # ON CONFLICT DO NOTHING: idempotent by primary key, one statement per batch (PITFALLS: 10,300 events/s).
-        Event.objects.bulk_create(rows, ignore_conflicts=True)
+        if connection.vendor == "postgresql":
+            _insert_postgresql(events)
+        else:
+            # ON CONFLICT DO NOTHING (SQLite: INSERT OR IGNORE): idempotent by primary key, one statement a batch.
+            Event.objects.bulk_create([_row(event) for event in events], ignore_conflicts=True)
+
+
+def _row(event: envelope.Event) -> Event:
+    return Event(
+        id=event.id,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        source=event.source,
+        data=event.data,
+        topics=list(event.topics),
+    )
+
+
+_POSTGRESQL_INSERT = """
+INSERT INTO {table} (id, type, occurred_at, source, data, topics, received_at)
+SELECT batch.*, %s FROM unnest(%s::uuid[], %s::varchar[], %s::timestamptz[], %s::varchar[],
+                                %s::text[]::jsonb[], %s::text[]::jsonb[]) AS batch
+ON CONFLICT (id) DO NOTHING
+"""
+
+
+def _insert_postgresql(events: Sequence[envelope.Event]) -> None:
+    """The same insert as ``bulk_create(ignore_conflicts=True)``, but as seven array parameters instead of seven
+    placeholders per row: the ORM spent 270 µs an event compiling and adapting a 3,500-parameter statement
+    (bench/bus_consume.py), more than the broker costs, so it halved the consumer's rate."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _POSTGRESQL_INSERT.format(table=connection.ops.quote_name(Event._meta.db_table)),
+            [
+                timezone.now(),
+                [event.id for event in events],
+                [event.type for event in events],
+                [event.occurred_at for event in events],
+                [event.source for event in events],
+                [json.dumps(event.data) for event in events],
+                [json.dumps(list(event.topics)) for event in events],
+            ],
+        )
 
 
 def events_prune(*, older_than: datetime, batch_size: int = 5000) -> int:

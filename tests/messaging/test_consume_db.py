@@ -144,3 +144,19 @@ def test_a_message_redelivered_n_times_is_dead_lettered_without_another_try(rabb
     assert tried == []
     [dead] = rabbit.take_all(rabbit.names.dead_letter_queue)
     assert dead.headers["x-hub-dead-reason"] == "delivered 4 times without being processed"
+
+
+def test_with_debug_on_the_consumer_does_not_keep_every_query_it_ran(rabbit, settings):
+    from django.db import connection
+
+    settings.DEBUG = True  # the embedded default: Django logs each query until something resets the log
+    logged = []
+
+    def store(*, events):
+        events_store(events=events)
+        logged.append(len(connection.queries))
+
+    rabbit.publish_events(make_event(i) for i in range(1000))
+    with running(fast_consumer(rabbit.url, store=store, batch_size=100)):
+        assert wait_until(lambda: len(logged) >= 10)
+    assert max(logged) <= 5, logged

@@ -197,3 +197,22 @@ def test_database_unreachable_nothing_is_acknowledged_that_was_not_stored(
     consumer.start()
     assert wait_until(lambda: event_table.count() == 450 and rabbit.ready(queue) == 0, timeout=60), consumer.output()
     assert rabbit.take_all(rabbit.names.dead_letter_queue) == []
+
+
+def test_an_event_postgresql_refuses_is_dead_lettered_after_n_attempts_while_the_rest_is_stored(
+    rabbit, event_table, consumer_process
+):
+    good = [make_event(i) for i in range(40)]
+    # jsonb has no place for U+0000: PostgreSQL refuses this event every time (DataError), never transiently.
+    refused = make_event(99, data={"note": "nul \u0000 inside"})
+    rabbit.publish_events([*good[:20], refused, *good[20:]])
+    consumer = consumer_process()
+    consumer.start()
+
+    assert wait_until(lambda: rabbit.ready(rabbit.names.dead_letter_queue) == 1, timeout=60), consumer.output()
+    assert wait_until(lambda: event_table.count() == 40 and rabbit.ready(rabbit.names.db_queue) == 0)
+    assert event_table.ids() == {event.id for event in good}
+    [dead] = rabbit.take_all(rabbit.names.dead_letter_queue)
+    assert dead.properties["message_id"] == str(refused.id)
+    assert dead.headers["x-hub-dead-reason"].startswith("failed 5 times: DataError")
+    assert f"dead-lettered message {refused.id}: failed 5 times" in consumer.output()

@@ -159,4 +159,4 @@ def test_with_debug_on_the_consumer_does_not_keep_every_query_it_ran(rabbit, set
     rabbit.publish_events(make_event(i) for i in range(1000))
     with running(fast_consumer(rabbit.url, store=store, batch_size=100)):
         assert wait_until(lambda: len(logged) >= 10)
-    assert max(logged) <= 5, logged
+    assert max(logged) < 12, logged  # per batch (plus the first heartbeat), not a growing total

@@ -34,7 +34,7 @@ from downloads.signing import (
     LegacyConfig,
     UnsafePath,
     VerifiedLink,
-    resolve_under_root,
+    resolve_under_real_root,
     split_link,
     verify_link,
 )
@@ -231,7 +231,7 @@ class DownloadApp:
         if record is not None and record.max_downloads is not None and record.download_count >= record.max_downloads:
             return _Plan(410, "used_up", b"Download limit reached\n", link_id)
         try:
-            real = resolve_under_root(self.config.root, link.path)
+            real = resolve_under_real_root(self.config.root, link.path)
             status = os.stat(real)
         except (UnsafePath, OSError):
             return _Plan(404, "missing", b"File not found\n", link_id)

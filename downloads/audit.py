@@ -96,7 +96,8 @@ class AuditWriter(Worker):
                     logger.exception("download audit: final flush failed, retrying")
                     time.sleep(0.2)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
+        # Longer than the base's 10 s: a backlog left by a burst is drained before the process exits.
         self.stopping.set()
         self._wake.set()
         super().stop(timeout)

@@ -28,18 +28,27 @@ def publish_link_event(type: str, link, *, by: AbstractBaseUser | None = None) -
     )
 
 
-def publish_attempt_event(attempt) -> None:
-    _publish(
-        "downloads.served" if attempt.served else "downloads.refused",
-        {
-            "link": attempt.link_id,
-            "customer": attempt.customer,
-            "path": attempt.path,
-            "status": attempt.status,
-            "outcome": attempt.outcome,
-            "range": attempt.range,
-            "bytes": attempt.bytes_sent,
-            "accel": attempt.accel,
-        },
-        occurred_at=attempt.at,
-    )
+def publish_attempts(attempts) -> None:
+    """One ``downloads.served`` and one ``downloads.refused`` event per audit batch, listing its attempts.
+
+    Per batch, not per attempt: a busy download path makes thousands of attempts a second, and one outbox
+    row each would cost more than serving them (bench/downloads.py measured ~0.5 ms a row here).
+    """
+    by_type: dict[str, list] = {"downloads.served": [], "downloads.refused": []}
+    for attempt in attempts:
+        by_type["downloads.served" if attempt.served else "downloads.refused"].append(
+            {
+                "at": attempt.at.isoformat(),
+                "link": attempt.link_id,
+                "customer": attempt.customer,
+                "path": attempt.path,
+                "status": attempt.status,
+                "outcome": attempt.outcome,
+                "range": attempt.range,
+                "bytes": attempt.bytes_sent,
+                "accel": attempt.accel,
+            }
+        )
+    for type, items in by_type.items():
+        if items:
+            _publish(type, {"count": len(items), "attempts": items}, occurred_at=attempts[-1].at)

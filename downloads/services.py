@@ -161,5 +161,4 @@ def attempts_record(*, attempts: Sequence) -> None:
                 download_count=F("download_count") + counts.get(link_id, 0),
                 last_fetched_at=last_fetched[link_id],
             )
-        for attempt in attempts:
-            events.publish_attempt_event(attempt)
+        events.publish_attempts(attempts)

@@ -221,7 +221,7 @@ def parse_legacy_expiry(expiry: str, zone: ZoneInfo) -> datetime:
     """``YYYY-MM-DDTHH:MM`` read in ``zone`` (seconds 0) → an aware UTC datetime; ValueError when malformed."""
     if not _LEGACY_EXPIRY_RE.fullmatch(expiry):
         raise ValueError(f"{expiry!r} is not YYYY-MM-DDTHH:MM")
-    local = datetime.strptime(expiry, "%Y-%m-%dT%H:%M")
+    local = datetime.fromisoformat(expiry)  # the pattern above keeps it to exactly this form
     return local.replace(tzinfo=zone).astimezone(UTC)
 
 
@@ -294,8 +294,12 @@ def resolve_under_root(root: Path | str, path: str) -> Path:
     Symlinks that stay inside the root are followed; one pointing outside it is refused, even in a link
     whose signature is correct.
     """
+    return resolve_under_real_root(os.path.realpath(root), path)
+
+
+def resolve_under_real_root(real_root: str, path: str) -> Path:
+    """:func:`resolve_under_root` for a root already resolved (the download path resolves it once)."""
     check_relative_path(path)
-    real_root = os.path.realpath(root)
     try:
         real = os.path.realpath(os.path.join(real_root, path))
     except (OSError, ValueError):

@@ -1,0 +1,393 @@
+"""Signed downloads: how fast is the hub's download path next to nginx? (issue 4's figures)
+
+Measured side by side in one run, all on 127.0.0.1:
+
+1. signature verification alone (pure ``downloads.signing``), µs per link — target ≤ 20 µs;
+2. a small file through the hub — the embedded default (``manage.py runhub``) and the production server
+   (uvicorn, uvloop, httptools, HUB_MODE=production) — as a ratio to nginx serving it statically: ≥ 0.15;
+3. the same with X-Accel (nginx in front, the hub verifies and answers X-Accel-Redirect) as a ratio to nginx
+   proxying to a stub upstream that only answers the same X-Accel-Redirect: ≥ 0.5 (and to static nginx);
+4. a 200 MB file: throughput as a ratio to nginx sendfile (≥ 0.9 with X-Accel, ≥ 0.5 when the hub streams it
+   itself), and the hub's memory while streaming 20 MB and 200 MB (it must not grow with the file size).
+
+    python -m bench downloads        (BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_NGINX_WORKERS change the load)
+
+Needs ``wrk``, ``nginx`` and ``curl`` (Debian packages; ``.ci/run`` installs them) and stops with a clear
+message where one is missing. Each hub and nginx serve with one worker process unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import timeit
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bench.asgi_servers import (
+    HOST,
+    PROJECT_DIR,
+    free_port,
+    hub_environment,
+    process_tree,
+    resident_mib,
+    run_wrk,
+    stop,
+    wait_until_answering,
+)
+
+SMALL_SIZE = 4096
+BIG_MIB = 200
+MEDIUM_MIB = 20
+KEYS = "bench:" + "YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktYmVuY2g="
+ACCEL_LOCATION = "/_accel/downloads/"
+
+
+# --- 1. verification alone ------------------------------------------------------------------------------
+
+
+def verification_microseconds() -> dict[str, float]:
+    from zoneinfo import ZoneInfo
+
+    from downloads.signing import LegacyConfig, parse_key_ring, sign_legacy_link, sign_link, split_link, verify_link
+
+    keys = parse_key_ring(KEYS)
+    legacy = LegacyConfig("This is just a long string to set a seed", ZoneInfo("Europe/Madrid"))
+    hub = sign_link(keys=keys, customer="acme", expires_at=datetime(2099, 1, 1, tzinfo=UTC), path="dir1/file.bin")
+    old = sign_legacy_link(legacy=legacy, customer="acme", expiry="2099-01-01T00:00", path="dir1/file.bin")
+    results = {}
+    for name, parts in (("hub link (HMAC-SHA256)", hub), ("legacy link (HMAC-SHA1)", old)):
+        text = "/".join((parts.signature, parts.customer, parts.expiry, parts.path))
+
+        def once(text=text):
+            verify_link(split_link(text), keys=keys, legacy=legacy)
+
+        number = 50_000
+        best = min(timeit.repeat(once, number=number, repeat=5))
+        results[name] = best / number * 1e6
+    return results
+
+
+# --- servers --------------------------------------------------------------------------------------------
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in ("wrk", "nginx", "curl") if shutil.which(tool) is None]
+
+
+def make_files(root: Path) -> None:
+    root.mkdir(parents=True)
+    (root / "small.bin").write_bytes(os.urandom(SMALL_SIZE))
+    block = os.urandom(1024 * 1024)
+    for name, mib in (("medium.bin", MEDIUM_MIB), ("big.bin", BIG_MIB)):
+        with open(root / name, "wb") as handle:
+            for _ in range(mib):
+                handle.write(block)
+
+
+def hub_env(var_dir: Path, root: Path, **extra: str) -> dict[str, str]:
+    environ = {key: value for key, value in hub_environment(var_dir).items() if not key.startswith("DOWNLOADS_")}
+    environ.update(DOWNLOADS_ROOT=str(root), DOWNLOADS_KEYS=KEYS, LOG_LEVEL="WARNING", **extra)
+    return environ
+
+
+def production_env(var_dir: Path, root: Path, **extra: str) -> dict[str, str]:
+    return hub_env(
+        var_dir,
+        root,
+        HUB_MODE="production",
+        DEBUG="false",
+        SECRET_KEY="bench-secret-key-" + "x" * 40,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        # The web process does not talk to the broker on the download path; production insists on the variable.
+        AMQP_URL="amqp://guest:guest@127.0.0.1:5672//",
+        **extra,
+    )
+
+
+def manage(environ: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=PROJECT_DIR, env=environ, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+    return done.stdout.strip()
+
+
+def start(command: list[str], environ: dict[str, str], check_url: str, log: Path) -> subprocess.Popen:
+    process = subprocess.Popen(command, cwd=PROJECT_DIR, env=environ, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    try:
+        wait_until_answering(check_url, process)
+    except RuntimeError:
+        stop(process)
+        raise RuntimeError(f"{command[:4]} did not start:\n{log.read_text()[-2000:]}") from None
+    return process
+
+
+def uvicorn_command(port: int) -> list[str]:
+    return [
+        *(sys.executable, "-m", "uvicorn", "hub.asgi:application", "--host", HOST, "--port", str(port)),
+        *("--workers", "1", "--lifespan", "on", "--loop", "uvloop", "--http", "httptools"),
+        *("--no-access-log", "--log-level", "warning"),
+    ]
+
+
+NGINX_CONF = """
+worker_processes {workers};
+{user}
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    default_type application/octet-stream;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    upstream hub {{ server {host}:{hub_port}; keepalive 64; }}
+    upstream stub {{ server {host}:{stub_upstream_port}; keepalive 64; }}
+    # nginx alone: the file served statically (the ceiling).
+    server {{
+        listen {host}:{static_port};
+        location /files/ {{ alias {root}/; }}
+    }}
+    # nginx in front of the hub, as deploy/nginx.conf does it: the hub verifies, nginx sends the bytes.
+    server {{
+        listen {host}:{accel_port};
+        location {accel} {{ internal; alias {root}/; }}
+        location / {{
+            proxy_pass http://hub;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Real-IP $remote_addr;
+        }}
+    }}
+    # The best any backend can do: an upstream that only answers the same X-Accel-Redirect.
+    server {{
+        listen {host}:{stub_port};
+        location {accel} {{ internal; alias {root}/; }}
+        location / {{
+            proxy_pass http://stub;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+    server {{
+        listen {host}:{stub_upstream_port};
+        location / {{
+            add_header X-Accel-Redirect {accel}small.bin;
+            return 200 "";
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(tmp: Path, **ports) -> subprocess.Popen:
+    conf = tmp / "nginx.conf"
+    conf.write_text(
+        NGINX_CONF.format(
+            workers=os.environ.get("BENCH_NGINX_WORKERS", "1"),
+            user="user root;" if os.geteuid() == 0 else "",
+            tmp=tmp,
+            host=HOST,
+            accel=ACCEL_LOCATION,
+            **ports,
+        )
+    )
+    process = subprocess.Popen(
+        ["nginx", "-p", str(tmp), "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / "nginx-stderr.log").open("w"),
+    )
+    wait_until_answering(f"http://{HOST}:{ports['static_port']}/files/small.bin", process)
+    return process
+
+
+# --- measurements ---------------------------------------------------------------------------------------
+
+
+def requests_per_second(url: str, *, seconds: int, connections: int) -> tuple[float, int]:
+    run_wrk(url, seconds=1, connections=connections)  # warm-up, not counted
+    measurement = run_wrk(url, seconds=seconds, connections=connections)
+    return measurement.requests_per_second, measurement.errors
+
+
+def download_mib_per_second(url: str, *, rounds: int = 3) -> float:
+    speeds = []
+    for round_number in range(rounds + 1):
+        done = subprocess.run(
+            ["curl", "-sS", "-o", "/dev/null", "-w", "%{speed_download} %{http_code}", url],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
+        speed, code = done.stdout.split()
+        if code != "200":
+            raise RuntimeError(f"{url} answered {code}")
+        if round_number or rounds == 1:  # the first of several warms caches and connections: not counted
+            speeds.append(float(speed) / (1024 * 1024))
+    return statistics.median(speeds)
+
+
+def peak_memory_while(url: str, pid: int) -> tuple[float, float]:
+    """(resident MiB before, peak resident MiB during) the hub process while ``url`` downloads."""
+    before = resident_mib(process_tree(pid))
+    peak = before
+    finished = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not finished.is_set():
+            peak = max(peak, resident_mib(process_tree(pid)))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        download_mib_per_second(url, rounds=1)
+    finally:
+        finished.set()
+        sampler.join()
+    return before, peak
+
+
+def link_path(url: str) -> str:
+    return urlsplit(url).path
+
+
+def main(argv: list[str]) -> int:
+    seconds = int(os.environ.get("BENCH_SECONDS", "5"))
+    connections = int(os.environ.get("BENCH_CONNECTIONS", "64"))
+    print("1. signature verification alone (best of 5 rounds of 50,000):")
+    for name, micro in verification_microseconds().items():
+        print(f"   {name:28} {micro:6.2f} µs per link   (target ≤ 20 µs)")
+    missing = missing_tools()
+    if missing:
+        print(
+            f"\nThe server figures need {', '.join(missing)}, missing here: install the Debian packages "
+            f"(apt-get install {' '.join(missing)}) or run .ci/run, then `python -m bench downloads` again.",
+            file=sys.stderr,
+        )
+        return 1
+    processes: list[subprocess.Popen] = []
+    with tempfile.TemporaryDirectory(prefix="bench-downloads-") as tmp_name:
+        tmp = Path(tmp_name)
+        os.chmod(tmp, 0o755)
+        root = tmp / "downloads"
+        make_files(root)
+        var_dir = tmp / "var"
+        environ = hub_env(var_dir, root)
+        manage(environ, "migrate", "--noinput", "-v0")
+        expiry = "2099-01-01T00:00:00Z"
+        paths = {
+            name: link_path(manage(environ, "create_secure_link", "bench", expiry, f"{name}.bin"))
+            for name in ("small", "medium", "big")
+        }
+        ports = {
+            name: free_port()
+            for name in ("embedded", "production", "accel_hub", "static_port", "accel_port", "stub_port")
+        }
+        ports["stub_upstream_port"] = free_port()
+        try:
+            embedded = start(
+                [sys.executable, "manage.py", "runhub"],
+                hub_env(var_dir, root, HUB_BIND=f"{HOST}:{ports['embedded']}"),
+                f"http://{HOST}:{ports['embedded']}{paths['small']}",
+                tmp / "embedded.log",
+            )
+            processes.append(embedded)
+            production = start(
+                uvicorn_command(ports["production"]),
+                production_env(var_dir, root),
+                f"http://{HOST}:{ports['production']}{paths['small']}",
+                tmp / "production.log",
+            )
+            processes.append(production)
+            accel_hub = start(
+                uvicorn_command(ports["accel_hub"]),
+                production_env(var_dir, root, DOWNLOADS_ACCEL_LOCATION=ACCEL_LOCATION),
+                f"http://{HOST}:{ports['accel_hub']}{paths['small']}",
+                tmp / "accel.log",
+            )
+            processes.append(accel_hub)
+            processes.append(
+                start_nginx(
+                    tmp,
+                    hub_port=ports["accel_hub"],
+                    root=root,
+                    static_port=ports["static_port"],
+                    accel_port=ports["accel_port"],
+                    stub_port=ports["stub_port"],
+                    stub_upstream_port=ports["stub_upstream_port"],
+                )
+            )
+            static_url = f"http://{HOST}:{ports['static_port']}/files/"
+            small = {
+                "nginx static": static_url + "small.bin",
+                "hub, embedded default (runhub)": f"http://{HOST}:{ports['embedded']}{paths['small']}",
+                "hub, production server (uvicorn)": f"http://{HOST}:{ports['production']}{paths['small']}",
+                "nginx + hub X-Accel": f"http://{HOST}:{ports['accel_port']}{paths['small']}",
+                "nginx + stub X-Accel upstream": f"http://{HOST}:{ports['stub_port']}/anything",
+            }
+            print(
+                f"\nload average {os.getloadavg()[0]:.1f} before the runs below (other work on the machine skews them)"
+            )
+            print(
+                f"\n2./3. a {SMALL_SIZE} B file, wrk 2 threads, {connections} connections, {seconds} s each, "
+                f"nginx {os.environ.get('BENCH_NGINX_WORKERS', '1')} worker(s), hub 1 process, {os.cpu_count()} CPUs:"
+            )
+            rates = {}
+            for name, url in small.items():
+                rate, errors = requests_per_second(url, seconds=seconds, connections=connections)
+                rates[name] = rate
+                print(f"   {name:34} {rate:9.0f} req/s" + (f"   ({errors} errors!)" if errors else ""))
+            static = rates["nginx static"]
+            stub = rates["nginx + stub X-Accel upstream"]
+            accel = rates["nginx + hub X-Accel"]
+            print(
+                f"   embedded / nginx static        {rates['hub, embedded default (runhub)'] / static:5.2f}  (≥ 0.15)"
+            )
+            print(
+                f"   production / nginx static      {rates['hub, production server (uvicorn)'] / static:5.2f}  (≥ 0.15)"
+            )
+            print(f"   X-Accel / stub X-Accel         {accel / stub:5.2f}  (≥ 0.5)")
+            print(f"   X-Accel / nginx static         {accel / static:5.2f}")
+
+            print(f"\n4. a {BIG_MIB} MB file with curl (median of 3):")
+            sendfile = download_mib_per_second(static_url + "big.bin")
+            via_accel = download_mib_per_second(f"http://{HOST}:{ports['accel_port']}{paths['big']}")
+            streamed = download_mib_per_second(f"http://{HOST}:{ports['production']}{paths['big']}")
+            print(f"   nginx sendfile                 {sendfile:8.0f} MiB/s")
+            print(
+                f"   nginx + hub X-Accel            {via_accel:8.0f} MiB/s   ratio {via_accel / sendfile:4.2f} (≥ 0.9)"
+            )
+            print(f"   hub streaming it itself        {streamed:8.0f} MiB/s   ratio {streamed / sendfile:4.2f} (≥ 0.5)")
+            for name in ("medium", "big"):
+                before, peak = peak_memory_while(f"http://{HOST}:{ports['production']}{paths[name]}", production.pid)
+                size = MEDIUM_MIB if name == "medium" else BIG_MIB
+                print(f"   hub memory streaming {size:3} MB:   {before:6.1f} MiB before, peak {peak:6.1f} MiB")
+        except (RuntimeError, subprocess.SubprocessError) as exc:
+            print(f"benchmark failed: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            for process in reversed(processes):
+                stop(process)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

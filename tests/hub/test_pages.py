@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from tests.support.html import assets_of, nav_labels
 
@@ -192,3 +192,11 @@ def test_an_unknown_address_gets_the_hub_styled_404(client, household_user):
         response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert "The hub has no page at this address" in response.content.decode()
+
+
+def test_a_form_without_its_csrf_token_gets_the_hub_styled_try_again_page(household_user):
+    response = Client(enforce_csrf_checks=True).post("/login/", {"username": "alice", "password": STRONG_PASSWORD})
+    html = response.content.decode()
+    assert response.status_code == 403
+    assert "Please try again" in html
+    assert "/static/vendor/bootstrap/css/bootstrap.min.css" in assets_of(html)

@@ -9,6 +9,7 @@ datagram socket, ``SYSLOG_FACILITY=local3``. It loads the two tasks below with
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -154,6 +155,7 @@ def worker(request, amqp_url, tmp_path_factory) -> Iterator[RunningWorker]:
 
 def test_the_worker_log_reaches_syslog_with_the_configured_facility(worker):
     message = worker.syslog.wait_for(f"{worker.queue}@localhost ready.")
+    assert worker.syslog.count(f"{worker.queue}@localhost ready.") == 1
     assert (message.facility * 8 + message.severity) == pri(FACILITY, "info")
     assert "celery.apps.worker" in message.text
 
@@ -167,6 +169,10 @@ def test_a_task_log_record_reaches_syslog_with_the_task_name_and_facility(worker
     assert "WARNING tests.celery_worker.log_and_print[" in message.text
     # Celery would colour a terminal; syslog must never see an escape sequence.
     assert "\x1b[" not in message.text
+    # Once, though LOGGING and the signal handlers both know SYSLOG_ADDRESS: wait for the task's last line first.
+    task_id = re.search(r"log_and_print\[([0-9a-f-]+)\]", message.text).group(1)
+    worker.syslog.wait_for(f"log_and_print[{task_id}] succeeded")
+    assert worker.syslog.count(f"task says {marker}") == 1
 
 
 def test_print_inside_a_task_reaches_syslog_as_info(worker):

@@ -92,6 +92,10 @@ class SyslogReceiver:
         with self._lock:
             return next((message for message in self.messages if needle in message.text), None)
 
+    def count(self, needle: str) -> int:
+        with self._lock:
+            return sum(needle in message.text for message in self.messages)
+
     def close(self) -> None:
         self._closed.set()
         self._thread.join(2)

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from django.utils.functional import SimpleLazyObject
 
-from hub.pages.access import user_is_staff
 from hub.pages.navigation import navigation_for
 
 
 def navigation(request) -> dict:
     # Lazy: JSON and admin responses never render the bar, so they never pay for the group lookup.
-    match = getattr(request, "resolver_match", None)
-    current = match.url_name if match else None
     user = getattr(request, "user", None)
     if user is None:
-        return {"hub_navigation": [], "hub_user_is_staff": False}
-    return {
-        "hub_navigation": SimpleLazyObject(lambda: navigation_for(user, current_url_name=current)),
-        "hub_user_is_staff": SimpleLazyObject(lambda: user_is_staff(user)),
-    }
+        return {"hub_navigation": []}
+    match = getattr(request, "resolver_match", None)
+    current = match.url_name if match else None
+    return {"hub_navigation": SimpleLazyObject(lambda: navigation_for(user, current_url_name=current))}

@@ -11,6 +11,7 @@ urlpatterns = [
     # The REST API: the hub's own part, then each app's beside it (ids and conventions: hub/api/).
     path("v1/", include("hub.api.urls")),
     path("v1/", include("downloads.urls")),
+    path("v1/", include("messaging.urls")),
     # OAuth 2.0 (django-oauth-toolkit): device flow for scripts, token, revoke; apps are registered in the admin.
     path("o/", include("hub.api.oauth")),
     path("", include("hub.pages.urls")),

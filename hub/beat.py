@@ -101,10 +101,14 @@ class EmbeddedBeat(Worker):
         if result.failed():
             logger.error("beat entry %s failed: %r\n%s", entry.name, result.result, result.traceback)
 
-    def serve(self) -> None:
-        # Import every app's tasks.py, as the real beat does at start, but without loader.import_default_modules():
-        # its Django fixup calls django.setup() again, which reconfigures logging and reruns the system checks.
+    def discover_tasks(self) -> None:
+        """Import every app's ``tasks.py``, as the real beat does at start."""
+        # Not loader.import_default_modules(): its Django fixup calls django.setup() again, which reconfigures
+        # logging and reruns the system checks inside the running web process.
         self.app.autodiscover_tasks(force=True)
+
+    def serve(self) -> None:
+        self.discover_tasks()
         logger.info("beat entries: %s", ", ".join(entry.name for entry in self.entries) or "none")
         while not self.stopping.is_set():
             self.sleep(self.tick())

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from celery import shared_task
 from celery.schedules import crontab
 from django.apps import apps
+from django.conf import settings as django_settings
 
 from hub import embedded
 from hub.beat import EmbeddedBeat, embedded_beat
@@ -19,6 +25,7 @@ from hub.beat import EmbeddedBeat, embedded_beat
 pytestmark = pytest.mark.django_db
 
 START = datetime(2026, 11, 28, 5, 30, tzinfo=UTC)
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 runs: list[tuple[str, datetime, str]] = []
 
@@ -170,3 +177,21 @@ def test_the_factory_starts_nothing_without_entries_and_a_beat_with_them(setting
     beat = embedded_beat()
     assert isinstance(beat, EmbeddedBeat)
     assert [entry.task for entry in beat.entries] == ["tests.beat.record"]
+
+
+def test_every_entry_of_the_real_schedule_names_a_task_the_beat_finds_in_a_fresh_process(tmp_path):
+    """A typo in CELERY_BEAT_SCHEDULE, or a tasks.py nobody imports, would otherwise just never run."""
+    script = (
+        "import json, django; django.setup()\n"
+        "from hub.beat import EmbeddedBeat\n"
+        "beat = EmbeddedBeat(); beat.discover_tasks()\n"
+        "print(json.dumps({entry.name: entry.task in beat.app.tasks for entry in beat.entries}))\n"
+    )
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "hub.settings", "HUB_VAR_DIR": str(tmp_path)}
+    finished = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert finished.returncode == 0, finished.stderr
+    found = json.loads(finished.stdout.strip().splitlines()[-1])
+    assert set(found) == set(django_settings.CELERY_BEAT_SCHEDULE)
+    assert [name for name, known in found.items() if not known] == []

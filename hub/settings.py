@@ -242,7 +242,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "hub.api.pagination.HubPagination",
     "DEFAULT_FILTER_BACKENDS": ["hub.api.filters.TimeRangeFilter", "hub.api.filters.ExactFieldFilter"],
     "EXCEPTION_HANDLER": "hub.api.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "hub.api.schema.HubAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -279,6 +279,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/v1/",
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["hub.api.schema.drop_format_suffix_endpoints"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "hub.api.schema.add_error_responses"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Served from drf-spectacular-sidecar's static files: a home hub often has no internet.
     "SWAGGER_UI_DIST": "SIDECAR",

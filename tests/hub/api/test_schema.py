@@ -80,3 +80,24 @@ def test_a_resource_built_on_the_layer_documents_its_list_conventions(client):
     assert "/v1/beats/{name}/silence" in paths
     page = paths["/v1/beats"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert page["$ref"].endswith("PaginatedBeatList")
+
+
+def test_every_operation_documents_the_error_body_and_its_scope(client):
+    schema = client.get("/v1/schema").json()
+    assert set(schema["components"]["schemas"]["Error"]["required"]) == {"message", "more_info"}
+    me = schema["paths"]["/v1/users/me"]["get"]
+    for status in ("400", "401", "403", "406", "500"):
+        assert me["responses"][status]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/Error"
+    assert {"oauth2": ["users:read"]} in me["security"]
+    assert {"cookieAuth": []} in me["security"]
+    assert "fields" in {parameter["name"] for parameter in me["parameters"]}
+
+
+@pytest.mark.urls("tests.hub.api.resource_urls")
+def test_fields_and_scopes_are_documented_where_they_apply(client):
+    paths = client.get("/v1/schema").json()["paths"]
+    assert "fields" in {parameter["name"] for parameter in paths["/v1/beats"]["get"]["parameters"]}
+    assert "fields" not in {parameter["name"] for parameter in paths["/v1/beats/count"]["get"]["parameters"]}
+    assert {"oauth2": ["events:write"]} in paths["/v1/beats"]["post"]["security"]
+    assert "415" in paths["/v1/beats"]["post"]["responses"]
+    assert "404" in paths["/v1/beats/{name}"]["get"]["responses"]

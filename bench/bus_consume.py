@@ -142,6 +142,8 @@ def main(argv: list[str]) -> int:
         "DATABASE_URL": database_url,
         "AMQP_URL": AMQP_URL,
         "HUB_MODE": "embedded",
+        # As production runs: with DEBUG on Django renders every statement's parameters into its query log.
+        "DEBUG": "false",
         "LOG_LEVEL": "WARNING",
         **names,
     }

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+import yaml
 
 from tests.support.services import in_ci
 
@@ -120,3 +121,18 @@ def test_the_acl_lets_a_sensor_report_measurements_but_not_switch_anything(broke
     finally:
         close(hub)
         close(sensor)
+
+
+def test_the_compose_health_check_signs_in_as_the_hub_and_reads_the_broker_uptime(broker):
+    if shutil.which("mosquitto_sub") is None:
+        if in_ci():
+            pytest.fail("mosquitto_sub is not installed (.ci/run installs mosquitto-clients)")
+        pytest.skip("mosquitto_sub is not installed; `apt-get install mosquitto-clients`")
+    compose = yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text())
+    kind, command = compose["services"]["mosquitto"]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    script = command.replace("$$", "$").replace("-h 127.0.0.1", f"-h 127.0.0.1 -p {broker}")
+    healthy = subprocess.run(["sh", "-c", script], env={**os.environ, "MQTT_PASSWORD": PASSWORDS["hub"]}, timeout=30)
+    assert healthy.returncode == 0
+    wrong = subprocess.run(["sh", "-c", script], env={**os.environ, "MQTT_PASSWORD": "wrong"}, timeout=30)
+    assert wrong.returncode != 0

@@ -101,13 +101,13 @@ def test_a_nacked_event_stays_in_the_outbox_and_is_retried_in_order(bus):
         full(conn.channel()).declare()
     ids = [messaging.publish("test.nack", {"n": n}, source="test") for n in range(8)]
     relay = fast_relay(batch_size=8)
-    relay.step()
-
-    kept = list(OutboxEvent.objects.order_by("id"))
-    assert [row.event_id for row in kept] == ids[3:]  # the acked prefix left, the rest waits
-    assert all(row.attempts == 1 and "nack" in row.last_error for row in kept)
-
-    delete_names(bus.url, queues=[f"{bus.exchange}.full"])
+    try:
+        relay.step()
+        kept = list(OutboxEvent.objects.order_by("id"))
+        assert [row.event_id for row in kept] == ids[3:]  # the acked prefix left, the rest waits
+        assert all(row.attempts == 1 and "nack" in row.last_error for row in kept)
+    finally:
+        delete_names(bus.url, queues=[f"{bus.exchange}.full"])
     relay.drain(timeout=10)
     assert not OutboxEvent.objects.exists()
     arrived = [m.properties["message_id"] for m in bus.collect(bus.db_queue, count=8 + 5, settle=0.2)]

@@ -18,7 +18,7 @@ class SparseFieldsMixin:
         self.requested_fields: list[str] | None = None
         request = self.context.get("request")
         query = getattr(request, "query_params", None)
-        if query is None or FIELDS_PARAM not in query:
+        if query is None or FIELDS_PARAM not in query or not self._is_the_views_own():
             return
         names = [name.strip() for name in query[FIELDS_PARAM].split(",") if name.strip()]
         known = list(self.fields)
@@ -27,6 +27,13 @@ class SparseFieldsMixin:
             problem = f"unknown field {', '.join(unknown)}" if unknown else "no field named"
             raise serializers.ValidationError({FIELDS_PARAM: [f"{problem}; known fields: {', '.join(known)}."]})
         self.requested_fields = names
+
+    def _is_the_views_own(self) -> bool:
+        """``?fields=`` names the response's top-level fields: a serializer nested with the same context
+        (``Payload(obj, context=self.context)``) must not apply it to its own, different fields."""
+        view = self.context.get("view")
+        get_class = getattr(view, "get_serializer_class", None)
+        return get_class is None or isinstance(self, get_class())
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from rest_framework import serializers
 
 from hub.api.pagination import MAX_LIMIT
 from hub.models import Heartbeat
@@ -201,3 +202,21 @@ def test_a_verb_lives_under_the_resource(api, beats):
     assert response.status_code == 200
     assert response.json()["details"] == {"silenced": True}
     assert api.get("/v1/beats/beat-1/silence").status_code == 405
+
+
+def test_fields_applies_to_the_views_serializer_not_to_ones_nested_with_its_context(beats):
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from hub.api.serializers import HubSerializer
+    from tests.hub.api.resource_urls import BeatSerializer, BeatViewSet
+
+    class Nested(HubSerializer):
+        other = serializers.CharField(source="name")
+
+    view = BeatViewSet(action="list", format_kwarg=None)
+    request = Request(APIRequestFactory().get("/v1/beats?fields=name"))
+    view.request = request
+    context = {"request": request, "view": view}
+    assert BeatSerializer(beats[0], context=context).data == {"name": "beat-0"}
+    assert Nested(beats[0], context=context).data == {"other": "beat-0"}

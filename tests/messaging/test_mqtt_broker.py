@@ -433,7 +433,6 @@ def test_a_client_without_run_handlers_never_runs_them(mqtt_url, base, registry,
 # --- reconnection and health -----------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_the_client_reconnects_and_resubscribes_after_a_broker_restart(registry, start_client, private_mosquitto):
     inbox = Inbox()
     registry.subscribe("/news/+/sport", recording(inbox))

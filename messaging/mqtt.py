@@ -251,13 +251,14 @@ class _OwnPublications:
     def _digest(payload: bytes) -> bytes:
         return hashlib.blake2b(payload, digest_size=16).digest()
 
-    def record(self, topic: str, payload: bytes, *, retain: bool) -> None:
+    def record(self, topic: str, payload: bytes, *, retain: bool, copies: int = 1) -> None:
+        """``copies``: how many echoes to expect, one per subscription of ours that matches ``topic``."""
         key = (topic, self._digest(payload))
         with self._lock:
-            if self._track_live:
+            if self._track_live and copies > 0:
                 self._prune()
-                self._pending[key] = self._pending.get(key, 0) + 1
-                self._expiry.append((self._clock() + self._window, key))
+                self._pending[key] = self._pending.get(key, 0) + copies
+                self._expiry.extend([(self._clock() + self._window, key)] * copies)
             if retain and payload:
                 self._retained[topic] = key[1]
             elif retain:
@@ -478,7 +479,7 @@ class MqttClient:
         validate_topic(topic)
         data = encode_payload(payload)
         # Before sending, so the echo cannot arrive before it is known.
-        self._own.record(topic, data, retain=retain)
+        self._own.record(topic, data, retain=retain, copies=len(self._by_filter.match(topic)))
         info = self._paho.publish(topic, data, qos=qos, retain=retain)
         accepted = info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (qos > 0 and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN)
         if not accepted:

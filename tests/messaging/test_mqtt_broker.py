@@ -308,6 +308,20 @@ def test_own_publications_are_never_delivered_back(mqtt_url, base, registry, sta
 
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_own_publication_matching_overlapping_subscriptions_is_not_delivered_back(
+    mqtt_url, base, registry, start_client, protocol
+):
+    inbox = Inbox()
+    registry.subscribe(f"{base}/+/c", recording(inbox))
+    registry.subscribe(f"{base}/b/+", recording(inbox))
+    client = start_client(mqtt_url, run_handlers=True, protocol=protocol)
+    assert len(client.broker_filters) == 2
+    assert client.publish(f"{base}/b/c", "mine", qos=1).wait(WAIT)
+    mosquitto_pub(mqtt_url, f"{base}/x/c", "theirs")
+    assert inbox.take_until(lambda item: item[1] == b"theirs") == [(f"{base}/x/c", b"theirs", False)]
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 def test_own_retained_publication_is_not_delivered_back_after_a_reconnect(
     mqtt_url, base, registry, start_client, tcp_proxy, protocol
 ):

@@ -175,8 +175,9 @@ JAZZMIN_SETTINGS = {
     "welcome_sign": "Sign in to administer the hub",
     "copyright": "Hub",
     "search_model": ["auth.User"],
-    "topmenu_links": [{"name": "Dashboard", "url": "dashboard"}],
-    "usermenu_links": [{"name": "Dashboard", "url": "dashboard"}],
+    # The admin's own index is its "Dashboard"; this is the way back to the hub's pages.
+    "topmenu_links": [{"name": "Back to the hub", "url": "dashboard"}],
+    "usermenu_links": [{"name": "Back to the hub", "url": "dashboard"}],
     # A home hub often has no internet: nothing from fonts.googleapis.com, the system font stack instead.
     "use_google_fonts_cdn": False,
     "show_ui_builder": False,
@@ -187,6 +188,11 @@ JAZZMIN_SETTINGS = {
         "messaging.outboxevent": "fas fa-inbox",
         "messaging.event": "fas fa-stream",
         "oauth2_provider": "fas fa-key",
+        "oauth2_provider.application": "fas fa-th-large",
+        "oauth2_provider.accesstoken": "fas fa-ticket-alt",
+        "oauth2_provider.refreshtoken": "fas fa-redo",
+        "oauth2_provider.grant": "fas fa-handshake",
+        "oauth2_provider.idtoken": "fas fa-id-card",
         "auth": "fas fa-users-cog",
         "auth.user": "fas fa-user",
         "auth.group": "fas fa-users",

@@ -232,7 +232,8 @@ class _OwnPublications:
     """What this client published, so its echo can be dropped where the broker's ``noLocal`` does not reach.
 
     * Live echoes (``track_live``, MQTT v3.1.1 only: v5 has ``noLocal``): a foreign message with the same
-      topic and payload within ``window`` seconds is dropped too, the price of v3.1.1.
+      topic and payload within ``window`` seconds is dropped too, the price of v3.1.1. One echo is expected
+      per publication, as Mosquitto sends a v3.1.1 client one copy however many of its subscriptions match.
     * Retained echoes (both versions): the broker hands our own retained message back whenever we
       (re)subscribe, and Mosquitto applies ``noLocal`` only to live messages.
     """
@@ -251,14 +252,13 @@ class _OwnPublications:
     def _digest(payload: bytes) -> bytes:
         return hashlib.blake2b(payload, digest_size=16).digest()
 
-    def record(self, topic: str, payload: bytes, *, retain: bool, copies: int = 1) -> None:
-        """``copies``: how many echoes to expect, one per subscription of ours that matches ``topic``."""
+    def record(self, topic: str, payload: bytes, *, retain: bool) -> None:
         key = (topic, self._digest(payload))
         with self._lock:
-            if self._track_live and copies > 0:
+            if self._track_live:
                 self._prune()
-                self._pending[key] = self._pending.get(key, 0) + copies
-                self._expiry.extend([(self._clock() + self._window, key)] * copies)
+                self._pending[key] = self._pending.get(key, 0) + 1
+                self._expiry.append((self._clock() + self._window, key))
             if retain and payload:
                 self._retained[topic] = key[1]
             elif retain:
@@ -479,7 +479,7 @@ class MqttClient:
         validate_topic(topic)
         data = encode_payload(payload)
         # Before sending, so the echo cannot arrive before it is known.
-        self._own.record(topic, data, retain=retain, copies=len(self._by_filter.match(topic)))
+        self._own.record(topic, data, retain=retain)
         info = self._paho.publish(topic, data, qos=qos, retain=retain)
         accepted = info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (qos > 0 and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN)
         if not accepted:

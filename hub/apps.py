@@ -11,9 +11,11 @@ class HubConfig(AppConfig):
         from django.conf import settings
 
         from hub import embedded, health
+        from hub.api import search, users
         from hub.beat import embedded_beat
 
         health.register_builtin_checks()
+        search.register_search_provider("users", scope="users:read", search=users.users_matching, staff_only=True)
         if settings.EMBEDDED:
             # Production runs `celery -A hub beat` instead.
             embedded.register("beat", embedded_beat)

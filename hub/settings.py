@@ -246,7 +246,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["hub.api.permissions.ScopedPermission"],
     "DEFAULT_PAGINATION_CLASS": "hub.api.pagination.HubPagination",
-    "DEFAULT_FILTER_BACKENDS": ["hub.api.filters.TimeRangeFilter", "hub.api.filters.ExactFieldFilter"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "hub.api.filters.TimeRangeFilter",
+        "hub.api.filters.ExactFieldFilter",
+        "rest_framework.filters.SearchFilter",  # ?q= over the view's search_fields
+    ],
+    "SEARCH_PARAM": "q",
     "EXCEPTION_HANDLER": "hub.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "hub.api.schema.HubAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

@@ -12,7 +12,7 @@ MAX_LIMIT = 1000
 MAX_OFFSET = 2**31 - 1
 
 
-def _bounded_int(request, name: str, *, default: int, minimum: int, maximum: int) -> int:
+def bounded_int_param(request, name: str, *, default: int, minimum: int, maximum: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
@@ -29,10 +29,12 @@ class HubPagination(LimitOffsetPagination):
     max_limit = MAX_LIMIT
 
     def get_limit(self, request) -> int:
-        return _bounded_int(request, self.limit_query_param, default=self.default_limit, minimum=1, maximum=MAX_LIMIT)
+        return bounded_int_param(
+            request, self.limit_query_param, default=self.default_limit, minimum=1, maximum=MAX_LIMIT
+        )
 
     def get_offset(self, request) -> int:
-        return _bounded_int(request, self.offset_query_param, default=0, minimum=0, maximum=MAX_OFFSET)
+        return bounded_int_param(request, self.offset_query_param, default=0, minimum=0, maximum=MAX_OFFSET)
 
     def get_paginated_response(self, data) -> Response:
         return Response(

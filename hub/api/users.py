@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.urls import reverse
 from rest_framework import serializers
 from rest_framework.generics import RetrieveAPIView
 
@@ -30,3 +32,17 @@ class CurrentUserView(RetrieveAPIView):
 
     def get_object(self):
         return self.request.user
+
+
+def users_matching(user, query: str, limit: int) -> list[dict]:
+    """The search provider for ``/v1/search`` (staff only): accounts by user name, name or e-mail."""
+    words = Q(username__icontains=query) | Q(first_name__icontains=query) | Q(last_name__icontains=query)
+    found = get_user_model().objects.filter(words | Q(email__icontains=query)).order_by("username")[:limit]
+    return [
+        {
+            "id": str(account.pk),
+            "title": account.get_full_name() or account.username,
+            "url": reverse("admin:auth_user_change", args=[account.pk]),
+        }
+        for account in found
+    ]

@@ -30,6 +30,7 @@ class BeatViewSet(HubModelViewSet):
     api_scope = "events"
     time_range_field = "beat_at"
     filter_fields = {"interval": "interval_seconds"}
+    search_fields = ["name"]
     required_permissions = {"DELETE": ("hub.send_commands",)}
 
     @action(detail=True, methods=["post"])

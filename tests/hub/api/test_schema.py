@@ -27,6 +27,7 @@ def test_the_schema_is_openapi_json_listing_users_me(client):
     assert schema["openapi"].startswith("3.")
     assert "/v1/users/me" in schema["paths"]
     assert "get" in schema["paths"]["/v1/users/me"]
+    assert "/v1/search" in schema["paths"]
     assert not [path for path in schema["paths"] if "{format}" in path]  # the .json twins are not listed
 
 

@@ -93,6 +93,7 @@ def test_the_admin_is_themed_by_jazzmin_with_the_hubs_name(client, superuser):
     html = client.get("/admin/").content.decode()
     assert "/static/vendor/adminlte/css/adminlte.min.css" in assets_of(html)
     assert "/static/hub/favicon.svg" in html
+    assert "Back to the hub" in html
     assert 'href="/"' in html  # the top menu's way back to the hub's dashboard
 
 

@@ -251,38 +251,41 @@ def test_admin_registers_an_app_then_a_script_gets_a_token_and_calls_the_api(hou
     assert again.status_code == 200
 
 
-def test_a_denied_device_gets_no_token(household_user, oauth_application, settings):
+@pytest.fixture
+def device_decided(household_user, oauth_application, settings):
+    """``device_decided("accept" | "deny", **device_request)`` → the script's token poll after the user decided."""
     settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "DEVICE_FLOW_INTERVAL": 0}
-    script = Client()
-    device = form_post(script, "/o/device-authorization/", {"client_id": oauth_application.client_id}).json()
-    user_browser = Client()
-    user_browser.force_login(household_user)
-    to_confirm = user_browser.post("/o/device/", {"user_code": device["user_code"]})
-    user_browser.post(to_confirm["Location"], {"action": "deny"})
-    refused = form_post(
-        script,
-        "/o/token/",
-        {"grant_type": DEVICE_GRANT, "device_code": device["device_code"], "client_id": oauth_application.client_id},
-    )
+    client_id = oauth_application.client_id
+
+    def decide(action: str, **device_request):
+        script = Client()
+        device = form_post(script, "/o/device-authorization/", {"client_id": client_id, **device_request}).json()
+        user_browser = Client()
+        user_browser.force_login(household_user)
+        to_confirm = user_browser.post("/o/device/", {"user_code": device["user_code"]})
+        user_browser.post(to_confirm["Location"], {"action": action})
+        poll = {"grant_type": DEVICE_GRANT, "device_code": device["device_code"], "client_id": client_id}
+        return form_post(script, "/o/token/", poll)
+
+    return decide
+
+
+def test_a_denied_device_gets_no_token(device_decided):
+    refused = device_decided("deny")
     assert refused.status_code == 400
     assert refused.json()["error"] == "access_denied"
 
 
-def test_a_device_asking_no_scope_gets_read_only(household_user, oauth_application, settings):
-    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "DEVICE_FLOW_INTERVAL": 0}
-    script = Client()
-    device = form_post(script, "/o/device-authorization/", {"client_id": oauth_application.client_id}).json()
-    user_browser = Client()
-    user_browser.force_login(household_user)
-    to_confirm = user_browser.post("/o/device/", {"user_code": device["user_code"]})
-    user_browser.post(to_confirm["Location"], {"action": "accept"})
-    granted = form_post(
-        script,
-        "/o/token/",
-        {"grant_type": DEVICE_GRANT, "device_code": device["device_code"], "client_id": oauth_application.client_id},
-    )
+def test_a_device_asking_no_scope_gets_read_only(device_decided):
+    granted = device_decided("accept")
     assert granted.status_code == 200, granted.content
     assert granted.json()["scope"] == "read"
+
+
+def test_a_device_gets_the_scopes_it_asked_for(device_decided):
+    granted = device_decided("accept", scope="events:read heating:write")
+    assert granted.status_code == 200, granted.content
+    assert set(granted.json()["scope"].split()) == {"events:read", "heating:write"}
 
 
 def test_the_password_grant_is_refused(household_user):

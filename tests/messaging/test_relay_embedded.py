@@ -1,0 +1,55 @@
+"""The embedded default: publish → relay → memory:// → the events.db consumer, all in one process."""
+
+import time
+import uuid
+
+import pytest
+
+from hub import embedded
+from messaging import relay as relay_module
+from messaging.consumers_amqp import EventsDbConsumer
+from messaging.models import Event as StoredEvent
+from messaging.models import OutboxEvent
+from tests.messaging.relay_support import publish_beside_a_running_relay
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_until(condition, *, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_the_relay_is_registered_for_the_lifespan_and_uses_the_memory_transport_by_default(settings):
+    assert relay_module.RELAY_NAME in embedded.registered()
+    settings.AMQP_URL = "memory://"
+    relay = relay_module.embedded_relay()
+    assert isinstance(relay, relay_module.OutboxRelay)
+    assert relay.amqp_url == "memory://"
+    assert not relay.alive  # registering and building start nothing; the lifespan does
+
+
+def test_published_events_are_stored_by_the_in_process_consumer(settings):
+    prefix = f"embedded-{uuid.uuid4().hex[:8]}"
+    settings.AMQP_URL = "memory://"
+    settings.EVENTS_EXCHANGE = f"{prefix}.ce"
+    settings.EVENTS_DB_QUEUE = f"{prefix}.db"
+    settings.EVENTS_NOTIFY_QUEUE = f"{prefix}.notify"
+    settings.EVENTS_DEAD_LETTER_QUEUE = f"{prefix}.dead"
+    relay = relay_module.OutboxRelay(idle_interval=0.05, retry_initial=0.02, retry_max=0.1)
+    store = EventsDbConsumer(amqp_url="memory://", batch_size=16, flush_after=0.02, idle_poll=0.05)
+    relay.start()
+    store.start()
+    try:
+        ids = [publish_beside_a_running_relay("test.embedded", {"n": n}, source="test") for n in range(25)]
+        assert wait_until(lambda: relay.published == 25)
+        assert wait_until(lambda: StoredEvent.objects.count() == 25)
+    finally:
+        store.stop(timeout=5)
+        relay.stop(timeout=5)
+    assert set(StoredEvent.objects.values_list("id", flat=True)) == set(ids)
+    assert not OutboxEvent.objects.exists()

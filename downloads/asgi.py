@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 NOT_AUTHENTIC_BODY = b"Not found\n"
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")]
 _MAX_HEADER_VALUE = 8192
+# Under X-Accel-Redirect nginx sends the file and writes these itself (from the file and the client's Range).
+_NGINX_SETS = frozenset((b"content-length", b"content-range", b"accept-ranges", b"etag", b"last-modified"))
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,11 @@ class DownloadApp:
         return False
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await _answer_lifespan(receive, send)  # served on its own (tests, a dedicated downloads process)
+            return
+        if scope["type"] != "http":
+            return
         attempt = audit.Attempt(at=self.clock(), method=scope.get("method", "")[:8], status=0, outcome="")
         try:
             await self._answer(scope, receive, send, attempt)
@@ -198,7 +205,7 @@ class DownloadApp:
             target = f"{self.config.accel_location}/{quote(relative, safe='/')}"
             response_headers = [
                 (b"x-accel-redirect", target.encode("ascii")),
-                *(header for header in plan.headers if header[0] not in (b"content-length", b"content-range")),
+                *(header for header in plan.headers if header[0] not in _NGINX_SETS),
             ]
             await send({"type": "http.response.start", "status": 200, "headers": response_headers})
             await send({"type": "http.response.body", "body": b""})
@@ -340,6 +347,16 @@ class DownloadApp:
             return str(ipaddress.ip_address(candidate))
         except ValueError:
             return None
+
+
+async def _answer_lifespan(receive, send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 def _headers(scope) -> dict[bytes, bytes]:

@@ -1,0 +1,162 @@
+"""X-Accel-Redirect through a real nginx: the hub verifies, nginx sends the bytes and does Range.
+
+Uses Debian's nginx (skips without it; fails under CI) with the same ``internal`` location as
+deploy/nginx.conf, in front of the lean download app under uvicorn. Legacy links are used so the app needs
+no database here; the hub's own links take the same path once verified.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from downloads.asgi import DownloadApp, DownloadConfig
+from downloads.signing import KeyRing, LegacyConfig, sign_legacy_link
+from tests.browser.support import HubServer
+from tests.support.services import in_ci
+
+SECRET = "This is just a long string to set a seed"
+LEGACY = LegacyConfig(SECRET, ZoneInfo("UTC"))
+ACCEL = "/_accel/downloads/"
+CONTENT = bytes(range(256)) * 8192  # 2 MiB
+
+NGINX_CONF = """
+worker_processes 1;
+{user}
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location {accel} {{ internal; alias {root}/; }}
+        location / {{ proxy_pass http://{upstream}; proxy_set_header X-Real-IP $remote_addr; }}
+    }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def nginx_in_front(tmp_path, transactional_db):
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if shutil.os.path.exists("/usr/sbin/nginx") else None)
+    if nginx is None:
+        if in_ci():
+            pytest.fail("nginx is not installed; CI is set, so this test must run")
+        pytest.skip("nginx is not installed (apt-get install nginx)")
+    tmp_path.chmod(0o755)
+    root = tmp_path / "downloads"
+    (root / "dir1").mkdir(parents=True)
+    (root / "dir1" / "big.bin").write_bytes(CONTENT)
+    (root / "Größe naïve.pdf").write_bytes(b"%PDF-1.4 tiny")
+    (tmp_path / "secret.txt").write_text("outside the root\n")
+    (root / "escape.txt").symlink_to(tmp_path / "secret.txt")
+    attempts = []
+    app = DownloadApp(
+        DownloadConfig(
+            root=str(root), keys=KeyRing((("k", b"k" * 32),)), legacy=LEGACY, accel_location=ACCEL.rstrip("/")
+        ),
+        submit=attempts.append,
+    )
+    server = HubServer(app)
+    port = free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        NGINX_CONF.format(
+            user="user root;" if shutil.os.geteuid() == 0 else "",
+            tmp=tmp_path,
+            port=port,
+            accel=ACCEL,
+            root=root,
+            upstream=server.url.removeprefix("http://"),
+        )
+    )
+    process = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"])
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                server.stop()
+                pytest.fail(f"nginx did not start: {(tmp_path / 'error.log').read_text()}")
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", attempts
+    process.terminate()
+    process.wait(10)
+    server.stop()
+
+
+def get(url: str, headers=None):
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def link(path: str) -> str:
+    parts = sign_legacy_link(legacy=LEGACY, customer="acme", expiry="2099-01-01T00:00", path=path)
+    return "/" + parts.as_path()
+
+
+def test_nginx_sends_the_whole_file_with_the_hubs_headers(nginx_in_front):
+    base, attempts = nginx_in_front
+    status, headers, body = get(base + link("dir1/big.bin"))
+    assert status == 200
+    assert body == CONTENT
+    assert headers["Content-Length"] == str(len(CONTENT))
+    assert headers["Content-Disposition"] == 'attachment; filename="big.bin"'
+    assert "X-Accel-Redirect" not in headers
+    assert headers.get_all("Accept-Ranges") == ["bytes"]  # nginx's own, not doubled by the hub's
+    assert (attempts[-1].status, attempts[-1].accel, attempts[-1].bytes_sent) == (200, True, len(CONTENT))
+
+
+def test_nginx_answers_range_requests(nginx_in_front):
+    base, _attempts = nginx_in_front
+    status, headers, body = get(base + link("dir1/big.bin"), {"Range": "bytes=1000-1999"})
+    assert status == 206
+    assert headers["Content-Range"] == f"bytes 1000-1999/{len(CONTENT)}"
+    assert body == CONTENT[1000:2000]
+
+
+def test_a_non_ascii_file_name_reaches_nginx_intact(nginx_in_front):
+    base, _attempts = nginx_in_front
+    status, headers, body = get(base + link("Größe naïve.pdf"))
+    assert (status, body) == (200, b"%PDF-1.4 tiny")
+    assert "filename*=UTF-8''Gr%C3%B6%C3%9Fe%20na%C3%AFve.pdf" in headers["Content-Disposition"]
+
+
+def test_the_internal_location_is_not_reachable_from_outside(nginx_in_front):
+    base, _attempts = nginx_in_front
+    status, _headers, body = get(base + ACCEL + "dir1/big.bin")
+    # An `internal` location answers 404 to any request from outside: only the hub's X-Accel-Redirect reaches it.
+    assert status == 404
+    assert CONTENT[:256] not in body
+
+
+def test_a_signed_link_through_a_symlink_out_of_the_root_is_refused(nginx_in_front):
+    base, _attempts = nginx_in_front
+    status, _headers, body = get(base + link("escape.txt"))
+    assert (status, body) == (404, b"File not found\n")

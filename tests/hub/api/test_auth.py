@@ -310,3 +310,9 @@ def test_the_password_grant_is_refused(household_user):
 def test_a_token_in_the_query_string_is_not_accepted(client, household_user, bearer):
     raw = bearer(household_user, "users:read")["Authorization"].split()[1]
     assert client.get(f"/v1/users/me?access_token={raw}").status_code == 401
+
+
+def test_a_device_asking_a_scope_the_hub_does_not_have_gets_no_token(device_decided):
+    refused = device_decided("accept", scope="admin read")
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_scope"

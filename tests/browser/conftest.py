@@ -44,7 +44,7 @@ BROWSER_TESTS = Path(__file__).resolve().parent
 # whenever the browser tests are collected the session's SQLite test database is a file (WAL, busy timeout).
 _database = settings.DATABASES["default"]
 if _database["ENGINE"] == "django.db.backends.sqlite3" and not _database.get("TEST", {}).get("NAME"):
-    _database.setdefault("TEST", {})["NAME"] = str(Path(os.environ["HUB_VAR_DIR"]) / "test-browser.sqlite3")
+    _database.setdefault("TEST", {})["NAME"] = str(Path(settings.HUB_VAR_DIR) / "test-browser.sqlite3")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -530,18 +530,26 @@ def test_handlers_that_cannot_keep_up_lose_messages_beyond_the_queue_not_the_con
     mqtt_url, base, registry, start_client, caplog
 ):
     inbox = Inbox()
+    busy = threading.Event()
+    release = threading.Event()
 
     async def slow(message: MqttMessage) -> None:
         if message.payload == b"0":
-            await asyncio.sleep(1.0)  # long enough for the other nine to arrive meanwhile
+            busy.set()
+            while not release.is_set():
+                await asyncio.sleep(0.01)
         inbox.put(int(message.payload))
 
     registry.subscribe(f"{base}/busy", slow)
     client = start_client(mqtt_url, run_handlers=True, queue_size=2)
     publisher = start_client(mqtt_url)
     with caplog.at_level(logging.ERROR, logger="messaging.mqtt"):
-        for number in range(10):
+        publisher.publish(f"{base}/busy", "0", qos=1)
+        assert busy.wait(WAIT)
+        for number in range(1, 10):
             publisher.publish(f"{base}/busy", str(number), qos=1)
+        wait_for(lambda: client.state.dropped_messages == 7, message="seven messages dropped")
+        release.set()
         assert inbox.take_until(lambda n: n == 2) == [0, 1, 2], "the one in hand and the two queued"
         time.sleep(0.2)
     assert inbox.drain() == []

@@ -376,6 +376,7 @@ class OutboxRelay(Worker):
             self._beat_if_due()
             rows = selectors.outbox_batch(limit=self.batch_size)
             if not rows:
+                self._failures = 0  # connected, and nothing waits: whatever failed before is over
                 return self.idle_interval
             self._publish(rows)
             self._failures = 0

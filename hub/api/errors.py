@@ -110,6 +110,7 @@ _DEFAULT_ANCHOR_BY_STATUS = {
     500: "server-error",
 }
 ERRORS_DOCS_FALLBACK_PATH = "/v1/docs/errors"
+NON_FIELD_ERRORS = "non_field_errors"
 
 
 class InsufficientScope(exceptions.PermissionDenied):
@@ -175,8 +176,18 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
     return {prefix: [str(detail)]}
 
 
+def _named_fields(detail) -> dict[str, list[str]]:
+    flat = _flatten(detail)
+    if "" in flat:  # errors about the input as a whole keep DRF's name for them
+        flat[NON_FIELD_ERRORS] = flat.pop("")
+    return flat
+
+
 def _validation_message(fields: dict[str, list[str]]) -> str:
-    parts = [f"{name}: {' '.join(messages)}" if name else " ".join(messages) for name, messages in fields.items()]
+    parts = [
+        " ".join(messages) if name == NON_FIELD_ERRORS else f"{name}: {' '.join(messages)}"
+        for name, messages in fields.items()
+    ]
     return "Invalid input — " + "; ".join(parts)
 
 
@@ -191,7 +202,7 @@ def api_exception_handler(exc, context):
     request = context.get("request")
     fields = None
     if isinstance(exc, exceptions.ValidationError):
-        fields = _flatten(exc.detail)
+        fields = _named_fields(exc.detail)
         anchor, message = "invalid-input", _validation_message(fields)
     elif isinstance(exc, exceptions.ParseError):
         anchor, message = "malformed-body", str(exc.detail)

@@ -5,6 +5,7 @@ It stands in for the apps' lists (events, download links, …): a string id, a d
 
 from django.http import HttpResponse
 from django.urls import include, path
+from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,6 +23,11 @@ class BeatSerializer(HubModelSerializer):
         model = Heartbeat
         fields = ["name", "beat_at", "interval_seconds", "details"]
         extra_kwargs = {"name": {"validators": [validate_resource_id]}}
+
+    def validate(self, attrs):
+        if attrs.get("interval_seconds") == 0 and attrs.get("details", {}).get("strict"):
+            raise serializers.ValidationError("A strict beat needs an interval.")
+        return attrs
 
 
 class BeatViewSet(HubModelViewSet):

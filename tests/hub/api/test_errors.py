@@ -131,6 +131,18 @@ def test_validation_errors_name_every_field(client, household_user):
     assert "2026-11-28T07:30:00.000Z" in body["fields"]["beat_at"][0]
 
 
+def test_nested_and_whole_input_errors_are_named_too(client, household_user):
+    client.force_login(household_user)
+    response = client.post(
+        "/v1/beats",
+        data={"name": "boiler", "beat_at": "2026-11-28T07:30:00.000Z", "interval_seconds": 0, "details": {"strict": 1}},
+        content_type="application/json",
+    )
+    body = assert_error_body(response, 400, "invalid-input")
+    assert body["fields"] == {"non_field_errors": ["A strict beat needs an interval."]}
+    assert body["message"] == "Invalid input — A strict beat needs an interval."
+
+
 def test_more_info_points_at_a_page_the_hub_serves_with_that_section(client):
     body = client.get("/v1/nowhere").json()
     more_info = urlsplit(body["more_info"])
@@ -188,3 +200,14 @@ def _send_commands():
     from django.contrib.auth.models import Permission
 
     return Permission.objects.filter(codename="send_commands", content_type__app_label="hub")
+
+
+def test_nested_field_errors_are_named_by_their_path():
+    from rest_framework.exceptions import ValidationError
+
+    from hub.api.errors import api_exception_handler
+
+    detail = {"rooms": [{}, {"setpoint": ["Too hot."]}], "node": {"address": ["Unknown."]}}
+    response = api_exception_handler(ValidationError(detail), {})
+    assert response.data["fields"] == {"rooms.1.setpoint": ["Too hot."], "node.address": ["Unknown."]}
+    assert "rooms.1.setpoint: Too hot." in response.data["message"]

@@ -14,5 +14,6 @@ urlpatterns = [
     path("v1/", include("messaging.urls")),
     # OAuth 2.0 (django-oauth-toolkit): device flow for scripts, token, revoke; apps are registered in the admin.
     path("o/", include("hub.api.oauth")),
+    path("", include("messaging.page_urls")),
     path("", include("hub.pages.urls")),
 ]

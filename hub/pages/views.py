@@ -22,10 +22,6 @@ UPCOMING = {
         "the expiring signed links handed to customers, with who created them and until when they work;",
         "every download attempt, served or refused, from the audit log.",
     ],
-    "events": [
-        "the stored event log, newest first, filtered by type, source and time;",
-        "each event's full envelope: id, type, time, source and data.",
-    ],
 }
 
 

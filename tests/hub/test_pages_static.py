@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.contrib.staticfiles import finders
@@ -131,3 +134,47 @@ def test_error_pages_load_only_the_hubs_own_assets(client):
     missing = client.get("/nowhere/")
     assert missing.status_code == 404
     assert_assets_are_the_hubs_own(missing.content.decode())
+
+
+# <script src=…> or <link href=…> pointing at another host, with or without a scheme (//cdn.example/…).
+REMOTE_ASSET_IN_HTML = re.compile(r"""<(?:script|link)\b[^>]*\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
+REMOTE_IMPORT_IN_CSS = re.compile(r"""(@import\s+(url\()?\s*['"]?\s*(https?:)?//|url\(\s*['"]?\s*(https?:)?//)""", re.I)
+
+
+def project_asset_files(folder_name: str, suffixes: tuple[str, ...]):
+    """Files under each ``templates``/``static`` folder of the project itself (not site-packages)."""
+    root = Path(settings.BASE_DIR).resolve()
+    folders = {root / folder_name}
+    for config in apps.get_app_configs():
+        path = Path(config.path).resolve()
+        if path.is_relative_to(root) and not path.is_relative_to(root / ".venv"):
+            folders.add(path / folder_name)
+    for folder in sorted(folders):
+        for file in sorted(folder.rglob("*")):
+            if file.suffix in suffixes:
+                yield file
+
+
+def test_no_template_of_the_project_loads_a_script_or_stylesheet_from_another_host():
+    templates = list(project_asset_files("templates", (".html",)))
+    assert any(template.name == "base.html" for template in templates)
+    offenders = [str(template) for template in templates if REMOTE_ASSET_IN_HTML.search(template.read_text())]
+    assert offenders == []
+
+
+def test_no_stylesheet_of_the_project_imports_from_another_host():
+    sheets = list(project_asset_files("static", (".css",)))
+    assert any(sheet.name == "bootstrap.min.css" for sheet in sheets)
+    assert [str(sheet) for sheet in sheets if REMOTE_IMPORT_IN_CSS.search(sheet.read_text())] == []
+
+
+def test_the_remote_asset_patterns_catch_what_they_are_for():
+    # The scans above are only as good as these patterns.
+    assert REMOTE_ASSET_IN_HTML.search('<script src="https://cdn.jsdelivr.net/npm/bootstrap.js"></script>')
+    assert REMOTE_ASSET_IN_HTML.search("<link rel=stylesheet href='//fonts.googleapis.com/css'>")
+    assert not REMOTE_ASSET_IN_HTML.search('<link rel="stylesheet" href="{% static \'x.css\' %}">')
+    assert not REMOTE_ASSET_IN_HTML.search('<a href="https://getbootstrap.com/">Bootstrap</a>')
+    assert REMOTE_IMPORT_IN_CSS.search("@import url(https://fonts.googleapis.com/css?family=Source+Sans+Pro);")
+    assert not REMOTE_IMPORT_IN_CSS.search(
+        "background: url(\"data:image/svg+xml,<svg xmlns='http://www.w3.org/2000/svg'>\")"
+    )

@@ -18,7 +18,7 @@ class BootstrapFieldsMixin:
     def full_clean(self) -> None:
         super().full_clean()
         for name in self.errors:
-            if name in self.fields:
+            if name in self.fields and "is-invalid" not in self.fields[name].widget.attrs["class"]:
                 self.fields[name].widget.attrs["class"] += " is-invalid"
 
 

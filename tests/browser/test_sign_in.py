@@ -44,6 +44,8 @@ def test_at_phone_width_the_navigation_collapses_behind_the_toggler_and_opens_wh
     hub_user("bob", staff=True)
     phone = new_page(PHONE, has_touch=True, is_mobile=True)
     phone.goto("/login/")
+    # The login page fits the phone's screen too.
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     phone.get_by_label("Username").fill("bob")
     phone.get_by_label("Password").fill(PASSWORD)
     phone.get_by_role("button", name="Sign in").click()

@@ -146,8 +146,12 @@ def test_the_password_change_page_refuses_short_and_common_passwords(client, hou
         "/password/",
         {"old_password": STRONG_PASSWORD, "new_password1": new_password, "new_password2": new_password},
     )
+    html = response.content.decode()
     assert response.status_code == 200
-    assert message in response.content.decode()
+    assert message in html
+    # Shown as Bootstrap's invalid field with its feedback under it.
+    assert html.count('class="form-control is-invalid"') == 1
+    assert f'<div class="invalid-feedback">{message}' in html.replace("&#x27;", "'")
     household_user.refresh_from_db()
     assert household_user.check_password(STRONG_PASSWORD)
 

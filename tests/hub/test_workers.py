@@ -51,6 +51,7 @@ def test_a_crashing_worker_is_logged_not_raised_into_the_caller(caplog):
     assert "modem on fire" in caplog.text
 
 
+@pytest.mark.django_db  # run() closes this thread's stale database connections on the way out
 def test_sigterm_stops_a_foreground_worker_cleanly():
     worker = CountingWorker()
     threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM)).start()

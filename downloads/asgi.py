@@ -340,13 +340,13 @@ class DownloadApp:
     def _client_ip(self, scope, headers) -> str | None:
         if self.config.trust_proxy_headers and b"x-real-ip" in headers:
             candidate = headers[b"x-real-ip"].decode("latin-1").strip()
-        else:
-            client = scope.get("client")
-            candidate = client[0] if client else ""
-        try:
-            return str(ipaddress.ip_address(candidate))
-        except ValueError:
-            return None
+            try:
+                return str(ipaddress.ip_address(candidate))
+            except ValueError:
+                return None
+        # The server's own record of the peer (uvicorn's --proxy-headers has already applied X-Forwarded-For).
+        client = scope.get("client")
+        return client[0] if client else None
 
 
 async def _answer_lifespan(receive, send) -> None:

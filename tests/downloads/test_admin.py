@@ -113,6 +113,7 @@ def test_the_list_shows_customer_file_expiry_state_downloads_and_last_fetch(admi
         assert state in text
 
 
+@pytest.mark.postgres
 def test_the_list_filters_by_state_and_customer_and_searches(admin_client_signed_in, four_links):
     def ids(query):
         changelist = admin_client_signed_in.get(f"/admin/downloads/downloadlink/{query}").context["cl"]

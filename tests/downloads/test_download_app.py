@@ -100,6 +100,7 @@ def test_a_deleted_link_counts_as_revoked(make_app, make_link):
     assert (response.status, response.body) == (410, b"Link revoked\n")
 
 
+@pytest.mark.postgres
 def test_a_used_up_link_says_so_and_the_cap_counts_only_full_gets(make_app, make_link):
     link = make_link("big.bin", max_downloads=2)
     app = make_app()
@@ -116,6 +117,7 @@ def test_a_used_up_link_says_so_and_the_cap_counts_only_full_gets(make_app, make
     assert (fetch(app, path, headers=[("Range", "bytes=1000-")])).status == 410
 
 
+@pytest.mark.postgres
 def test_two_concurrent_fetches_of_the_last_download_give_exactly_one_file(make_app, make_link):
     import asyncio
 
@@ -292,6 +294,7 @@ def test_with_an_accel_location_nginx_is_asked_to_send_the_file(make_app, make_l
 # --- the audit ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.postgres
 def test_every_attempt_is_audited_in_a_batch_with_its_events(make_app, make_link, audit_writer):
     from messaging.models import OutboxEvent
 
@@ -320,6 +323,7 @@ def test_every_attempt_is_audited_in_a_batch_with_its_events(make_app, make_link
         10,
     )
     assert events[1].bytes_sent == len(BIG)
+    assert abs((partial.at - datetime.now(UTC)).total_seconds()) < 60
     link.refresh_from_db()
     assert link.download_count == 1  # the full GET; the resumed range does not count
     assert link.last_fetched_at is not None

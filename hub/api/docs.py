@@ -7,6 +7,10 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_safe
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from hub.api.errors import ERROR_KINDS
 
@@ -40,3 +44,26 @@ def error_docs(request):
         sections=sections,
     )
     return HttpResponse(page)
+
+
+class ApiRootView(APIView):
+    """``/v1/``: where to read about the API, for a client that only knows the base URL."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(exclude=True)
+    def get(self, request):
+        def link(name: str) -> str:
+            return request.build_absolute_uri(reverse(name))
+
+        return Response(
+            {
+                "schema": link("api-schema"),
+                "docs": link("api-docs"),
+                "errors": link("api-errors-docs"),
+                "search": link("api-search"),
+                "me": link("api-users-me"),
+                "token": link("oauth2_provider:token"),
+            }
+        )

@@ -29,6 +29,10 @@ _CLIENT_ERRORS = (Http404, PermissionDenied, SuspiciousOperation, BadRequest)
 logger = logging.getLogger("django.request")
 
 
+def _is_api(request: HttpRequest) -> bool:
+    return request.path_info.startswith(API_PREFIX) or request.path_info == API_PREFIX.rstrip("/")
+
+
 def _is_json(response: HttpResponse) -> bool:
     return response.get("Content-Type", "").split(";")[0].strip().endswith("json")
 
@@ -47,7 +51,7 @@ class ApiMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path_info.startswith(API_PREFIX):
+        if not _is_api(request):
             return self.get_response(request)
         response = self._override_method(request) or self.get_response(request)
         response = self._error_page_as_json(request, response)
@@ -56,7 +60,7 @@ class ApiMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not request.path_info.startswith(API_PREFIX) or isinstance(exception, _CLIENT_ERRORS):
+        if not _is_api(request) or isinstance(exception, _CLIENT_ERRORS):
             return None
         # Answering here skips Django's own handling, so log and signal as it would (error trackers listen).
         logger.error(

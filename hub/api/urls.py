@@ -3,12 +3,13 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from hub.api.docs import error_docs
+from hub.api.docs import ApiRootView, error_docs
 from hub.api.routers import api_patterns
 from hub.api.search import SearchView
 from hub.api.users import CurrentUserView
 
 urlpatterns = [
+    path("", ApiRootView.as_view(), name="api-root"),
     *api_patterns(
         [
             path("users/me", CurrentUserView.as_view(), name="api-users-me"),

@@ -31,6 +31,12 @@ def test_an_unknown_path_is_json_even_when_the_client_asks_for_html(client):
     assert_error_body(response, 404, "not-found")
 
 
+def test_the_bare_prefix_leads_to_the_api_root(client):
+    response = client.get("/v1")
+    assert response.status_code == 301
+    assert response["Location"] == "/v1/"
+
+
 def test_an_unknown_id_is_a_json_404(client, household_user):
     client.force_login(household_user)
     assert_error_body(client.get("/v1/beats/missing"), 404, "not-found")

@@ -102,3 +102,14 @@ def test_fields_and_scopes_are_documented_where_they_apply(client):
     assert {"oauth2": ["events:write"]} in paths["/v1/beats"]["post"]["security"]
     assert "415" in paths["/v1/beats"]["post"]["responses"]
     assert "404" in paths["/v1/beats/{name}"]["get"]["responses"]
+
+
+def test_the_api_root_links_to_what_describes_the_api(client):
+    links = client.get("/v1/").json()
+    assert links["schema"] == "http://testserver/v1/schema"
+    assert links["docs"] == "http://testserver/v1/docs"
+    assert links["errors"] == "http://testserver/v1/docs/errors"
+    assert links["token"] == "http://testserver/o/token/"
+    for url in links.values():
+        if "/o/" not in url:
+            assert client.get(url).status_code in (200, 400, 401), url  # search needs q, me a caller

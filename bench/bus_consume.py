@@ -169,21 +169,25 @@ def main(argv: list[str]) -> int:
             fill(connection, queue, events)
             log = (log_dir / "consumer.log").open("w")
             consumer = manage(env, "consume_events", "db", stdout=log, stderr=subprocess.STDOUT)
-            first_seen = None
+            # Started when the queue begins to drain; done when the table holds every event. The table is
+            # counted only once the queue is empty: count(*) polled in a loop would compete with the consumer.
+            channel = connection.channel()
             deadline = time.monotonic() + 600
-            while time.monotonic() < deadline:
-                stored = table.count()
-                now = time.perf_counter()
-                if stored and first_seen is None:
-                    first_seen = (now, stored)
-                if stored >= events:
-                    break
+            while channel.queue_declare(queue=queue, passive=True).message_count >= events:
+                if time.monotonic() > deadline or consumer.poll() is not None:
+                    print(f"events.db consumer did not start; log in {log_dir}")
+                    return 1
                 time.sleep(0.02)
-            else:
+            start_time = time.perf_counter()
+            while channel.queue_declare(queue=queue, passive=True).message_count > 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            while table.count() < events and time.monotonic() < deadline:
+                time.sleep(0.05)
+            now = time.perf_counter()
+            if table.count() < events:
                 print(f"events.db consumer did not finish; log in {log_dir}")
                 return 1
-            start_time, start_count = first_seen
-            stored_rate = (events - start_count) / (now - start_time)
+            stored_rate = events / (now - start_time)
             print(
                 f"events.db consumer (batch {PREFETCH}, one multiple-ack per commit) from a full queue: "
                 f"{stored_rate:,.0f} events stored/s = {stored_rate / raw:.2f} of raw "
@@ -209,39 +213,43 @@ def main(argv: list[str]) -> int:
 
 
 def long_run(connection, queue: str, table: Table, pid: int, total: int, *, first_index: int) -> None:
-    """Keep the consumer busy for ``total`` events (backlog capped at 50,000) and sample its RSS."""
+    """Keep the consumer busy for ``total`` events (backlog capped at 50,000) and sample its RSS every 30 s."""
     from kombu import Producer
 
     channel = connection.channel()
     producer = Producer(channel)
     base = table.count()
+    interval = float(os.environ.get("BENCH_SAMPLE_SECONDS", "30"))
     samples = [(0, rss_kib(pid))]
-    step = max(total // 10, 1)
     published = 0
     started = time.perf_counter()
-    print(f"long run: {total:,} events; consumer RSS (KiB) after each {step:,} stored:", flush=True)
-    next_sample = step
+    next_sample = started + interval
+    print(f"long run: {total:,} events; the consumer's RSS every {interval:.0f} s:", flush=True)
+    print(f"  {0:>6.0f} s {0:>11,} stored  RSS {samples[0][1]:>8,} KiB", flush=True)
     while True:
         if published < total and channel.queue_declare(queue=queue, passive=True).message_count < 50_000:
-            for index in range(min(5_000, total - published)):
+            chunk = min(5_000, total - published)
+            for index in range(chunk):
                 body, properties = envelope_body(first_index + published + index)
                 producer.publish(body, exchange="", routing_key=queue, **properties)
-            published += min(5_000, total - published)
+            published += chunk
             continue
-        stored = table.count() - base
-        while stored >= next_sample:
-            samples.append((next_sample, rss_kib(pid)))
-            print(f"  {next_sample:>9,} stored  RSS {samples[-1][1]:>8,} KiB", flush=True)
-            next_sample += step
-        if stored >= total:
-            break
+        now = time.perf_counter()
+        if now >= next_sample:
+            stored = table.count() - base
+            samples.append((stored, rss_kib(pid)))
+            print(f"  {now - started:>6.0f} s {stored:>11,} stored  RSS {samples[-1][1]:>8,} KiB", flush=True)
+            next_sample = now + interval
+            if stored >= total:
+                break
+        elif published >= total and channel.queue_declare(queue=queue, passive=True).message_count == 0:
+            next_sample = now  # the queue is drained: take the last sample now
         time.sleep(0.2)
     elapsed = time.perf_counter() - started
-    first, last = samples[1][1] if len(samples) > 1 else samples[0][1], samples[-1][1]
+    rss = [kib for _, kib in samples[1:]] or [samples[0][1]]
     print(
-        f"long run: {total:,} events in {elapsed:,.0f} s ({total / elapsed:,.0f}/s); RSS from "
-        f"{samples[0][1]:,} KiB at start, {first:,} KiB after the first {step:,}, {last:,} KiB at the end "
-        f"({last - first:+,} KiB over the run)",
+        f"long run: {total:,} events in {elapsed:,.0f} s ({total / elapsed:,.0f}/s); RSS {samples[0][1]:,} KiB "
+        f"at start, then between {min(rss):,} and {max(rss):,} KiB; last minus first sample: {rss[-1] - rss[0]:+,} KiB",
         flush=True,
     )
     channel.close()

@@ -89,6 +89,12 @@ ERROR_KINDS: tuple[ErrorKind, ...] = (
         "Unsupported media type",
         "The request body must be JSON, sent with Content-Type: application/json.",
     ),
+    ErrorKind(
+        "too-large",
+        413,
+        "Body too large",
+        "The request body is larger than the hub accepts (DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB by default).",
+    ),
     ErrorKind("throttled", 429, "Too many requests", "Slow down; the Retry-After header says when to try again."),
     ErrorKind(
         "server-error",
@@ -105,6 +111,7 @@ _DEFAULT_ANCHOR_BY_STATUS = {
     404: "not-found",
     405: "method-not-allowed",
     406: "not-acceptable",
+    413: "too-large",
     415: "unsupported-media-type",
     429: "throttled",
     500: "server-error",

@@ -110,6 +110,27 @@ def test_a_malformed_json_body_is_400_malformed_body(client, household_user):
     assert "JSON" in body["message"]
 
 
+def test_a_json_body_nested_too_deeply_is_400_not_500(client, household_user):
+    client.force_login(household_user)
+    response = client.post("/v1/beats", data="[" * 100_000 + "]" * 100_000, content_type="application/json")
+    assert_error_body(response, 400, "malformed-body")
+
+
+def test_a_body_over_the_upload_limit_is_413(client, household_user, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client.force_login(household_user)
+    body = '{"name": "boiler", "details": {"note": "' + "x" * 2000 + '"}}'
+    response = client.post("/v1/beats", data=body, content_type="application/json")
+    assert "1000" in assert_error_body(response, 413, "too-large")["message"]
+
+
+def test_nan_is_not_json(client, household_user):
+    client.force_login(household_user)
+    body = '{"name": "boiler", "beat_at": "2026-11-28T07:30:00.000Z", "interval_seconds": NaN}'
+    response = client.post("/v1/beats", data=body, content_type="application/json")
+    assert_error_body(response, 400, "malformed-body")
+
+
 @pytest.mark.parametrize(
     ("content_type", "payload"),
     [

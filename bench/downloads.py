@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from bench.asgi_servers import (
     HOST,
     PROJECT_DIR,
+    cpu_seconds,
     free_port,
     hub_environment,
     process_tree,
@@ -219,10 +220,13 @@ def start_nginx(tmp: Path, **ports) -> subprocess.Popen:
 # --- measurements ---------------------------------------------------------------------------------------
 
 
-def requests_per_second(url: str, *, seconds: int, connections: int) -> tuple[float, int]:
+def requests_per_second(url: str, pids: list[int], *, seconds: int, connections: int) -> tuple[float, int, float]:
+    """(req/s, errors, server CPU µs per request): CPU per request stays meaningful on a busy machine."""
     run_wrk(url, seconds=1, connections=connections)  # warm-up, not counted
+    cpu_before = cpu_seconds(pids)
     measurement = run_wrk(url, seconds=seconds, connections=connections)
-    return measurement.requests_per_second, measurement.errors
+    requests = max(measurement.requests_per_second * seconds, 1)
+    return measurement.requests_per_second, measurement.errors, (cpu_seconds(pids) - cpu_before) * 1e6 / requests
 
 
 def download_mib_per_second(url: str, *, rounds: int = 3) -> float:
@@ -350,11 +354,22 @@ def main(argv: list[str]) -> int:
                 f"\n2./3. a {SMALL_SIZE} B file, wrk 2 threads, {connections} connections, {seconds} s each, "
                 f"nginx {os.environ.get('BENCH_NGINX_WORKERS', '1')} worker(s), hub 1 process, {os.cpu_count()} CPUs:"
             )
+            nginx_pids = process_tree(processes[-1].pid)
+            serving = {
+                "nginx static": nginx_pids,
+                "hub, embedded default (runhub)": process_tree(embedded.pid),
+                "hub, production server (uvicorn)": process_tree(production.pid),
+                "nginx + hub X-Accel": nginx_pids + process_tree(accel_hub.pid),
+                "nginx + stub X-Accel upstream": nginx_pids,
+            }
             rates = {}
             for name, url in small.items():
-                rate, errors = requests_per_second(url, seconds=seconds, connections=connections)
+                rate, errors, cpu = requests_per_second(url, serving[name], seconds=seconds, connections=connections)
                 rates[name] = rate
-                print(f"   {name:34} {rate:9.0f} req/s" + (f"   ({errors} errors!)" if errors else ""))
+                print(
+                    f"   {name:34} {rate:9.0f} req/s  {cpu:7.0f} µs CPU a request"
+                    + (f"   ({errors} errors!)" if errors else "")
+                )
             static = rates["nginx static"]
             stub = rates["nginx + stub X-Accel upstream"]
             accel = rates["nginx + hub X-Accel"]

@@ -47,3 +47,25 @@ def test_any_body_gets_a_json_answer(household_user, body, content_type):
     client.force_login(household_user)
     # generic(): the bytes go out as they are, whatever charset the header claims.
     _assert_json_answer(client.generic("POST", "/v1/beats", data=body, content_type=content_type))
+
+
+_header_text = st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=40)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    accept=st.one_of(_header_text, st.sampled_from(["text/html", "application/json", "*/*", "application/json;q=x"])),
+    override=_header_text,
+    authorization=st.one_of(_header_text, _header_text.map(lambda token: f"Bearer {token}")),
+    method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
+)
+def test_any_headers_get_a_json_answer(accept, override, authorization, method):
+    client = Client(raise_request_exception=False)
+    response = client.generic(
+        method,
+        "/v1/beats",
+        data=b"{}",
+        content_type="application/json",
+        headers={"Accept": accept, "X-HTTP-Method-Override": override, "Authorization": authorization},
+    )
+    _assert_json_answer(response)

@@ -129,10 +129,10 @@ class KeyRing:
 def parse_key_ring(text: str) -> KeyRing:
     """``kid2:base64secret,kid1:oldsecret`` (the first active) → a :class:`KeyRing`; ValueError when malformed."""
     keys = []
-    for item in text.split(","):
+    for number, item in enumerate(text.split(","), start=1):
         key_id, sep, encoded = item.strip().partition(":")
         if not sep:
-            raise ValueError(f"{item.strip()!r} is not key_id:base64secret")
+            raise ValueError(f"entry {number} is not key_id:base64secret")  # never echo what may be a secret
         try:
             secret = base64.b64decode(
                 encoded.strip() + "=" * (-len(encoded.strip()) % 4), altchars=b"-_", validate=True

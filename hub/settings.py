@@ -357,9 +357,13 @@ DOWNLOADS_HOST = env.str("DOWNLOADS_HOST")
 # Unset → one key derived from SECRET_KEY. (downloads.signing is pure: no Django, safe to import here.)
 from downloads.signing import derived_key_ring, parse_key_ring, parse_zone  # noqa: E402
 
-DOWNLOADS_KEYS = env.parsed(
-    "DOWNLOADS_KEYS", parse_key_ring, None, "expected key_id:base64secret[,key_id:base64secret…], the first active"
-) or derived_key_ring(SECRET_KEY)
+_downloads_keys_text = env.raw("DOWNLOADS_KEYS")
+try:
+    DOWNLOADS_KEYS = parse_key_ring(_downloads_keys_text) if _downloads_keys_text else derived_key_ring(SECRET_KEY)
+except ValueError as exc:  # the message names the variable but never echoes the secrets
+    raise ImproperlyConfigured(
+        f"DOWNLOADS_KEYS is not valid: {exc}; expected key_id:base64secret[,key_id:base64secret…], the first active"
+    ) from None
 DOWNLOADS_LEGACY_SECRET = env.str("DOWNLOADS_LEGACY_SECRET")
 DOWNLOADS_LEGACY_TZ = env.parsed("DOWNLOADS_LEGACY_TZ", parse_zone, parse_zone(TIME_ZONE), "expected an IANA zone")
 DOWNLOADS_DEFAULT_EXPIRY_DAYS = env.int("DOWNLOADS_DEFAULT_EXPIRY_DAYS", 7, minimum=1)

@@ -142,7 +142,7 @@ def test_key_rotation_signs_with_the_new_key_and_still_verifies_links_made_with_
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("k1", "is not key_id:base64secret"),
+        ("k1", "entry 1 is not key_id:base64secret"),
         ("k1:@@@", "not base64"),
         ("k1:c2hvcnQ=", "shorter than 16 bytes"),
         ("k1:" + "A" * 44 + ",k1:" + "B" * 44, "appears twice"),

@@ -33,9 +33,7 @@ def publish(
     """
     from messaging.services import event_publish
 
-    return event_publish(
-        type=type, data=data, source=source, topics=topics, retain=retain, occurred_at=occurred_at
-    )
+    return event_publish(type=type, data=data, source=source, topics=topics, retain=retain, occurred_at=occurred_at)
 
 
 async def apublish(

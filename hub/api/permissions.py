@@ -16,6 +16,7 @@ scope is refused: forgetting the declaration must not open a resource to every t
 from __future__ import annotations
 
 from oauth2_provider.models import AbstractAccessToken
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from hub.api.errors import InsufficientScope
@@ -42,13 +43,31 @@ def required_scope(request, view) -> str | None:
     return f"{app}:read" if request.method in SAFE_METHODS else f"{app}:write"
 
 
+def signed_in(request) -> bool:
+    """An active user behind the request; False lets DRF answer 401 with the Bearer challenge."""
+    user = request.user
+    if not (user and user.is_authenticated):
+        return False
+    if not user.is_active:
+        # Sessions end when an account is disabled; tokens (and their refresh) would otherwise live on.
+        raise AuthenticationFailed("This account is disabled.")
+    return True
+
+
+class SignedIn(BasePermission):
+    """For views that check scopes per item themselves (``/v1/search``): an active user, nothing more."""
+
+    def has_permission(self, request, view) -> bool:
+        return signed_in(request)
+
+
 class ScopedPermission(BasePermission):
     message = "You may not do this."
 
     def has_permission(self, request, view) -> bool:
+        if not signed_in(request):
+            return False
         user = request.user
-        if not (user and user.is_authenticated):
-            return False  # DRF answers 401 with the Bearer challenge
         token = request.auth
         if isinstance(token, AbstractAccessToken):
             scope = required_scope(request, view)

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from oauth2_provider.models import AbstractAccessToken
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hub.api.pagination import bounded_int_param
+from hub.api.permissions import SignedIn
 from hub.api.scopes import scope_granted
 
 SEARCH_PARAM = "q"
@@ -79,7 +79,7 @@ class SearchView(APIView):
     """Each provider checks the token's scope itself, so any authenticated caller may ask; it sees only the
     kinds of thing it may read."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [SignedIn]
     serializer_class = SearchHitSerializer
 
     @extend_schema(

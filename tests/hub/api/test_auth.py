@@ -47,6 +47,17 @@ def test_an_unknown_token_is_401_with_the_error_body(client):
     assert error_anchor(response) == "invalid-token"
 
 
+def test_a_disabled_accounts_tokens_stop_working_at_once(client, household_user, bearer):
+    headers = bearer(household_user, "users:read")
+    assert client.get("/v1/users/me", headers=headers).status_code == 200
+    household_user.is_active = False
+    household_user.save()
+    for path in ("/v1/users/me", "/v1/search?q=a"):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 401
+        assert "disabled" in response.json()["message"]
+
+
 def test_a_token_without_the_scope_is_403_naming_the_scope(client, household_user, bearer):
     response = client.get("/v1/users/me", headers=bearer(household_user, "events:read heating:read"))
     assert response.status_code == 403

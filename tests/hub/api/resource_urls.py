@@ -38,6 +38,8 @@ class BeatViewSet(HubModelViewSet):
     filter_fields = {"interval": "interval_seconds"}
     search_fields = ["name"]
     required_permissions = {"DELETE": ("hub.send_commands",)}
+    # A verb may need another scope than its resource's writes: an action's entry wins over the method's.
+    required_scopes = {"silence": "push:write"}
 
     @action(detail=True, methods=["post"])
     def silence(self, request, pk=None):
@@ -51,8 +53,13 @@ class StaffOnlyView(APIView):
     api_scope = "downloads"
     staff_only = True
 
+    required_scopes = {"POST": "push:write"}
+
     def get(self, request):
         return Response({"ok": True})
+
+    def post(self, request):
+        return Response({"posted": True})
 
 
 class UndeclaredScopeView(APIView):

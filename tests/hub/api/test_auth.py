@@ -116,6 +116,26 @@ def test_staff_only_resources_refuse_household_users_by_session_and_by_token(
     assert client.get("/v1/staff-only").status_code == 200
 
 
+def test_required_scopes_per_method_fall_back_to_the_apps_scope(client, staff_user, bearer):
+    downloads = bearer(staff_user, "downloads:read downloads:write")
+    assert client.get("/v1/staff-only", headers=downloads).status_code == 200
+    refused = client.post("/v1/staff-only", content_type="application/json", headers=downloads)
+    assert refused.status_code == 403
+    assert "push:write" in refused.json()["message"]
+    allowed = client.post("/v1/staff-only", content_type="application/json", headers=bearer(staff_user, "push:write"))
+    assert allowed.status_code == 200
+
+
+def test_an_actions_scope_wins_over_its_method(client, household_user, bearer):
+    Heartbeat.objects.create(name="boiler", beat_at=datetime(2026, 11, 28, tzinfo=UTC))
+    path = "/v1/beats/boiler/silence"
+    refused = client.post(path, content_type="application/json", headers=bearer(household_user, "events:write"))
+    assert refused.status_code == 403
+    assert "push:write" in refused.json()["message"]
+    allowed = client.post(path, content_type="application/json", headers=bearer(household_user, "push:write"))
+    assert allowed.status_code == 200
+
+
 def test_a_view_declaring_no_scope_is_closed_to_tokens_but_open_to_sessions(client, household_user, bearer):
     assert client.get("/v1/undeclared", headers=bearer(household_user, "read write")).status_code == 403
     client.force_login(household_user)

@@ -20,10 +20,12 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, reset_queries
+from django.db import InterfaceError, OperationalError, close_old_connections, connections, reset_queries
 from kombu import Connection, Consumer, Producer
 from kombu.message import Message
 
@@ -86,6 +88,12 @@ def delivery_read(message: Message) -> tuple[Event | None, str]:
     except PoisonMessage as exc:
         return None, str(exc)
     return event, ""
+
+
+@dataclass
+class _InFlight:
+    future: Future
+    deliveries: list[Delivery]
 
 
 class DeadLetterPublisher:
@@ -172,6 +180,7 @@ class BatchConsumer(Worker):
         self._multiple_ack = True
         self._queue_name = ""
         self._next_heartbeat = 0.0
+        self._processing: ThreadPoolExecutor | None = None
 
     # --- what a subclass provides -------------------------------------------------------------------------
     def process(self, events: Sequence[Event]) -> None:
@@ -186,6 +195,9 @@ class BatchConsumer(Worker):
     # --- the loop -----------------------------------------------------------------------------------------
     def serve(self) -> None:
         self.setup()
+        # Batches are processed on a thread of their own while this one drains the next batch from the broker:
+        # the database works on one batch while the next arrives (py-amqp is used from this thread only).
+        self._processing = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-process")
         try:
             attempt = 0
             while not self.stopping.is_set():
@@ -215,6 +227,8 @@ class BatchConsumer(Worker):
                     except Exception:
                         logger.debug("%s: releasing a broken connection failed", self.name, exc_info=True)
         finally:
+            self._processing.submit(connections.close_all).result()
+            self._processing.shutdown()
             self.dead_letters.close()
             self.teardown()
 
@@ -231,8 +245,9 @@ class BatchConsumer(Worker):
         # The memory transport's ack ignores ``multiple``; there each message is acked on its own (cheap in process).
         self._multiple_ack = connection.transport.driver_type == "amqp"
         channel = connection.channel()
-        # Per-consumer prefetch (global QoS is not supported by quorum queues): the broker sends one batch ahead.
-        channel.basic_qos(0, self.batch_size, False)
+        # Per-consumer prefetch (global QoS is not supported by quorum queues): one batch being processed, the
+        # next one arriving meanwhile.
+        channel.basic_qos(0, 2 * self.batch_size, False)
         consumer = Consumer(channel, queues=[queue], on_message=self._receive, no_ack=False, auto_declare=False)
         with consumer:
             logger.info(
@@ -249,25 +264,42 @@ class BatchConsumer(Worker):
 
     def _drain(self, connection: Connection) -> None:
         deadline: float | None = None
-        while not self.stopping.is_set():
-            now = time.monotonic()
-            if now >= self._next_heartbeat:
-                self._beat()
-                self._next_heartbeat = now + self.heartbeat_seconds
-            timeout = self.idle_poll if deadline is None else max(0.001, min(self.idle_poll, deadline - now))
-            try:
-                connection.drain_events(timeout=timeout)
-            except TimeoutError:  # socket.timeout: nothing arrived within the timeout
-                connection.heartbeat_check()
-            if self._pending and deadline is None:
-                deadline = time.monotonic() + self.flush_after
-            if self._pending and (len(self._pending) >= self.batch_size or time.monotonic() >= deadline):
-                batch, self._pending = self._pending, []
-                deadline = None
-                self._handle(batch)
+        in_flight: _InFlight | None = None
+        try:
+            while not self.stopping.is_set():
+                now = time.monotonic()
+                if now >= self._next_heartbeat:
+                    self._beat()
+                    self._next_heartbeat = now + self.heartbeat_seconds
+                if in_flight is not None and in_flight.future.done():
+                    self._finish(in_flight)
+                    in_flight = None
+                timeout = self.idle_poll if deadline is None else max(0.001, min(self.idle_poll, deadline - now))
+                if in_flight is not None:
+                    timeout = min(timeout, 0.005)  # come back soon to acknowledge the batch once it is processed
+                try:
+                    connection.drain_events(timeout=timeout)
+                except TimeoutError:  # socket.timeout: nothing arrived within the timeout
+                    connection.heartbeat_check()
+                if self._pending and deadline is None:
+                    deadline = time.monotonic() + self.flush_after
+                if self._pending and (len(self._pending) >= self.batch_size or time.monotonic() >= deadline):
+                    if in_flight is not None:
+                        self._finish(in_flight)  # batches are acknowledged in delivery order
+                        in_flight = None
+                    batch, self._pending = self._pending, []
+                    deadline = None
+                    in_flight = self._start(batch)
+        except BaseException:
+            if in_flight is not None:
+                # Let the processing thread finish before the connection goes: its batch is simply redelivered.
+                futures_wait([in_flight.future])
+            raise
+        if in_flight is not None:
+            self._finish(in_flight)
 
     # --- one batch ----------------------------------------------------------------------------------------
-    def _handle(self, messages: list[Message]) -> None:
+    def _start(self, messages: list[Message]) -> _InFlight:
         deliveries = [Delivery(message) for message in messages]
         for delivery in deliveries:
             delivery.event, reason = delivery_read(delivery.message)
@@ -275,9 +307,20 @@ class BatchConsumer(Worker):
                 self._unreadable(delivery, reason)
             elif delivery.delivery_count >= self.max_attempts:
                 delivery.dead(f"delivered {delivery.delivery_count} times without being processed")
-        self._process_with_fallback([d for d in deliveries if d.verdict is Verdict.ACK and d.event is not None])
-        self._settle(deliveries)
-        # With DEBUG on (the embedded default) Django keeps every query's SQL; a request resets that, a worker must.
+        readable = [d for d in deliveries if d.verdict is Verdict.ACK and d.event is not None]
+        return _InFlight(self._processing.submit(self._process_on_thread, readable), deliveries)
+
+    def _process_on_thread(self, deliveries: list[Delivery]) -> None:
+        try:
+            self._process_with_fallback(deliveries)
+        finally:
+            # With DEBUG on (the embedded default) Django keeps every query's SQL; a request resets that, a
+            # worker must.
+            reset_queries()
+
+    def _finish(self, in_flight: _InFlight) -> None:
+        in_flight.future.result()  # re-raises _StopRequested: then nothing of the batch is acknowledged
+        self._settle(in_flight.deliveries)
         reset_queries()
 
     def _unreadable(self, delivery: Delivery, reason: str) -> None:

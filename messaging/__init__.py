@@ -49,5 +49,5 @@ async def apublish(
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(publish)(
-        type, data, source=source, topics=tuple(topics), retain=retain, occurred_at=occurred_at
+        type, data, source=source, topics=topics, retain=retain, occurred_at=occurred_at
     )

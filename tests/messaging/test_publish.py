@@ -109,6 +109,8 @@ async def test_apublish_writes_the_row_from_async_code():
 async def test_apublish_refuses_bad_input_too():
     with pytest.raises(messaging.InvalidEvent):
         await messaging.apublish("a.b", object(), source="x")
+    with pytest.raises(messaging.InvalidEvent, match="not the string"):
+        await messaging.apublish("a.b", {}, source="x", topics="/home/kitchen")
     assert await OutboxEvent.objects.acount() == 0
 
 

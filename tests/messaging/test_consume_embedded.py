@@ -44,3 +44,34 @@ def test_events_published_on_the_memory_transport_are_stored_and_handed_over(bus
     assert notifier.events[3].topics == ("/home/room3/temperature",)
     assert notifier.events[3].retain is True
     assert set(StoredEvent.objects.values_list("id", flat=True)) == {e.id for e in events}
+
+
+def test_both_consumers_are_registered_for_the_embedded_lifespan_and_report_heartbeats(client):
+    from hub import embedded, health
+
+    assert {"events.db", "events.notify"} <= set(embedded.registered())
+    body = client.get("/healthz").json()
+    # Not started in tests: /healthz says so (degraded, never down) instead of hiding them.
+    assert body["checks"]["worker:events.db"] == {"ok": False, "critical": False, "detail": "no heartbeat yet"}
+    assert body["checks"]["worker:events.notify"]["critical"] is False
+    assert health.heartbeat_check("events.db").ok is False
+
+
+def test_a_running_consumer_keeps_its_heartbeat_fresh(bus_names, client):
+    consumer = EventsDbConsumer(amqp_url="memory://", heartbeat_seconds=0.05, idle_poll=0.02)
+    with running(consumer):
+        assert wait_until(lambda: client.get("/healthz").json()["checks"]["worker:events.db"]["ok"])
+
+
+@pytest.mark.parametrize("which", ["db", "notify"])
+def test_consume_events_runs_the_chosen_consumer_with_its_options(which, monkeypatch):
+    from django.core.management import call_command
+
+    from messaging.management.commands import consume_events
+
+    ran = []
+    monkeypatch.setattr(consume_events, "run_in_foreground", ran.append)
+    call_command("consume_events", which, "--batch-size", "200", "--flush-ms", "75", "--max-attempts", "3")
+    [worker] = ran
+    assert worker.name == f"events.{which}"
+    assert (worker.batch_size, worker.flush_after, worker.max_attempts) == (200, 0.075, 3)

@@ -1,8 +1,7 @@
-"""Admin for the hub's own models (and, until the event bus has its own admin module, for its models)."""
+"""Admin for the hub's own models; each app registers its own in ``<app>/admin.py``."""
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import timedelta
 
 from django.contrib import admin
@@ -55,33 +54,3 @@ class HeartbeatAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="alive")
     def alive(self, beat: Heartbeat) -> bool:
         return heartbeat_is_alive(beat)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written by the event bus: an admin inspects them and may delete one, never edits or adds."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-# The event bus engineers own messaging/admin.py; once it exists it registers these models and the fallback
-# below stands aside, so the two never register the same model twice.
-if importlib.util.find_spec("messaging.admin") is None:
-    from messaging.models import Event, OutboxEvent
-
-    @admin.register(OutboxEvent)
-    class OutboxEventAdmin(ReadOnlyAdmin):
-        list_display = ("type", "event_id", "occurred_at", "source", "attempts", "created_at")
-        list_filter = ("type", "source", "retain")
-        search_fields = ("event_id", "type", "source", "last_error")
-        date_hierarchy = "created_at"
-
-    @admin.register(Event)
-    class EventAdmin(ReadOnlyAdmin):
-        list_display = ("type", "id", "occurred_at", "source", "received_at")
-        list_filter = ("type", "source")
-        search_fields = ("id", "type", "source")
-        date_hierarchy = "occurred_at"

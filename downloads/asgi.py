@@ -224,14 +224,14 @@ class DownloadApp:
 
     def _plan(self, link: VerifiedLink, method: str, range_header, if_range, now: datetime) -> _Plan:
         """Runs in a worker thread: the link's record, the file, the Range and the download count."""
-        from downloads.selectors import link_record_for
+        from downloads.selectors import link_records
         from downloads.services import link_download_claim
 
         try:
-            record = link_record_for(link)
+            record = link_records.record_for(link)
         except DatabaseError:
             close_old_connections()  # a dropped connection is replaced on the next try
-            record = link_record_for(link)
+            record = link_records.record_for(link)
         if record is None and link.format == "hub":
             # Every hub link is recorded when issued: no record means an admin deleted it.
             return _Plan(410, "revoked", b"Link revoked\n")
@@ -275,7 +275,9 @@ class DownloadApp:
         count_pending = False
         if counts and record is not None:
             if record.max_downloads is not None:
-                if not link_download_claim(link_id=record.id, now=now):
+                claimed = link_download_claim(link_id=record.id, now=now)
+                link_records.forget(link)  # its count changed: the next fetch reads it afresh
+                if not claimed:
                     return _Plan(410, "used_up", b"Download limit reached\n", link_id)
             else:
                 count_pending = True

@@ -29,26 +29,31 @@ def publish_link_event(type: str, link, *, by: AbstractBaseUser | None = None) -
 
 
 def publish_attempts(attempts) -> None:
-    """One ``downloads.served`` and one ``downloads.refused`` event per audit batch, listing its attempts.
+    """One ``downloads.served`` and one ``downloads.refused`` event per audit batch, summing up its attempts.
 
-    Per batch, not per attempt: a busy download path makes thousands of attempts a second, and one outbox
-    row each would cost more than serving them (bench/downloads.py measured ~0.5 ms a row here).
+    Per batch and as a summary: a busy download path makes thousands of attempts a second, and an outbox row
+    (or a JSON list) for each would cost more than serving them (bench/downloads.py). The attempts themselves
+    are in the audit (``/v1/download-events``).
     """
-    by_type: dict[str, list] = {"downloads.served": [], "downloads.refused": []}
+    groups: dict[str, list] = {"downloads.served": [], "downloads.refused": []}
     for attempt in attempts:
-        by_type["downloads.served" if attempt.served else "downloads.refused"].append(
-            {
-                "at": attempt.at.isoformat(),
-                "link": attempt.link_id,
-                "customer": attempt.customer,
-                "path": attempt.path,
-                "status": attempt.status,
-                "outcome": attempt.outcome,
-                "range": attempt.range,
-                "bytes": attempt.bytes_sent,
-                "accel": attempt.accel,
-            }
-        )
-    for type, items in by_type.items():
-        if items:
-            _publish(type, {"count": len(items), "attempts": items}, occurred_at=attempts[-1].at)
+        groups["downloads.served" if attempt.served else "downloads.refused"].append(attempt)
+    for type, group in groups.items():
+        if not group:
+            continue
+        outcomes: dict[str, int] = {}
+        customers: dict[str, int] = {}
+        for attempt in group:
+            outcomes[attempt.outcome] = outcomes.get(attempt.outcome, 0) + 1
+            customers[attempt.customer] = customers.get(attempt.customer, 0) + 1
+        links = sorted({attempt.link_id for attempt in group if attempt.link_id is not None})
+        data = {
+            "count": len(group),
+            "first_at": group[0].at.isoformat(),
+            "last_at": group[-1].at.isoformat(),
+            "outcomes": outcomes,
+            "customers": dict(sorted(customers.items(), key=lambda item: -item[1])[:50]),
+            "links": links[:100],
+            "bytes": sum(attempt.bytes_sent for attempt in group),
+        }
+        _publish(type, data, occurred_at=group[-1].at)

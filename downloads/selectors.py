@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -46,6 +47,46 @@ def link_record_for(verified: VerifiedLink) -> LinkRecord | None:
     if row is None:
         return None
     return LinkRecord(row[0], row[1] is not None, row[2], row[3])
+
+
+class LinkRecordCache:
+    """Link records seen in the last ``ttl`` seconds, so a busy link costs one query a second, not one a fetch.
+
+    A revocation in this process clears it at once (``downloads.services.link_revoke``); one made in another
+    process is seen here within ``ttl``. Counted downloads of capped links always go to the database.
+    """
+
+    _MISSING = object()
+
+    def __init__(self, *, ttl: float, max_entries: int = 10_000, clock=time.monotonic) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: dict[tuple, tuple[float, LinkRecord | None]] = {}
+
+    def record_for(self, verified: VerifiedLink) -> LinkRecord | None:
+        if self.ttl <= 0:
+            return link_record_for(verified)
+        key = (verified.signature, verified.customer, verified.expiry, verified.path)
+        now = self.clock()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        record = link_record_for(verified)
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # crude but bounded; the next second refills what is busy
+        self._entries[key] = (now + self.ttl, record)
+        return record
+
+    def forget(self, verified: VerifiedLink) -> None:
+        self._entries.pop((verified.signature, verified.customer, verified.expiry, verified.path), None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+#: The process's cache (the download app reads through it; services clear it when a link changes).
+link_records = LinkRecordCache(ttl=getattr(settings, "DOWNLOADS_LINK_CACHE_SECONDS", 1.0))
 
 
 def downloads_base_url() -> str:

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from downloads import events
 from downloads.models import Customer, DownloadEvent, DownloadLink
+from downloads.selectors import link_records
 from downloads.signing import (
     LegacyConfig,
     UnsafePath,
@@ -104,6 +105,7 @@ def link_revoke(*, link: DownloadLink, by: AbstractBaseUser | None = None, now: 
         if changed:
             link.revoked_at = now
             events.publish_link_event("downloads.link_revoked", link, by=by)
+            transaction.on_commit(link_records.clear)  # this process refuses it at once; others within a second
     return bool(changed)
 
 

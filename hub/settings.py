@@ -367,6 +367,8 @@ except ValueError as exc:  # the message names the variable but never echoes the
 DOWNLOADS_LEGACY_SECRET = env.str("DOWNLOADS_LEGACY_SECRET")
 DOWNLOADS_LEGACY_TZ = env.parsed("DOWNLOADS_LEGACY_TZ", parse_zone, parse_zone(TIME_ZONE), "expected an IANA zone")
 DOWNLOADS_DEFAULT_EXPIRY_DAYS = env.int("DOWNLOADS_DEFAULT_EXPIRY_DAYS", 7, minimum=1)
+# How long a web process may reuse a link's record: a revocation made elsewhere reaches it within this. 0: never.
+DOWNLOADS_LINK_CACHE_SECONDS = env.int("DOWNLOADS_LINK_CACHE_SECONDS", 1, minimum=0, maximum=60)
 DOWNLOADS_ACCEL_LOCATION = env.str("DOWNLOADS_ACCEL_LOCATION")
 
 # --- Retention ------------------------------------------------------------------------------------------

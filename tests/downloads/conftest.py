@@ -72,6 +72,16 @@ def fetch(app, path: str, **kwargs) -> Response:
     return asyncio.run(asgi_request(app, path, **kwargs))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_link_record_cache():
+    """Each test starts with an empty record cache (links of two tests can share a signature)."""
+    from downloads.selectors import link_records
+
+    link_records.clear()
+    yield
+    link_records.clear()
+
+
 @pytest.fixture
 def downloads_root(tmp_path, settings):
     root = tmp_path / "downloads"

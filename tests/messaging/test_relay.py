@@ -18,7 +18,7 @@ from messaging.models import OutboxEvent
 from messaging.relay import BatchPublisher, FileLock, OutboxRelay, ProcessLock, PublishFailed
 from tests.messaging.relay_support import bus_fixture, delete_names  # noqa: F401
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db]
+pytestmark = [pytest.mark.services, pytest.mark.postgres, pytest.mark.django_db]
 
 
 def fast_relay(**overrides) -> OutboxRelay:

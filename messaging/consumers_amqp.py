@@ -301,18 +301,18 @@ class BatchConsumer(Worker):
     # --- one batch ----------------------------------------------------------------------------------------
     def _start(self, messages: list[Message]) -> _InFlight:
         deliveries = [Delivery(message) for message in messages]
-        for delivery in deliveries:
-            delivery.event, reason = delivery_read(delivery.message)
-            if delivery.event is None:
-                self._unreadable(delivery, reason)
-            elif delivery.delivery_count >= self.max_attempts:
-                delivery.dead(f"delivered {delivery.delivery_count} times without being processed")
-        readable = [d for d in deliveries if d.verdict is Verdict.ACK and d.event is not None]
-        return _InFlight(self._processing.submit(self._process_on_thread, readable), deliveries)
+        return _InFlight(self._processing.submit(self._process_on_thread, deliveries), deliveries)
 
     def _process_on_thread(self, deliveries: list[Delivery]) -> None:
+        """Read and process one batch (on the processing thread, so the draining thread only drains)."""
         try:
-            self._process_with_fallback(deliveries)
+            for delivery in deliveries:
+                delivery.event, reason = delivery_read(delivery.message)
+                if delivery.event is None:
+                    self._unreadable(delivery, reason)
+                elif delivery.delivery_count >= self.max_attempts:
+                    delivery.dead(f"delivered {delivery.delivery_count} times without being processed")
+            self._process_with_fallback([d for d in deliveries if d.verdict is Verdict.ACK and d.event is not None])
         finally:
             # With DEBUG on (the embedded default) Django keeps every query's SQL; a request resets that, a
             # worker must.

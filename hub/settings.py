@@ -238,6 +238,7 @@ X_FRAME_OPTIONS = "DENY"
 REST_FRAMEWORK = {
     # JSON only: any other Accept is a 406, any other body a 415 (rest-api.md "format").
     "DEFAULT_RENDERER_CLASSES": ["hub.api.renderers.HubJSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "hub.api.renderers.SuffixFirstNegotiation",
     "DEFAULT_PARSER_CLASSES": ["hub.api.parsers.HubJSONParser"],
     # Bearer first: its challenge makes a missing credential a 401, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [

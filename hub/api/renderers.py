@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.utils import timezone
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -22,3 +23,15 @@ class HubJSONEncoder(JSONEncoder):
 
 class HubJSONRenderer(JSONRenderer):
     encoder_class = HubJSONEncoder
+
+
+class SuffixFirstNegotiation(DefaultContentNegotiation):
+    """A ``.json`` suffix (or ``?format=json``) is for clients that cannot choose their Accept header, so it
+    wins over whatever Accept they send; without one, Accept decides (anything but JSON is a 406)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        requested = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
+        if requested:
+            renderer = self.filter_renderers(renderers, requested)[0]  # an unknown format is a 404
+            return renderer, renderer.media_type
+        return super().select_renderer(request, renderers, format_suffix)

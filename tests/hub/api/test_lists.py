@@ -191,10 +191,16 @@ def test_the_json_suffix_works_on_lists_details_count_and_users_me(api, beats):
     assert api.get("/v1/beats/beat-1.json").json()["name"] == "beat-1"
     assert api.get("/v1/beats/count.json").json() == {"count": 5}
     assert api.get("/v1/users/me.json").json()["username"] == "alice"
+    # The suffix is for clients that cannot set Accept: it wins over what they send.
+    assert api.get("/v1/users/me.json", headers={"Accept": "text/html"}).status_code == 200
 
 
 def test_another_suffix_is_not_a_format(api, beats):
     assert api.get("/v1/beats/beat-1.xml").status_code == 404
+    response = api.get("/v1/beats/beat-1?format=xml")
+    assert response.status_code == 404
+    assert response.json()["more_info"].endswith("#not-found")
+    assert api.get("/v1/beats/beat-1?format=json", headers={"Accept": "text/html"}).status_code == 200
 
 
 def test_a_verb_lives_under_the_resource(api, beats):

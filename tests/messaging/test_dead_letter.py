@@ -99,3 +99,33 @@ def test_poison_messages_end_in_the_dead_letter_queue_and_the_consumer_keeps_goi
     logged = " ".join(record.getMessage() for record in caplog.records)
     for name, reason in reasons.items():
         assert f"dead-lettered message {name}: {reason}" in logged
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_embedded_memory_transport_dead_letters_too(bus_names):
+    from kombu import Connection, Producer
+
+    from messaging import topology
+
+    with Connection("memory://") as connection:
+        topology.declare(connection)
+        producer = Producer(connection.default_channel)
+        producer.publish(
+            b"{oops",
+            exchange=bus_names.exchange,
+            routing_key="x.y",
+            content_type="application/json",
+            message_id="bad-one",
+        )
+        good = make_event(1)
+        producer.publish(good.body(), exchange=bus_names.exchange, routing_key=good.type, **good.amqp_properties())
+        with running(EventsDbConsumer(amqp_url="memory://", flush_after=0.02, idle_poll=0.05)):
+            assert wait_until(lambda: StoredEvent.objects.filter(id=good.id).exists())
+            taken = []
+            channel = connection.channel()
+            assert wait_until(
+                lambda: taken.append(channel.basic_get(bus_names.dead_letter_queue, no_ack=True)) or taken[-1]
+            )
+        message = taken[-1]
+        assert message.headers[REASON_HEADER].startswith("body is not valid JSON")
+        assert message.properties["message_id"] == "bad-one"

@@ -28,6 +28,7 @@ from django.db.utils import DatabaseError
 
 from downloads import audit
 from downloads.http_range import UNSATISFIABLE, parse_range
+from downloads.selectors import link_records
 from downloads.signing import (
     InvalidLink,
     KeyRing,
@@ -78,6 +79,9 @@ def config_from_settings() -> DownloadConfig:
         # Production sits behind nginx, which sets X-Real-IP; the embedded server faces clients directly.
         trust_proxy_headers=not settings.EMBEDDED,
     )
+
+
+_UNKNOWN = object()
 
 
 @dataclass(slots=True)
@@ -190,7 +194,16 @@ class DownloadApp:
         range_header = headers.get(b"range", b"").decode("latin-1") or None
         if_range = headers.get(b"if-range", b"").decode("latin-1") or None
         loop = asyncio.get_running_loop()
-        plan = await loop.run_in_executor(self.executor, self._plan, link, method, range_header, if_range, attempt.at)
+        known, record = link_records.peek(link)
+        if known and (record is None or record.max_downloads is None):
+            # The record is fresh in memory and no count must be claimed: no database work is left, only the
+            # file's metadata (and a small file's bytes), from the page cache in microseconds. A thread trip
+            # would cost more than it saves here; bigger files are still read on threads.
+            plan = self._plan(link, method, range_header, if_range, attempt.at, record=record)
+        else:
+            plan = await loop.run_in_executor(
+                self.executor, self._plan, link, method, range_header, if_range, attempt.at
+            )
         attempt.status, attempt.outcome, attempt.link_id = plan.status, plan.outcome, plan.link_id
         attempt.count_pending = plan.count_pending
         if plan.status not in (200, 206):
@@ -222,16 +235,17 @@ class DownloadApp:
         else:
             attempt.bytes_sent = await self._stream(receive, send, plan)
 
-    def _plan(self, link: VerifiedLink, method: str, range_header, if_range, now: datetime) -> _Plan:
-        """Runs in a worker thread: the link's record, the file, the Range and the download count."""
-        from downloads.selectors import link_records
+    def _plan(self, link: VerifiedLink, method: str, range_header, if_range, now: datetime, record=_UNKNOWN) -> _Plan:
+        """The link's record, the file, the Range and the download count (in a worker thread unless the record
+        is already known and nothing needs the database)."""
         from downloads.services import link_download_claim
 
-        try:
-            record = link_records.record_for(link)
-        except DatabaseError:
-            close_old_connections()  # a dropped connection is replaced on the next try
-            record = link_records.record_for(link)
+        if record is _UNKNOWN:
+            try:
+                record = link_records.record_for(link)
+            except DatabaseError:
+                close_old_connections()  # a dropped connection is replaced on the next try
+                record = link_records.record_for(link)
         if record is None and link.format == "hub":
             # Every hub link is recorded when issued: no record means an admin deleted it.
             return _Plan(410, "revoked", b"Link revoked\n")

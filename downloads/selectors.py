@@ -78,6 +78,13 @@ class LinkRecordCache:
         self._entries[key] = (now + self.ttl, record)
         return record
 
+    def peek(self, verified: VerifiedLink) -> tuple[bool, LinkRecord | None]:
+        """(True, record) when a fresh record is in memory (no database work), else (False, None)."""
+        entry = self._entries.get((verified.signature, verified.customer, verified.expiry, verified.path))
+        if entry is not None and entry[0] > self.clock():
+            return True, entry[1]
+        return False, None
+
     def forget(self, verified: VerifiedLink) -> None:
         self._entries.pop((verified.signature, verified.customer, verified.expiry, verified.path), None)
 

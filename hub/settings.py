@@ -322,6 +322,10 @@ AMQP_URL = env.str("AMQP_URL", "memory://")
 MQTT_URL = env.str("MQTT_URL")
 # Set but empty is meaningful here: it gives lagarto's exact topic shape.
 MQTT_HOME_PREFIX = env.str_or_empty("MQTT_HOME_PREFIX", "/home").rstrip("/")
+# What the MQTT bridge forwards from the broker to browser subscriptions, and its own queue on the event bus
+# (bound to EVENTS_EXCHANGE, declared by the bridge only, so no queue fills up where no bridge runs).
+MQTT_BRIDGE_FILTERS = env.list("MQTT_BRIDGE_FILTERS", ["#"])
+MQTT_BRIDGE_QUEUE = env.str("MQTT_BRIDGE_QUEUE", "events.mqtt")
 CELERY_BROKER_URL = AMQP_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connections, reset_queries
-from kombu import Connection, Consumer, Producer
+from kombu import Connection, Consumer, Producer, Queue
 from kombu.message import Message
 
 from hub.services import heartbeat_record
@@ -189,6 +189,11 @@ class BatchConsumer(Worker):
     def setup(self) -> None:
         """Called once in the worker's thread before consuming."""
 
+    def queue_declare(self, connection: Connection, declared: topology.Topology) -> Queue:
+        """The queue to consume, once the bus's topology is declared (a consumer with a queue of its own declares
+        it here, e.g. the MQTT bridge's)."""
+        return getattr(declared, self.queue_role)
+
     def teardown(self) -> None:
         """Called once in the worker's thread after consuming."""
 
@@ -239,8 +244,7 @@ class BatchConsumer(Worker):
         return Connection(self.amqp_url, heartbeat=30)
 
     def _consume(self, connection: Connection) -> None:
-        declared = topology.declare(connection)
-        queue = getattr(declared, self.queue_role)
+        queue = self.queue_declare(connection, topology.declare(connection))
         self._queue_name = queue.name
         # The memory transport's ack ignores ``multiple``; there each message is acked on its own (cheap in process).
         self._multiple_ack = connection.transport.driver_type == "amqp"

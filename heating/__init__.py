@@ -1,0 +1,1 @@
+"""panStamp radio nodes, rooms, heaters and the thermostat."""

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "hub",
     "messaging",
     "downloads",
+    "heating",
 ]
 
 MIDDLEWARE = [

@@ -16,6 +16,11 @@ class MessagingConfig(AppConfig):
         health.register_check(f"worker:{relay.RELAY_NAME}", relay.relay_check)
         health.register_check("outbox", relay.outbox_check)
         health.register_check("broker", relay.broker_check)
+        # Live push: the events.notify consumer hands each event to the per-process fan-out (messaging.push).
+        from messaging.notify import use_notifier
+        from messaging.push.notifier import PushNotifier
+
+        use_notifier(PushNotifier)
         embedded.register("events.db", EventsDbConsumer)
         embedded.register("events.notify", EventsNotifyConsumer)
         health.register_heartbeat(EventsDbConsumer.name)
@@ -29,3 +34,12 @@ class MessagingConfig(AppConfig):
         if settings.MQTT_URL:
             mqtt.parse_mqtt_url(settings.MQTT_URL)
             health.register_check("mqtt", mqtt.health_check)
+
+        # The MQTT bridge: `manage.py mqtt_bridge` in production; the factory returns None without MQTT_URL.
+        from messaging import bridge
+
+        embedded.register(bridge.BRIDGE_NAME, bridge.embedded_bridge)
+        if settings.MQTT_URL:
+            bridge.bridge_filters()  # a malformed MQTT_BRIDGE_FILTERS stops start-up here
+            health.register_check(f"worker:{bridge.BRIDGE_NAME}", bridge.bridge_check)
+            health.register_heartbeat(bridge.EVENTS_CONSUMER_NAME)

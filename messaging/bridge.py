@@ -1,0 +1,375 @@
+"""The MQTT bridge: the broker on one side, the hub's browsers and event bus on the other.
+
+One :class:`MqttBridge` runs per installation (``python manage.py mqtt_bridge`` in production, a lifespan thread
+in the embedded default when ``MQTT_URL`` is set). It holds the hub's handler-running MQTT client and:
+
+* **broker → browsers**: every message on ``MQTT_BRIDGE_FILTERS`` (default ``#``) goes to the matching browser
+  subscriptions in every web process through :func:`messaging.push.fanout`, in the order the broker sent them
+  (a retained message the broker hands over on (re)subscribe goes as retained);
+* **events → broker**: its own queue ``MQTT_BRIDGE_QUEUE`` on the event bus, bound to ``EVENTS_EXCHANGE``, so
+  each event reaches it once however many web processes run; each of an event's ``topics`` is published with
+  ``data`` as the payload (QoS 1, retained when the event is), and the batch is acknowledged on the bus only
+  once the broker has every publication;
+* **browsers → broker**: a granted browser publish arrives on the channel layer channel :data:`PUBLISH_CHANNEL`
+  (:func:`publish_request`, called by the push endpoint in any web process), is published to the broker and
+  handed to the apps' MQTT handlers here, once;
+* runs the MQTT handlers apps registered (``messaging.mqtt.subscribe``) for every message from the broker.
+
+No loop: what its own client publishes is never delivered back to it (MQTT v5 ``noLocal``, see
+:mod:`messaging.mqtt`), so an event's topics and a browser's publish are not forwarded to browsers a second time
+(the event bus and the push endpoint already delivered them) nor handed to handlers twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Connection, Queue
+
+from hub.health import CheckResult, heartbeat_check
+from hub.selectors import heartbeat_get
+from hub.services import heartbeat_record
+from hub.workers import Worker
+from messaging import topology
+from messaging.consumers_amqp import BatchConsumer
+from messaging.envelope import Event
+from messaging.mqtt import HandlerRegistry, MqttClient, MqttMessage, Publication, encode_payload
+from messaging.topics import InvalidTopicError, validate_filter, validate_topic
+
+logger = logging.getLogger(__name__)
+
+BRIDGE_NAME = "mqtt_bridge"
+EVENTS_CONSUMER_NAME = "mqtt_bridge.events"
+#: The channel layer channel a web process sends a granted browser publish to; only the bridge receives on it.
+PUBLISH_CHANNEL = "mqtt-bridge.publish"
+PUBLISH_MESSAGE_TYPE = "mqtt.publish"
+
+#: ``fanout(topic, payload, *, retain, received_at)``: hand one message to every matching browser subscription.
+Fanout = Callable[..., Awaitable[None]]
+
+
+class BrokerDidNotConfirm(Exception):
+    """The broker did not acknowledge an event's publication in time; the batch stays on the bus and is retried."""
+
+
+def bridge_filters(filters: Iterable[str] | None = None) -> list[str]:
+    """``MQTT_BRIDGE_FILTERS`` checked: a malformed filter stops start-up with a message naming the setting."""
+    chosen = list(settings.MQTT_BRIDGE_FILTERS if filters is None else filters)
+    for topic_filter in chosen:
+        try:
+            validate_filter(topic_filter)
+        except InvalidTopicError as exc:
+            raise ImproperlyConfigured(f"MQTT_BRIDGE_FILTERS contains {topic_filter!r}: {exc}") from None
+    return chosen
+
+
+async def publish_request(topic: str, payload: Any, *, retain: bool = False, layer: Any = None) -> None:
+    """Ask the bridge (in whichever process it runs) to publish a granted browser message to the broker.
+
+    ``payload`` is encoded as :func:`messaging.mqtt.encode_payload` does (JSON values as compact JSON, text as
+    UTF-8). Raises :class:`~messaging.topics.InvalidTopicError` for a topic with wildcards.
+    """
+    validate_topic(topic)
+    if layer is None:
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+    await layer.send(
+        PUBLISH_CHANNEL,
+        {"type": PUBLISH_MESSAGE_TYPE, "topic": topic, "payload": encode_payload(payload), "retain": bool(retain)},
+    )
+
+
+def _default_fanout() -> Fanout:
+    from messaging.push import fanout
+
+    return fanout
+
+
+class BridgeEventsConsumer(BatchConsumer):
+    """The bridge's queue on the event bus: publish each event's topics to the broker, ack once it has them."""
+
+    name = EVENTS_CONSUMER_NAME
+    transient_errors = (BrokerDidNotConfirm,)
+    # ``events.db`` dead-letters an unreadable message already; a second copy would only be noise.
+    dead_letter_unreadable = False
+
+    def __init__(self, *, bridge: MqttBridge, confirm_timeout: float = 10.0, **options) -> None:
+        options.setdefault("flush_after", 0.02)
+        options.setdefault("batch_size", 100)
+        super().__init__(**options)
+        self.bridge = bridge
+        self.confirm_timeout = confirm_timeout
+        #: Set once the queue is declared and bound: from then on no event is missed.
+        self.queue_ready = threading.Event()
+
+    def queue_declare(self, connection: Connection, declared: topology.Topology) -> Queue:
+        # Same kind of queue as the bus's own (quorum on RabbitMQ, dead-lettered), bound to the fanout exchange:
+        # the topic exchange is not routed to on memory://, and the bridge wants every event with topics anyway.
+        queue = Queue(
+            settings.MQTT_BRIDGE_QUEUE,
+            declared.fanout,
+            durable=True,
+            queue_arguments=dict(declared.notify_queue.queue_arguments or {}),
+        )
+        queue(connection.default_channel).declare()
+        self.queue_ready.set()
+        return queue
+
+    def process(self, events: Sequence[Event]) -> None:
+        publications: list[tuple[str, Publication]] = []
+        for event in events:
+            publications.extend(self.bridge.event_publish(event))
+        deadline = time.monotonic() + self.confirm_timeout
+        for topic, publication in publications:
+            if not publication.wait(max(0.0, deadline - time.monotonic())):
+                raise BrokerDidNotConfirm(
+                    f"the MQTT broker did not acknowledge {topic} within {self.confirm_timeout} s"
+                )
+
+
+class MqttBridge(Worker):
+    """See the module docstring. Every timer is injectable; ``fanout`` and ``registry`` too (tests)."""
+
+    name = BRIDGE_NAME
+
+    def __init__(
+        self,
+        *,
+        mqtt_url: str | None = None,
+        filters: Iterable[str] | None = None,
+        fanout: Fanout | None = None,
+        registry: HandlerRegistry | None = None,
+        consume_events: bool = True,
+        amqp_url: str | None = None,
+        events_options: dict[str, Any] | None = None,
+        receive_browser_publishes: bool = True,
+        channel_layer: Any = None,
+        heartbeat_seconds: float = 15.0,
+        keepalive: int = 30,
+        reconnect_min_delay: float = 0.5,
+        reconnect_max_delay: float = 30.0,
+        forward_queue_size: int = 10_000,
+    ) -> None:
+        super().__init__()
+        self.mqtt_url = mqtt_url or settings.MQTT_URL
+        if not self.mqtt_url:
+            raise ImproperlyConfigured("MQTT_URL is not set, so the MQTT bridge has no broker to connect to")
+        self.filters = bridge_filters(filters)
+        self._fanout = fanout
+        self.registry = registry
+        self.consume_events = consume_events
+        self.amqp_url = amqp_url
+        self.events_options = events_options or {}
+        self.receive_browser_publishes = receive_browser_publishes
+        self._channel_layer = channel_layer
+        self.heartbeat_seconds = heartbeat_seconds
+        self._client_options = {
+            "keepalive": keepalive,
+            "reconnect_min_delay": reconnect_min_delay,
+            "reconnect_max_delay": reconnect_max_delay,
+        }
+        self._forward_queue_size = forward_queue_size
+        self.client: MqttClient | None = None
+        self.events: BridgeEventsConsumer | None = None
+        self.stats = {"forwarded": 0, "forward_dropped": 0, "events_published": 0, "browser_published": 0}
+        self._started = threading.Event()
+        self._forward_queue: asyncio.Queue[MqttMessage] | None = None
+        # topic → occurred_at of the newest retained event published there: an older one (a redelivery, or
+        # two producers racing) must not overwrite it, as "last" means the greatest occurred_at.
+        self._retained_at: dict[str, datetime] = {}
+        self._retained_lock = threading.Lock()
+
+    # -- life cycle ------------------------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._forward_queue = asyncio.Queue(maxsize=self._forward_queue_size)
+        self.client = MqttClient(
+            self.mqtt_url,
+            loop=loop,
+            registry=self.registry,
+            run_handlers=True,
+            listen=self.filters,
+            on_message=self._enqueue_forward,
+            **self._client_options,
+        )
+        if self.consume_events:
+            self.events = BridgeEventsConsumer(bridge=self, amqp_url=self.amqp_url, **self.events_options)
+        self.client.start()
+        if self.events is not None:
+            self.events.start()
+        self._started.set()
+        try:
+            loop.run_until_complete(self._run())
+        finally:
+            if self.events is not None:
+                self.events.stop()
+            self.client.stop()
+            pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.close()
+            asyncio.set_event_loop(None)
+
+    def wait_until_ready(self, timeout: float) -> bool:
+        """Block until connected and subscribed at the broker and (when consuming) bound on the event bus."""
+        deadline = time.monotonic() + timeout
+        if not self._started.wait(timeout):
+            return False
+        if not self.client.wait_until_ready(max(0.0, deadline - time.monotonic())):
+            return False
+        if self.events is not None:
+            return self.events.queue_ready.wait(max(0.0, deadline - time.monotonic()))
+        return True
+
+    async def _run(self) -> None:
+        tasks = [asyncio.create_task(self._forward_forever(), name="mqtt-bridge-forward")]
+        if self.receive_browser_publishes:
+            tasks.append(asyncio.create_task(self._browser_publishes_forever(), name="mqtt-bridge-publish"))
+        next_beat = 0.0
+        try:
+            while not self.stopping.is_set():
+                now = time.monotonic()
+                if now >= next_beat:
+                    await self._beat()
+                    next_beat = now + self.heartbeat_seconds
+                for task in tasks:
+                    if task.done() and not task.cancelled() and task.exception() is not None:
+                        raise task.exception()
+                await asyncio.sleep(0.05)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- broker → browsers ------------------------------------------------------------------------------------
+
+    def _enqueue_forward(self, message: MqttMessage) -> None:
+        # Called on the loop for each message, in the broker's order; one task forwards them in that order.
+        try:
+            self._forward_queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.stats["forward_dropped"] += 1
+            if self.stats["forward_dropped"] in (1, 10, 100) or self.stats["forward_dropped"] % 1000 == 0:
+                logger.error(
+                    "MQTT bridge: browsers' fan-out cannot keep up; %d message(s) dropped so far",
+                    self.stats["forward_dropped"],
+                )
+
+    async def _forward_forever(self) -> None:
+        fanout = self._fanout or _default_fanout()
+        while True:
+            message = await self._forward_queue.get()
+            try:
+                await fanout(message.topic, message.payload, retain=message.retain, received_at=message.received_at)
+                self.stats["forwarded"] += 1
+            except Exception:
+                logger.exception("MQTT bridge: forwarding %s to browsers failed", message.topic)
+
+    # -- events → broker --------------------------------------------------------------------------------------
+
+    def event_publish(self, event: Event) -> list[tuple[str, Publication]]:
+        """Publish each of ``event``'s topics to the broker (``data`` as payload); any thread. Returns the sends."""
+        publications = []
+        for topic in event.topics:
+            if event.retain and not self._retained_is_newest(topic, event.occurred_at):
+                logger.info("MQTT bridge: retained event %s on %s is older than the last one; skipped", event.id, topic)
+                continue
+            publications.append((topic, self.client.publish(topic, event.data, qos=1, retain=event.retain)))
+        self.stats["events_published"] += len(publications)
+        return publications
+
+    def _retained_is_newest(self, topic: str, occurred_at: datetime) -> bool:
+        with self._retained_lock:
+            newest = self._retained_at.get(topic)
+            if newest is not None and occurred_at < newest:
+                return False
+            self._retained_at[topic] = occurred_at
+            if len(self._retained_at) > 100_000:  # bounded: forget the oldest half
+                for stale in list(self._retained_at)[:50_000]:
+                    del self._retained_at[stale]
+            return True
+
+    # -- browsers → broker ------------------------------------------------------------------------------------
+
+    async def _browser_publishes_forever(self) -> None:
+        layer = self._channel_layer
+        if layer is None:
+            from channels.layers import get_channel_layer
+
+            layer = self._channel_layer = get_channel_layer()
+        while True:
+            try:
+                request = await layer.receive(PUBLISH_CHANNEL)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away: retry without busy-looping
+                logger.warning("MQTT bridge: channel layer receive failed (%s: %s); retrying", type(exc).__name__, exc)
+                await asyncio.sleep(1.0)
+                continue
+            await self.browser_publish(request["topic"], request["payload"], retain=bool(request.get("retain")))
+
+    async def browser_publish(self, topic: str, payload: bytes, *, retain: bool) -> None:
+        """Publish to the broker, then run the matching handlers here (our own client never receives it back)."""
+        try:
+            validate_topic(topic)
+        except InvalidTopicError as exc:
+            logger.warning("MQTT bridge: browser publish refused: %s", exc)
+            return
+        self.client.publish(topic, payload, qos=1, retain=retain)
+        self.stats["browser_published"] += 1
+        registry = self.client.registry
+        await registry.dispatch(MqttMessage(topic=topic, payload=bytes(payload), qos=1, retain=False))
+
+    # -- health -----------------------------------------------------------------------------------------------
+
+    async def _beat(self) -> None:
+        state = self.client.state
+        details = {
+            **self.stats,
+            "broker": state.broker,
+            "connected": state.connected,
+            "last_error": state.last_error,
+            "connects": state.connects,
+            "handler_dropped": state.dropped_messages,
+            "at": datetime.now(UTC).isoformat(),
+        }
+        try:
+            await database_sync_to_async(heartbeat_record)(
+                name=BRIDGE_NAME, interval_seconds=self.heartbeat_seconds, details=details
+            )
+        except Exception as exc:  # a missed heartbeat shows in /healthz; it must not stop the bridge
+            logger.info("MQTT bridge: heartbeat not recorded: %s", exc)
+
+
+def bridge_check() -> CheckResult:
+    """``worker:mqtt_bridge`` in /healthz: a fresh heartbeat from a bridge connected to its broker."""
+    beat = heartbeat_check(BRIDGE_NAME)
+    if not beat.ok:
+        return beat
+    heartbeat = heartbeat_get(BRIDGE_NAME)
+    details = (heartbeat.details if heartbeat else None) or {}
+    if not details.get("connected"):
+        return CheckResult(False, f"not connected to {details.get('broker')}: {details.get('last_error') or 'down'}")
+    return CheckResult(
+        True,
+        f"connected to {details.get('broker')}; {details.get('forwarded', 0)} forwarded, "
+        f"{details.get('events_published', 0)} event topic(s) published; {beat.detail}",
+    )
+
+
+def embedded_bridge() -> MqttBridge | None:
+    """The lifespan's factory: a bridge only when ``MQTT_URL`` is set."""
+    return MqttBridge() if settings.MQTT_URL else None

@@ -1,0 +1,459 @@
+"""The MQTT bridge against the real Mosquitto (and RabbitMQ / Redis where its other side is theirs).
+
+Browser subscriptions are stood in for by :class:`BrowserSubscriptions`, a fan-out double that matches with the
+same MQTT rules (``messaging.topics``); the browser test (``tests/browser/test_live.py``) runs the whole path with
+the real push endpoint and Chromium.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import subprocess
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from hub import embedded, health
+from messaging import bridge as bridge_module
+from messaging.bridge import MqttBridge, bridge_check, embedded_bridge, publish_request
+from messaging.mqtt import HandlerRegistry, MqttMessage
+from messaging.topics import FilterIndex
+from tests.messaging.consume_support import bus_names, make_event, rabbit  # noqa: F401 (fixtures)
+from tests.messaging.test_mqtt_broker import (
+    MOSQUITTO_SUB,
+    WAIT,
+    Inbox,
+    clear_retained,
+    host_port,
+    mosquitto_pub,
+    mosquitto_sub_one,
+    wait_for,
+)
+
+pytestmark = pytest.mark.services
+
+
+class BrowserSubscriptions:
+    """What ``messaging.push.fanout`` does, reduced to its contract: matching subscriptions get the message."""
+
+    def __init__(self) -> None:
+        self.index: FilterIndex[str] = FilterIndex()
+        self.received: queue.Queue = queue.Queue()
+        self.calls: queue.Queue = queue.Queue()
+
+    def subscribe(self, name: str, topic_filter: str) -> None:
+        self.index.add(topic_filter, name)
+
+    async def fanout(self, topic, payload, *, retain, received_at) -> None:
+        assert received_at.tzinfo is not None, "received_at is an aware datetime"
+        self.calls.put((topic, bytes(payload), retain))
+        for name in sorted(self.index.match(topic)):
+            self.received.put((name, topic, bytes(payload), retain))
+
+    def take(self, timeout: float = WAIT):
+        return self.received.get(timeout=timeout)
+
+    def nothing_more(self, wait: float = 0.3) -> list:
+        time.sleep(wait)
+        seen = []
+        while not self.received.empty():
+            seen.append(self.received.get_nowait())
+        return seen
+
+    def calls_so_far(self) -> list:
+        seen = []
+        while not self.calls.empty():
+            seen.append(self.calls.get_nowait())
+        return seen
+
+
+@pytest.fixture
+def base() -> str:
+    """A topic prefix of this test's own, so tests sharing the machine's Mosquitto never see each other."""
+    return f"/test-bridge/{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def browsers() -> BrowserSubscriptions:
+    return BrowserSubscriptions()
+
+
+@pytest.fixture
+def registry() -> HandlerRegistry:
+    return HandlerRegistry()
+
+
+@pytest.fixture
+def start_bridge(browsers, registry):
+    """``start_bridge(url, **options)`` → a running bridge with fast timers, stopped after the test."""
+    bridges: list[MqttBridge] = []
+
+    def start(url: str, *, ready: bool = True, **options) -> MqttBridge:
+        options.setdefault("fanout", browsers.fanout)
+        options.setdefault("registry", registry)
+        options.setdefault("consume_events", False)
+        options.setdefault("receive_browser_publishes", False)
+        options.setdefault("heartbeat_seconds", 3600)
+        options.setdefault("keepalive", 5)
+        options.setdefault("reconnect_min_delay", 0.05)
+        options.setdefault("reconnect_max_delay", 0.2)
+        bridge = MqttBridge(mqtt_url=url, **options)
+        bridges.append(bridge)
+        bridge.start()
+        if ready:
+            assert bridge.wait_until_ready(WAIT + 5), f"the bridge did not get ready against {url}"
+        return bridge
+
+    yield start
+    for bridge in bridges:
+        bridge.stop(timeout=WAIT)
+        assert not bridge.alive, "the bridge did not stop"
+
+
+def mosquitto_sub(url: str, topic_filter: str, *, count: int, seconds: int = int(WAIT)) -> subprocess.Popen:
+    """A foreign subscriber printing 'retain topic payload' for up to ``count`` messages within ``seconds``."""
+    command = [MOSQUITTO_SUB, *host_port(url), "-t", topic_filter, "-q", "1", "-C", str(count), "-W", str(seconds)]
+    return subprocess.Popen([*command, "-F", "%r %t %p"], stdout=subprocess.PIPE, text=True)
+
+
+def subscribed(process: subprocess.Popen) -> None:
+    # mosquitto_sub prints nothing when its subscription is acknowledged; a short pause covers it on loopback.
+    time.sleep(0.3)
+    assert process.poll() is None, "mosquitto_sub exited early"
+
+
+# --- broker → browsers -------------------------------------------------------------------------------------
+
+
+def test_a_broker_message_reaches_the_browser_subscriptions_it_matches_and_no_other(mqtt_url, start_bridge, browsers):
+    browsers.subscribe("sport", "/news/+/sport")
+    browsers.subscribe("weather", "/news/+/weather")
+    start_bridge(mqtt_url, filters=["/news/#"])
+    marker = uuid.uuid4().hex
+
+    mosquitto_pub(mqtt_url, "/news/europe/sport", f"goal {marker}")
+
+    assert browsers.take() == ("sport", "/news/europe/sport", f"goal {marker}".encode(), False)
+    leftovers = [item for item in browsers.nothing_more() if marker in item[2].decode(errors="replace")]
+    assert leftovers == [], "only the /news/+/sport subscription received the message"
+
+
+def test_only_the_configured_filters_are_forwarded(mqtt_url, base, start_bridge, browsers):
+    browsers.subscribe("everything", f"{base}/#")
+    start_bridge(mqtt_url, filters=[f"{base}/shared/#"])
+
+    mosquitto_pub(mqtt_url, f"{base}/private/x", "not bridged")
+    mosquitto_pub(mqtt_url, f"{base}/shared/x", "bridged")
+
+    assert browsers.take() == ("everything", f"{base}/shared/x", b"bridged", False)
+    assert browsers.nothing_more() == []
+
+
+def test_messages_are_forwarded_in_the_order_the_broker_sent_them(mqtt_url, base, start_bridge, browsers):
+    browsers.subscribe("all", f"{base}/#")
+    start_bridge(mqtt_url, filters=[f"{base}/#"])
+    for index in range(50):
+        mosquitto_pub(mqtt_url, f"{base}/seq", str(index))
+    received = [browsers.take()[2] for _ in range(50)]
+    assert received == [str(index).encode() for index in range(50)]
+
+
+def test_a_retained_broker_message_is_forwarded_as_retained(mqtt_url, base, start_bridge, browsers):
+    topic = f"{base}/home/living/measure/1"
+    browsers.subscribe("dashboard", f"{base}/home/#")
+    mosquitto_pub(mqtt_url, topic, "21.5", retain=True)
+    try:
+        start_bridge(mqtt_url, filters=[f"{base}/#"])
+        assert browsers.take() == ("dashboard", topic, b"21.5", True), "the broker's last value arrives retained"
+        mosquitto_pub(mqtt_url, f"{base}/home/living/measure/2", "live")
+        assert browsers.take() == ("dashboard", f"{base}/home/living/measure/2", b"live", False)
+    finally:
+        clear_retained(mqtt_url, topic)
+
+
+def test_the_apps_mqtt_handlers_run_in_the_bridge_once_per_message(
+    mqtt_url, base, start_bridge, registry, transactional_db
+):
+    handled = Inbox()
+
+    def queue_command(message: MqttMessage) -> None:  # sync: runs off the loop, like an ORM-writing handler
+        handled.put((message.topic, message.payload))
+
+    registry.subscribe(f"{base}/home/+/action/#", queue_command)
+    start_bridge(mqtt_url, filters=[f"{base}/#"])
+
+    mosquitto_pub(mqtt_url, f"{base}/home/living/action/3.12.0", "1")
+    mosquitto_pub(mqtt_url, f"{base}/home/living/measure/3.12.0", "20.0")
+
+    assert handled.take() == (f"{base}/home/living/action/3.12.0", b"1")
+    time.sleep(0.3)
+    assert handled.drain() == []
+
+
+def test_a_failing_fanout_does_not_stop_the_bridge(mqtt_url, base, start_bridge, browsers):
+    failures = []
+
+    async def flaky(topic, payload, *, retain, received_at):
+        if payload == b"boom":
+            failures.append(topic)
+            raise RuntimeError("channel layer away")
+        await browsers.fanout(topic, payload, retain=retain, received_at=received_at)
+
+    browsers.subscribe("all", f"{base}/#")
+    start_bridge(mqtt_url, filters=[f"{base}/#"], fanout=flaky)
+    mosquitto_pub(mqtt_url, f"{base}/a", "boom")
+    mosquitto_pub(mqtt_url, f"{base}/b", "fine")
+    assert browsers.take() == ("all", f"{base}/b", b"fine", False)
+    assert failures == [f"{base}/a"]
+
+
+# --- events → broker, and no loop --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bridge_queue(settings, bus_names):  # noqa: F811 (pytest fixture)
+    settings.MQTT_BRIDGE_QUEUE = f"test-mqtt-{uuid.uuid4().hex[:10]}"
+    return settings.MQTT_BRIDGE_QUEUE
+
+
+def test_an_events_topics_reach_the_broker_retained_when_retained_and_never_come_back(
+    mqtt_url,
+    rabbit,  # noqa: F811 (pytest fixture)
+    bridge_queue,
+    base,
+    start_bridge,
+    browsers,
+    registry,
+):
+    handled = Inbox()
+
+    async def record(message: MqttMessage) -> None:
+        handled.put(message.topic)
+
+    registry.subscribe(f"{base}/#", record)
+    browsers.subscribe("all", f"{base}/#")
+    bridge = start_bridge(mqtt_url, filters=["#"], consume_events=True, amqp_url=rabbit.url)
+    live = mosquitto_sub(mqtt_url, f"{base}/#", count=2)
+    subscribed(live)
+    retained_topic = f"{base}/home/living/measure/1"
+    live_topic = f"{base}/home/living/state"
+    try:
+        rabbit.publish_events(
+            [
+                make_event(1, topics=(retained_topic,), retain=True, data={"value": 21.5}),
+                make_event(2, topics=(live_topic,), data="on"),
+                make_event(3),  # no topics: nothing to publish
+            ]
+        )
+        output, _ = live.communicate(timeout=WAIT + 5)
+        assert sorted(output.splitlines()) == sorted([f"0 {retained_topic} " + '{"value":21.5}', f"0 {live_topic} on"])
+
+        later = mosquitto_sub_one(mqtt_url, retained_topic, retained_only=True)
+        later_output, _ = later.communicate(timeout=WAIT + 2)
+        assert later_output.strip() == f"1 1 {retained_topic} " + '{"value":21.5}', "kept by the broker as retained"
+
+        wait_for(lambda: rabbit.ready(bridge_queue) == 0, message="the bridge's queue to be acknowledged")
+        time.sleep(0.5)
+        assert browsers.calls_so_far() == [], "the bridge's own publications are not forwarded back to browsers"
+        assert handled.drain() == [], "nor handed to the MQTT handlers"
+        assert bridge.stats["events_published"] == 2
+    finally:
+        clear_retained(mqtt_url, retained_topic)
+
+
+def test_an_older_retained_event_never_overwrites_a_newer_one(
+    mqtt_url,
+    rabbit,  # noqa: F811 (pytest fixture)
+    bridge_queue,
+    base,
+    start_bridge,
+):
+    start_bridge(mqtt_url, filters=[f"{base}/none"], consume_events=True, amqp_url=rabbit.url)
+    topic = f"{base}/home/living/setpoint"
+    now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    try:
+        rabbit.publish_events(
+            [
+                make_event(1, topics=(topic,), retain=True, data=22, occurred_at=now),
+                make_event(2, topics=(topic,), retain=True, data=19, occurred_at=now - timedelta(minutes=5)),
+            ]
+        )
+        wait_for(lambda: rabbit.ready(bridge_queue) == 0, message="both events to be taken")
+        time.sleep(0.3)
+        later = mosquitto_sub_one(mqtt_url, topic, retained_only=True)
+        output, _ = later.communicate(timeout=WAIT + 2)
+        assert output.strip() == f"1 1 {topic} 22"
+    finally:
+        clear_retained(mqtt_url, topic)
+
+
+def test_each_event_reaches_the_broker_once(
+    mqtt_url,
+    rabbit,  # noqa: F811 (pytest fixture)
+    bridge_queue,
+    base,
+    start_bridge,
+):
+    # Web processes take no part in it: the one bridge consumes a queue of its own on the bus.
+    start_bridge(mqtt_url, filters=[f"{base}/none"], consume_events=True, amqp_url=rabbit.url)
+    subscriber = mosquitto_sub(mqtt_url, f"{base}/#", count=100, seconds=3)
+    subscribed(subscriber)
+    rabbit.publish_events([make_event(i, topics=(f"{base}/n/{i}",), data=i) for i in range(20)])
+    output, _ = subscriber.communicate(timeout=WAIT + 5)
+    topics = [line.split()[1] for line in output.splitlines()]
+    assert sorted(topics) == sorted(f"{base}/n/{i}" for i in range(20))
+
+
+# --- browsers → broker -------------------------------------------------------------------------------------
+
+
+def test_a_granted_browser_publish_from_another_process_reaches_the_broker_and_the_handlers_once(
+    mqtt_url, redis_url, base, start_bridge, browsers, registry
+):
+    from channels_redis.core import RedisChannelLayer
+
+    prefix = f"test-bridge-{uuid.uuid4().hex[:8]}"
+
+    def layer() -> RedisChannelLayer:
+        return RedisChannelLayer(hosts=[{"address": redis_url, "socket_timeout": None}], prefix=prefix)
+
+    handled = Inbox()
+
+    async def queue_command(message: MqttMessage) -> None:
+        handled.put((message.topic, message.payload))
+
+    registry.subscribe(f"{base}/home/+/action/#", queue_command)
+    browsers.subscribe("all", f"{base}/#")
+    start_bridge(mqtt_url, filters=["#"], receive_browser_publishes=True, channel_layer=layer())
+    topic = f"{base}/home/living/action/3.12.0"
+    subscriber = mosquitto_sub(mqtt_url, topic, count=1)
+    subscribed(subscriber)
+
+    async def web_process_publishes() -> None:
+        web_layer = layer()
+        await publish_request(topic, {"on": True}, layer=web_layer)
+
+    asyncio.run(web_process_publishes())
+
+    output, _ = subscriber.communicate(timeout=WAIT + 2)
+    assert output.strip() == f'0 {topic} {{"on":true}}'
+    assert handled.take() == (topic, b'{"on":true}')
+    time.sleep(0.3)
+    assert handled.drain() == [], "the handlers ran once"
+    assert browsers.calls_so_far() == [], "the push endpoint delivered it to browsers; the bridge does not again"
+
+
+def test_publish_request_refuses_a_topic_with_wildcards():
+    from messaging.topics import InvalidTopicError
+
+    with pytest.raises(InvalidTopicError):
+        asyncio.run(publish_request("/home/+/action", 1, layer=object()))
+
+
+# --- faults ------------------------------------------------------------------------------------------------
+
+
+def test_the_bridge_reconnects_after_a_cut_and_forwards_again(mqtt_url, base, start_bridge, browsers, tcp_proxy):
+    browsers.subscribe("all", f"{base}/#")
+    proxy = tcp_proxy(mqtt_url)
+    bridge = start_bridge(proxy.url_for(mqtt_url), filters=[f"{base}/#"])
+    mosquitto_pub(mqtt_url, f"{base}/before", "1")
+    assert browsers.take()[1] == f"{base}/before"
+
+    proxy.cut()
+    wait_for(lambda: not bridge.client.connected, message="the bridge to notice the cut")
+    proxy.restore()
+    assert bridge.wait_until_ready(WAIT + 5), "reconnected and subscribed again"
+    mosquitto_pub(mqtt_url, f"{base}/after", "2")
+    assert browsers.take() == ("all", f"{base}/after", b"2", False)
+    assert bridge.client.state.connects >= 2
+
+
+# --- heartbeat, /healthz, embedded, command ----------------------------------------------------------------
+
+
+def test_heartbeat_and_health_check_follow_the_brokers_connection(
+    mqtt_url, base, start_bridge, tcp_proxy, transactional_db
+):
+    from hub.selectors import heartbeat_get
+
+    proxy = tcp_proxy(mqtt_url)
+    bridge = start_bridge(proxy.url_for(mqtt_url), filters=[f"{base}/#"], heartbeat_seconds=0.2)
+    wait_for(lambda: heartbeat_get(bridge_module.BRIDGE_NAME) is not None, message="a heartbeat")
+    wait_for(lambda: bridge_check().ok, message="a healthy bridge")
+    assert "connected to" in bridge_check().detail
+
+    proxy.cut()
+    wait_for(lambda: not bridge_check().ok, message="the check to report the lost broker")
+    assert "not connected" in bridge_check().detail
+    proxy.restore()
+    wait_for(lambda: bridge_check().ok, timeout=WAIT + 5, message="the check to recover")
+
+    bridge.stop(timeout=WAIT)
+    # A stopped bridge's heartbeat goes stale after twice its interval.
+    wait_for(lambda: not bridge_check().ok, message="a stale heartbeat to be reported")
+
+
+def test_the_bridge_is_an_embedded_part_only_when_mqtt_url_is_set(settings, mqtt_url):
+    assert bridge_module.BRIDGE_NAME in embedded.registered()
+    settings.MQTT_URL = None
+    assert embedded_bridge() is None
+    settings.MQTT_URL = mqtt_url
+    bridge = embedded_bridge()
+    assert isinstance(bridge, MqttBridge)
+    assert not bridge.alive, "registering or building it starts nothing"
+    assert bridge.filters == settings.MQTT_BRIDGE_FILTERS == ["#"]
+
+
+def test_healthz_lists_the_bridge_when_mqtt_url_is_set():
+    # tests run with MQTT_URL set (conftest) only when the service is configured; the check is registered then.
+    from django.conf import settings
+
+    if settings.MQTT_URL:
+        assert f"worker:{bridge_module.BRIDGE_NAME}" in health._checks
+    else:
+        assert f"worker:{bridge_module.BRIDGE_NAME}" not in health._checks
+
+
+def test_a_malformed_filter_stops_start_up_naming_the_setting(mqtt_url):
+    with pytest.raises(ImproperlyConfigured, match="MQTT_BRIDGE_FILTERS contains 'a/#/b'"):
+        MqttBridge(mqtt_url=mqtt_url, filters=["a/#/b"])
+
+
+def test_the_command_refuses_to_start_without_mqtt_url(settings):
+    settings.MQTT_URL = None
+    with pytest.raises(CommandError, match="MQTT_URL is not set"):
+        call_command("mqtt_bridge")
+
+
+def test_the_command_runs_the_bridge_until_sigterm(mqtt_url, base, tmp_path):
+    import os
+    import signal
+    import sys
+    from pathlib import Path
+
+    project = Path(__file__).resolve().parents[2]
+    environment = {**os.environ, "MQTT_URL": mqtt_url, "MQTT_BRIDGE_FILTERS": f"{base}/#", "HUB_VAR_DIR": str(tmp_path)}
+    environment.pop("AMQP_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "mqtt_bridge", "--no-events"],
+        cwd=project,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(2.0)
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(WAIT + 10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -7,7 +7,7 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
-from messaging.models import Event, OutboxEvent
+from messaging.models import Event, OutboxEvent, TopicGrant
 
 
 class TypePrefixFilter(admin.SimpleListFilter):
@@ -86,3 +86,13 @@ class OutboxEventAdmin(InspectOnlyAdmin):
     def has_delete_permission(self, request, obj=None):
         # Only a superuser may drop a row the relay cannot publish; the event is then never sent.
         return request.user.is_superuser
+
+
+@admin.register(TopicGrant)
+class TopicGrantAdmin(admin.ModelAdmin):
+    """Who may subscribe to / publish on which topics of ``/ws/push``; a change applies to new connections."""
+
+    list_display = ("group", "topic_filter", "may_subscribe", "may_publish")
+    list_editable = ("may_subscribe", "may_publish")
+    list_filter = ("group", "may_subscribe", "may_publish")
+    search_fields = ("topic_filter", "group__name")

@@ -45,3 +45,38 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.id}"
+
+
+class TopicGrant(models.Model):
+    """What the members of a group may do on ``/ws/push``: subscribe to and/or publish on a topic filter.
+
+    A subscription is allowed when a granted filter covers it entirely; a publish when a granted filter matches
+    the topic (an action topic also needs ``hub.send_commands``). See ``messaging.push.grants``.
+    """
+
+    group = models.ForeignKey("auth.Group", on_delete=models.CASCADE, related_name="topic_grants")
+    topic_filter = models.CharField(
+        max_length=1024,
+        help_text="An MQTT topic filter: '+' is one level, '#' the rest (e.g. /home/#, /events/heating/#, #).",
+    )
+    may_subscribe = models.BooleanField(default=True)
+    may_publish = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["group__name", "topic_filter"]
+        constraints = [models.UniqueConstraint(fields=["group", "topic_filter"], name="topic_grant_unique")]
+        verbose_name = "topic grant"
+
+    def __str__(self) -> str:
+        rights = "/".join(r for r, on in (("subscribe", self.may_subscribe), ("publish", self.may_publish)) if on)
+        return f"{self.group}: {self.topic_filter} ({rights or 'nothing'})"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from messaging.topics import InvalidTopicError, validate_filter
+
+        try:
+            validate_filter(self.topic_filter)
+        except InvalidTopicError as exc:
+            raise ValidationError({"topic_filter": str(exc)}) from None

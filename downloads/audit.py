@@ -138,7 +138,11 @@ def submit(attempt: Attempt) -> None:
     global _atexit_registered
     writer.submit(attempt)
     if not writer.alive:
+        from hub import embedded
+
         writer.ensure_started()
+        # The lifespan shutdown stops (and so flushes) it; atexit covers servers without a lifespan.
+        embedded.track(writer)
         if not _atexit_registered:
             _atexit_registered = True
             atexit.register(writer.stop)

@@ -41,6 +41,13 @@ def start_all() -> list[Worker]:
     return list(_running)
 
 
+def track(worker: Worker) -> None:
+    """Have the lifespan shutdown stop ``worker`` too: a part started outside :func:`start_all`, e.g. lazily by
+    a production web process (uvicorn re-raises SIGTERM after the shutdown, so ``atexit`` never runs there)."""
+    if worker not in _running:
+        _running.append(worker)
+
+
 def stop_all() -> None:
     while _running:
         _running.pop().stop()

@@ -146,3 +146,15 @@ def submit(attempt: Attempt) -> None:
         if not _atexit_registered:
             _atexit_registered = True
             atexit.register(writer.stop)
+
+
+def health_check():
+    """/healthz: degraded while this process's audit backlog is large (the database is slow or down) or rows
+    were dropped; the download path itself keeps answering."""
+    from hub.health import CheckResult
+
+    if writer.dropped:
+        return CheckResult(False, f"{writer.dropped} audit rows dropped (backlog full); {writer.pending} waiting")
+    if writer.pending > 10 * writer.batch_rows:
+        return CheckResult(False, f"{writer.pending} audit rows waiting to be written")
+    return CheckResult(True, f"{writer.pending} audit rows waiting")

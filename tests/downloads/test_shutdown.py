@@ -94,3 +94,18 @@ def test_every_attempt_queued_before_sigterm_is_written(tmp_path, mode):
             20 * len(b"payload\n"),
         )
         assert connection.execute("SELECT download_count FROM downloads_downloadlink").fetchone() == (20,)
+
+
+def test_healthz_reports_a_large_audit_backlog_as_degraded(monkeypatch):
+    from datetime import UTC, datetime
+
+    from downloads import audit
+
+    writer = audit.AuditWriter(batch_rows=2, max_pending=5)
+    monkeypatch.setattr(audit, "writer", writer)
+    assert audit.health_check().ok
+    for _ in range(21):
+        writer.submit(audit.Attempt(at=datetime.now(UTC), method="GET", status=403, outcome="forbidden"))
+    result = audit.health_check()
+    assert not result.ok
+    assert "16 audit rows dropped" in result.detail

@@ -19,6 +19,7 @@ A modem that reboots by itself (it prints ``Modem ready!`` again, having forgott
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -168,10 +169,8 @@ class Modem:
         self._buffer.clear()
         self._pending.clear()
         if port is not None:
-            try:
+            with contextlib.suppress(serial.SerialException, OSError):
                 port.close()
-            except (serial.SerialException, OSError):
-                pass
 
     @property
     def is_open(self) -> bool:
@@ -327,10 +326,8 @@ class Modem:
 
     def _discard_input(self) -> None:
         port = self._require_port()
-        try:
+        with contextlib.suppress(serial.SerialException, OSError):
             port.reset_input_buffer()
-        except (serial.SerialException, OSError):
-            pass
         self._buffer.clear()
         self._pending.clear()
 

@@ -18,11 +18,10 @@ import tty
 from collections.abc import Callable
 from pathlib import Path
 
-from hub.workers import Worker
-
 from heating.simulator.modem import VirtualModem
 from heating.simulator.node import Room, RoomHeaterNode
 from heating.swap.codec import Packet
+from hub.workers import Worker
 
 logger = logging.getLogger(__name__)
 

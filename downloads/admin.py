@@ -55,6 +55,12 @@ class DownloadLinkAddForm(forms.ModelForm):
             self.fields["path"].help_text = f"The downloads root {settings.DOWNLOADS_ROOT} holds no files yet."
         self.fields["expires_at"].initial = _default_expiry
 
+    def clean_max_downloads(self):
+        max_downloads = self.cleaned_data["max_downloads"]
+        if max_downloads is not None and max_downloads < 1:
+            raise forms.ValidationError("At least 1, or empty for no limit.")
+        return max_downloads
+
     def clean_expires_at(self):
         expires_at = self.cleaned_data["expires_at"]
         if expires_at is not None and expires_at <= timezone.now():

@@ -106,7 +106,7 @@ class DownloadLinkSerializer(HubModelSerializer):
                 created_by=self.context["request"].user,
             )
         except LinkError as exc:
-            raise serializers.ValidationError({"path" if "file" in str(exc) else "expires_at": [str(exc)]}) from None
+            raise serializers.ValidationError({exc.field: [str(exc)]}) from None
 
 
 _STATE_PARAM = OpenApiParameter("state", str, enum=list(LinkState.values), description="active, expired, …")

@@ -28,6 +28,10 @@ from downloads.signing import (
 class LinkError(ValueError):
     """A link that cannot be made as asked (the message says why, for the admin or the command line)."""
 
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field  # which input was wrong: path, expires_at, max_downloads or legacy
+
 
 def customer_create(*, slug: str, name: str = "", contact: str = "", notes: str = "") -> Customer:
     customer = Customer(slug=slug, name=name or slug, contact=contact, notes=notes)
@@ -56,17 +60,17 @@ def link_create(
     """Sign and record a link to ``path`` (relative to DOWNLOADS_ROOT, an existing file) until ``expires_at``."""
     now = now or timezone.now()
     if timezone.is_naive(expires_at):
-        raise LinkError("the expiry needs a time zone")
+        raise LinkError("the expiry needs a time zone", field="expires_at")
     try:
         real = resolve_under_root(settings.DOWNLOADS_ROOT, path)
     except UnsafePath as exc:
-        raise LinkError(f"{path!r} is not a file under the downloads root ({exc})") from None
+        raise LinkError(f"{path!r} is not a file under the downloads root ({exc})", field="path") from None
     if not real.is_file():
-        raise LinkError(f"no file {path!r} under the downloads root {settings.DOWNLOADS_ROOT}")
+        raise LinkError(f"no file {path!r} under the downloads root {settings.DOWNLOADS_ROOT}", field="path")
     if legacy:
         config = legacy_config()
         if config is None:
-            raise LinkError("legacy links need DOWNLOADS_LEGACY_SECRET to be set")
+            raise LinkError("legacy links need DOWNLOADS_LEGACY_SECRET to be set", field="legacy")
         # The old format has minutes in the legacy zone: round down so the link never outlives what was asked.
         expiry_text = format_legacy_expiry(expires_at, config.zone)
         parts = sign_legacy_link(legacy=config, customer=customer.slug, expiry=expiry_text, path=path)
@@ -77,9 +81,11 @@ def link_create(
         parts = sign_link(keys=settings.DOWNLOADS_KEYS, customer=customer.slug, expires_at=expires_at, path=path)
         key_id = settings.DOWNLOADS_KEYS.active_id
     if expires_at <= now:
-        raise LinkError(f"the expiry {expires_at.isoformat()} is in the past")
+        raise LinkError(f"the expiry {expires_at.isoformat()} is in the past", field="expires_at")
     if max_downloads is not None and max_downloads < 1:
-        raise LinkError("the maximum number of downloads must be at least 1 (or empty for no limit)")
+        raise LinkError(
+            "the maximum number of downloads must be at least 1 (or empty for no limit)", field="max_downloads"
+        )
     with transaction.atomic():
         link = DownloadLink.objects.create(
             customer=customer,

@@ -61,7 +61,7 @@ async def asgi_request(app, path: str, *, method: str = "GET", headers=(), clien
     assert not bodies[-1].get("more_body", False), "the response never ended"
     return Response(
         start["status"],
-        {k.decode("latin-1"): v.decode("latin-1") for k, v in start["headers"]},
+        {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in start["headers"]},
         b"".join(m.get("body", b"") for m in bodies),
         len(bodies),
     )

@@ -81,6 +81,21 @@ def test_a_path_that_is_not_offered_is_refused(admin_client_signed_in, downloads
     assert DownloadLink.objects.count() == 0
 
 
+def test_a_download_cap_below_one_is_refused(admin_client_signed_in, downloads_root, acme):
+    response = admin_client_signed_in.post(
+        "/admin/downloads/downloadlink/add/",
+        {
+            "customer": acme.pk,
+            "path": "big.bin",
+            "expires_at_0": "2099-01-01",
+            "expires_at_1": "10:00:00",
+            "max_downloads": "0",
+        },
+    )
+    assert "max_downloads" in response.context["adminform"].form.errors
+    assert DownloadLink.objects.count() == 0
+
+
 def test_a_past_expiry_is_refused(admin_client_signed_in, downloads_root, acme):
     response = admin_client_signed_in.post(
         "/admin/downloads/downloadlink/add/",

@@ -46,6 +46,7 @@ def test_staff_create_a_link_and_get_its_url(staff_api, downloads_root, acme, se
         ({"path": "dir1/missing.txt"}, "path"),
         ({"expires_at": "2015-01-01T00:00:00.000Z"}, "expires_at"),
         ({"customer": "nobody"}, "customer"),
+        ({"max_downloads": 0}, "max_downloads"),
     ],
 )
 def test_a_bad_link_is_a_400_naming_the_field(staff_api, downloads_root, acme, fields, field):

@@ -283,7 +283,12 @@ def test_the_hub_application_sends_download_paths_to_the_lean_app_and_the_rest_t
     link = make_link()
     response = fetch(application.app, link_path(link), headers=[("Host", "127.0.0.1")])
     assert (response.status, response.body) == (200, b"hello\n")
-    assert "csrftoken" not in response.headers.get("set-cookie", "")
+    # Not through Django's request cycle: none of its middleware's headers are there.
+    assert "x-frame-options" not in response.headers
+    assert "cross-origin-opener-policy" not in response.headers
+    assert "vary" not in response.headers
+    django_answer = fetch(application.app, "/admin/login/", headers=[("Host", "127.0.0.1")])
+    assert django_answer.headers["x-frame-options"] == "DENY"  # what Django's cycle would have added
     response = fetch(application.app, "/dl/nope", headers=[("Host", "127.0.0.1")])
     assert response.status == 403
     assert writer.alive

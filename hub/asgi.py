@@ -51,10 +51,20 @@ class Lifespan:
 
 
 def build_application(*, run_embedded: bool):
+    from channels.routing import URLRouter
+
     # Signed downloads answer before Django: its request cycle is too slow for that path (PITFALLS).
     from downloads.asgi import downloads_router
+    from messaging.auth import push_auth_stack
+    from messaging.routing import websocket_urlpatterns
 
-    router = ProtocolTypeRouter({"http": downloads_router(django_asgi_app)})
+    router = ProtocolTypeRouter(
+        {
+            "http": downloads_router(django_asgi_app),
+            # Convention 6: an origin check that lets Origin-less scripts through to the bearer-token check.
+            "websocket": push_auth_stack(URLRouter(websocket_urlpatterns)),
+        }
+    )
     return Lifespan(router, run_embedded=run_embedded)
 
 

@@ -25,7 +25,7 @@ class PushConnection(Protocol):
     #: filter → the id of the subscription the client made with it
     subscriptions: dict[str, Any]
 
-    def offer(self, frame: str) -> None:
+    def offer(self, frame: str, message: PushMessage | None = None) -> None:
         """Queue a frame for the socket without waiting (a full queue is the connection's business)."""
 
 
@@ -91,5 +91,5 @@ class PushHub:
             frame = frames.get(key)
             if frame is None:
                 frame = frames[key] = message_frame(prefix, list(key))
-            connection.offer(frame)
+            connection.offer(frame, message)
         self.delivered += len(ids_by_connection)

@@ -1,0 +1,208 @@
+"""``/ws/push``: the WebSocket consumer (protocol in ``messaging.push.frames``, README "Live push").
+
+Thin: parse a request, check it against the user's grants, hand subscriptions to the process's
+:class:`~messaging.push.hub.PushHub`, answer. Everything sent to the socket goes through one bounded queue
+drained by one writer task, so a request's ``ack`` always precedes the retained values it brings, and a socket
+that cannot keep up is noticed (its queue fills) without holding up anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from messaging import push
+from messaging.push.frames import (
+    BadRequest,
+    PushMessage,
+    Request,
+    ack_frame,
+    error_frame,
+    message_frame,
+    parse_request,
+    pong_frame,
+)
+from messaging.push.grants import PushRefused, grants_for
+from messaging.topics import InvalidTopicError, validate_filter
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_TOO_SLOW = 4408
+CLOSE_HEARTBEAT_LOST = 4000
+
+
+class PushConsumer(AsyncWebsocketConsumer):
+    # Deliveries come from the process's hub, not from a channel-layer channel per socket: no Redis work per
+    # connection (PITFALLS: 1,000 sockets arriving at once exhausted channels-redis' pool in group_add).
+    channel_layer_alias = None
+
+    #: Frames waiting for a socket before it counts as too slow (closed with 4408).
+    queue_size = 1000
+    #: How often the silence of the client is checked, and how long it may stay silent before 4000.
+    heartbeat_interval = 10.0
+    heartbeat_timeout = 60.0
+    max_subscriptions = 256
+    _options = ("queue_size", "heartbeat_interval", "heartbeat_timeout", "max_subscriptions")
+
+    def __init__(self, **options) -> None:
+        # ``PushConsumer.as_asgi(heartbeat_timeout=0.3)``: timers and bounds injectable, as tests need.
+        unknown = set(options) - set(self._options)
+        if unknown:
+            raise TypeError(f"PushConsumer does not take {', '.join(sorted(unknown))}")
+        super().__init__()
+        for name, value in options.items():
+            setattr(self, name, value)
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        self.subscriptions: dict[str, Any] = {}
+        self._closing = False
+        self._tasks: list[asyncio.Task] = []
+        if user is None or not user.is_authenticated or not user.is_active:
+            # Accept first: a close before accepting is a bare HTTP 403, and a script could not tell why.
+            await self.accept()
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            self._closing = True
+            return
+        self.grants = await database_sync_to_async(grants_for)(user)
+        self.hub = push.process_hub()
+        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=self.queue_size)
+        self._loop = asyncio.get_running_loop()
+        self._last_heard = self._loop.time()
+        #: While retained values are fetched: topic → order of the newest live message since (see _subscribe).
+        self._live_since: dict[str, int] | None = None
+        await self.accept()
+        self._tasks = [
+            asyncio.create_task(self._write_forever(), name="push-writer"),
+            asyncio.create_task(self._watch_heartbeat(), name="push-heartbeat"),
+        ]
+
+    async def disconnect(self, code: int) -> None:
+        self._closing = True
+        if hasattr(self, "hub"):
+            self.hub.detach(self)
+        for task in self._tasks:
+            task.cancel()
+
+    # -- PushConnection (called by the hub, on this loop) --
+
+    def offer(self, frame: str, message: PushMessage | None = None) -> None:
+        if self._closing:
+            return
+        if self._live_since is not None and message is not None:
+            self._live_since[message.topic] = max(message.order, self._live_since.get(message.topic, message.order))
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self._shut(CLOSE_TOO_SLOW, "too slow to keep up")
+
+    # -- requests --
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self._closing:
+            return
+        self._last_heard = self._loop.time()
+        try:
+            request = parse_request(text_data)
+            if request.op == "ping":
+                self.offer(pong_frame(request.id))
+            elif request.op == "subscribe":
+                await self._subscribe(request)
+            elif request.op == "unsubscribe":
+                self._unsubscribe(request)
+            else:
+                await self._publish(request)
+        except BadRequest as exc:
+            self.offer(error_frame(exc.request_id, str(exc)))
+
+    async def _subscribe(self, request: Request) -> None:
+        topic_filter = request.topic
+        try:
+            validate_filter(topic_filter)
+            self.grants.check_subscribe(topic_filter)
+        except (InvalidTopicError, PushRefused) as exc:
+            raise BadRequest(str(exc), request_id=request.id) from None
+        if topic_filter not in self.subscriptions and len(self.subscriptions) >= self.max_subscriptions:
+            raise BadRequest(f"at most {self.max_subscriptions} subscriptions per connection", request_id=request.id)
+        self._live_since = {}
+        try:
+            self.hub.subscribe(self, topic_filter, request.id)
+            self.offer(ack_frame(request.id))
+            try:
+                retained = await self.hub.bus.retained(topic_filter)
+            except Exception:
+                logger.exception("live push: the retained values of %s could not be read", topic_filter)
+                return
+            for message in sorted(retained, key=lambda m: m.order):
+                # A live message newer than the stored value arrived meanwhile: the stored one is stale now.
+                if self._live_since.get(message.topic, -1) >= message.order:
+                    continue
+                self.offer(message_frame(message.frame_prefix(retained=True), [request.id]))
+        finally:
+            self._live_since = None
+
+    def _unsubscribe(self, request: Request) -> None:
+        try:
+            validate_filter(request.topic)
+        except InvalidTopicError as exc:
+            raise BadRequest(str(exc), request_id=request.id) from None
+        if not self.hub.unsubscribe(self, request.topic):
+            raise BadRequest(f"there is no subscription on {request.topic!r}", request_id=request.id)
+        self.offer(ack_frame(request.id))
+
+    async def _publish(self, request: Request) -> None:
+        try:
+            await push.browser_publish(
+                user=self.scope["user"],
+                topic=request.topic,
+                payload=request.payload,
+                retain=request.retain,
+                grants=self.grants,
+            )
+        except (InvalidTopicError, PushRefused) as exc:
+            raise BadRequest(str(exc), request_id=request.id) from None
+        except Exception:
+            logger.exception("live push: a publish to %s failed", request.topic)
+            raise BadRequest("the hub could not publish this message; try again", request_id=request.id) from None
+        self.offer(ack_frame(request.id))
+
+    # -- the socket's side --
+
+    async def _write_forever(self) -> None:
+        send = self.base_send
+        queue = self._queue
+        while True:
+            frame = await queue.get()
+            await send({"type": "websocket.send", "text": frame})
+
+    async def _watch_heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            if self._loop.time() - self._last_heard > self.heartbeat_timeout:
+                self._shut(CLOSE_HEARTBEAT_LOST, "heartbeat lost")
+                return
+
+    def _shut(self, code: int, why: str) -> None:
+        """Stop delivering and close with ``code``; the frames still queued are dropped."""
+        if self._closing:
+            return
+        self._closing = True
+        self.hub.detach(self)
+        logger.info("live push: closing a connection (%s) of %s: %s", code, self.scope.get("user"), why)
+        for task in self._tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        self._tasks.append(asyncio.create_task(self._close_after_writer(code), name="push-close"))
+
+    async def _close_after_writer(self, code: int) -> None:
+        writer = self._tasks[0] if self._tasks else None
+        if writer is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+        await self.close(code=code)

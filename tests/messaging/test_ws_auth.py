@@ -1,0 +1,131 @@
+"""Who may open ``/ws/push``, through the application ``hub/asgi.py`` builds (origin check, session, bearer token)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import Client
+
+from hub.asgi import build_application
+from messaging.auth import origin_allowed
+from tests.messaging import push_support
+from tests.messaging.push_support import HOST, ORIGIN, Socket, WebsocketCommunicator, bearer_token
+
+pytestmark = pytest.mark.usefixtures("memory_bus")
+memory_bus = push_support.memory_bus
+grants_db = push_support.grants_db
+household = push_support.household
+
+
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+async def open_socket(*, origin: str | None = ORIGIN, cookie: str | None = None, token: str | None = None):
+    headers = [(b"host", HOST.encode())]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    if cookie is not None:
+        headers.append((b"cookie", cookie.encode()))
+    if token is not None:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+    communicator = WebsocketCommunicator(build_application(run_embedded=False), "/ws/push", headers)
+    accepted, _ = await communicator.connect()
+    return accepted, Socket(communicator)
+
+
+async def assert_usable(socket: Socket) -> None:
+    assert await socket.request({"op": "ping", "id": 1}) == {"op": "pong", "id": 1}
+    assert await socket.subscribe("/home/#", 2) == {"op": "ack", "id": 2}
+    await socket.close()
+
+
+async def test_a_signed_in_browser_from_an_allowed_origin_connects(household):
+    accepted, socket = await open_socket(cookie=await sync_to_async(session_cookie)(household))
+    assert accepted
+    await assert_usable(socket)
+
+
+async def test_a_disallowed_origin_is_refused_at_the_handshake(household):
+    cookie = await sync_to_async(session_cookie)(household)
+    accepted, _socket = await open_socket(origin="http://evil.example", cookie=cookie)
+    assert not accepted, "refused before accepting: the server answers the handshake with 403"
+
+
+async def test_no_signed_in_user_is_closed_with_4401(grants_db):
+    accepted, socket = await open_socket()
+    assert accepted
+    assert await socket.closed_with() == 4401
+
+
+async def test_a_session_cookie_without_origin_is_not_enough(household):
+    # Not a browser: it must bring a bearer token.
+    accepted, socket = await open_socket(origin=None, cookie=await sync_to_async(session_cookie)(household))
+    assert accepted
+    assert await socket.closed_with() == 4401
+
+
+async def test_no_origin_with_a_push_read_token_connects(household):
+    token = await sync_to_async(bearer_token)(household, "push:read")
+    accepted, socket = await open_socket(origin=None, token=token)
+    assert accepted
+    await assert_usable(socket)
+
+
+async def test_the_read_umbrella_scope_is_enough(household):
+    token = await sync_to_async(bearer_token)(household, "read")
+    _accepted, socket = await open_socket(origin=None, token=token)
+    await assert_usable(socket)
+
+
+@pytest.mark.parametrize(
+    ("scope", "expires_in"),
+    [("events:read users:read", timedelta(hours=1)), ("push:write", timedelta(hours=1)), ("push:read", -timedelta(1))],
+)
+async def test_a_token_without_push_read_or_expired_is_closed_with_4401(household, scope, expires_in):
+    token = await sync_to_async(bearer_token)(household, scope, expires_in=expires_in)
+    accepted, socket = await open_socket(origin=None, token=token)
+    assert accepted
+    assert await socket.closed_with() == 4401
+
+
+async def test_an_unknown_token_and_a_disabled_users_token_are_closed_with_4401(household):
+    _accepted, socket = await open_socket(origin=None, token="no-such-token")
+    assert await socket.closed_with() == 4401
+    token = await sync_to_async(bearer_token)(household, "push:read")
+    household.is_active = False
+    await sync_to_async(household.save)()
+    _accepted, socket = await open_socket(origin=None, token=token)
+    assert await socket.closed_with() == 4401
+
+
+async def test_a_token_grants_no_more_than_the_users_groups(household):
+    token = await sync_to_async(bearer_token)(household, "push:read")
+    _accepted, socket = await open_socket(origin=None, token=token)
+    reply = await socket.subscribe("#", 1)
+    assert reply["op"] == "error"
+    assert "may not subscribe" in reply["message"]
+    await socket.close()
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "allowed_hosts", "allowed"),
+    [
+        ("http://127.0.0.1:8000", "127.0.0.1:8000", ["127.0.0.1"], True),
+        ("http://hub.example", "other:80", ["hub.example"], True),
+        ("http://a.hub.example", "x", [".hub.example"], True),
+        ("http://evil.example", "x", ["hub.example"], False),
+        # ALLOWED_HOSTS=* (the embedded default on 0.0.0.0) lets the hub's own pages in, not every site.
+        ("http://192.168.1.20:8000", "192.168.1.20:8000", ["*"], True),
+        ("http://evil.example", "192.168.1.20:8000", ["*"], False),
+        ("null", "x", ["*"], False),
+        ("file://", "x", ["*"], False),
+    ],
+)
+def test_origin_rules(settings, origin, host, allowed_hosts, allowed):
+    settings.ALLOWED_HOSTS = allowed_hosts
+    assert origin_allowed(origin, host=host) is allowed

@@ -63,6 +63,7 @@ def event_bus_names(amqp_url):
         "EVENTS_NOTIFY_QUEUE": f"test-compose-notify-{suffix}",
         "EVENTS_DEAD_LETTER_EXCHANGE": f"test-compose-dlx-{suffix}",
         "EVENTS_DEAD_LETTER_QUEUE": f"test-compose-dead-{suffix}",
+        "MQTT_BRIDGE_QUEUE": f"test-compose-mqtt-{suffix}",
     }
     yield names
     from kombu import Connection, Exchange, Queue
@@ -90,7 +91,7 @@ def production_environment(tmp_path_factory, fresh_database, redis_url, amqp_url
     environ = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("HUB_", "DJANGO_", "DOWNLOADS_", "EVENTS_", "SYSLOG_"))
+        if not key.startswith(("HUB_", "DJANGO_", "DOWNLOADS_", "EVENTS_", "SYSLOG_", "MQTT_"))
         and key not in ("DATABASE_URL", "REDIS_URL", "AMQP_URL", "MQTT_URL", "DEBUG", "ALLOWED_HOSTS", "SECRET_KEY")
     }
     local = {
@@ -204,9 +205,9 @@ def test_the_web_service_serves_in_production_mode_and_passes_its_health_check(i
     assert code in (0, -signal.SIGTERM), (home / "web.log").read_text()
 
 
-def test_the_event_bus_services_run_and_pass_their_health_checks(initialised):
+def test_the_relay_consumers_and_mqtt_bridge_run_and_pass_their_health_checks(initialised):
     environ, home, _ = initialised
-    services = ["relay", "consumer-db", "consumer-notify"]
+    services = ["relay", "consumer-db", "consumer-notify", "mqtt-bridge"]
     processes = {service: start(service, environ, home / f"{service}.log") for service in services}
     try:
         for service, process in processes.items():

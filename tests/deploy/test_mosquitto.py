@@ -61,16 +61,18 @@ def broker(tmp_path):
     process = subprocess.Popen(
         [mosquitto, "-c", str(tmp_path / "mosquitto.conf")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    deadline = time.monotonic() + 10
-    while True:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            break
-        assert process.poll() is None, process.stdout.read().decode()
-        assert time.monotonic() < deadline, "mosquitto did not listen within 10 s"
-        time.sleep(0.05)
-    yield port
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+            assert process.poll() is None, process.stdout.read().decode()
+            assert time.monotonic() < deadline, "mosquitto did not listen within 10 s"
+            time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def connect(port: int, username: str | None = None, password: str | None = None):

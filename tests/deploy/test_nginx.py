@@ -141,15 +141,18 @@ def running_nginx(site):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", site["https"]), timeout=0.5):
-            break
-        assert process.poll() is None, process.stdout.read().decode()
-        time.sleep(0.05)
-    yield site
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", site["https"]), timeout=0.5):
+                break
+            assert process.poll() is None, process.stdout.read().decode()
+            assert time.monotonic() < deadline, "nginx did not listen within 10 s"
+            time.sleep(0.05)
+        yield site
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def https(site, method: str, path: str, headers: dict | None = None) -> http.client.HTTPResponse:

@@ -59,7 +59,7 @@ class RunningHub:
     def output(self) -> str:
         return "".join(self._lines)
 
-    def wait_until_answering(self, timeout: float = 20.0) -> None:
+    def wait_until_answering(self, timeout: float = 40.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"runhub exited early:\n{self.output}"

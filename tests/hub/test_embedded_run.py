@@ -110,6 +110,23 @@ def hub_environment(tmp_path):
     return environ, port
 
 
+@pytest.fixture
+def start_hub(hub_environment):
+    """``start_hub()`` → a RunningHub; any still running after the test (a failed assertion) is killed."""
+    environ, port = hub_environment
+    started: list[RunningHub] = []
+
+    def start() -> RunningHub:
+        started.append(RunningHub(environ, port))
+        return started[-1]
+
+    yield start
+    for hub in started:
+        if hub.process.poll() is None:
+            hub.process.kill()
+            hub.process.wait()
+
+
 def sign_in(base: str, username: str, password: str) -> int:
     """Sign in through the admin's login form (CSRF and all); the status of the page it lands on."""
     cookies = http.cookiejar.CookieJar()
@@ -137,10 +154,8 @@ def container_health_check(base: str) -> int:
     return completed.returncode
 
 
-def test_make_run_prints_a_working_admin_password_once_answers_healthz_and_stops_cleanly(hub_environment):
-    environ, port = hub_environment
-
-    first = RunningHub(environ, port)
+def test_make_run_prints_a_working_admin_password_once_answers_healthz_and_stops_cleanly(start_hub):
+    first = start_hub()
     first.wait_until_answering()
     with urllib.request.urlopen(first.base + "/healthz", timeout=10) as response:
         assert response.status == 200
@@ -154,7 +169,7 @@ def test_make_run_prints_a_working_admin_password_once_answers_healthz_and_stops
     assert "Application shutdown complete" in first.output, "SIGTERM must run the lifespan's shutdown"
     assert container_health_check(first.base) != 0, "the health check notices the server is gone"
 
-    second = RunningHub(environ, port)
+    second = start_hub()
     second.wait_until_answering()
     assert not PASSWORD_LINE.search(second.output), "the password is shown on the first start only"
     assert "password" not in second.output.lower()

@@ -272,3 +272,41 @@ def test_expiry_is_strict(root):
     link = verify_link(sign_link(keys=KEYS, customer="acme", expires_at=EXPIRY, path="a"), keys=KEYS, legacy=None)
     assert not link.is_expired(EXPIRY - timedelta(seconds=1))
     assert link.is_expired(EXPIRY)
+
+
+@st.composite
+def _legacy_link_and_a_change(draw):
+    customer = draw(st.text(alphabet=st.characters(codec="utf-8", exclude_characters="/"), min_size=1, max_size=12))
+    path = draw(st.from_regex(r"[A-Za-z0-9 ._-]{1,8}(/[A-Za-z0-9 ._-]{1,8}){0,2}", fullmatch=True))
+    moment = draw(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1)))
+    parts = sign_legacy_link(legacy=LEGACY, customer=customer, expiry=moment.strftime("%Y-%m-%dT%H:%M"), path=path)
+    fields = list(astuple(parts))
+    which = draw(st.integers(0, 3))
+    original = fields[which]
+    index = draw(st.integers(0, len(original) - 1))
+    how = draw(st.sampled_from(["flip", "truncate", "append", "move"]))
+    if how == "flip":
+        changed = original[:index] + chr(ord(original[index]) ^ draw(st.integers(1, 127))) + original[index + 1 :]
+    elif how == "truncate":
+        changed = original[:index]
+    elif how == "append":
+        changed = original + draw(_text)
+    else:
+        # Shift characters across a field boundary: the old format's concatenation would not notice.
+        neighbour = (which + 1) % 4 if which < 3 else 2
+        fields[neighbour] = fields[neighbour] + original[index:] if neighbour > which else original[index:]
+        changed = original[:index]
+    fields[which] = changed
+    changed_parts = LinkParts(*fields)
+    if changed_parts == parts or not all(fields[:3]):
+        changed_parts = LinkParts(parts.signature, parts.customer, parts.expiry, parts.path + "x")
+    return parts, changed_parts
+
+
+@settings(max_examples=300, deadline=None)
+@given(_legacy_link_and_a_change())
+def test_no_change_to_any_part_of_a_valid_legacy_link_verifies(pair):
+    valid, changed = pair
+    assert verify_link(valid, keys=KEYS, legacy=LEGACY).format == "legacy"
+    with pytest.raises(InvalidLink):
+        verify_link(changed, keys=KEYS, legacy=LEGACY)

@@ -472,3 +472,34 @@ def test_huge_and_odd_headers_are_answered_without_error(make_app, make_link):
     headers += [(f"X-Filler-{i}", "y" * 1000) for i in range(200)]
     response = fetch(make_app(), link_path(link), headers=headers)
     assert (response.status, response.body) == (200, b"hello\n")
+
+
+def test_a_client_that_leaves_mid_stream_stops_the_stream_and_the_audit_says_how_much_went(
+    make_app, make_link, audit_writer
+):
+    import asyncio
+
+    app = make_app()
+    path = link_path(make_link("big.bin"))
+    sent_chunks = []
+    first_chunk_sent = asyncio.Event()
+
+    async def receive():
+        if not hasattr(receive, "started"):
+            receive.started = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await first_chunk_sent.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.body" and message.get("body"):
+            sent_chunks.append(message["body"])
+            first_chunk_sent.set()
+            await asyncio.sleep(0.01)  # the client is slow; meanwhile it goes away
+
+    scope = {"type": "http", "method": "GET", "path": path, "headers": [], "client": ("127.0.0.1", 1)}
+    asyncio.run(app(scope, receive, send))
+    assert 1 <= len(sent_chunks) < 4  # 1 MiB would be four 256 KiB chunks
+    audit_writer.flush()
+    event = DownloadEvent.objects.get()
+    assert event.bytes_sent == sum(len(chunk) for chunk in sent_chunks) < len(BIG)

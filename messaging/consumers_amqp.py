@@ -15,6 +15,7 @@ and acknowledges nothing, so a crash at any point only causes a redelivery, whic
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import time
@@ -164,6 +165,7 @@ class BatchConsumer(Worker):
         retry_first: float = 0.5,
         retry_max: float = 10.0,
         idle_poll: float = 1.0,
+        amqp_heartbeat: float = 30.0,
     ) -> None:
         super().__init__()
         self.amqp_url = amqp_url or settings.AMQP_URL
@@ -173,6 +175,7 @@ class BatchConsumer(Worker):
         self.heartbeat_seconds = heartbeat_seconds
         self.retry_delay = backoff_delays(first=retry_first, maximum=retry_max)
         self.idle_poll = idle_poll
+        self.amqp_heartbeat = amqp_heartbeat
         self.dead_letters = DeadLetterPublisher(amqp_url=self.amqp_url, exchange=settings.EVENTS_DEAD_LETTER_EXCHANGE)
         self.stats = {"processed": 0, "dead_lettered": 0, "requeued": 0, "batches": 0}
         self._pending: list[Message] = []
@@ -241,7 +244,7 @@ class BatchConsumer(Worker):
         if self.amqp_url.startswith("memory://"):
             # The in-process broker of the embedded default polls; poll often so events are not held back.
             return Connection(self.amqp_url, transport_options={"polling_interval": 0.01})
-        return Connection(self.amqp_url, heartbeat=30)
+        return Connection(self.amqp_url, heartbeat=self.amqp_heartbeat)
 
     def _consume(self, connection: Connection) -> None:
         queue = self.queue_declare(connection, topology.declare(connection))
@@ -276,7 +279,7 @@ class BatchConsumer(Worker):
                     self._beat()
                     self._next_heartbeat = now + self.heartbeat_seconds
                 if in_flight is not None and in_flight.future.done():
-                    self._finish(in_flight)
+                    self._finish(in_flight, connection)
                     in_flight = None
                 timeout = self.idle_poll if deadline is None else max(0.001, min(self.idle_poll, deadline - now))
                 if in_flight is not None:
@@ -289,7 +292,7 @@ class BatchConsumer(Worker):
                     deadline = time.monotonic() + self.flush_after
                 if self._pending and (len(self._pending) >= self.batch_size or time.monotonic() >= deadline):
                     if in_flight is not None:
-                        self._finish(in_flight)  # batches are acknowledged in delivery order
+                        self._finish(in_flight, connection)  # batches are acknowledged in delivery order
                         in_flight = None
                     batch, self._pending = self._pending, []
                     deadline = None
@@ -300,7 +303,7 @@ class BatchConsumer(Worker):
                 futures_wait([in_flight.future])
             raise
         if in_flight is not None:
-            self._finish(in_flight)
+            self._finish(in_flight, connection)
 
     # --- one batch ----------------------------------------------------------------------------------------
     def _start(self, messages: list[Message]) -> _InFlight:
@@ -322,7 +325,14 @@ class BatchConsumer(Worker):
             # worker must.
             reset_queries()
 
-    def _finish(self, in_flight: _InFlight) -> None:
+    def _finish(self, in_flight: _InFlight, connection: Connection) -> None:
+        while not futures_wait([in_flight.future], timeout=0.5).done:
+            # Still processing (e.g. retrying while the database is away): keep reading (heartbeats, and deliveries
+            # up to the prefetch into the next batch) and keep sending heartbeats, so neither side drops the
+            # connection and redelivers the batch to a competitor meanwhile.
+            with contextlib.suppress(TimeoutError):
+                connection.drain_events(timeout=0.1)
+            connection.heartbeat_check()
         in_flight.future.result()  # re-raises _StopRequested: then nothing of the batch is acknowledged
         self._settle(in_flight.deliveries)
         reset_queries()

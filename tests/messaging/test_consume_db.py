@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.db import DataError, OperationalError
 from kombu.message import Message
@@ -160,3 +162,30 @@ def test_with_debug_on_the_consumer_does_not_keep_every_query_it_ran(rabbit, set
     with running(fast_consumer(rabbit.url, store=store, batch_size=100)):
         assert wait_until(lambda: len(logged) >= 10)
     assert max(logged) < 12, logged  # per batch (plus the first heartbeat), not a growing total
+
+
+@pytest.mark.slow
+def test_a_long_database_outage_keeps_the_broker_connection_alive(rabbit, caplog):
+    """While a batch waits on the database, the consumer keeps AMQP heartbeats going: no dropped connection,
+    no redelivery to a competitor, and the batch is stored once the database is back."""
+    outage_ends = time.monotonic() + 7  # several heartbeat intervals of 1 s
+    tries = []
+
+    def database_away_for_a_while(*, events):
+        tries.append(len(events))
+        if time.monotonic() < outage_ends:
+            raise OperationalError("could not connect to server: Connection refused")
+        events_store(events=events)
+        stored.extend(events)
+
+    stored = []
+    rabbit.publish_events(make_event(i) for i in range(2500))  # more than the two batches prefetched
+    consumer = fast_consumer(
+        rabbit.url, store=database_away_for_a_while, batch_size=500, retry_first=0.5, retry_max=0.5, amqp_heartbeat=1
+    )
+    with running(consumer):
+        # Only the consumer touches the table meanwhile (SQLite's shared in-memory test database locks tables).
+        assert wait_until(lambda: len(stored) == 2500, timeout=30)
+    assert StoredEvent.objects.count() == 2500
+    assert len(tries) >= 10
+    assert not [r for r in caplog.records if "broker connection lost" in r.getMessage()]

@@ -95,7 +95,7 @@ class ModemInfo:
     address: int
     #: The AT settings written because they differed from the configured network, e.g. ``["ATDA=01"]``.
     changed: tuple[str, ...] = ()
-    #: How the modem was reset: ``"dtr"`` or ``"atz"``.
+    #: How the modem was reset: ``"dtr"``, ``"atz"``, or ``"power-on"`` when it was found booting.
     reset_by: str = ""
 
 
@@ -190,17 +190,22 @@ class Modem:
             if self._wait_for_ready(self.timings.ready_timeout):
                 return "dtr"
             logger.warning("modem on %s did not say %r after DTR/RTS; trying +++ and ATZ", self.url, READY_TEXT)
-        # No modem lines, or the board ignored them: reboot it by command.
-        self._write(b"+++")
-        self._sleep(self.timings.command_guard)
-        answer = self._read_text_line(self.timings.answer_timeout)
-        if answer != COMMAND_MODE_TEXT:
-            # Already in command mode, the "+++" sits in its line buffer: end that line first.
-            self._write(b"\r")
-            self._read_text_line(self.timings.answer_timeout)
-        self._write(b"ATZ\r")
-        if self._wait_for_ready(self.timings.answer_timeout + self.timings.ready_timeout):
-            return "atz"
+        # No modem lines, or the board ignored them: reboot it by command. Twice, because a modem that is
+        # still booting (just plugged in) ignores the first "+++".
+        for _attempt in range(2):
+            self._write(b"+++")
+            self._sleep(self.timings.command_guard)
+            answer = self._read_text_line(self.timings.answer_timeout)
+            if answer != COMMAND_MODE_TEXT and answer != READY_TEXT:
+                # Already in command mode (the "+++" now sits in its line buffer) or deaf to it: end that line.
+                self._write(b"\r")
+                answer = self._read_text_line(self.timings.answer_timeout)
+            if answer == READY_TEXT:
+                # It finished booting meanwhile: in data mode with its defaults, as after a reset.
+                return "power-on"
+            self._write(b"ATZ\r")
+            if self._wait_for_ready(self.timings.answer_timeout + self.timings.ready_timeout):
+                return "atz"
         raise ModemNotReady(
             f"the modem on {self.url} did not say {READY_TEXT!r} within {self.timings.ready_timeout:g} s "
             "of a reset (DTR/RTS where the port has them, then +++ and ATZ): is it a panStamp running the modem sketch "

@@ -13,6 +13,7 @@ import queue
 import random
 import select
 import socket
+import threading
 import time
 import tty
 from collections.abc import Callable
@@ -26,6 +27,16 @@ from hub.workers import Worker
 logger = logging.getLogger(__name__)
 
 
+#: Output held back while the reader is slow, as a USB serial adapter's buffer would; beyond it bytes are lost.
+OUTPUT_BUFFER_BYTES = 64 * 1024
+
+
+def queue_output(pending: bytearray, data: bytes) -> None:
+    room = OUTPUT_BUFFER_BYTES - len(pending)
+    if room > 0:
+        pending += data[:room]
+
+
 class PtyPort:
     """A pseudo-terminal whose device path is published as a symlink (re-pointed after every replug)."""
 
@@ -37,6 +48,7 @@ class PtyPort:
         tty.setraw(self._slave)
         os.set_blocking(self.master, False)
         self.device = os.ttyname(self._slave)
+        self.pending = bytearray()
         link.parent.mkdir(parents=True, exist_ok=True)
         temporary = link.with_name(f".{link.name}.{os.getpid()}")
         with contextlib.suppress(FileNotFoundError):
@@ -58,9 +70,16 @@ class PtyPort:
             raise
 
     def write(self, data: bytes) -> None:
-        # Nobody reading: the bytes are lost, as on a real UART.
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self.master, data)
+        queue_output(self.pending, data)
+        self.flush()
+
+    def flush(self) -> None:
+        while self.pending:
+            try:
+                written = os.write(self.master, self.pending)
+            except (BlockingIOError, OSError):
+                return
+            del self.pending[:written]
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -79,6 +98,7 @@ class TcpPort:
         self.listener.setblocking(False)
         self.address = self.listener.getsockname()[:2]
         self.client: socket.socket | None = None
+        self.pending = bytearray()
 
     def sockets(self) -> list[socket.socket]:
         return [self.listener] + ([self.client] if self.client else [])
@@ -109,14 +129,22 @@ class TcpPort:
     def write(self, data: bytes) -> None:
         if self.client is None:
             return
-        try:
-            self.client.sendall(data)
-        except BlockingIOError:
-            pass
-        except OSError:
-            self.drop_client()
+        queue_output(self.pending, data)
+        self.flush()
+
+    def flush(self) -> None:
+        while self.pending and self.client is not None:
+            try:
+                sent = self.client.send(self.pending)
+            except BlockingIOError:
+                return
+            except OSError:
+                self.drop_client()
+                return
+            del self.pending[:sent]
 
     def drop_client(self) -> None:
+        self.pending.clear()
         if self.client is not None:
             with contextlib.suppress(OSError):
                 self.client.close()
@@ -172,6 +200,10 @@ class SimulatedNetwork(Worker):
         self._plug_at: float | None = None
         #: Every packet the host sent over the air (what tests check the driver transmitted).
         self.transmitted: list[Packet] = []
+        #: Set once the pty link and the TCP port exist (``tcp_address`` then holds the bound port).
+        self.ports_open = threading.Event()
+        #: Called on the simulator's thread once the ports exist (the command prints where they are).
+        self.on_ports_open: Callable[[], None] | None = None
 
     def _make_nodes(self, count: int) -> list[RoomHeaterNode]:
         nodes = []
@@ -196,6 +228,12 @@ class SimulatedNetwork(Worker):
     def now(self) -> float:
         """Simulated seconds since start: real seconds times the time-scale factor."""
         return (self._clock() - self._started_at) * self.time_scale
+
+    def start(self) -> None:
+        """Start on a thread and return once the ports exist (so a driver can open them at once)."""
+        self.ports_open.clear()
+        super().start()
+        self.ports_open.wait(5)
 
     def node(self, address: int) -> RoomHeaterNode:
         for node in self.nodes:
@@ -240,6 +278,9 @@ class SimulatedNetwork(Worker):
     def serve(self) -> None:
         self._open_ports()
         self.modem.power_on(self._clock())
+        self.ports_open.set()
+        if self.on_ports_open is not None:
+            self.on_ports_open()
         try:
             while not self.stopping.is_set():
                 self._step()
@@ -252,8 +293,16 @@ class SimulatedNetwork(Worker):
             readable.append(self.pty)
         if self.tcp is not None:
             readable += self.tcp.sockets()
+        writable = [
+            port for port in (self.pty, self.tcp and self.tcp.client) if port is not None and self._pending(port)
+        ]
         if readable:
-            ready, _, _ = select.select(readable, [], [], self.tick)
+            ready, can_write, _ = select.select(readable, writable, [], self.tick)
+            if can_write:
+                if self.pty is not None:
+                    self.pty.flush()
+                if self.tcp is not None:
+                    self.tcp.flush()
         else:
             ready = []
             self.stopping.wait(self.tick)
@@ -278,6 +327,9 @@ class SimulatedNetwork(Worker):
         for node in self.nodes:
             for packet in node.advance(simulated, outdoor=self.outdoor):
                 self._radio_to_modem(node, packet)
+
+    def _pending(self, port) -> bool:
+        return bool(self.pty.pending) if port is self.pty else bool(self.tcp and self.tcp.pending)
 
     def _open_ports(self) -> None:
         if self.pty_link is not None:

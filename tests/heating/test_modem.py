@@ -244,7 +244,7 @@ def test_a_modem_that_never_says_ready_is_a_clear_error_after_the_timeout(transc
         started = time.monotonic()
         with pytest.raises(ModemNotReady, match=r"did not say 'Modem ready!' within 0\.5 s"):
             modem.open()
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 6  # two +++/ATZ attempts with 0.5 s timeouts
         assert "ATZ" in far_end.lines
         assert not modem.is_open
 

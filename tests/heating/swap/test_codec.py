@@ -192,4 +192,4 @@ def test_arbitrary_lines_give_a_packet_or_a_decode_error(line):
 
 
 def _fields(packet: Packet) -> dict:
-    return {name: getattr(packet, name) for name in Packet.__slots__}
+    return packet._asdict()

@@ -52,6 +52,8 @@ EVENTS_CONSUMER_NAME = "mqtt_bridge.events"
 #: The channel layer channel a web process sends a granted browser publish to; only the bridge receives on it.
 PUBLISH_CHANNEL = "mqtt-bridge.publish"
 PUBLISH_MESSAGE_TYPE = "mqtt.publish"
+#: The most broker messages handed to the browsers' fan-out in one round trip.
+FORWARD_BATCH = 200
 
 #: ``fanout(topic, payload, *, retain, received_at)``: hand one message to every matching browser subscription.
 Fanout = Callable[..., Awaitable[None]]
@@ -87,12 +89,6 @@ async def publish_request(topic: str, payload: Any, *, retain: bool = False, lay
         PUBLISH_CHANNEL,
         {"type": PUBLISH_MESSAGE_TYPE, "topic": topic, "payload": encode_payload(payload), "retain": bool(retain)},
     )
-
-
-def _default_fanout() -> Fanout:
-    from messaging.push import fanout
-
-    return fanout
 
 
 class BridgeEventsConsumer(BatchConsumer):
@@ -269,14 +265,29 @@ class MqttBridge(Worker):
                 )
 
     async def _forward_forever(self) -> None:
-        fanout = self._fanout or _default_fanout()
+        if self._fanout is not None:
+            while True:
+                await self._forward_one(self._fanout, await self._forward_queue.get())
+        from messaging import push
+
         while True:
-            message = await self._forward_queue.get()
+            # What queued up while the last round trip was under way goes in one (one Redis call, not one each).
+            batch = [await self._forward_queue.get()]
+            while len(batch) < FORWARD_BATCH and not self._forward_queue.empty():
+                batch.append(self._forward_queue.get_nowait())
             try:
-                await fanout(message.topic, message.payload, retain=message.retain, received_at=message.received_at)
-                self.stats["forwarded"] += 1
+                messages = [push.message(m.topic, m.payload, retain=m.retain, received_at=m.received_at) for m in batch]
+                await push.fanout_many(messages)
+                self.stats["forwarded"] += len(batch)
             except Exception:
-                logger.exception("MQTT bridge: forwarding %s to browsers failed", message.topic)
+                logger.exception("MQTT bridge: forwarding %d message(s) to browsers failed", len(batch))
+
+    async def _forward_one(self, fanout: Fanout, message: MqttMessage) -> None:
+        try:
+            await fanout(message.topic, message.payload, retain=message.retain, received_at=message.received_at)
+            self.stats["forwarded"] += 1
+        except Exception:
+            logger.exception("MQTT bridge: forwarding %s to browsers failed", message.topic)
 
     # -- events → broker --------------------------------------------------------------------------------------
 

@@ -6,4 +6,5 @@ from messaging import views
 
 urlpatterns = [
     path("events/", views.events_page, name="events"),
+    path("live/", views.live_page, name="live"),
 ]

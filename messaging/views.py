@@ -1,7 +1,9 @@
-"""The dashboard's "Events" page: the stored event log, newest first, filtered like ``/v1/events``."""
+"""The dashboard's "Events" page (the stored event log, newest first, filtered like ``/v1/events``) and its
+"Live" page (subscribe to a topic pattern and watch messages arrive over ``/ws/push``)."""
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import render
 
@@ -35,4 +37,18 @@ def events_page(request):
         request,
         "messaging/events.html",
         {"page": page, "filters": params, "errors": errors, "query": query.urlencode()},
+    )
+
+
+#: How many messages the Live page keeps on screen; older ones scroll away.
+LIVE_MESSAGES_SHOWN = 200
+
+
+@login_required
+def live_page(request):
+    # Everything happens in the browser (static/js/push.js); the server-side check is /ws/push's, per frame.
+    return render(
+        request,
+        "messaging/live.html",
+        {"initial_filter": request.GET.get("topic", "").strip(), "messages_shown": LIVE_MESSAGES_SHOWN},
     )

@@ -14,10 +14,6 @@ UPCOMING = {
         "a control to set a room's temperature, sent to the heater over the panStamp radio and confirmed;",
         "the radio modem's link and each node's last sign of life.",
     ],
-    "live": [
-        "a feed of the hub's events and MQTT messages as they happen, pushed over a WebSocket;",
-        "topic subscriptions such as /home/# or /events/heating/reading.",
-    ],
     "downloads": [
         "the expiring signed links handed to customers, with who created them and until when they work;",
         "every download attempt, served or refused, from the audit log.",

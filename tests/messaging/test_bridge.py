@@ -8,8 +8,10 @@ the real push endpoint and Chromium.
 from __future__ import annotations
 
 import asyncio
+import json
 import queue
 import subprocess
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -238,7 +240,7 @@ def test_an_events_topics_reach_the_broker_retained_when_retained_and_never_come
 
     registry.subscribe(f"{base}/#", record)
     browsers.subscribe("all", f"{base}/#")
-    bridge = start_bridge(mqtt_url, filters=["#"], consume_events=True, amqp_url=rabbit.url)
+    bridge = start_bridge(mqtt_url, filters=[f"{base}/#"], consume_events=True, amqp_url=rabbit.url)
     live = mosquitto_sub(mqtt_url, f"{base}/#", count=2)
     subscribed(live)
     retained_topic = f"{base}/home/living/measure/1"
@@ -330,7 +332,7 @@ def test_a_granted_browser_publish_from_another_process_reaches_the_broker_and_t
 
     registry.subscribe(f"{base}/home/+/action/#", queue_command)
     browsers.subscribe("all", f"{base}/#")
-    start_bridge(mqtt_url, filters=["#"], receive_browser_publishes=True, channel_layer=layer())
+    start_bridge(mqtt_url, filters=[f"{base}/#"], receive_browser_publishes=True, channel_layer=layer())
     topic = f"{base}/home/living/action/3.12.0"
     subscriber = mosquitto_sub(mqtt_url, topic, count=1)
     subscribed(subscriber)
@@ -449,11 +451,87 @@ def test_the_command_runs_the_bridge_until_sigterm(mqtt_url, base, tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    seen = []
     try:
-        time.sleep(2.0)
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        deadline = time.monotonic() + 30
+        while not any("MQTT connected" in line for line in seen):
+            assert time.monotonic() < deadline, "the command did not connect: " + "".join(seen)
+            seen.append(lines.get(timeout=max(0.01, deadline - time.monotonic())))
         process.send_signal(signal.SIGTERM)
         assert process.wait(WAIT + 10) == 0
     finally:
         if process.poll() is None:
             process.kill()
+
+
+# --- with the real push fan-out --------------------------------------------------------------------------------
+
+
+class RecordingConnection:
+    """A stand-in for one browser's /ws/push connection as the push hub sees it."""
+
+    def __init__(self) -> None:
+        self.subscriptions: dict = {}
+        self.frames: queue.Queue = queue.Queue()
+
+    def offer(self, frame: str, *_message) -> None:
+        self.frames.put(json.loads(frame))
+
+
+@pytest.fixture
+def redis_push(redis_url):
+    """The real push bus over Redis (as between the bridge's process and a web process), with one web hub."""
+    from messaging import push
+    from messaging.push.bus import RedisBus
+    from messaging.push.hub import PushHub
+
+    bus = RedisBus(redis_url, prefix=f"test-bridge-{uuid.uuid4().hex[:8]}:")
+    push.use_bus(bus)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="web-process-loop", daemon=True)
+    thread.start()
+    web_hub = PushHub(bus, loop=loop)
+    loop.call_soon_threadsafe(web_hub.start)
+    wait_for(bus.connected.is_set, message="the web hub's Redis subscription")
+
+    def subscribe(topic_filter: str, subscription_id: int) -> RecordingConnection:
+        connection = RecordingConnection()
+        asyncio.run_coroutine_threadsafe(_on_loop(web_hub.subscribe, connection, topic_filter, subscription_id), loop)
+        return connection
+
+    yield subscribe
+    asyncio.run_coroutine_threadsafe(web_hub.close(), loop).result(WAIT)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(WAIT)
+    push.use_bus(None)
+
+
+async def _on_loop(function, *args):
+    return function(*args)
+
+
+def test_through_the_real_push_fanout_a_sport_subscriber_gets_the_message_and_a_weather_one_does_not(
+    mqtt_url, redis_push, start_bridge
+):
+    sport = redis_push("/news/+/sport", 1)
+    weather = redis_push("/news/+/weather", 7)
+    start_bridge(mqtt_url, filters=["/news/#"], fanout=None)
+    marker = uuid.uuid4().hex
+
+    mosquitto_pub(mqtt_url, "/news/europe/sport", json.dumps({"score": "2-1", "marker": marker}))
+
+    frame = sport.frames.get(timeout=WAIT)
+    while frame["payload"].get("marker") != marker if isinstance(frame["payload"], dict) else True:
+        frame = sport.frames.get(timeout=WAIT)
+    assert frame["op"] == "message"
+    assert frame["topic"] == "/news/europe/sport"
+    assert frame["payload"] == {"score": "2-1", "marker": marker}, "UTF-8 JSON arrives as that JSON value"
+    assert frame["subs"] == [1]
+    assert frame["ts"].endswith("Z")
+    time.sleep(0.3)
+    weather_frames = []
+    while not weather.frames.empty():
+        weather_frames.append(weather.frames.get_nowait())
+    assert [f for f in weather_frames if marker in json.dumps(f)] == []

@@ -5,3 +5,19 @@ class HeatingConfig(AppConfig):
     name = "heating"
     verbose_name = "Heating"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registration only: the embedded lifespan starts the radio; production runs `manage.py serial_worker`.
+        from django.conf import settings
+
+        from heating import mqtt_handlers
+        from heating.health import modem_link_check
+        from heating.services import WORKER_HEARTBEAT
+        from heating.worker import embedded_radio
+        from hub import embedded, health
+        from messaging import mqtt
+
+        embedded.register(WORKER_HEARTBEAT, embedded_radio)
+        health.register_heartbeat(WORKER_HEARTBEAT)
+        health.register_check("heating:modem_link", modem_link_check)
+        mqtt.subscribe(f"{settings.MQTT_HOME_PREFIX}/+/action/#", mqtt_handlers.action_received)

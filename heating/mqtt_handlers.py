@@ -1,0 +1,62 @@
+"""The action topic ``<MQTT_HOME_PREFIX>/<location>/action/<endpoint id>`` (lagarto's): queue a command row.
+
+Who may publish there is decided before a message reaches this handler, as ARCHITECTURE's MQTT section says: the
+broker's ACL (``deploy/mosquitto.conf``) for MQTT clients, and ``messaging.push``'s grants (which demand
+``hub.send_commands`` on action topics) for browsers. The handler only queues; the serial worker sends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.conf import settings
+
+from heating.models import Node
+from heating.selectors import node_definition
+from heating.services import CommandRefused, command_queue
+from messaging.mqtt import MqttMessage
+
+logger = logging.getLogger(__name__)
+
+
+def action_value(payload: bytes):
+    """lagarto sends the bare value (``1``, ``on``, ``21.5``); JSON ``{"value": …}`` is taken too."""
+    text = payload.decode("utf-8").strip()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, dict):
+        return value.get("value")
+    return value
+
+
+def action_received(message: MqttMessage) -> None:
+    prefix = settings.MQTT_HOME_PREFIX
+    rest = message.topic[len(prefix) :].split("/") if message.topic.startswith(prefix + "/") else []
+    # ["", location, "action", endpoint id]
+    if len(rest) != 4 or rest[2] != "action":
+        logger.warning("action topic %s not understood: expected %s/<location>/action/<id>", message.topic, prefix)
+        return
+    location, endpoint_id = rest[1], rest[3]
+    try:
+        address = int(endpoint_id.split(".")[0])
+    except ValueError:
+        logger.warning(
+            "action on %s: %r is not an endpoint id <address>.<register>.<index>", message.topic, endpoint_id
+        )
+        return
+    node = Node.objects.filter(address=address).first()
+    if node is None or node.place != location:
+        logger.warning("action on %s: no node %s in location %r", message.topic, endpoint_id, location)
+        return
+    try:
+        value = action_value(message.payload)
+        command = command_queue(
+            node=node, endpoint=endpoint_id, value=value, definition=node_definition(node), origin="mqtt"
+        )
+    except (CommandRefused, UnicodeDecodeError) as exc:
+        logger.warning("action on %s refused: %s", message.topic, exc)
+        return
+    logger.info("action on %s queued command %s", message.topic, command.pk)

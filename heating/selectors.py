@@ -1,0 +1,80 @@
+"""Reads of the heating app's radio half: device definitions, nodes with their latest values, readings, the link."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+
+from django.db.models import QuerySet
+
+from heating.models import Command, CommandState, Node, Reading
+from heating.swap import DefinitionLibrary, DeviceDefinition
+from hub.selectors import heartbeat_get
+
+
+@cache
+def definitions() -> DefinitionLibrary:
+    """The device definitions the hub ships (``heating/swap/devices``), loaded once per process."""
+    return DefinitionLibrary.load()
+
+
+def node_definition(node: Node) -> DeviceDefinition | None:
+    if node.manufacturer_id is None or node.product_id is None:
+        return None
+    return definitions().get(node.manufacturer_id, node.product_id)
+
+
+def node_get(key: str) -> Node | None:
+    return Node.objects.filter(key=key).first()
+
+
+def latest_readings(node: Node) -> list[Reading]:
+    """The newest reading of each endpoint of ``node``, in endpoint id order."""
+    latest: dict[str, Reading] = {}
+    # Newest first; the first row met per endpoint is its latest. Bounded: a node has a few dozen endpoints.
+    for reading in node.readings.order_by("-recorded_at", "-id")[:500]:
+        latest.setdefault(reading.endpoint_id, reading)
+    return sorted(latest.values(), key=lambda reading: [int(part) for part in reading.endpoint_id.split(".")])
+
+
+def readings_filter(
+    *,
+    node: str | None = None,
+    endpoint: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Reading]:
+    readings = Reading.objects.select_related("node")
+    if node:
+        readings = readings.filter(node__key=node)
+    if endpoint:
+        readings = readings.filter(endpoint_id=endpoint) if "." in endpoint else readings.filter(name=endpoint)
+    if since:
+        readings = readings.filter(recorded_at__gte=since)
+    if until:
+        readings = readings.filter(recorded_at__lt=until)
+    return readings
+
+
+def commands_pending() -> QuerySet[Command]:
+    """Commands the serial worker still has to send (oldest first)."""
+    return Command.objects.filter(state=CommandState.QUEUED).select_related("node").order_by("requested_at", "id")
+
+
+def link_state() -> dict:
+    """The modem link as the serial worker last reported it (any process reads it from the heartbeat row)."""
+    from heating.services import WORKER_HEARTBEAT
+
+    beat = heartbeat_get(WORKER_HEARTBEAT)
+    if beat is None:
+        return {"up": False, "detail": "the serial worker has not reported yet", "beat_at": None}
+    details = beat.details or {}
+    return {
+        "up": bool(details.get("link_up")),
+        "detail": details.get("detail", ""),
+        "port": details.get("port", ""),
+        "decode_errors": details.get("decode_errors", 0),
+        "modem": details.get("modem"),
+        "beat_at": beat.beat_at,
+        "interval_seconds": beat.interval_seconds,
+    }

@@ -1,0 +1,545 @@
+"""The serial worker: the hub's side of the panStamp radio, on part 1's modem driver (``heating.modem``).
+
+One :class:`SerialWorker` owns the modem. It opens it (reset, ``Modem ready!``, AT set-up), broadcasts a
+product-code query at start and every ``discovery_interval``, and then, in a loop:
+
+* reads packets in batches and records them in one transaction per batch: the node registry (last heard,
+  signal, state, nonce, register values), every endpoint value as a reading, unknown products as unknown nodes;
+  a STATUS repeating the last one of its node (same nonce, register and value) is a duplicate and ignored;
+* sends queued commands and confirms each by the STATUS that carries the written value; unconfirmed after
+  ``command_timeout`` it is sent again, ``command_retries`` times, then marked failed. Commands for a sleeping node
+  (system state "RX off", or a power-down device) wait until the node is heard;
+* marks a node unreachable after ``node_silence`` without a packet, reachable again when heard;
+* beats its heartbeat (link state, decode errors) for ``/healthz`` and the admin.
+
+The modem unplugged (or rebooting, or never ready) puts the link down: the worker waits ``reconnect_delay``
+(doubling up to ``reconnect_max``), reopens and sets the modem up again. Lines that are not packets are counted
+as decode errors and skipped. Every timer is a field of :class:`WorkerTimings`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from heating import services
+from heating.models import Command, CommandState, Node
+from heating.modem import Modem, ModemError, ModemTimings, NetworkSettings
+from heating.selectors import commands_pending, definitions
+from heating.swap import DecodeError, DefinitionLibrary, DeviceDefinition, Function, Packet
+from heating.swap.codec import command_line, discovery_line, query_line
+from heating.swap.registers import StandardRegister, SystemState, split_product_code
+from hub.workers import Worker
+
+logger = logging.getLogger(__name__)
+
+#: Set when a command is queued in this process, so the worker sends it without waiting for its next poll.
+_commands_queued = threading.Event()
+
+
+def wake_for_commands() -> None:
+    _commands_queued.set()
+
+
+@dataclass(frozen=True)
+class WorkerTimings:
+    #: How long a sent command waits for the STATUS that confirms it (panStamp's tools: 2 s) …
+    command_timeout: float = 2.0
+    #: … and how many times it is sent again before it is marked failed.
+    command_retries: int = 3
+    #: How often the database is asked for commands queued by other processes.
+    command_poll: float = 0.25
+    #: Broadcast product-code query interval (also sent at every (re)connection).
+    discovery_interval: float = 300.0
+    #: A node not heard for this long is marked unreachable (the room heater reports every 60 s).
+    node_silence: float = 180.0
+    #: First wait before reopening a lost modem; doubles up to ``reconnect_max``.
+    reconnect_delay: float = 1.0
+    reconnect_max: float = 30.0
+    heartbeat_interval: float = 15.0
+    #: Most packets stored in one transaction.
+    batch_size: int = 500
+    #: How long one batch may keep collecting packets before it is stored.
+    batch_window: float = 0.2
+
+
+@dataclass
+class _NodeState:
+    """What the worker keeps in memory about a node between packets."""
+
+    node: Node
+    definition: DeviceDefinition | None
+    heard_at: float
+    last_status: tuple[int, int, bytes] | None = None
+    product_queried: bool = False
+
+
+@dataclass
+class _InFlight:
+    command: Command
+    deadline: float
+    #: Sleeping node: sent only when heard.
+    held: bool = False
+    line: str = ""
+
+
+@dataclass
+class WorkerStats:
+    packets: int = 0
+    readings: int = 0
+    decode_errors: int = 0
+    duplicates: int = 0
+    reconnects: int = 0
+    commands_confirmed: int = 0
+    commands_failed: int = 0
+    last_decode_error: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class SerialWorker(Worker):
+    name = "serial_worker"
+
+    def __init__(
+        self,
+        port: str,
+        *,
+        network: NetworkSettings | None = None,
+        timings: WorkerTimings | None = None,
+        modem_timings: ModemTimings | None = None,
+        library: DefinitionLibrary | None = None,
+        modem_factory: Callable[..., Modem] = Modem,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.port = port
+        self.network = network or NetworkSettings.from_settings(settings)
+        self.timings = timings or WorkerTimings()
+        self.library = library or definitions()
+        self.clock = clock
+        self.stats = WorkerStats()
+        self.link_up = False
+        #: Set whenever the link comes up (tests and the embedded start wait on it).
+        self.link_ready = threading.Event()
+        self.modem = modem_factory(
+            port, network=self.network, timings=modem_timings, on_decode_error=self._on_decode_error, clock=clock
+        )
+        self._nodes: dict[int, _NodeState] = {}
+        self._in_flight: dict[int, _InFlight] = {}
+        self._link_detail = "not opened yet"
+        self._next_beat = 0.0
+        self._next_poll = 0.0
+        self._next_discovery = 0.0
+        self._next_silence_check = 0.0
+
+    # --- the loop --------------------------------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        delay = self.timings.reconnect_delay
+        self._load_nodes()
+        while not self.stopping.is_set():
+            try:
+                info = self.modem.open()
+            except ModemError as exc:
+                self._link_changed(False, f"cannot set up the modem on {self.port}: {exc}")
+                self._wait(delay)
+                delay = min(delay * 2, self.timings.reconnect_max)
+                continue
+            delay = self.timings.reconnect_delay
+            self._link_changed(
+                True,
+                f"modem on {self.port}: hardware {info.hardware_version:X}, firmware {info.firmware_version:X}, "
+                f"channel {info.channel}, sync word {info.sync_word:04X}, address {info.address:02X}",
+            )
+            try:
+                self._run_link()
+            except ModemError as exc:
+                self.stats.reconnects += 1
+                self.modem.close()
+                self._link_changed(False, f"modem on {self.port} lost: {exc}")
+                close_old_connections()
+                self._wait(delay)
+        self.modem.close()
+        if self.link_up:
+            self._link_changed(False, "the serial worker stopped")
+
+    def _wait(self, seconds: float) -> None:
+        """Wait while the link is down, still beating so /healthz shows 'link down' rather than a silent worker."""
+        deadline = self.clock() + seconds
+        while not self.stopping.is_set():
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return
+            self._beat_if_due()
+            self.stopping.wait(min(remaining, 0.5))
+
+    def _run_link(self) -> None:
+        self._restore_commands()
+        self._discover()
+        while not self.stopping.is_set():
+            batch = self._read_batch()
+            if batch:
+                self._store(batch)
+            now = self.clock()
+            if _commands_queued.is_set() or now >= self._next_poll:
+                _commands_queued.clear()
+                self._next_poll = now + self.timings.command_poll
+                self._take_commands()
+            self._expire_commands(now)
+            if now >= self._next_discovery:
+                self._discover()
+            if now >= self._next_silence_check:
+                self._next_silence_check = now + min(1.0, self.timings.node_silence / 4)
+                self._check_silence(now)
+            self._beat_if_due()
+
+    def _read_batch(self) -> list[Packet]:
+        first = self.modem.read()
+        if first is None:
+            return []
+        batch = [first]
+        deadline = self.clock() + self.timings.batch_window
+        while len(batch) < self.timings.batch_size and self.clock() < deadline:
+            packet = self.modem.read(timeout=0)
+            if packet is None:
+                break
+            batch.append(packet)
+        return batch
+
+    # --- packets ---------------------------------------------------------------------------------------------------
+
+    def _store(self, batch: list[Packet]) -> None:
+        readings: list[services.ReadingInput] = []
+        heard: dict[int, Node] = {}
+        to_query: list[tuple[int, int]] = []
+        woken: set[int] = set()
+        now = self.clock()
+        with transaction.atomic():
+            for packet in batch:
+                self.stats.packets += 1
+                if packet.function is not Function.STATUS:
+                    continue  # another host's QUERY/COMMAND heard on the air
+                state = self._node_state(packet.register_address)
+                signature = (packet.nonce, packet.register_id, packet.value)
+                if state.last_status == signature:
+                    self.stats.duplicates += 1
+                    continue
+                state.last_status = signature
+                at = timezone.now()
+                node = state.node
+                state.heard_at = now
+                node.last_heard = at
+                node.last_rssi = packet.rssi
+                node.last_lqi = packet.lqi
+                node.nonce = packet.nonce
+                node.registers[str(packet.register_id)] = packet.value.hex().upper()
+                heard[node.pk] = node
+                if not node.reachable:
+                    services.node_reachability_set(node=node, reachable=True, at=at)
+                woken.add(node.address)
+                if packet.register_id == StandardRegister.PRODUCT_CODE:
+                    to_query += self._product_heard(state, packet, at)
+                elif packet.register_id == StandardRegister.SYSTEM_STATE and len(packet.value) == 1:
+                    node.system_state = packet.value[0]
+                if state.definition is None:
+                    if node.manufacturer_id is None and not state.product_queried:
+                        state.product_queried = True
+                        to_query.append((node.address, StandardRegister.PRODUCT_CODE))
+                else:
+                    readings += self._endpoint_values(state, packet, at)
+                self._confirm(packet, at)
+            if readings:
+                services.readings_record(readings=readings)
+                self.stats.readings += len(readings)
+            services.nodes_heard_save(nodes=heard.values())
+        for address, register_id in to_query:
+            self.modem.send(query_line(destination=address, register_id=register_id, source=self.network.address))
+        for address in woken:
+            self._send_held(address)
+
+    def _node_state(self, address: int) -> _NodeState:
+        state = self._nodes.get(address)
+        if state is None:
+            node = services.node_register(address=address, at=timezone.now())
+            state = _NodeState(node=node, definition=self._definition_of(node), heard_at=self.clock())
+            self._nodes[address] = state
+        return state
+
+    def _product_heard(self, state: _NodeState, packet: Packet, at) -> list[tuple[int, int]]:
+        try:
+            manufacturer_id, product_id = split_product_code(packet.value)
+        except ValueError as exc:
+            self._count_decode_error(packet_text(packet), str(exc))
+            return []
+        node = state.node
+        if (node.manufacturer_id, node.product_id) == (manufacturer_id, product_id):
+            return []
+        definition = self.library.get(manufacturer_id, product_id)
+        services.node_product_set(
+            node=node, manufacturer_id=manufacturer_id, product_id=product_id, definition=definition, at=at
+        )
+        state.definition = definition
+        if definition is None:
+            logger.warning(
+                "node %s sent product code %s, which no device definition describes: recorded as unknown",
+                node.key,
+                packet.value.hex(),
+            )
+            return []
+        # A newly identified node: ask for its inputs at once, so its values show without waiting for its period.
+        return [
+            (node.address, register.id)
+            for register in definition.registers
+            if not register.config and any(not endpoint.writable for endpoint in register.endpoints)
+        ]
+
+    def _endpoint_values(self, state: _NodeState, packet: Packet, at) -> list[services.ReadingInput]:
+        register = state.definition.register(packet.register_id)
+        if register is None:
+            return []
+        values = []
+        for endpoint in register.endpoints:
+            try:
+                value = endpoint.decode(packet.value)
+            except ValueError as exc:
+                self._count_decode_error(packet_text(packet), str(exc))
+                continue
+            values.append(
+                services.ReadingInput(
+                    node=state.node, endpoint=endpoint, value=value, at=at, rssi=packet.rssi, lqi=packet.lqi
+                )
+            )
+        return values
+
+    def _on_decode_error(self, line: str, error: DecodeError) -> None:
+        self._count_decode_error(line, str(error))
+
+    def _count_decode_error(self, line: str, why: str) -> None:
+        self.stats.decode_errors += 1
+        self.stats.last_decode_error = f"{why}: {line[:80]!r}"
+        logger.debug("not a usable packet from %s: %s", self.port, self.stats.last_decode_error)
+
+    # --- discovery and silence -------------------------------------------------------------------------------------
+
+    def _discover(self) -> None:
+        self._next_discovery = self.clock() + self.timings.discovery_interval
+        self.modem.send(discovery_line(source=self.network.address))
+
+    def _check_silence(self, now: float) -> None:
+        for state in self._nodes.values():
+            node = state.node
+            if node.reachable and now - state.heard_at > self.timings.node_silence:
+                logger.info("node %s silent for %.0f s: unreachable", node.key, now - state.heard_at)
+                services.node_reachability_set(node=node, reachable=False, at=timezone.now())
+
+    def _load_nodes(self) -> None:
+        now = self.clock()
+        for node in Node.objects.all():
+            # Known from an earlier run: they get a full silence period to be heard again.
+            self._nodes[node.address] = _NodeState(node=node, definition=self._definition_of(node), heard_at=now)
+
+    def _definition_of(self, node: Node) -> DeviceDefinition | None:
+        if node.manufacturer_id is None or node.product_id is None:
+            return None
+        return self.library.get(node.manufacturer_id, node.product_id)
+
+    # --- commands --------------------------------------------------------------------------------------------------
+
+    def _restore_commands(self) -> None:
+        """Commands sent on a link that went down are sent again on the new one (their attempts still count)."""
+        self._in_flight.clear()
+        Command.objects.filter(state=CommandState.SENT).update(state=CommandState.QUEUED)
+
+    def _take_commands(self) -> None:
+        for command in commands_pending():
+            if command.pk in self._in_flight:
+                continue
+            flight = _InFlight(command=command, deadline=float("inf"))
+            self._in_flight[command.pk] = flight
+            state = self._node_state(command.node.address)
+            command.node = state.node
+            if self._asleep(state):
+                flight.held = True
+                logger.info("command %s for sleeping node %s held until it is heard", command.pk, state.node.key)
+            elif not self._busy(command):
+                self._send(flight)
+            else:
+                flight.held = True
+
+    def _asleep(self, state: _NodeState) -> bool:
+        return state.node.system_state == SystemState.RXOFF or bool(state.definition and state.definition.power_down)
+
+    def _busy(self, command: Command) -> bool:
+        """Another command on the same register is waiting for its STATUS: one at a time, in order."""
+        return any(
+            other.command.pk != command.pk
+            and not other.held
+            and other.command.node_id == command.node_id
+            and other.command.register_id == command.register_id
+            for other in self._in_flight.values()
+        )
+
+    def _send(self, flight: _InFlight) -> None:
+        command = flight.command
+        node = command.node
+        flight.line = command_line(
+            destination=node.address,
+            register_id=command.register_id,
+            value=bytes.fromhex(command.value),
+            source=self.network.address,
+            nonce=node.nonce or 0,
+        )
+        flight.held = False
+        services.command_mark_sent(command=command, at=timezone.now())
+        flight.deadline = self.clock() + self.timings.command_timeout
+        self.modem.send(flight.line)
+
+    def _send_held(self, address: int) -> None:
+        for flight in list(self._in_flight.values()):
+            if flight.held and flight.command.node.address == address and not self._busy(flight.command):
+                self._send(flight)
+
+    def _confirm(self, packet: Packet, at) -> None:
+        for command_id, flight in list(self._in_flight.items()):
+            command = flight.command
+            if (
+                not flight.held
+                and command.node.address == packet.register_address
+                and command.register_id == packet.register_id
+                and command.value == packet.value.hex().upper()
+            ):
+                services.command_confirm(command=command, at=at)
+                self.stats.commands_confirmed += 1
+                del self._in_flight[command_id]
+
+    def _expire_commands(self, now: float) -> None:
+        for command_id, flight in list(self._in_flight.items()):
+            if flight.held or now < flight.deadline:
+                continue
+            command = flight.command
+            if command.attempts > self.timings.command_retries:
+                services.command_fail(
+                    command=command,
+                    error=f"no STATUS confirmed it after {command.attempts} attempts "
+                    f"({self.timings.command_timeout:g} s each)",
+                    at=timezone.now(),
+                )
+                self.stats.commands_failed += 1
+                del self._in_flight[command_id]
+            elif self._asleep(self._node_state(command.node.address)):
+                flight.held = True
+                services.command_requeue(command=command)
+            else:
+                self._send(flight)
+        # Commands queued behind a confirmed or failed one on the same register.
+        for flight in list(self._in_flight.values()):
+            held_for_order = flight.held and not self._asleep(self._node_state(flight.command.node.address))
+            if held_for_order and not self._busy(flight.command):
+                self._send(flight)
+
+    # --- link state and heartbeat ----------------------------------------------------------------------------------
+
+    def _link_changed(self, up: bool, detail: str) -> None:
+        changed = up != self.link_up or not self._next_beat
+        self.link_up = up
+        self._link_detail = detail
+        (logger.info if up else logger.warning)("%s", detail)
+        if up:
+            self.link_ready.set()
+        else:
+            self.link_ready.clear()
+        self._beat(publish=changed)
+
+    def _beat_if_due(self) -> None:
+        if self.clock() >= self._next_beat:
+            self._beat(publish=False)
+
+    def _beat(self, *, publish: bool) -> None:
+        self._next_beat = self.clock() + self.timings.heartbeat_interval
+        info = self.modem.info
+        try:
+            services.link_state_record(
+                up=self.link_up,
+                port=self.port,
+                detail=self._link_detail,
+                at=timezone.now(),
+                publish=publish,
+                interval_seconds=self.timings.heartbeat_interval,
+                decode_errors=self.stats.decode_errors,
+                last_decode_error=self.stats.last_decode_error,
+                duplicates=self.stats.duplicates,
+                packets=self.stats.packets,
+                readings=self.stats.readings,
+                reconnects=self.stats.reconnects,
+                commands_confirmed=self.stats.commands_confirmed,
+                commands_failed=self.stats.commands_failed,
+                modem=(
+                    {"hardware": f"{info.hardware_version:X}", "firmware": f"{info.firmware_version:X}"}
+                    if info
+                    else None
+                ),
+            )
+        except Exception:
+            # The database away must not take the radio down with it; the next beat tries again.
+            logger.exception("serial worker: heartbeat failed")
+            close_old_connections()
+
+
+def packet_text(packet: Packet) -> str:
+    return f"STATUS {packet.register_address:02X}.{packet.register_id} {packet.value.hex().upper()}"
+
+
+# --- the embedded default --------------------------------------------------------------------------------------
+
+
+class EmbeddedRadio(Worker):
+    """The embedded default without ``SERIAL_PORT``: part 1's simulated network on a local TCP port, and the serial
+    worker against it, so a fresh ``make run`` shows rooms whose temperatures move."""
+
+    name = "panstamp"
+
+    #: Simulated seconds per real second: the heater reports its temperature about every 16 minutes.
+    TIME_SCALE = 15.0
+
+    def __init__(self, *, time_scale: float = TIME_SCALE, timings: WorkerTimings | None = None) -> None:
+        super().__init__()
+        from heating.simulator import SimulatedNetwork
+
+        network = NetworkSettings.from_settings(settings)
+        self.simulator = SimulatedNetwork(
+            tcp=("127.0.0.1", 0), time_scale=time_scale, channel=network.channel, sync_word=network.sync_word
+        )
+        self.time_scale = time_scale
+        self.timings = timings
+        self.worker: SerialWorker | None = None
+
+    def serve(self) -> None:
+        self.simulator.start()
+        try:
+            host, port = self.simulator.tcp_address
+            self.worker = SerialWorker(
+                f"socket://{host}:{port}",
+                timings=self.timings
+                or WorkerTimings(
+                    discovery_interval=60.0, node_silence=max(60.0, 180.0 / self.time_scale * 4), heartbeat_interval=10
+                ),
+            )
+            self.worker.stopping = self.stopping
+            self.worker.serve()
+        finally:
+            self.simulator.stop()
+
+
+def embedded_radio() -> Worker | None:
+    """The ``hub.embedded`` factory: the worker on ``SERIAL_PORT``, else the simulator and the worker on it."""
+    if not settings.EMBEDDED:
+        return None  # production runs ``manage.py serial_worker`` as its own service
+    if settings.SERIAL_PORT:
+        return SerialWorker(settings.SERIAL_PORT)
+    return EmbeddedRadio()

@@ -1,0 +1,288 @@
+"""The serial worker against part 1's simulated network (a virtual modem on a TCP port with room heaters behind
+it): discovery, readings, a relay command confirmed, retries then failure, sleeping nodes, silence, duplicates,
+unknown products, garbage and an unplug survived, a 1,000-line burst, SIGTERM, /healthz."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from heating.models import Command, CommandState, Node, Reading
+from heating.modem import ModemTimings, NetworkSettings
+from heating.selectors import link_state, node_definition
+from heating.services import command_queue
+from heating.simulator import SimulatedNetwork
+from heating.simulator.node import HEATING
+from heating.swap import Function, Packet
+from heating.swap.codec import encode_received
+from heating.worker import SerialWorker, WorkerTimings
+from hub.health import run_checks
+from messaging.models import OutboxEvent
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FAST_MODEM = ModemTimings(
+    ready_timeout=1.0, command_guard=0.08, answer_timeout=1.0, write_gap=0.0, reset_pulse=0.0, poll_interval=0.02
+)
+FAST = WorkerTimings(
+    command_timeout=0.3,
+    command_retries=3,
+    command_poll=0.05,
+    discovery_interval=60.0,
+    node_silence=60.0,
+    reconnect_delay=0.1,
+    reconnect_max=0.2,
+    heartbeat_interval=0.2,
+)
+
+
+def wait_until(condition, *, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def radio():
+    """``radio(**simulator options, timings=...)`` → (simulated network, running worker); both stopped after."""
+    running = []
+
+    def make(*, timings: WorkerTimings = FAST, **options):
+        options.setdefault("tcp", ("127.0.0.1", 0))
+        options.setdefault("guard_time", 0.05)
+        options.setdefault("boot_time", 0.05)
+        options.setdefault("channel", 2)
+        options.setdefault("seed", 11)
+        options.setdefault("node_count", 2)
+        simulated = SimulatedNetwork(**options)
+        simulated.start()
+        running.append(simulated)
+        worker = SerialWorker(
+            "socket://{}:{}".format(*simulated.tcp_address),
+            network=NetworkSettings(channel=options["channel"]),
+            timings=timings,
+            modem_timings=FAST_MODEM,
+        )
+        worker.start()
+        running.append(worker)
+        assert worker.link_ready.wait(5), "the worker never brought the link up"
+        return simulated, worker
+
+    yield make
+    for part in reversed(running):
+        part.stop(timeout=5)
+
+
+def heaters_known(count):
+    return Node.objects.filter(definition="heater/Room heater").count() == count
+
+
+def test_discovery_registers_the_heaters_and_their_readings_arrive(radio):
+    simulated, _worker = radio(node_count=3)
+    wait_until(lambda: heaters_known(3), what="three heaters discovered")
+    # Identified nodes are asked for their inputs at once: every room's temperature shows without waiting.
+    wait_until(lambda: Reading.objects.filter(name="RoomTemp").values("node").distinct().count() == 3, what="temps")
+    node = Node.objects.get(address=0xA3)
+    assert (node.manufacturer_id, node.product_id) == (72, 1)
+    assert node.reachable
+    assert node.last_heard is not None
+    assert node.last_rssi is not None
+    cold = Reading.objects.filter(node=node, name="RoomTemp").latest("recorded_at")
+    assert cold.endpoint_id == "163.11.0"
+    assert cold.unit == "C"
+    assert cold.value == pytest.approx(simulated.node(0xA3).reported_temperature, abs=0.01)
+    assert cold.value < 0  # the cold store: signed centi-degrees read negative, not 655 °C
+    # Each reading is an event, retained on its lagarto topic with lagarto's fields.
+    event = OutboxEvent.objects.filter(type="heating.reading", data__id="163.11.0").first()
+    assert event.topics == [f"{settings.MQTT_HOME_PREFIX}/unassigned/measure/163.11.0"]
+    assert event.retain
+    assert {"direction", "name", "timestamp", "value", "location", "type", "id"} <= set(event.data)
+    assert event.data["location"] == "unassigned"
+    assert event.data["direction"] == "inp"
+    assert OutboxEvent.objects.filter(type="heating.node_seen", data__node="a1").exists()
+    assert OutboxEvent.objects.filter(type="heating.link_changed", data__link="modem", data__up=True).exists()
+    # The broadcast product-code query went out on the air.
+    assert any(p.function is Function.QUERY and p.destination == 0 for p in simulated.transmitted)
+
+
+def test_a_relay_command_is_sent_and_confirmed_by_the_following_status(radio):
+    simulated, _worker = radio()
+    wait_until(lambda: heaters_known(2), what="heaters")
+    node = Node.objects.get(address=0xA1)
+    command = command_queue(node=node, endpoint="Heating", value=1, definition=node_definition(node), origin="test")
+    command = wait_until(
+        lambda: Command.objects.filter(pk=command.pk, state=CommandState.CONFIRMED).first(), what="confirmation"
+    )
+    assert command.attempts == 1
+    assert command.finished_at is not None
+    assert simulated.node(0xA1).registers[HEATING] == b"\x01"
+    sent = [p for p in simulated.transmitted if p.function is Function.COMMAND]
+    assert sent[-1].destination == 0xA1
+    assert sent[-1].register_id == HEATING
+    assert sent[-1].value == b"\x01"
+    confirmed = OutboxEvent.objects.get(type="heating.command_confirmed", data__command=command.pk)
+    assert confirmed.data["node"] == "a1"
+    assert confirmed.data["endpoint"] == "Heating"
+
+
+def test_an_unconfirmed_command_is_retried_three_times_then_failed(radio):
+    simulated, _worker = radio()
+    wait_until(lambda: heaters_known(2), what="heaters")
+    simulated.ignore_commands(0xA2)
+    node = Node.objects.get(address=0xA2)
+    command = command_queue(node=node, endpoint="Heating", value=1, definition=node_definition(node))
+    command = wait_until(
+        lambda: Command.objects.filter(pk=command.pk, state=CommandState.FAILED).first(), what="failure"
+    )
+    assert command.attempts == 4  # the first send and three retries
+    assert "4 attempts" in command.error
+    sent = [p for p in simulated.transmitted if p.function is Function.COMMAND and p.destination == 0xA2]
+    assert len(sent) == 4
+    assert OutboxEvent.objects.filter(type="heating.command_failed", data__command=command.pk).exists()
+
+
+def test_commands_for_a_sleeping_node_wait_until_it_is_heard(radio):
+    simulated, _worker = radio()
+    wait_until(lambda: heaters_known(2), what="heaters")
+    # The node says it goes to sleep (system state 2, RX off), then falls silent.
+    sleeper = simulated.node(0xA1)
+    sleeper.registers[3] = b"\x02"
+    simulated.modem.receive(sleeper.status_packet(3))
+    wait_until(lambda: Node.objects.get(address=0xA1).system_state == 2, what="RX off recorded")
+    simulated.silence(0xA1)
+    node = Node.objects.get(address=0xA1)
+    command = command_queue(node=node, endpoint="Heating", value=1, definition=node_definition(node))
+    time.sleep(1.0)
+    assert Command.objects.get(pk=command.pk).state == CommandState.QUEUED
+    assert not any(p.function is Function.COMMAND and p.destination == 0xA1 for p in simulated.transmitted)
+    # It wakes: heard again, the held command goes out and is confirmed.
+    simulated.silence(0xA1, False)
+    sleeper.registers[3] = b"\x01"
+    simulated.modem.receive(sleeper.status_packet(3))
+    wait_until(
+        lambda: Command.objects.filter(pk=command.pk, state=CommandState.CONFIRMED).exists(), what="sent once awake"
+    )
+
+
+def test_a_silent_node_is_marked_unreachable_and_reachable_again(radio):
+    silence = WorkerTimings(**{**FAST.__dict__, "node_silence": 0.6})
+    simulated, _worker = radio(timings=silence)
+    wait_until(lambda: heaters_known(2), what="heaters")
+    simulated.silence(0xA2)
+    wait_until(lambda: not Node.objects.get(address=0xA2).reachable, what="unreachable")
+    assert OutboxEvent.objects.filter(type="heating.link_changed", data__node="a2", data__reachable=False).exists()
+    simulated.silence(0xA2, False)
+    simulated.modem.receive(simulated.node(0xA2).status_packet(11))
+    wait_until(lambda: Node.objects.get(address=0xA2).reachable, what="reachable again")
+    assert OutboxEvent.objects.filter(type="heating.link_changed", data__node="a2", data__reachable=True).exists()
+
+
+def test_duplicate_status_packets_are_ignored_and_unknown_products_recorded(radio):
+    simulated, worker = radio()
+    wait_until(lambda: heaters_known(2), what="heaters")
+    simulated.silence(0xA1)  # its own reports would add readings meanwhile; the repeated line is all it sends
+    time.sleep(0.2)
+    before = Reading.objects.filter(node__address=0xA1, name="RoomTemp").count()
+    packet = simulated.node(0xA1).status_packet(11)
+    line = (encode_received(packet) + "\r\n").encode()
+    simulated.emit_raw(line + line + line)
+    wait_until(lambda: worker.stats.duplicates >= 2, what="duplicates counted")
+    time.sleep(0.3)
+    assert Reading.objects.filter(node__address=0xA1, name="RoomTemp").count() == before + 1
+    # A product no definition describes: recorded as an unknown node, not dropped.
+    stranger = Packet(0, 0x33, Function.STATUS, 0x33, 0, bytes.fromhex("000000990000002A"), 5, rssi=-70.0, lqi=30)
+    simulated.emit_raw((encode_received(stranger) + "\r\n").encode())
+    node = wait_until(lambda: Node.objects.filter(address=0x33, unknown_product=True).first(), what="unknown node")
+    assert (node.manufacturer_id, node.product_id) == (0x99, 0x2A)
+    assert node.definition == ""
+    assert OutboxEvent.objects.filter(type="heating.node_seen", data__node="33", data__unknown_product=True).exists()
+
+
+def test_garbage_bad_hex_and_cut_lines_are_counted_not_fatal(radio):
+    simulated, worker = radio()
+    wait_until(lambda: heaters_known(2), what="heaters")
+    garbage = b"\x00\xff\xfe garbage\r\n(ZZZZ)0000\r\n(2A2F)00050000010000XYZ\r\n(2A2F)0005000\r\n" + bytes(range(256))
+    simulated.emit_raw(garbage + b"\r\n")
+    wait_until(lambda: worker.stats.decode_errors >= 4, what="decode errors counted")
+    assert worker.alive
+    assert worker.link_up
+    # Still working afterwards: a command is confirmed.
+    node = Node.objects.get(address=0xA2)
+    command = command_queue(node=node, endpoint="Heating", value=1, definition=node_definition(node))
+    wait_until(lambda: Command.objects.filter(pk=command.pk, state=CommandState.CONFIRMED).exists(), what="confirm")
+    wait_until(lambda: link_state()["decode_errors"] >= 4, what="decode errors in the heartbeat")
+
+
+def test_an_unplugged_modem_puts_the_link_down_and_it_comes_back(radio):
+    simulated, worker = radio()
+    wait_until(lambda: heaters_known(2), what="heaters")
+    simulated.unplug(seconds=1.0)
+    wait_until(lambda: not worker.link_up, what="link down")
+    wait_until(lambda: link_state()["up"] is False, what="link down in the heartbeat")
+    status, report = run_checks()
+    assert status == "degraded"
+    assert not report["heating:modem_link"]["ok"]
+    wait_until(lambda: worker.link_up, timeout=15, what="link up again")
+    assert worker.stats.reconnects >= 1
+    assert worker.alive
+    assert OutboxEvent.objects.filter(type="heating.link_changed", data__link="modem", data__up=False).exists()
+    # Re-initialised: the modem is set up again and commands flow.
+    node = Node.objects.get(address=0xA1)
+    command = command_queue(node=node, endpoint="Heating", value=1, definition=node_definition(node))
+    wait_until(lambda: Command.objects.filter(pk=command.pk, state=CommandState.CONFIRMED).exists(), what="confirm")
+    wait_until(lambda: run_checks()[1]["heating:modem_link"]["ok"], what="healthz link ok")
+
+
+@pytest.mark.slow
+def test_a_burst_of_1000_lines_is_stored(radio):
+    simulated, worker = radio(node_count=3)
+    wait_until(lambda: heaters_known(3), what="heaters")
+    time.sleep(0.3)
+    before = Reading.objects.filter(name="RoomTemp").count()
+    simulated.burst(1000)
+    wait_until(
+        lambda: Reading.objects.filter(name="RoomTemp").count() >= before + 1000, timeout=30, what="1,000 readings"
+    )
+    assert worker.alive
+    assert worker.link_up
+    assert worker.stats.duplicates == 0
+
+
+def test_the_command_stops_cleanly_on_sigterm(tmp_path):
+    simulated = SimulatedNetwork(tcp=("127.0.0.1", 0), guard_time=0.05, boot_time=0.05, channel=0, seed=3)
+    simulated.start()
+    try:
+        env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'hub.sqlite3'}", "HUB_VAR_DIR": str(tmp_path)}
+        manage = Path(settings.BASE_DIR) / "manage.py"
+        subprocess.run([sys.executable, manage, "migrate", "-v0"], env=env, check=True, timeout=120)
+        url = "socket://{}:{}".format(*simulated.tcp_address)
+        process = subprocess.Popen(
+            [sys.executable, manage, "serial_worker", "--port", url],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            # The real driver's 1.6 s command-mode guard, then data mode and discovery.
+            wait_until(lambda: any(p.function is Function.QUERY for p in simulated.transmitted), timeout=30, what="q")
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=15)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == 0, output
+        assert "serial_worker stopped" in output
+    finally:
+        simulated.stop()

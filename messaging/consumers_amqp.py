@@ -331,7 +331,7 @@ class BatchConsumer(Worker):
             # up to the prefetch into the next batch) and keep sending heartbeats, so neither side drops the
             # connection and redelivers the batch to a competitor meanwhile.
             with contextlib.suppress(TimeoutError):
-                connection.drain_events(timeout=0.1)
+                connection.drain_events(timeout=0.01)  # short: the batch may finish meanwhile
             connection.heartbeat_check()
         in_flight.future.result()  # re-raises _StopRequested: then nothing of the batch is acknowledged
         self._settle(in_flight.deliveries)

@@ -1,9 +1,10 @@
 """The bus's two consumers: ``events.db`` (the event log) and ``events.notify`` (the hand-off to live push).
 
-Both run the same loop (:class:`BatchConsumer`): prefetch N messages, collect up to N or for T seconds, process
-the batch, and only then acknowledge it with ONE multiple-ack (PITFALLS: batching acks and inserts is where the
-throughput comes from). kombu's ``on_message`` hook hands over raw messages, so kombu deserialises nothing: a
-pickled body is refused by :mod:`messaging.envelope`, never loaded.
+Both run the same loop (:class:`BatchConsumer`): prefetch 2N messages, collect up to N or for T seconds, process
+the batch on a thread of its own while the next one arrives, and only then acknowledge it with ONE multiple-ack
+from the connection's thread (PITFALLS: batching acks and inserts is where the throughput comes from).
+kombu's ``on_message`` hook hands over raw messages, so kombu deserialises nothing: a pickled body is refused
+by :mod:`messaging.envelope`, never loaded.
 
 What a consumer can never process goes to the dead-letter exchange with the reason in
 :data:`~messaging.envelope.REASON_HEADER` (published with a broker confirm before the original is acked):

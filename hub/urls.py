@@ -12,6 +12,7 @@ urlpatterns = [
     path("v1/", include("hub.api.urls")),
     path("v1/", include("downloads.urls")),
     path("v1/", include("messaging.urls")),
+    path("v1/", include("heating.urls")),
     # OAuth 2.0 (django-oauth-toolkit): device flow for scripts, token, revoke; apps are registered in the admin.
     path("o/", include("hub.api.oauth")),
     path("", include("messaging.page_urls")),

@@ -186,7 +186,8 @@ class RoomHeaterNode:
             self.nonce,
             0,
             self.security,
-            rssi=max(-138.0, min(-10.5, rssi)),
+            # On the radio's half-dB grid, as the modem can only print those.
+            rssi=max(-138.0, min(-10.5, round(rssi * 2) / 2)),
             lqi=self.lqi,
         )
 

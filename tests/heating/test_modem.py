@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import select
 import socket
 import threading
@@ -281,6 +282,22 @@ def test_data_mode_reads_packets_and_writes_lines(transcript_modem):
         assert "0501000702050B01" in far_end.lines
 
 
+def test_random_garbage_between_packets_never_breaks_reading(transcript_modem):
+    rng = random.Random(6)
+    with transcript_modem() as (url, far_end), Modem(url, timings=FAST) as modem:
+        for _ in range(50):
+            far_end.send(rng.randbytes(rng.randrange(1, 300)).replace(b"Modem", b"M0dem") + b"\r\n")
+            far_end.send(TEMPERATURE_LINE.encode() + b"\r\n")
+        packets = []
+        deadline = time.monotonic() + 5
+        while len(packets) < 50 and time.monotonic() < deadline:
+            packet = modem.read(0.05)
+            if packet is not None:
+                packets.append(packet)
+        assert sum(p.source == 0x12 and p.value_int == 740 for p in packets) >= 50
+        assert modem.decode_errors >= 40
+
+
 def test_a_modem_that_restarts_by_itself_is_reported(transcript_modem):
     with transcript_modem() as (url, far_end), Modem(url, timings=FAST) as modem:
         far_end.send(b"\r\nModem ready!\r\n")
@@ -293,6 +310,13 @@ def test_an_unplugged_pty_is_reported_as_disconnected(tmp_path):
         far_end.unplug()
         with pytest.raises(ModemDisconnected):
             read_until_failure(modem)
+
+
+def test_network_settings_come_from_the_swap_settings(settings):
+    settings.SWAP_CHANNEL = 2
+    settings.SWAP_SYNC_WORD = "00C8"
+    settings.SWAP_ADDRESS = "0A"
+    assert NetworkSettings.from_settings(settings) == NetworkSettings(channel=2, sync_word=0xC8, address=0x0A)
 
 
 def read_until_failure(modem):

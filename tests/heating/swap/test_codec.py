@@ -91,6 +91,14 @@ def test_extended_addresses():
     assert encode_received(packet) == "(3C2D)0000000380123412340C02E4"
 
 
+def test_addresses_above_one_byte_are_sent_extended():
+    line = query_line(destination=0x1234, register_id=12, source=0x01)
+    packet = decode_packet(bytes.fromhex(line))
+    assert packet.extended
+    assert (packet.destination, packet.source, packet.register_address, packet.register_id) == (0x1234, 1, 0x1234, 12)
+    assert line == "1234000081000112340C"
+
+
 def test_line_ends_and_bytes_are_accepted():
     assert decode_line(b"(E430)0012001A00120C02E4\r\n").value_int == 740
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import socket
 import time
 
 import pytest
@@ -346,6 +347,26 @@ def test_the_driver_finds_the_nodes_and_a_relay_command_is_confirmed(network, po
         assert status.rssi is not None
     assert simulated.node(0xA2).relay_on
     assert simulated.transmitted[-1].register_id == HEATING
+
+
+def test_a_modem_left_in_command_mode_is_rebooted_and_set_up(network):
+    simulated = network(node_count=1)
+    host, port = simulated.tcp_address
+    with socket.create_connection((host, port)) as previous_user:
+        time.sleep(0.2)  # past the boot, whose "Modem ready!" this client may see
+        previous_user.sendall(b"+++")
+        previous_user.settimeout(2)
+        seen = b""
+        while b"OK-Command mode" not in seen:
+            seen += previous_user.recv(100)
+        previous_user.sendall(b"ATCH=05\r")
+        time.sleep(0.1)
+    assert simulated.modem.state == "command"
+    with Modem(f"socket://{host}:{port}", network=NetworkSettings(channel=2), timings=FAST) as modem:
+        assert modem.info.reset_by == "atz"
+        assert modem.info.changed == ("ATCH=02",)
+        modem.send(query_line(destination=0xA1, register_id=ROOM_TEMP, source=1))
+        assert read_until(modem, lambda p: p.register_id == ROOM_TEMP).source == 0xA1
 
 
 def test_nodes_on_another_channel_are_not_heard(network):

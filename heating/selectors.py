@@ -78,3 +78,81 @@ def link_state() -> dict:
         "beat_at": beat.beat_at,
         "interval_seconds": beat.interval_seconds,
     }
+
+
+def heating_overview(*, user=None) -> dict:
+    """What the Heating page shows, JSON-ready: the modem link and each node with its latest values, signal,
+    last-heard time, state and its last command; ``can_switch`` when the user may send commands."""
+    from hub.timefmt import format_utc
+
+    def when(value):
+        return format_utc(value) if value else None
+
+    link = link_state()
+    nodes = []
+    for node in Node.objects.all():
+        definition = node_definition(node)
+        outputs = {e.name: e for e in definition.endpoints if e.writable and e.type == "bin"} if definition else {}
+        last_command = node.commands.order_by("-requested_at", "-id").first()
+        nodes.append(
+            {
+                "id": node.key,
+                "name": str(node),
+                "location": node.place,
+                "device": (
+                    f"unknown product {node.manufacturer_id}/{node.product_id}"
+                    if node.unknown_product
+                    else (definition.product if definition else "not identified yet")
+                ),
+                "reachable": node.reachable,
+                "state": _state_name(node.system_state),
+                "last_heard": when(node.last_heard),
+                "rssi": node.last_rssi,
+                "lqi": node.last_lqi,
+                "values": [
+                    {
+                        "id": reading.endpoint_id,
+                        "name": reading.name,
+                        "value": reading.value,
+                        "unit": reading.unit,
+                        "at": when(reading.recorded_at),
+                        "switch": reading.name in outputs,
+                    }
+                    for reading in latest_readings(node)
+                ],
+                "switches": sorted(outputs),
+                "last_command": (
+                    {
+                        "endpoint": last_command.endpoint,
+                        "value": last_command.requested_value,
+                        "state": last_command.state,
+                        "error": last_command.error,
+                    }
+                    if last_command
+                    else None
+                ),
+            }
+        )
+    return {
+        "link": {"up": link["up"], "detail": link["detail"], "at": when(link["beat_at"])},
+        "nodes": nodes,
+        "can_switch": bool(user is not None and user.has_perm("hub.send_commands")),
+    }
+
+
+def _state_name(value: int | None) -> str:
+    from heating.swap.registers import SystemState
+
+    if value is None:
+        return "unknown"
+    try:
+        return {
+            SystemState.RESTART: "restarting",
+            SystemState.RXON: "listening",
+            SystemState.RXOFF: "asleep",
+            SystemState.SYNC: "sync",
+            SystemState.LOWBAT: "low battery",
+            SystemState.UPGRADE: "upgrading",
+        }[SystemState(value)]
+    except ValueError:
+        return str(value)

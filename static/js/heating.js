@@ -1,0 +1,161 @@
+/*
+ * The Heating page: renders the overview (heating.selectors.heating_overview) and keeps it fresh. Any hub event
+ * under /events/heating/# (a reading, a node heard, the link, a command's outcome) arriving over /ws/push makes it
+ * fetch the overview again; without the socket it polls every data-poll-ms. Outputs are switched through
+ * POST /v1/nodes/{id}/commands with the session's CSRF token; the node's STATUS confirms it, and the event says so.
+ */
+(function () {
+  "use strict";
+
+  const root = document.getElementById("heating");
+  if (!root) return;
+  const grid = document.getElementById("heating-nodes");
+  const empty = document.getElementById("heating-empty");
+  const template = document.getElementById("heating-node-template");
+  const linkBadge = document.getElementById("heating-link");
+  const linkDetail = document.getElementById("heating-link-detail");
+  const liveBadge = document.getElementById("heating-live");
+  let overview = JSON.parse(document.getElementById("heating-data").textContent);
+  let refreshTimer = null;
+
+  function age(iso) {
+    if (!iso) return "never";
+    const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    if (seconds < 60) return seconds + " s ago";
+    if (seconds < 3600) return Math.floor(seconds / 60) + " min ago";
+    if (seconds < 86400) return Math.floor(seconds / 3600) + " h ago";
+    return Math.floor(seconds / 86400) + " d ago";
+  }
+
+  function shown(value, unit) {
+    if (value === true) return "on";
+    if (value === false) return "off";
+    if (typeof value === "number") return (Number.isInteger(value) ? String(value) : value.toFixed(2)) + (unit ? " " + unit : "");
+    return String(value) + (unit ? " " + unit : "");
+  }
+
+  function field(card, name) {
+    return card.querySelector('[data-field="' + name + '"]');
+  }
+
+  function renderNode(node) {
+    const card = template.content.firstElementChild.cloneNode(true);
+    card.dataset.node = node.id;
+    field(card, "name").textContent = node.name;
+    field(card, "location").textContent = node.location;
+    const reachable = field(card, "reachable");
+    reachable.textContent = node.reachable ? "reachable" : "unreachable";
+    reachable.className = "badge " + (node.reachable ? "text-bg-success" : "text-bg-danger");
+    const values = field(card, "values");
+    for (const value of node.values) {
+      const dt = document.createElement("dt");
+      dt.className = "col-6 fw-normal text-body-secondary";
+      dt.textContent = value.name;
+      const dd = document.createElement("dd");
+      dd.className = "col-6 mb-1 fw-semibold";
+      dd.dataset.endpoint = value.id;
+      dd.dataset.testid = "heating-value";
+      dd.setAttribute("data-testid", "heating-value-" + value.name);
+      dd.textContent = shown(value.value, value.unit);
+      dd.title = "at " + value.at;
+      values.append(dt, dd);
+    }
+    if (!node.values.length) {
+      const none = document.createElement("dd");
+      none.className = "col-12 text-body-secondary";
+      none.textContent = "no values yet";
+      values.append(none);
+    }
+    if (overview.can_switch) {
+      for (const name of node.switches) {
+        const current = node.values.find((value) => value.name === name);
+        const on = Boolean(current && current.value);
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "btn btn-sm " + (on ? "btn-warning" : "btn-outline-secondary");
+        button.textContent = name + ": switch " + (on ? "off" : "on");
+        button.setAttribute("data-testid", "heating-switch-" + name);
+        button.addEventListener("click", () => switchOutput(node, name, on ? 0 : 1, button));
+        field(card, "switches").append(button);
+      }
+    }
+    const command = node.last_command;
+    if (command) {
+      const outcome = { queued: "queued…", sent: "sent, waiting for the node…", confirmed: "confirmed", failed: "failed" };
+      field(card, "command").textContent =
+        "Last command: " + command.endpoint + " = " + command.value + " — " + (outcome[command.state] || command.state) +
+        (command.error ? " (" + command.error + ")" : "");
+    }
+    field(card, "device").textContent = node.device;
+    const heard = field(card, "heard");
+    heard.dataset.at = node.last_heard || "";
+    heard.textContent = age(node.last_heard);
+    field(card, "signal").textContent = node.rssi === null ? "no signal yet" : node.rssi + " dBm · LQI " + node.lqi;
+    field(card, "state").textContent = node.state;
+    return card;
+  }
+
+  function render() {
+    const link = overview.link;
+    linkBadge.textContent = link.up ? "modem link up" : "modem link down";
+    linkBadge.className = "badge " + (link.up ? "text-bg-success" : "text-bg-danger");
+    linkDetail.textContent = link.detail || "";
+    grid.replaceChildren(...overview.nodes.map(renderNode));
+    empty.hidden = overview.nodes.length > 0;
+  }
+
+  function tickAges() {
+    for (const heard of grid.querySelectorAll('[data-field="heard"]')) heard.textContent = age(heard.dataset.at);
+  }
+
+  async function refresh() {
+    try {
+      const response = await fetch(root.dataset.stateUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (!response.ok) return;
+      overview = await response.json();
+      render();
+    } catch (error) {
+      // Offline for a moment: the next event or poll tries again.
+    }
+  }
+
+  function refreshSoon() {
+    if (refreshTimer !== null) return;
+    // Events come in bursts (a packet carries several readings): one fetch for the burst.
+    refreshTimer = setTimeout(() => {
+      refreshTimer = null;
+      refresh();
+    }, 200);
+  }
+
+  async function switchOutput(node, endpoint, value, button) {
+    button.disabled = true;
+    try {
+      const response = await fetch("/v1/nodes/" + encodeURIComponent(node.id) + "/commands", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": root.dataset.csrf },
+        body: JSON.stringify({ endpoint: endpoint, value: value }),
+      });
+      if (!response.ok) {
+        const body = await response.json().catch(() => ({}));
+        window.alert("The hub refused: " + (body.message || response.status));
+      }
+    } finally {
+      refreshSoon();
+    }
+  }
+
+  render();
+  setInterval(tickAges, 1000);
+  setInterval(refresh, Number(root.dataset.pollMs) || 30000);
+  if (window.HubPush) {
+    const push = window.HubPush.connect();
+    push.onstatus = (status) => {
+      liveBadge.textContent = status === "open" ? "live" : status;
+    };
+    push.subscribe("/events/heating/#", refreshSoon);
+  } else {
+    liveBadge.textContent = "polling";
+  }
+})();

@@ -16,5 +16,6 @@ urlpatterns = [
     # OAuth 2.0 (django-oauth-toolkit): device flow for scripts, token, revoke; apps are registered in the admin.
     path("o/", include("hub.api.oauth")),
     path("", include("messaging.page_urls")),
+    path("", include("heating.page_urls")),
     path("", include("hub.pages.urls")),
 ]

@@ -9,11 +9,6 @@ from hub.pages.navigation import SECTIONS, navigation_for
 
 # What each section will show once its part of the hub lands; the placeholder says so honestly.
 UPCOMING = {
-    "heating": [
-        "each room with its temperature, its setpoint and whether its heater is on, moving live;",
-        "a control to set a room's temperature, sent to the heater over the panStamp radio and confirmed;",
-        "the radio modem's link and each node's last sign of life.",
-    ],
     "downloads": [
         "the expiring signed links handed to customers, with who created them and until when they work;",
         "every download attempt, served or refused, from the audit log.",

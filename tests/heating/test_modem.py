@@ -298,6 +298,18 @@ def test_random_garbage_between_packets_never_breaks_reading(transcript_modem):
         assert modem.decode_errors >= 40
 
 
+def test_packets_iterates_until_stopping_is_set(transcript_modem):
+    stopping = threading.Event()
+    with transcript_modem() as (url, far_end), Modem(url, timings=FAST) as modem:
+        far_end.send(b"(2A2F)000500070005000000000100000007\r\n" + TEMPERATURE_LINE.encode() + b"\r\n")
+        received = []
+        for packet in modem.packets(stopping):
+            received.append(packet.source)
+            if len(received) == 2:
+                stopping.set()
+        assert received == [0x05, 0x12]
+
+
 def test_a_modem_that_restarts_by_itself_is_reported(transcript_modem):
     with transcript_modem() as (url, far_end), Modem(url, timings=FAST) as modem:
         far_end.send(b"\r\nModem ready!\r\n")

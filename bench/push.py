@@ -1,0 +1,604 @@
+"""Live push fan-out: the hub (``/ws/push`` fed by the MQTT bridge) next to Mosquitto's own WebSocket listener.
+
+One harness, two targets, in one run, on this machine's loopback:
+
+* **hub** — a real uvicorn serving ``hub.asgi:application`` (one process, the Redis channel layer and push bus),
+  ``manage.py mqtt_bridge`` against a private Mosquitto, N WebSocket clients signed in with a session, each
+  subscribed through ``/ws/push`` to ``bench/+/measure``;
+* **anchor** — the same N clients (the same ``websockets`` library, the same process layout) speaking MQTT 3.1.1
+  over WebSocket straight to that Mosquitto's ``protocol websockets`` listener, subscribed to the same filter.
+  The anchor side uses nothing from the hub: a 40-line MQTT encoder/decoder below, no paho.
+
+A publisher sends QoS 0 messages to Mosquitto's plain MQTT listener at rising rates, each carrying its send time;
+every client records the latency of each message it receives (publish → receipt, one clock). Per step: deliveries
+per second, share delivered, latency p50/p99; the hub's CPU (web + bridge processes) and Mosquitto's; the web
+process's memory per 1,000 connections. The clients run in several processes so the harness is not the ceiling
+(it still shares the machine: the load average is printed).
+
+    python -m bench push     BENCH_PUSH_N=100,1000  BENCH_PUSH_RATES_100=20,50,100,200
+                             BENCH_PUSH_RATES_1000=2,5,10,20  BENCH_PUSH_SECONDS=5  BENCH_PUSH_CLIENT_PROCS=min(4, CPUs)
+                             BENCH_REDIS_URL=redis://127.0.0.1:6379/0
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import secrets
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+TOPIC_FILTER = "bench/+/measure"
+TOPICS = 8
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def env_list(name: str, default: str) -> list[int]:
+    return [int(item) for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+# --- MQTT 3.1.1, just enough for the anchor and the publisher (no paho) ------------------------------------------
+
+
+def _remaining_length(length: int) -> bytes:
+    encoded = bytearray()
+    while True:
+        byte, length = length % 128, length // 128
+        encoded.append(byte | (0x80 if length else 0))
+        if not length:
+            return bytes(encoded)
+
+
+def _string(text: str) -> bytes:
+    data = text.encode()
+    return struct.pack("!H", len(data)) + data
+
+
+def mqtt_connect(client_id: str) -> bytes:
+    # Protocol "MQTT" level 4, clean session, keep-alive 0 (off: the bench's sockets stay busy anyway).
+    body = _string("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 0) + _string(client_id)
+    return bytes([0x10]) + _remaining_length(len(body)) + body
+
+
+def mqtt_subscribe(topic_filter: str, packet_id: int = 1) -> bytes:
+    body = struct.pack("!H", packet_id) + _string(topic_filter) + bytes([0])
+    return bytes([0x82]) + _remaining_length(len(body)) + body
+
+
+def mqtt_publish(topic: str, payload: bytes) -> bytes:
+    body = _string(topic) + payload
+    return bytes([0x30]) + _remaining_length(len(body)) + body
+
+
+class MqttStream:
+    """Splits a byte stream (WebSocket frames or TCP reads) into MQTT packets: (type, body)."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        self.buffer += data
+        packets = []
+        while len(self.buffer) >= 2:
+            multiplier, length, position = 1, 0, 1
+            while True:
+                if position >= len(self.buffer):
+                    return packets
+                byte = self.buffer[position]
+                length += (byte & 0x7F) * multiplier
+                multiplier *= 128
+                position += 1
+                if not byte & 0x80:
+                    break
+            if len(self.buffer) < position + length:
+                return packets
+            packets.append((self.buffer[0], bytes(self.buffer[position : position + length])))
+            del self.buffer[: position + length]
+        return packets
+
+
+def publish_payload(body: bytes, first_byte: int) -> bytes:
+    topic_length = struct.unpack("!H", body[:2])[0]
+    start = 2 + topic_length + (2 if (first_byte >> 1) & 0x03 else 0)
+    return body[start:]
+
+
+# --- the clients (in worker processes) ------------------------------------------------------------------------
+
+
+async def _hub_client(url: str, headers: dict, record, ready: asyncio.Event, errors: list) -> None:
+    import websockets
+
+    try:
+        async with websockets.connect(url, additional_headers=headers, max_queue=None, open_timeout=60) as socket_:
+            await socket_.send(json.dumps({"op": "subscribe", "topic": TOPIC_FILTER, "id": 1}))
+            reply = json.loads(await socket_.recv())
+            if reply.get("op") != "ack":
+                raise RuntimeError(f"subscription refused: {reply}")
+            ready.set()
+
+            async def keep_alive() -> None:  # the server closes a socket silent for 60 s
+                while True:
+                    await asyncio.sleep(20)
+                    await socket_.send('{"op":"ping","id":2}')
+
+            pinger = asyncio.create_task(keep_alive())
+            try:
+                async for text in socket_:
+                    frame = json.loads(text)
+                    if frame.get("op") == "message":
+                        payload = frame["payload"]
+                        record(payload["s"], time.time() - payload["t"])
+            finally:
+                pinger.cancel()
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__}: {exc}")
+        ready.set()
+
+
+async def _anchor_client(url: str, index: int, record, ready: asyncio.Event, errors: list) -> None:
+    import websockets
+
+    try:
+        async with websockets.connect(url, subprotocols=["mqtt"], max_queue=None, open_timeout=60) as socket_:
+            stream = MqttStream()
+            await socket_.send(mqtt_connect(f"bench-{os.getpid()}-{index}"))
+            await socket_.send(mqtt_subscribe(TOPIC_FILTER))
+            subscribed = False
+            async for data in socket_:
+                for first_byte, body in stream.feed(data):
+                    kind = first_byte >> 4
+                    if kind == 9 and not subscribed:  # SUBACK
+                        subscribed = True
+                        ready.set()
+                    elif kind == 3:  # PUBLISH
+                        payload = json.loads(publish_payload(body, first_byte))
+                        record(payload["s"], time.time() - payload["t"])
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__}: {exc}")
+        ready.set()
+
+
+def client_process(connection, target: str, url: str, headers: dict, count: int) -> None:
+    """Hold ``count`` connections; answer "report" with {step: latencies} and "stop" by exiting."""
+    import uvloop
+
+    latencies: dict[int, list[float]] = {}
+
+    def record(step: int, latency: float) -> None:
+        latencies.setdefault(step, []).append(latency)
+
+    async def run() -> None:
+        errors: list[str] = []
+        readies = [asyncio.Event() for _ in range(count)]
+        tasks = []
+        for index, ready in enumerate(readies):
+            if target == "hub":
+                tasks.append(asyncio.create_task(_hub_client(url, headers, record, ready, errors)))
+            else:
+                tasks.append(asyncio.create_task(_anchor_client(url, index, record, ready, errors)))
+            if index % 50 == 49:
+                await asyncio.sleep(0.05)  # a steady arrival, not a SYN flood the kernel drops
+        await asyncio.gather(*(ready.wait() for ready in readies))
+        connection.send(("ready", errors[:3], len(errors)))
+        loop = asyncio.get_running_loop()
+        while True:
+            command = await loop.run_in_executor(None, connection.recv)
+            if command == "report":
+                connection.send(("report", {step: values for step, values in latencies.items()}, len(errors)))
+                latencies.clear()
+            elif command == "stop":
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                return
+
+    uvloop.run(run())
+
+
+# --- processes: Mosquitto, the hub --------------------------------------------------------------------------------
+
+
+@dataclass
+class Mosquitto:
+    directory: Path
+    mqtt_port: int = field(default_factory=free_port)
+    ws_port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        config = self.directory / "mosquitto.conf"
+        config.write_text(
+            f"listener {self.mqtt_port} 127.0.0.1\n"
+            f"listener {self.ws_port} 127.0.0.1\nprotocol websockets\n"
+            "allow_anonymous true\npersistence false\nmax_queued_messages 0\nlog_type error\n"
+        )
+        self.process = subprocess.Popen([MOSQUITTO, "-c", str(config)], stdout=subprocess.DEVNULL)
+        wait_for_port(self.mqtt_port)
+        wait_for_port(self.ws_port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+class Hub:
+    """A scratch SQLite database with one staff user and a session, uvicorn and the bridge."""
+
+    def __init__(self, directory: Path, mosquitto: Mosquitto) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.environment = {
+            **os.environ,
+            "HUB_MODE": "embedded",
+            "HUB_VAR_DIR": str(directory),
+            "DATABASE_URL": f"sqlite:///{directory / 'bench.sqlite3'}",
+            "REDIS_URL": REDIS_URL,
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "DEBUG": "false",
+            "MQTT_BRIDGE_FILTERS": "bench/#",
+        }
+        for variable in ("AMQP_URL", "MQTT_URL", "SYSLOG_ADDRESS"):
+            self.environment.pop(variable, None)
+        self.mqtt_url = f"mqtt://127.0.0.1:{mosquitto.mqtt_port}"
+        self.web: subprocess.Popen | None = None
+        self.bridge: subprocess.Popen | None = None
+        self.cookie = ""
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=PROJECT_DIR,
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return result.stdout
+
+    def start(self) -> None:
+        self.manage("migrate", "--noinput", "-v", "0")
+        script = (
+            "from importlib import import_module\n"
+            "from django.conf import settings\n"
+            "from django.contrib.auth.models import Group, User\n"
+            f"user = User.objects.create_user('bench', password={secrets.token_urlsafe(16)!r})\n"
+            "user.groups.add(Group.objects.get(name='staff'))\n"
+            "session = import_module(settings.SESSION_ENGINE).SessionStore()\n"
+            "session['_auth_user_id'] = str(user.pk)\n"
+            "session['_auth_user_backend'] = 'django.contrib.auth.backends.ModelBackend'\n"
+            "session['_auth_user_hash'] = user.get_session_auth_hash()\n"
+            "session.create()\n"
+            "print(settings.SESSION_COOKIE_NAME + '=' + session.session_key)\n"
+        )
+        self.cookie = self.manage("shell", "-c", script).strip().splitlines()[-1]
+        self.web = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "hub.asgi:application",
+                "--host=127.0.0.1",
+                f"--port={self.port}",
+                "--lifespan=off",
+                "--loop=uvloop",
+                "--http=httptools",
+                "--no-access-log",
+                "--log-level=warning",
+            ],
+            cwd=PROJECT_DIR,
+            env=self.environment,
+        )
+        self.bridge = subprocess.Popen(
+            [sys.executable, "manage.py", "mqtt_bridge", "--no-events"],
+            cwd=PROJECT_DIR,
+            env={**self.environment, "MQTT_URL": self.mqtt_url},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+        time.sleep(2.0)  # the bridge connects and subscribes
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/push"
+
+    @property
+    def headers(self) -> dict:
+        return {"Cookie": self.cookie, "Origin": f"http://127.0.0.1:{self.port}"}
+
+    def stop(self) -> None:
+        for process in (self.bridge, self.web):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# --- the run ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    target: str
+    clients: int
+    rate: int
+    published: int
+    delivered: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    cpu_percent: float
+    rss_mib: float = 0.0
+
+    @property
+    def share(self) -> float:
+        expected = self.published * self.clients
+        return self.delivered / expected if expected else 0.0
+
+    @property
+    def per_second(self) -> float:
+        return self.delivered / self.seconds if self.seconds else 0.0
+
+
+async def publish_at(rate: int, seconds: float, step: int, port: int) -> tuple[int, float]:
+    """QoS 0 messages to Mosquitto at ``rate``/s for ``seconds``; returns (count, wall time)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(mqtt_connect(f"bench-publisher-{secrets.token_hex(3)}"))
+    await writer.drain()
+    await reader.readexactly(4)  # CONNACK
+    total = int(rate * seconds)
+    started = time.monotonic()
+    pad = "x" * 64
+    for index in range(total):
+        delay = started + index / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        payload = json.dumps({"t": time.time(), "s": step, "i": index, "celsius": 21.5, "pad": pad}).encode()
+        writer.write(mqtt_publish(f"bench/{index % TOPICS}/measure", payload))
+        if index % 20 == 0:
+            await writer.drain()
+    await writer.drain()
+    elapsed = time.monotonic() - started
+    writer.write(b"\xe0\x00")  # DISCONNECT
+    await writer.drain()
+    writer.close()
+    return total, elapsed
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def run_target(
+    target: str,
+    url: str,
+    headers: dict,
+    clients: int,
+    rates: list[int],
+    seconds: float,
+    processes: int,
+    measured_pids: list[int],
+    step_base: int,
+    mqtt_port: int,
+) -> list[Step]:
+    context = multiprocessing.get_context("spawn")
+    pipes, workers = [], []
+    shares = [clients // processes + (1 if index < clients % processes else 0) for index in range(processes)]
+    memory_before = rss_mib(measured_pids[0])
+    for count in shares:
+        if not count:
+            continue
+        parent, child = context.Pipe()
+        worker = context.Process(target=client_process, args=(child, target, url, headers, count), daemon=True)
+        worker.start()
+        pipes.append(parent)
+        workers.append(worker)
+    failures = 0
+    for pipe in pipes:
+        _, sample, failed = pipe.recv()
+        failures += failed
+        if failed:
+            print(f"  {target}: {failed} client(s) failed to connect, e.g. {sample}", flush=True)
+    memory_after = rss_mib(measured_pids[0])
+    results = []
+    try:
+        for offset, rate in enumerate(rates):
+            step = step_base + offset
+            cpu_before = sum(cpu_seconds(pid) for pid in measured_pids)
+            wall_before = time.monotonic()
+            published, elapsed = asyncio.run(publish_at(rate, seconds, step, mqtt_port))
+            # Let the tail arrive: stop once nothing more came for a second (at most 15 s).
+            latencies: list[float] = []
+            deadline = time.monotonic() + 15
+            last_seen = -1
+            while time.monotonic() < deadline:
+                time.sleep(1.0)
+                for pipe in pipes:
+                    pipe.send("report")
+                for pipe in pipes:
+                    _, by_step, _ = pipe.recv()
+                    latencies.extend(by_step.get(step, []))
+                if len(latencies) == last_seen or len(latencies) >= published * (clients - failures):
+                    break
+                last_seen = len(latencies)
+            cpu_used = sum(cpu_seconds(pid) for pid in measured_pids) - cpu_before
+            wall = time.monotonic() - wall_before
+            results.append(
+                Step(
+                    target=target,
+                    clients=clients,
+                    rate=rate,
+                    published=published,
+                    delivered=len(latencies),
+                    seconds=elapsed,
+                    p50_ms=percentile(latencies, 0.50) * 1000,
+                    p99_ms=percentile(latencies, 0.99) * 1000,
+                    cpu_percent=100 * cpu_used / wall,
+                    rss_mib=(memory_after - memory_before) * 1000 / clients,
+                )
+            )
+            print(f"  {describe(results[-1])}", flush=True)
+    finally:
+        for pipe in pipes:
+            pipe.send("stop")
+        for worker in workers:
+            worker.join(15)
+            if worker.is_alive():
+                worker.kill()
+    return results
+
+
+def describe(step: Step) -> str:
+    return (
+        f"{step.target:6} N={step.clients:<5} {step.rate:>4} msg/s → {step.per_second:>8.0f} deliveries/s "
+        f"({100 * step.share:5.1f} % delivered)  p50 {step.p50_ms:7.1f} ms  p99 {step.p99_ms:7.1f} ms  "
+        f"CPU {step.cpu_percent:5.1f} %"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    if not Path(MOSQUITTO).exists():
+        print(f"mosquitto is not installed ({MOSQUITTO}); nothing measured", file=sys.stderr)
+        return 1
+    sizes = env_list("BENCH_PUSH_N", "100,1000")
+    seconds = float(os.environ.get("BENCH_PUSH_SECONDS", "5"))
+    processes = int(os.environ.get("BENCH_PUSH_CLIENT_PROCS", str(min(4, os.cpu_count() or 1))))
+    rates_for = {
+        size: env_list(f"BENCH_PUSH_RATES_{size}", {100: "20,50,100,200", 1000: "2,5,10,20"}.get(size, "10,20"))
+        for size in sizes
+    }
+    print(
+        f"load average at start: {', '.join(f'{value:.2f}' for value in os.getloadavg())} "
+        f"({os.cpu_count()} CPUs); {processes} client processes; {seconds:.0f} s per step",
+        flush=True,
+    )
+    all_steps: list[Step] = []
+    with tempfile.TemporaryDirectory(prefix="bench-push-") as scratch:
+        directory = Path(scratch)
+        mosquitto = Mosquitto(directory)
+        mosquitto.start()
+        hub = Hub(directory, mosquitto)
+        try:
+            hub.start()
+            step_base = 0
+            for size in sizes:
+                print(f"\nN = {size} clients", flush=True)
+                hub_steps = run_target(
+                    "hub",
+                    hub.url,
+                    hub.headers,
+                    size,
+                    rates_for[size],
+                    seconds,
+                    processes,
+                    [hub.web.pid, hub.bridge.pid],
+                    step_base,
+                    mosquitto.mqtt_port,
+                )
+                step_base += 100
+                anchor_steps = run_target(
+                    "anchor",
+                    f"ws://127.0.0.1:{mosquitto.ws_port}/",
+                    {},
+                    size,
+                    rates_for[size],
+                    seconds,
+                    processes,
+                    [mosquitto.process.pid],
+                    step_base,
+                    mosquitto.mqtt_port,
+                )
+                step_base += 100
+                all_steps += hub_steps + anchor_steps
+                summarise(size, hub_steps, anchor_steps)
+        finally:
+            hub.stop()
+            mosquitto.stop()
+    print(f"\nload average at end: {', '.join(f'{value:.2f}' for value in os.getloadavg())}", flush=True)
+    return 0
+
+
+def summarise(size: int, hub_steps: list[Step], anchor_steps: list[Step]) -> None:
+    print(f"\n  N={size}: hub vs Mosquitto, side by side")
+    print("  rate msg/s | hub deliv/s  share   p50 ms   p99 ms  CPU % | mosq deliv/s share   p50 ms   p99 ms  CPU %")
+    for hub_step, anchor_step in zip(hub_steps, anchor_steps, strict=True):
+        print(
+            f"  {hub_step.rate:>10} | {hub_step.per_second:>11.0f} {100 * hub_step.share:5.1f}% "
+            f"{hub_step.p50_ms:8.1f} {hub_step.p99_ms:8.1f} {hub_step.cpu_percent:6.1f} | "
+            f"{anchor_step.per_second:>12.0f} {100 * anchor_step.share:5.1f}% "
+            f"{anchor_step.p50_ms:8.1f} {anchor_step.p99_ms:8.1f} {anchor_step.cpu_percent:6.1f}"
+        )
+    print(f"  hub web process memory: {hub_steps[0].rss_mib:.1f} MiB per 1,000 connections")
+    sustained = [step for step in anchor_steps if step.share >= 0.999]
+    if not sustained:
+        print("  Mosquitto sustained none of the rates (every message delivered): no target comparison")
+        return
+    best = max(sustained, key=lambda step: step.rate)
+    hub_step = next(step for step in hub_steps if step.rate == best.rate)
+    ratio = hub_step.per_second / best.per_second if best.per_second else 0.0
+    p99_ratio = hub_step.p99_ms / best.p99_ms if best.p99_ms else float("inf")
+    print(f"  at {best.rate} msg/s, the highest rate Mosquitto sustained:")
+    print(
+        f"    every message delivered by the hub: {'yes' if hub_step.share >= 0.999 else 'NO'} "
+        f"({100 * hub_step.share:.2f} %)"
+    )
+    print(f"    hub deliveries/s ÷ Mosquitto's: {ratio:.2f} (target ≥ 0.5: {'met' if ratio >= 0.5 else 'NOT met'})")
+    print(f"    hub p99 ÷ Mosquitto's p99: {p99_ratio:.2f} (target ≤ 2: {'met' if p99_ratio <= 2 else 'NOT met'})")
+    cpu_per_1000 = hub_step.cpu_percent * 1000 / size
+    print(
+        f"    hub CPU (web + bridge) {hub_step.cpu_percent:.1f} % = {cpu_per_1000:.1f} % per 1,000 connections "
+        f"at this rate; Mosquitto {best.cpu_percent:.1f} %"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -115,6 +115,32 @@ async def test_without_credentials_the_server_closes_with_4401(serve, grants_db)
     assert closed.value.rcvd.code == 4401
 
 
+async def test_two_web_processes_each_subscribe_once_and_one_fanout_reaches_the_sockets_of_both(serve, household):
+    # Two servers, two event loops, two hubs: what two web processes behind the Redis layer do.
+    urls = [serve(), serve()]
+    token = await sync_to_async(bearer_token)(household, "push:read")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        connect(urls[0], additional_headers=headers) as first,
+        connect(urls[1], additional_headers=headers) as second,
+    ):
+        for n, socket in enumerate((first, second)):
+            assert (await request(socket, {"op": "subscribe", "topic": "/home/#", "id": n}))["op"] == "ack"
+        bus = push.get_bus()
+        client = redis.Redis.from_url(bus.url)
+        try:
+            async with asyncio.timeout(5):
+                while client.pubsub_numsub(bus.channel)[0][1] < 2:
+                    await asyncio.sleep(0.02)
+            assert client.pubsub_numsub(bus.channel)[0][1] == 2
+        finally:
+            client.close()
+        await push.fanout("/home/hall/measure/2", b"18.5")
+        for n, socket in enumerate((first, second)):
+            message = json.loads(await asyncio.wait_for(socket.recv(), 5))
+            assert (message["payload"], message["subs"]) == (18.5, [n])
+
+
 @pytest.mark.slow
 async def test_a_socket_held_open_past_redis_pys_5_s_timeout_still_delivers(serve, staff):
     url = serve()

@@ -48,6 +48,11 @@ def wake_for_commands() -> None:
     _commands_queued.set()
 
 
+#: How long one read of the port blocks. Short, because a queued command waits for the read in progress and a
+#: batch ends with a read that finds nothing: both are on the path from a request to its confirmation.
+READ_POLL_INTERVAL = 0.01
+
+
 @dataclass(frozen=True)
 class WorkerTimings:
     #: How long a sent command waits for the STATUS that confirms it (panStamp's tools: 2 s) …
@@ -55,7 +60,7 @@ class WorkerTimings:
     #: … and how many times it is sent again before it is marked failed.
     command_retries: int = 3
     #: How often the database is asked for commands queued by other processes.
-    command_poll: float = 0.25
+    command_poll: float = 0.05
     #: Broadcast product-code query interval (also sent at every (re)connection).
     discovery_interval: float = 300.0
     #: A node not heard for this long is marked unreachable (the room heater reports every 60 s).
@@ -66,8 +71,10 @@ class WorkerTimings:
     heartbeat_interval: float = 15.0
     #: Most packets stored in one transaction.
     batch_size: int = 500
-    #: How long one batch may keep collecting packets before it is stored.
+    #: How long one batch may keep collecting packets before it is stored …
     batch_window: float = 0.2
+    #: … and how long a quiet line may be before the batch is stored anyway.
+    batch_gap: float = 0.005
 
 
 @dataclass
@@ -128,7 +135,11 @@ class SerialWorker(Worker):
         #: Set whenever the link comes up (tests and the embedded start wait on it).
         self.link_ready = threading.Event()
         self.modem = modem_factory(
-            port, network=self.network, timings=modem_timings, on_decode_error=self._on_decode_error, clock=clock
+            port,
+            network=self.network,
+            timings=modem_timings or ModemTimings(poll_interval=READ_POLL_INTERVAL),
+            on_decode_error=self._on_decode_error,
+            clock=clock,
         )
         self._nodes: dict[int, _NodeState] = {}
         self._in_flight: dict[int, _InFlight] = {}
@@ -206,7 +217,8 @@ class SerialWorker(Worker):
         batch = [first]
         deadline = self.clock() + self.timings.batch_window
         while len(batch) < self.timings.batch_size and self.clock() < deadline:
-            packet = self.modem.read(timeout=0)
+            # A short wait, not none: a line may be half received, and a burst keeps coming.
+            packet = self.modem.read(timeout=self.timings.batch_gap)
             if packet is None:
                 break
             batch.append(packet)

@@ -21,6 +21,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from hub.api.errors import InsufficientScope
 from hub.api.scopes import scope_granted
+from hub.roles import user_is_staff
 
 
 def _per_request(declared, request, view):
@@ -76,7 +77,7 @@ class ScopedPermission(BasePermission):
                 return False
             if not scope_granted(token.scope, scope):
                 raise InsufficientScope(scope)
-        if getattr(view, "staff_only", False) and not user.is_staff:
+        if getattr(view, "staff_only", False) and not user_is_staff(user):
             self.message = "Only staff may do this."
             return False
         permissions = _per_request(getattr(view, "required_permissions", ()), request, view) or ()

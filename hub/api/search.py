@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 from hub.api.pagination import bounded_int_param
 from hub.api.permissions import SignedIn
 from hub.api.scopes import scope_granted
+from hub.roles import user_is_staff
 
 SEARCH_PARAM = "q"
 DEFAULT_HITS = 10
@@ -42,7 +43,7 @@ class SearchProvider:
 
     def readable_by(self, request) -> bool:
         user = request.user
-        if self.staff_only and not user.is_staff:
+        if self.staff_only and not user_is_staff(user):
             return False
         if not all(user.has_perm(name) for name in self.permissions):
             return False

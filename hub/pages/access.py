@@ -1,20 +1,11 @@
-"""Who counts as staff on the hub's pages: Django's ``is_staff`` flag or membership of the ``staff`` group."""
+"""Staff-only pages: the rule of who counts as staff is :func:`hub.roles.user_is_staff`."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required, user_passes_test
 from django.core.exceptions import PermissionDenied
 
-STAFF_GROUP = "staff"
-HOUSEHOLD_GROUP = "household"
-
-
-def user_is_staff(user) -> bool:
-    if not user.is_authenticated or not user.is_active:
-        return False
-    if user.is_staff or user.is_superuser:
-        return True
-    return user.groups.filter(name=STAFF_GROUP).exists()
+from hub.roles import user_is_staff
 
 
 def _staff_or_forbidden(user) -> bool:

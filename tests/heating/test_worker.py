@@ -286,3 +286,31 @@ def test_the_command_stops_cleanly_on_sigterm(tmp_path):
         assert "serial_worker stopped" in output
     finally:
         simulated.stop()
+
+
+def test_the_embedded_default_runs_the_simulator_and_the_worker_without_serial_port(settings):
+    from heating.worker import EmbeddedRadio, embedded_radio
+    from hub import embedded
+
+    assert "serial_worker" in embedded.registered()
+    settings.SERIAL_PORT = None
+    settings.EMBEDDED = True
+    radio = embedded_radio()
+    assert isinstance(radio, EmbeddedRadio)
+    assert not radio.alive  # building starts nothing; the lifespan does
+    settings.SERIAL_PORT = "socket://127.0.0.1:5331"
+    assert isinstance(embedded_radio(), SerialWorker)
+    settings.EMBEDDED = False
+    assert embedded_radio() is None  # production runs manage.py serial_worker as a service
+
+    # Started as the lifespan would: the simulated heaters appear with their temperatures, the link is up.
+    radio = EmbeddedRadio()
+    radio.start()
+    try:
+        wait_until(lambda: heaters_known(3), timeout=20, what="the simulated heaters")
+        wait_until(lambda: Reading.objects.filter(name="RoomTemp").count() >= 3, timeout=20, what="temperatures")
+        wait_until(lambda: link_state()["up"], what="link up")
+    finally:
+        radio.stop(timeout=10)
+    assert not radio.alive
+    assert not radio.simulator.alive

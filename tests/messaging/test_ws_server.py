@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 from asgiref.sync import sync_to_async
+from channels.layers import channel_layers
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.test import Client
 from django.urls import path
@@ -155,7 +156,20 @@ async def test_a_socket_held_open_past_redis_pys_5_s_timeout_still_delivers(serv
 
 
 @pytest.mark.slow
-async def test_a_thousand_connections_arriving_at_once_all_connect_subscribe_and_receive(serve, household):
+async def test_a_thousand_connections_arriving_at_once_all_connect_subscribe_and_receive(
+    serve, household, redis_url, settings
+):
+    # Production's channel layer (channels-redis) is configured, yet no socket opens a Redis connection of its own:
+    # PITFALLS' MaxConnectionsError came from a group_add per socket.
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": redis_url, "socket_timeout": None}], "capacity": 1000},
+        }
+    }
+    channel_layers.backends.clear()
+    redis_client = redis.Redis.from_url(redis_url)
+    redis_clients_before = redis_client.info("clients")["connected_clients"]
     url = serve()
     token = await sync_to_async(bearer_token)(household, "push:read")
     headers = {"Authorization": f"Bearer {token}"}
@@ -176,8 +190,13 @@ async def test_a_thousand_connections_arriving_at_once_all_connect_subscribe_and
         await push.fanout("/home/kitchen/measure/1", b"21.5")
         messages = await asyncio.gather(*(asyncio.wait_for(s.recv(), 30) for s in sockets))
         assert [json.loads(m)["subs"] for m in messages] == [[n] for n in range(count)]
+        # A few for the process (its subscriber, its command pool), not one per socket; other tests may
+        # hold some of their own on the same Redis meanwhile, hence the margin.
+        assert redis_client.info("clients")["connected_clients"] - redis_clients_before < 100
     finally:
         await asyncio.gather(*(s.close() for s in sockets))
+        redis_client.close()
+        channel_layers.backends.clear()
     print(f"{count} connections opened and subscribed in {connect_seconds:.2f} s")
 
 

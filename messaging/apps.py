@@ -21,6 +21,9 @@ class MessagingConfig(AppConfig):
         from messaging.push.notifier import PushNotifier
 
         use_notifier(PushNotifier)
+        from messaging import push
+
+        health.register_check("push", push.health_check)
         embedded.register("events.db", EventsDbConsumer)
         embedded.register("events.notify", EventsNotifyConsumer)
         health.register_heartbeat(EventsDbConsumer.name)

@@ -167,3 +167,22 @@ async def browser_publish(
     else:
         await mqtt.handlers.dispatch(mqtt.MqttMessage(topic=topic, payload=data, qos=1))
     await fanout(topic, data, retain=retain)
+
+
+def health_check():
+    """``push`` in /healthz (non-critical): whether this process's hubs hear the Redis channel."""
+    from hub.health import CheckResult
+
+    bus = get_bus()
+    if not isinstance(bus, RedisBus):
+        return CheckResult(True, "in-process fan-out (no REDIS_URL)")
+    with _lock:
+        hubs = len(_hubs)
+    try:
+        bus.ping()
+    except Exception as exc:
+        return CheckResult(False, f"Redis unreachable: {exc}")
+    if hubs and not bus.connected.is_set():
+        return CheckResult(False, "Redis answers, but this process is not subscribed to the push channel yet")
+    listening = "subscribed" if hubs else "no WebSocket served yet"
+    return CheckResult(True, f"Redis answers; {listening}")

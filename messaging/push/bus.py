@@ -247,6 +247,9 @@ class RedisBus:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.reconnect_delays[1])
 
+    def ping(self) -> None:
+        self._sync.ping()
+
     def close(self) -> None:
         self._sync.close()
 

@@ -223,3 +223,38 @@ async def test_a_retained_event_is_the_last_value_greatest_occurred_at_then_outb
     assert json.loads(value.payload) == {"t": 23}
     [envelope] = await bus.retained("/events/heating/reading")
     assert json.loads(envelope.payload)["data"] == {"t": 23}
+
+
+# --- /healthz -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.services
+async def test_the_push_health_check_reports_the_redis_subscription(redis_url, redis_prefix, tcp_proxy):
+    from hub import health
+
+    assert health._checks["push"].critical is False
+    proxy = tcp_proxy(redis_url)
+    bus = redis_bus(proxy.url_for(redis_url), redis_prefix, reconnect_delay=0.05, health_check_interval=0.5)
+    push.use_bus(bus)
+    try:
+        assert (await asyncio.to_thread(push.health_check)).detail == "Redis answers; no WebSocket served yet"
+        push.process_hub()
+        await wait_until(bus.connected.is_set)
+        assert await asyncio.to_thread(push.health_check) == health.CheckResult(True, "Redis answers; subscribed")
+        proxy.cut()
+        await wait_until(lambda: not bus.connected.is_set())
+        result = await asyncio.to_thread(push.health_check)
+        assert not result.ok
+        proxy.restore()
+        await wait_until(bus.connected.is_set, timeout=10)
+        assert (await asyncio.to_thread(push.health_check)).ok
+    finally:
+        push.use_bus(None)
+
+
+def test_without_redis_the_push_health_check_is_ok_in_process():
+    push.use_bus(MemoryBus())
+    try:
+        assert push.health_check().ok
+    finally:
+        push.use_bus(None)

@@ -198,6 +198,9 @@ class MqttBridge(Worker):
             run_handlers=True,
             listen=self.filters,
             on_message=self._enqueue_forward,
+            # A live message published retained is the topic's new last value for browsers too, not only the one
+            # the broker hands over on (re)subscribe.
+            retain_as_published=True,
             **self._client_options,
         )
         if self.consume_events:

@@ -352,6 +352,8 @@ class MqttClient:
     Every timer is injectable (``keepalive``, ``reconnect_min_delay``, ``reconnect_max_delay``,
     ``own_publication_window``) so tests run fast. ``start`` and ``stop`` may be called from any thread.
     ``queue_size`` bounds how far handlers may fall behind before messages for them are dropped (and counted).
+    ``retain_as_published`` (MQTT v5): ``MqttMessage.retain`` is then True for every message its publisher sent
+    retained, live ones included, not only for those the broker hands over on (re)subscribe.
     """
 
     def __init__(
@@ -371,6 +373,7 @@ class MqttClient:
         reconnect_max_delay: float = 60.0,
         own_publication_window: float = 30.0,
         queue_size: int = 10_000,
+        retain_as_published: bool = False,
     ) -> None:
         if url is None:
             url = settings.MQTT_URL
@@ -391,6 +394,9 @@ class MqttClient:
         if len(self._listen) and on_message is None:
             raise ValueError("listen filters without an on_message hook would receive messages nobody reads")
         self._loop = loop
+        # MQTT v5 "retain as published": ``MqttMessage.retain`` is then also True for a live message its publisher
+        # sent retained (the bridge needs that to keep browsers' last values current). v3.1.1 has no such option.
+        self._retain_as_published = retain_as_published
         self.client_id = client_id or self.address.client_id or _default_client_id()
         self._keepalive = keepalive
         self._reconnect_delays = (reconnect_min_delay, reconnect_max_delay)
@@ -554,7 +560,7 @@ class MqttClient:
         # One identifier per filter: a message carries the identifiers of the subscriptions it matched,
         # which is how a copy sent for an overlapping subscription is recognised (see _is_duplicate).
         properties.SubscriptionIdentifier = subscription.identifier
-        options = SubscribeOptions(qos=subscription.qos, noLocal=True)
+        options = SubscribeOptions(qos=subscription.qos, noLocal=True, retainAsPublished=self._retain_as_published)
         return client.subscribe(subscription.topic_filter, options=options, properties=properties)
 
     def _on_subscribe(self, _client, _userdata, mid, reason_codes, _properties) -> None:

@@ -166,7 +166,9 @@ def test_messages_are_forwarded_in_the_order_the_broker_sent_them(mqtt_url, base
     assert received == [str(index).encode() for index in range(50)]
 
 
-def test_a_retained_broker_message_is_forwarded_as_retained(mqtt_url, base, start_bridge, browsers):
+def test_a_retained_broker_message_is_forwarded_as_retained_on_subscribe_and_live(
+    mqtt_url, base, start_bridge, browsers
+):
     topic = f"{base}/home/living/measure/1"
     browsers.subscribe("dashboard", f"{base}/home/#")
     mosquitto_pub(mqtt_url, topic, "21.5", retain=True)
@@ -175,6 +177,9 @@ def test_a_retained_broker_message_is_forwarded_as_retained(mqtt_url, base, star
         assert browsers.take() == ("dashboard", topic, b"21.5", True), "the broker's last value arrives retained"
         mosquitto_pub(mqtt_url, f"{base}/home/living/measure/2", "live")
         assert browsers.take() == ("dashboard", f"{base}/home/living/measure/2", b"live", False)
+        # Published retained while the bridge listens: the topic's new last value, so it goes as retained too.
+        mosquitto_pub(mqtt_url, topic, "22.0", retain=True)
+        assert browsers.take() == ("dashboard", topic, b"22.0", True)
     finally:
         clear_retained(mqtt_url, topic)
 

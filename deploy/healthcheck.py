@@ -3,6 +3,7 @@
     python deploy/healthcheck.py http URL       2xx from URL, sent with a Host the hub accepts
     python deploy/healthcheck.py heartbeat NAME  worker NAME's heartbeat row is fresh (hub.health)
     python deploy/healthcheck.py broker          AMQP_URL accepts a connection
+    python deploy/healthcheck.py listening PORT  a TCP socket listens on PORT here (looked up, never connected to)
 
 Exit status 0 means healthy; anything else is printed on stderr and exits 1.
 """
@@ -47,8 +48,23 @@ def check_broker(timeout: float = 5.0) -> None:
         connection.ensure_connection(max_retries=1)
 
 
+def check_listening(port: str) -> None:
+    # Connecting is no probe for a one-client server such as the panStamp simulator: it would replace the client.
+    wanted = f":{int(port):04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]  # noqa: SIM115 - /proc files are read whole
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[1].endswith(wanted) and fields[3] == "0A":  # 0A: LISTEN
+                return
+    raise RuntimeError(f"nothing listens on TCP port {port}")
+
+
 def main(argv: list[str]) -> int:
-    checks = {"http": check_http, "heartbeat": check_heartbeat, "broker": check_broker}
+    checks = {"http": check_http, "heartbeat": check_heartbeat, "broker": check_broker, "listening": check_listening}
     if not argv or argv[0] not in checks:
         print(__doc__, file=sys.stderr)
         return 2

@@ -540,3 +540,25 @@ def test_through_the_real_push_fanout_a_sport_subscriber_gets_the_message_and_a_
     while not weather.frames.empty():
         weather_frames.append(weather.frames.get_nowait())
     assert [f for f in weather_frames if marker in json.dumps(f)] == []
+
+
+def test_through_the_real_push_fanout_a_live_retained_message_becomes_the_last_value_new_subscribers_get(
+    mqtt_url, redis_push, start_bridge, base
+):
+    from messaging import push
+
+    topic = f"{base}/home/living/measure/1"
+    watcher = redis_push(f"{base}/#", 1)
+    mosquitto_pub(mqtt_url, topic, "21.5", retain=True)
+    try:
+        start_bridge(mqtt_url, filters=[f"{base}/#"], fanout=None)
+        assert watcher.frames.get(timeout=WAIT)["payload"] == 21.5
+        mosquitto_pub(mqtt_url, topic, "22.0", retain=True)  # while the bridge listens
+        assert watcher.frames.get(timeout=WAIT)["payload"] == 22.0
+
+        async def last_values():
+            return [(message.topic, message.payload) for message in await push.get_bus().retained(f"{base}/#")]
+
+        assert asyncio.run(last_values()) == [(topic, "22.0")], "a new subscription gets 22.0, not the stale 21.5"
+    finally:
+        clear_retained(mqtt_url, topic)

@@ -29,6 +29,10 @@ class CustomerAdmin(admin.ModelAdmin):
     list_display = ["slug", "name", "contact", "link_count"]
     search_fields = ["slug", "name", "contact", "notes"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # The id is signed into every link the customer holds: renaming it would break them all.
+        return ["slug"] if obj is not None else []
+
     @admin.display(description="links")
     def link_count(self, customer: Customer) -> int:
         return customer.links.count()

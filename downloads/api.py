@@ -38,6 +38,12 @@ class CustomerSerializer(HubModelSerializer):
     def create(self, validated_data):
         return customer_create(**validated_data)
 
+    def validate_id(self, value):
+        # The id is signed into every link the customer holds: renaming it would break them all.
+        if self.instance is not None and value != self.instance.slug:
+            raise serializers.ValidationError("A customer's id cannot change: it is part of every link issued.")
+        return value
+
 
 class CustomerViewSet(
     _DownloadsApi,

@@ -177,3 +177,9 @@ def test_a_links_page_shows_its_audit_trail(admin_client_signed_in, four_links):
 def test_the_audit_is_read_only(admin_client_signed_in, four_links):
     assert admin_client_signed_in.get("/admin/downloads/downloadevent/add/").status_code == 403
     assert admin_client_signed_in.get("/admin/downloads/downloadevent/").status_code == 200
+
+
+def test_a_customers_id_cannot_be_renamed_in_the_admin(admin_client_signed_in, acme):
+    response = admin_client_signed_in.get(f"/admin/downloads/customer/{acme.pk}/change/")
+    assert 'name="slug"' not in response.content.decode()
+    assert "acme" in text_of(response)

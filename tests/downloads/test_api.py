@@ -79,6 +79,11 @@ def test_customers_and_the_audit(staff_api, downloads_root, acme):
     response = staff_api.post("/v1/customers", {"id": "initech", "name": "Initech"}, content_type="application/json")
     assert response.status_code == 201, response.content
     assert staff_api.get("/v1/customers/initech").json()["name"] == "Initech"
+    renamed = staff_api.patch("/v1/customers/initech", {"id": "other"}, content_type="application/json")
+    assert renamed.status_code == 400
+    assert "cannot change" in renamed.content.decode()
+    edited = staff_api.patch("/v1/customers/initech", {"contact": "bill@initech"}, content_type="application/json")
+    assert edited.json()["contact"] == "bill@initech"
     assert (
         staff_api.post("/v1/customers", {"id": "Bad Id", "name": "x"}, content_type="application/json").status_code
         == 400

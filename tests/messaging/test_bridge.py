@@ -317,6 +317,32 @@ def test_each_event_reaches_the_broker_once(
     assert sorted(topics) == sorted(f"{base}/n/{i}" for i in range(20))
 
 
+def test_embedded_default_events_on_the_memory_transport_reach_the_broker(
+    mqtt_url,
+    bus_names,  # noqa: F811 (pytest fixture)
+    bridge_queue,
+    base,
+    start_bridge,
+):
+    from kombu import Connection, Producer
+
+    from messaging import topology
+
+    bridge = start_bridge(mqtt_url, filters=[f"{base}/none"], consume_events=True, amqp_url="memory://")
+    subscriber = mosquitto_sub(mqtt_url, f"{base}/#", count=3)
+    subscribed(subscriber)
+    with Connection("memory://") as connection:
+        topology.declare(connection)
+        producer = Producer(connection.default_channel)
+        for event in [make_event(i, topics=(f"{base}/room{i}/temperature",), data=20 + i) for i in range(3)]:
+            producer.publish(
+                event.body(), exchange=bus_names.exchange, routing_key=event.type, **event.amqp_properties()
+            )
+        output, _ = subscriber.communicate(timeout=WAIT + 5)
+    assert sorted(output.splitlines()) == [f"0 {base}/room{i}/temperature {20 + i}" for i in range(3)]
+    assert bridge.stats["events_published"] == 3
+
+
 # --- browsers → broker -------------------------------------------------------------------------------------
 
 

@@ -409,7 +409,9 @@ class Step:
         return self.delivered / self.seconds if self.seconds else 0.0
 
 
-async def publish_at(rate: int, seconds: float, step: int, port: int) -> tuple[int, float]:
+async def publish_at(
+    rate: int, seconds: float, step: int, port: int, *, topic_prefix: str = "bench"
+) -> tuple[int, float]:
     """QoS 0 messages to Mosquitto at ``rate``/s for ``seconds``; returns (count, wall time)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(mqtt_connect(f"bench-publisher-{secrets.token_hex(3)}"))
@@ -423,7 +425,7 @@ async def publish_at(rate: int, seconds: float, step: int, port: int) -> tuple[i
         if delay > 0:
             await asyncio.sleep(delay)
         payload = json.dumps({"t": time.time(), "s": step, "i": index, "celsius": 21.5, "pad": pad}).encode()
-        writer.write(mqtt_publish(f"bench/{index % TOPICS}/measure", payload))
+        writer.write(mqtt_publish(f"{topic_prefix}/{index % TOPICS}/measure", payload))
         if index % 20 == 0:
             await writer.drain()
     await writer.drain()

@@ -30,10 +30,21 @@ def node_get(key: str) -> Node | None:
 
 def latest_readings(node: Node) -> list[Reading]:
     """The newest reading of each endpoint of ``node``, in endpoint id order."""
-    latest: dict[str, Reading] = {}
-    # Newest first; the first row met per endpoint is its latest. Bounded: a node has a few dozen endpoints.
-    for reading in node.readings.order_by("-recorded_at", "-id")[:500]:
-        latest.setdefault(reading.endpoint_id, reading)
+    definition = node_definition(node)
+    if definition is not None:
+        # One indexed lookup per endpoint (endpoint_id, -recorded_at): right however rarely an endpoint reports.
+        newest = (
+            Reading.objects.filter(node=node, endpoint_id=endpoint.lagarto_id(node.address))
+            .order_by("-recorded_at", "-id")
+            .first()
+            for endpoint in definition.endpoints
+        )
+        latest = {reading.endpoint_id: reading for reading in newest if reading is not None}
+    else:
+        latest = {}
+        # No definition (any more): the endpoints are whatever its recent readings name.
+        for reading in node.readings.order_by("-recorded_at", "-id")[:500]:
+            latest.setdefault(reading.endpoint_id, reading)
     return sorted(latest.values(), key=lambda reading: [int(part) for part in reading.endpoint_id.split(".")])
 
 

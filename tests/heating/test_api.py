@@ -232,3 +232,16 @@ def test_commands_need_the_permission_and_a_token_needs_heating_write(
     assert client.get("/v1/nodes", headers=bearer(household_user, "heating:read")).status_code == 200
     assert client.get("/v1/nodes", headers=bearer(household_user, "users:read")).status_code == 403
     assert client.get("/v1/readings").status_code == 401
+
+
+def test_the_latest_value_of_a_rarely_reporting_endpoint_still_shows(client, household_user, heater):
+    # The heater reports its relay every minute and its temperature every 16: many newer rows of one endpoint
+    # must not hide the other's latest value.
+    Reading.objects.bulk_create(
+        Reading(node=heater, endpoint_id="161.12.0", name="Heating", value=True, recorded_at=T0 + timedelta(minutes=i))
+        for i in range(10, 700)
+    )
+    client.force_login(household_user)
+    values = {value["id"]: value["value"] for value in client.get("/v1/nodes/a1").json()["values"]}
+    assert values["161.11.0"] == pytest.approx(19.9)
+    assert values["161.12.0"] is True

@@ -21,8 +21,3 @@ class HeatingConfig(AppConfig):
         health.register_heartbeat(WORKER_HEARTBEAT)
         health.register_check("heating:modem_link", modem_link_check)
         mqtt.subscribe(f"{settings.MQTT_HOME_PREFIX}/+/action/#", mqtt_handlers.action_received)
-
-        from heating.selectors import nodes_matching
-        from hub.api.search import register_search_provider
-
-        register_search_provider("nodes", scope="heating:read", search=nodes_matching)

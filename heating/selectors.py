@@ -167,15 +167,3 @@ def _state_name(value: int | None) -> str:
         }[SystemState(value)]
     except ValueError:
         return str(value)
-
-
-def nodes_matching(user, q: str, limit: int) -> list[dict]:
-    """``/v1/search`` hits: nodes whose name, location, id or device matches ``q``."""
-    from django.db.models import Q
-
-    matches = Node.objects.filter(
-        Q(name__icontains=q) | Q(location__icontains=q) | Q(key__iexact=q) | Q(definition__icontains=q)
-    )
-    return [
-        {"id": node.key, "title": f"{node} ({node.place})", "url": f"/v1/nodes/{node.key}"} for node in matches[:limit]
-    ]

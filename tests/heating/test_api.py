@@ -245,14 +245,3 @@ def test_the_latest_value_of_a_rarely_reporting_endpoint_still_shows(client, hou
     values = {value["id"]: value["value"] for value in client.get("/v1/nodes/a1").json()["values"]}
     assert values["161.11.0"] == pytest.approx(19.9)
     assert values["161.12.0"] is True
-
-
-def test_nodes_join_the_cross_resource_search(client, household_user, heater):
-    client.force_login(household_user)
-    hits = client.get("/v1/search?q=living").json()["results"]
-    assert {
-        "type": "nodes",
-        "id": "a1",
-        "title": "Living room heater (living)",
-        "url": "http://testserver/v1/nodes/a1",
-    } in hits

@@ -13,6 +13,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from messaging import mqtt, push
+from messaging.push.bus import MemoryBus
 from tests.messaging import push_support
 from tests.messaging.push_support import connect_consumer, make_user
 
@@ -292,3 +293,38 @@ async def test_a_disconnected_socket_leaves_the_index(staff):
     assert hub.filters == 1
     await socket.close()
     assert hub.filters == 0
+
+
+async def test_a_stored_value_older_than_a_live_message_that_overtook_it_is_not_sent(staff):
+    class SlowStore(MemoryBus):
+        """Reading the retained values takes until the test lets it go (a slow Redis)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.reading = asyncio.Event()
+            self.release = asyncio.Event()
+
+        async def retained(self, topic_filter):
+            found = await super().retained(topic_filter)
+            self.reading.set()
+            await self.release.wait()
+            return found
+
+    bus = SlowStore()
+    push.use_bus(bus)
+    await push.fanout("/r/1", b"stale", retain=True, occurred_at=datetime.now(UTC) - timedelta(seconds=1))
+    await push.fanout("/r/2", b"still current", retain=True, occurred_at=datetime.now(UTC) - timedelta(seconds=1))
+    socket = await connect_consumer(staff)
+    await socket.send({"op": "subscribe", "topic": "/r/+", "id": 1})
+    await asyncio.wait_for(bus.reading.wait(), 2)
+    await push.fanout("/r/1", b"fresh", retain=True)
+    await asyncio.sleep(0.05)
+    bus.release.set()
+    frames = [await socket.receive() for _ in range(3)]
+    assert frames[0] == {"op": "ack", "id": 1}
+    assert [(f["topic"], f["payload"], f["retained"]) for f in frames[1:]] == [
+        ("/r/1", "fresh", False),
+        ("/r/2", "still current", True),
+    ]
+    assert await socket.nothing_more()
+    await socket.close()

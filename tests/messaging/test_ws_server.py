@@ -94,6 +94,26 @@ async def test_a_script_with_a_token_subscribes_and_receives_what_another_proces
         assert (message["topic"], message["payload"], message["subs"]) == ("/home/kitchen/measure/3.12.0", 21.5, [1])
 
 
+async def test_a_new_subscription_gets_the_last_values_another_process_retained_in_redis(serve, household):
+    url = serve()
+    other_process = RedisBus(push.get_bus().url, prefix=push.get_bus().channel.removesuffix("messages"))
+    other_process.publish_sync([push.message("/home/hall/measure/2", b"18.5", retain=True)])
+    other_process.publish_sync([push.message("/home/hall/measure/2", b"19.0", retain=True)])
+    other_process.publish_sync([push.message("/home/hall/status", b"not retained")])
+    token = await sync_to_async(bearer_token)(household, "push:read")
+    async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as socket:
+        assert await request(socket, {"op": "subscribe", "topic": "/home/#", "id": 5}) == {"op": "ack", "id": 5}
+        message = json.loads(await asyncio.wait_for(socket.recv(), 5))
+        assert (message["topic"], message["payload"], message["retained"], message["subs"]) == (
+            "/home/hall/measure/2",
+            19.0,
+            True,
+            [5],
+        )
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(socket.recv(), 0.3)
+
+
 async def test_a_browser_session_from_the_hubs_origin_connects_and_another_origin_gets_403(serve, household):
     url = serve()
     client = Client()

@@ -220,6 +220,25 @@ async def test_a_thousand_connections_arriving_at_once_all_connect_subscribe_and
     print(f"{count} connections opened and subscribed in {connect_seconds:.2f} s")
 
 
+async def test_a_client_that_stays_silent_is_closed_with_4000_even_if_its_library_pings(serve, staff):
+    # WebSocket-level pings stop at the server (ASGI never shows them to the application): only frames count.
+    routes = URLRouter([path("ws/push", PushConsumer.as_asgi(heartbeat_interval=0.1, heartbeat_timeout=0.5))])
+    url = serve(Lifespan(ProtocolTypeRouter({"websocket": push_auth_stack(routes)}), run_embedded=False))
+    token = await sync_to_async(bearer_token)(staff, "push:read")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        connect(url, additional_headers=headers, ping_interval=0.1) as silent,
+        connect(url, additional_headers=headers) as chatty,
+    ):
+        for n in range(10):
+            assert await request(chatty, {"op": "ping", "id": n}) == {"op": "pong", "id": n}
+            await asyncio.sleep(0.1)
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(silent.recv(), 5)
+        assert closed.value.rcvd.code == 4000
+        assert await request(chatty, {"op": "ping", "id": 99}) == {"op": "pong", "id": 99}
+
+
 class NonReadingClient:
     """A WebSocket client on a plain socket with a small receive buffer, which stops reading after subscribing.
 

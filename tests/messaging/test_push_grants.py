@@ -51,6 +51,7 @@ def test_publishing_needs_a_publish_grant_and_an_action_topic_the_permission():
     Grants(publish=("/home/#",), send_commands=True).check_publish("/home/kitchen/action/1.12.0")
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db
 def test_the_default_grants_from_the_migration():
     rows = {
@@ -64,6 +65,7 @@ def test_the_default_grants_from_the_migration():
     }
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db
 def test_a_users_grants_come_from_all_their_groups_and_an_inactive_user_has_none():
     household, staff = Group.objects.get(name="household"), Group.objects.get(name="staff")
@@ -81,6 +83,7 @@ def test_a_users_grants_come_from_all_their_groups_and_an_inactive_user_has_none
     assert grants_for(User.objects.get(pk=both.pk)).subscribe == ()
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db
 def test_grants_are_managed_in_the_admin_and_a_malformed_filter_is_refused(client):
     client.force_login(User.objects.create_superuser("root", password="plum-orchard-velvet-42"))

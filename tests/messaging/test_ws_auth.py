@@ -13,7 +13,8 @@ from messaging.auth import origin_allowed
 from tests.messaging import push_support
 from tests.messaging.push_support import HOST, ORIGIN, Socket, WebsocketCommunicator, bearer_token
 
-pytestmark = pytest.mark.usefixtures("memory_bus")
+# Token and session look-ups run again on PostgreSQL (make test's second pass).
+pytestmark = [pytest.mark.usefixtures("memory_bus"), pytest.mark.postgres]
 memory_bus = push_support.memory_bus
 grants_db = push_support.grants_db
 household = push_support.household

@@ -398,6 +398,7 @@ class Step:
     p99_ms: float
     cpu_percent: float
     rss_mib: float = 0.0
+    cpu_split: tuple[float, float] | None = None
 
     @property
     def share(self) -> float:
@@ -472,7 +473,7 @@ class ClientPool:
         self.rss_per_1000 = (sum(rss_mib(pid) for pid in memory_pids) - memory_before) * 1000 / clients
 
     def step(self, rate: int, seconds: float, step: int, mqtt_port: int) -> Step:
-        cpu_before = sum(cpu_seconds(pid) for pid in self.pids)
+        cpu_before = [cpu_seconds(pid) for pid in self.pids]
         started_at = time.time()
         published, elapsed = asyncio.run(publish_at(rate, seconds, step, mqtt_port))
         # Let the tail arrive: stop once nothing more came for a second (at most 15 s).
@@ -491,7 +492,8 @@ class ClientPool:
             if len(latencies) == last_seen or len(latencies) >= published * (self.clients - self.failures):
                 break
             last_seen = len(latencies)
-        cpu_used = sum(cpu_seconds(pid) for pid in self.pids) - cpu_before
+        cpu_each = [cpu_seconds(pid) - before for pid, before in zip(self.pids, cpu_before, strict=True)]
+        cpu_used = sum(cpu_each)
         result = Step(
             target=self.target,
             clients=self.clients,
@@ -505,6 +507,10 @@ class ClientPool:
             # All the work the step caused (its tail included) per second of publishing.
             cpu_percent=100 * cpu_used / elapsed,
             rss_mib=self.rss_per_1000,
+            # The hub's share: web process(es), then the bridge.
+            cpu_split=(100 * sum(cpu_each[:-1]) / elapsed, 100 * cpu_each[-1] / elapsed)
+            if self.target == "hub"
+            else None,
         )
         print(f"  {describe(result)}", flush=True)
         return result
@@ -523,6 +529,7 @@ def describe(step: Step) -> str:
         f"{step.target:6} N={step.clients:<5} {step.rate:>4} msg/s → {step.per_second:>8.0f} deliveries/s "
         f"({100 * step.share:5.1f} % delivered)  p50 {step.p50_ms:7.1f} ms  p99 {step.p99_ms:7.1f} ms  "
         f"CPU {step.cpu_percent:5.1f} %"
+        + (f" (web {step.cpu_split[0]:.1f} + bridge {step.cpu_split[1]:.1f})" if step.cpu_split else "")
     )
 
 

@@ -15,7 +15,7 @@ from oauth2_provider.models import AccessToken, Application, set_token_value
 from heating.models import Command, CommandState, Node, Reading
 from heating.selectors import definitions
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 T0 = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 

@@ -17,7 +17,7 @@ from heating.tasks import readings_prune
 from messaging import mqtt
 from messaging.models import OutboxEvent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 HEATER = definitions().get(72, 1)
 

@@ -26,7 +26,7 @@ from heating.worker import SerialWorker, WorkerTimings
 from hub.health import run_checks
 from messaging.models import OutboxEvent
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 FAST_MODEM = ModemTimings(
     ready_timeout=1.0, command_guard=0.08, answer_timeout=1.0, write_gap=0.0, reset_pulse=0.0, poll_interval=0.02

@@ -69,8 +69,7 @@ class OriginCheck:
         return await self.app(scope, receive, send)
 
 
-@database_sync_to_async
-def user_for_bearer_token(token: str, *, scope: str = PUSH_SCOPE):
+def bearer_token_user(token: str, *, scope: str = PUSH_SCOPE):
     """The user a live token with ``scope`` acts for, else ``AnonymousUser`` (expired, unknown, wrong scope)."""
     from oauth2_provider.models import get_access_token_model
 
@@ -82,6 +81,9 @@ def user_for_bearer_token(token: str, *, scope: str = PUSH_SCOPE):
     if not access_token.user.is_active or not scope_granted(access_token.scope or "", scope):
         return AnonymousUser()
     return access_token.user
+
+
+user_for_bearer_token = database_sync_to_async(bearer_token_user)
 
 
 class PushAuthMiddleware:
@@ -97,6 +99,7 @@ class PushAuthMiddleware:
         if method.lower() == "bearer" and credentials.strip():
             scope["user"] = await user_for_bearer_token(credentials.strip())
             scope["push_auth"] = "bearer"
+            scope["push_token"] = credentials.strip()
         elif _header(scope, b"origin") is not None:
             scope["user"] = await get_user(scope)
             scope["push_auth"] = "session"
@@ -109,3 +112,22 @@ class PushAuthMiddleware:
 def push_auth_stack(app):
     """The origin check, the session (cookies) and :class:`PushAuthMiddleware` around ``app``."""
     return OriginCheck(SessionMiddlewareStack(PushAuthMiddleware(app)))
+
+
+@database_sync_to_async
+def still_authenticated(scope) -> bool:
+    """Whether the credentials a socket was opened with still hold: the account active, and the token still
+    live with its scope, or the session not signed out. Sockets re-check now and then, as the REST API does on
+    every request."""
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        return False
+    if scope.get("push_auth") == "bearer":
+        current = bearer_token_user(scope["push_token"])
+        return current.is_authenticated and current.pk == user.pk
+    from django.contrib.auth import get_user_model
+
+    if not get_user_model().objects.filter(pk=user.pk, is_active=True).exists():
+        return False
+    session = scope.get("session")
+    return session is None or session.session_key is None or session.exists(session.session_key)

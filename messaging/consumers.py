@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from messaging import push
+from messaging.auth import still_authenticated
 from messaging.push.frames import (
     BadRequest,
     PushMessage,
@@ -48,7 +49,9 @@ class PushConsumer(AsyncWebsocketConsumer):
     heartbeat_interval = 10.0
     heartbeat_timeout = 60.0
     max_subscriptions = 256
-    _options = ("queue_size", "heartbeat_interval", "heartbeat_timeout", "max_subscriptions")
+    #: How often an open socket checks that its account, token or session still holds (else 4401).
+    reauth_interval = 60.0
+    _options = ("queue_size", "heartbeat_interval", "heartbeat_timeout", "max_subscriptions", "reauth_interval")
 
     def __init__(self, **options) -> None:
         # ``PushConsumer.as_asgi(heartbeat_timeout=0.3)``: timers and bounds injectable, as tests need.
@@ -81,6 +84,7 @@ class PushConsumer(AsyncWebsocketConsumer):
         self._tasks = [
             asyncio.create_task(self._write_forever(), name="push-writer"),
             asyncio.create_task(self._watch_heartbeat(), name="push-heartbeat"),
+            asyncio.create_task(self._watch_credentials(), name="push-reauth"),
         ]
 
     async def disconnect(self, code: int) -> None:
@@ -186,6 +190,18 @@ class PushConsumer(AsyncWebsocketConsumer):
             await asyncio.sleep(self.heartbeat_interval)
             if self._loop.time() - self._last_heard > self.heartbeat_timeout:
                 self._shut(CLOSE_HEARTBEAT_LOST, "heartbeat lost")
+                return
+
+    async def _watch_credentials(self) -> None:
+        while True:
+            await asyncio.sleep(self.reauth_interval)
+            try:
+                valid = await still_authenticated(self.scope)
+            except Exception:  # the database away for a moment: keep the socket, check again next time
+                logger.warning("live push: could not re-check a socket's credentials", exc_info=True)
+                continue
+            if not valid:
+                self._shut(CLOSE_UNAUTHENTICATED, "credentials no longer valid")
                 return
 
     def _shut(self, code: int, why: str) -> None:

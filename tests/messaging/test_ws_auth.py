@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -130,3 +131,50 @@ async def test_a_token_grants_no_more_than_the_users_groups(household):
 def test_origin_rules(settings, origin, host, allowed_hosts, allowed):
     settings.ALLOWED_HOSTS = allowed_hosts
     assert origin_allowed(origin, host=host) is allowed
+
+
+def quick_recheck_app():
+    """The hub's stack around a consumer that re-checks its credentials every 0.1 s."""
+    from channels.routing import URLRouter
+    from django.urls import path
+
+    from messaging.auth import push_auth_stack
+    from messaging.consumers import PushConsumer
+
+    return push_auth_stack(URLRouter([path("ws/push", PushConsumer.as_asgi(reauth_interval=0.1))]))
+
+
+async def open_quick_socket(headers) -> Socket:
+    communicator = WebsocketCommunicator(quick_recheck_app(), "/ws/push", [(b"host", HOST.encode()), *headers])
+    accepted, _ = await communicator.connect()
+    assert accepted
+    return Socket(communicator)
+
+
+async def test_an_open_socket_is_closed_with_4401_once_its_token_is_revoked(household):
+    from oauth2_provider.models import AccessToken
+
+    token = await sync_to_async(bearer_token)(household, "push:read")
+    socket = await open_quick_socket([(b"authorization", f"Bearer {token}".encode())])
+    assert await socket.request({"op": "ping", "id": 1}) == {"op": "pong", "id": 1}
+    await asyncio.sleep(0.3)
+    assert await socket.request({"op": "ping", "id": 2}) == {"op": "pong", "id": 2}, "still valid: still open"
+    await sync_to_async(lambda: AccessToken.objects.filter(user=household).delete())()
+    assert await socket.closed_with() == 4401
+
+
+async def test_an_open_browser_socket_is_closed_with_4401_on_sign_out_or_when_the_account_is_disabled(household):
+    client = Client()
+    await sync_to_async(client.force_login)(household)
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    headers = [(b"origin", ORIGIN.encode()), (b"cookie", cookie.encode())]
+    socket = await open_quick_socket(headers)
+    await sync_to_async(client.logout)()
+    assert await socket.closed_with() == 4401
+
+    await sync_to_async(client.force_login)(household)
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    socket = await open_quick_socket([(b"origin", ORIGIN.encode()), (b"cookie", cookie.encode())])
+    household.is_active = False
+    await sync_to_async(household.save)()
+    assert await socket.closed_with() == 4401

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -194,7 +195,8 @@ class PushConsumer(AsyncWebsocketConsumer):
 
     async def _watch_credentials(self) -> None:
         while True:
-            await asyncio.sleep(self.reauth_interval)
+            # Jittered: a thousand sockets opened together must not all query the database in the same instant.
+            await asyncio.sleep(self.reauth_interval * random.uniform(0.75, 1.25))
             try:
                 valid = await still_authenticated(self.scope)
             except Exception:  # the database away for a moment: keep the socket, check again next time

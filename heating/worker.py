@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
 from heating import services
@@ -148,12 +148,12 @@ class SerialWorker(Worker):
         self._next_poll = 0.0
         self._next_discovery = 0.0
         self._next_silence_check = 0.0
+        self._resync = False
 
     # --- the loop --------------------------------------------------------------------------------------------------
 
     def serve(self) -> None:
         delay = self.timings.reconnect_delay
-        self._load_nodes()
         while not self.stopping.is_set():
             try:
                 info = self.modem.open()
@@ -191,24 +191,44 @@ class SerialWorker(Worker):
             self.stopping.wait(min(remaining, 0.5))
 
     def _run_link(self) -> None:
-        self._restore_commands()
+        # The registry and the commands sent on an earlier link are (re)read by the first step, under its guard.
+        self._resync = True
         self._discover()
         while not self.stopping.is_set():
-            batch = self._read_batch()
-            if batch:
-                self._store(batch)
-            now = self.clock()
-            if _commands_queued.is_set() or now >= self._next_poll:
-                _commands_queued.clear()
-                self._next_poll = now + self.timings.command_poll
-                self._take_commands()
-            self._expire_commands(now)
-            if now >= self._next_discovery:
-                self._discover()
-            if now >= self._next_silence_check:
-                self._next_silence_check = now + min(1.0, self.timings.node_silence / 4)
-                self._check_silence(now)
-            self._beat_if_due()
+            try:
+                self._step()
+            except DatabaseError:
+                # The database away (or locked past the busy timeout): this batch is lost, the radio is not.
+                # What the worker cached may describe rows that were rolled back, so it starts afresh.
+                logger.exception("serial worker: database error; carrying on in a second")
+                close_old_connections()
+                self._nodes.clear()
+                self._in_flight.clear()
+                self._resync = True
+                self.stopping.wait(1.0)
+                self._beat_if_due()
+
+    def _step(self) -> None:
+        if self._resync:
+            self._nodes.clear()
+            self._load_nodes()
+            self._restore_commands()
+            self._resync = False
+        batch = self._read_batch()
+        if batch:
+            self._store(batch)
+        now = self.clock()
+        if _commands_queued.is_set() or now >= self._next_poll:
+            _commands_queued.clear()
+            self._next_poll = now + self.timings.command_poll
+            self._take_commands()
+        self._expire_commands(now)
+        if now >= self._next_discovery:
+            self._discover()
+        if now >= self._next_silence_check:
+            self._next_silence_check = now + min(1.0, self.timings.node_silence / 4)
+            self._check_silence(now)
+        self._beat_if_due()
 
     def _read_batch(self) -> list[Packet]:
         first = self.modem.read()

@@ -314,3 +314,35 @@ def test_the_embedded_default_runs_the_simulator_and_the_worker_without_serial_p
         radio.stop(timeout=10)
     assert not radio.alive
     assert not radio.simulator.alive
+
+
+def test_a_database_error_loses_a_batch_not_the_radio(radio, monkeypatch):
+    from django.db import OperationalError
+
+    from heating import services
+
+    simulated, worker = radio()
+    wait_until(lambda: heaters_known(2), what="heaters")
+    real_record = services.readings_record
+    failures = []
+
+    def failing_once(**kwargs):
+        if not failures:
+            failures.append(1)
+            raise OperationalError("database is locked")
+        return real_record(**kwargs)
+
+    monkeypatch.setattr(services, "readings_record", failing_once)
+    before = Reading.objects.filter(node__address=0xA1, name="RoomTemp").count()
+    simulated.modem.receive(simulated.node(0xA1).status_packet(11))
+    wait_until(lambda: failures, what="the failing insert")
+    simulated.modem.receive(simulated.node(0xA1).status_packet(11))
+    wait_until(
+        lambda: Reading.objects.filter(node__address=0xA1, name="RoomTemp").count() > before,
+        what="readings stored again after the error",
+    )
+    assert worker.alive
+    assert worker.link_up
+    node = Node.objects.get(address=0xA1)
+    command = command_queue(node=node, endpoint="Heating", value=1, definition=node_definition(node))
+    wait_until(lambda: Command.objects.filter(pk=command.pk, state=CommandState.CONFIRMED).exists(), what="confirm")

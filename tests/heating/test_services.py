@@ -123,3 +123,30 @@ def test_the_batched_reading_events_match_what_messaging_publish_writes(heater):
             assert getattr(batched, field.name) == getattr(published, field.name), field.name
     assert batched.created_at is not None
     assert batched.event_id != published.event_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_browser_switches_hardware_over_the_action_topic_only_with_send_commands(settings, heater):
+    """ARCHITECTURE's rule end to end without a broker: /ws/push's publish reaches the handler only for a user
+    granted the topic AND holding hub.send_commands; the handler then queues the command."""
+    from django.contrib.auth.models import Group, Permission, User
+
+    from messaging import push
+    from messaging.models import TopicGrant
+    from messaging.push.grants import PushRefused
+
+    settings.MQTT_URL = None
+    Node.objects.filter(pk=heater.pk).update(location="living")
+    topic = f"{settings.MQTT_HOME_PREFIX}/living/action/161.12.0"
+    tinkerers = Group.objects.create(name="tinkerers")
+    TopicGrant.objects.create(group=tinkerers, topic_filter="#", may_subscribe=True, may_publish=True)
+    user = User.objects.create_user("tim")
+    user.groups.add(tinkerers)  # may publish anywhere, but may not switch hardware
+    with pytest.raises(PushRefused, match="send_commands"):
+        asyncio.run(push.browser_publish(user=user, topic=topic, payload=1))
+    assert not Command.objects.exists()
+    user.user_permissions.add(Permission.objects.get(codename="send_commands", content_type__app_label="hub"))
+    user = User.objects.get(pk=user.pk)  # permissions are cached per instance
+    asyncio.run(push.browser_publish(user=user, topic=topic, payload=1))
+    command = Command.objects.get()
+    assert (command.endpoint, command.value, command.origin) == ("Heating", "01", "mqtt")

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import deque
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -76,7 +77,10 @@ class PushConsumer(AsyncWebsocketConsumer):
             return
         self.grants = await database_sync_to_async(grants_for)(user)
         self.hub = push.process_hub()
-        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=self.queue_size)
+        # Frames waiting for the socket, and the writer's wake-up call while it has none (lighter than a Queue:
+        # this runs once per delivery).
+        self._pending: deque[str] = deque()
+        self._wakeup: asyncio.Future | None = None
         self._loop = asyncio.get_running_loop()
         self._last_heard = self._loop.time()
         #: While retained values are fetched: topic → order of the newest live message since (see _subscribe).
@@ -102,10 +106,15 @@ class PushConsumer(AsyncWebsocketConsumer):
             return
         if self._live_since is not None and message is not None:
             self._live_since[message.topic] = max(message.order, self._live_since.get(message.topic, message.order))
-        try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        if len(self._pending) >= self.queue_size:
             self._shut(CLOSE_TOO_SLOW, "too slow to keep up")
+            return
+        self._pending.append(frame)
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            if not wakeup.done():
+                wakeup.set_result(None)
 
     # -- requests --
 
@@ -181,10 +190,12 @@ class PushConsumer(AsyncWebsocketConsumer):
 
     async def _write_forever(self) -> None:
         send = self.base_send
-        queue = self._queue
+        pending = self._pending
         while True:
-            frame = await queue.get()
-            await send({"type": "websocket.send", "text": frame})
+            while pending:
+                await send({"type": "websocket.send", "text": pending.popleft()})
+            self._wakeup = self._loop.create_future()
+            await self._wakeup
 
     async def _watch_heartbeat(self) -> None:
         while True:

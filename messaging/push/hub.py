@@ -33,7 +33,10 @@ class PushHub:
     def __init__(self, bus: PushBus, *, loop: asyncio.AbstractEventLoop) -> None:
         self.bus = bus
         self.loop = loop
-        self._index: FilterIndex[PushConnection] = FilterIndex()
+        # The trie holds each filter once; the sockets on a filter (with their subscription ids) sit beside it,
+        # so a match yields a few filters and then plain dict iteration, no copies of large sets.
+        self._index: FilterIndex[str] = FilterIndex()
+        self._sockets: dict[str, dict[PushConnection, Any]] = {}
         self._listener: asyncio.Task | None = None
         self.delivered = 0
 
@@ -52,44 +55,62 @@ class PushHub:
     # -- subscriptions (on the hub's loop) --
 
     def subscribe(self, connection: PushConnection, topic_filter: str, subscription_id: Any) -> None:
+        """Subscribe (or, for a filter it has already, give the connection's subscription a new id)."""
+        sockets = self._sockets.get(topic_filter)
+        if sockets is None:
+            self._index.add(topic_filter, topic_filter)
+            sockets = self._sockets[topic_filter] = {}
+        sockets[connection] = subscription_id
         connection.subscriptions[topic_filter] = subscription_id
-        self._index.add(topic_filter, connection)
 
     def unsubscribe(self, connection: PushConnection, topic_filter: str) -> bool:
         """Forget the connection's subscription on ``topic_filter``; False when it had none."""
         if topic_filter not in connection.subscriptions:
             return False
         del connection.subscriptions[topic_filter]
-        self._index.remove(topic_filter, connection)
+        sockets = self._sockets[topic_filter]
+        del sockets[connection]
+        if not sockets:
+            del self._sockets[topic_filter]
+            self._index.remove(topic_filter, topic_filter)
         return True
 
     def detach(self, connection: PushConnection) -> None:
         for topic_filter in list(connection.subscriptions):
-            self._index.remove(topic_filter, connection)
-        connection.subscriptions.clear()
+            self.unsubscribe(connection, topic_filter)
 
     @property
     def filters(self) -> int:
-        return len(self._index)
+        return len(self._sockets)
 
     # -- delivery (on the hub's loop) --
 
     def deliver(self, message: PushMessage) -> None:
-        matched = self._index.match_filters(message.topic)
+        matched = self._index.match(message.topic)
         if not matched:
             return
-        ids_by_connection: dict[PushConnection, list[Any]] = {}
-        for topic_filter, connections in matched.items():
-            for connection in connections:
-                subscription_id = connection.subscriptions.get(topic_filter)
-                if subscription_id is not None:
-                    ids_by_connection.setdefault(connection, []).append(subscription_id)
         prefix = message.frame_prefix(retained=False)
-        frames: dict[tuple[Any, ...], str] = {}
+        if len(matched) == 1:
+            # The common case: one filter matched, so each socket's subs list is its one id.
+            frames: dict[Any, str] = {}
+            # A snapshot: offering may close a socket too slow to keep up, which unsubscribes it.
+            sockets = tuple(self._sockets[next(iter(matched))].items())
+            for connection, subscription_id in sockets:
+                frame = frames.get(subscription_id)
+                if frame is None:
+                    frame = frames[subscription_id] = message_frame(prefix, [subscription_id])
+                connection.offer(frame, message)
+            self.delivered += len(sockets)
+            return
+        ids_by_connection: dict[PushConnection, list[Any]] = {}
+        for topic_filter in matched:
+            for connection, subscription_id in self._sockets[topic_filter].items():
+                ids_by_connection.setdefault(connection, []).append(subscription_id)
+        frames_by_ids: dict[tuple[Any, ...], str] = {}
         for connection, ids in ids_by_connection.items():
             key = tuple(ids) if len(ids) == 1 else tuple(sort_ids(ids))
-            frame = frames.get(key)
+            frame = frames_by_ids.get(key)
             if frame is None:
-                frame = frames[key] = message_frame(prefix, list(key))
+                frame = frames_by_ids[key] = message_frame(prefix, list(key))
             connection.offer(frame, message)
         self.delivered += len(ids_by_connection)

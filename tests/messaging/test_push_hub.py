@@ -37,6 +37,33 @@ class Tripwire(dict):
         return super().items()
 
 
+class WatchedFilters(dict):
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.read: list[str] = []
+        self.iterated = False
+
+    def __getitem__(self, key):
+        self.read.append(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.append(key)
+        return super().get(key, default)
+
+    def __iter__(self):
+        self.iterated = True
+        return super().__iter__()
+
+    def items(self):
+        self.iterated = True
+        return super().items()
+
+    def values(self):
+        self.iterated = True
+        return super().values()
+
+
 class Socket:
     def __init__(self, subscriptions=None) -> None:
         self.subscriptions = subscriptions if subscriptions is not None else {}
@@ -56,11 +83,15 @@ async def test_a_message_touches_only_the_sockets_whose_filters_match(monkeypatc
     watcher = Socket()
     hub.subscribe(watcher, "/news/+/sport", 7)
     Tripwire.touched = 0
+    # The hub's per-filter socket tables, watched: only the matching filter's may be read, none iterated.
+    hub._sockets = WatchedFilters(hub._sockets)
 
     hub.deliver(push.message("/news/europe/sport", b"goal"))
 
     assert [json.loads(frame)["subs"] for frame in watcher.frames] == [[7]]
     assert Tripwire.touched == 0
+    assert hub._sockets.read == ["/news/+/sport"]
+    assert not hub._sockets.iterated
     assert not any(socket.frames for socket in bystanders)
 
 

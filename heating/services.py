@@ -21,7 +21,6 @@ from heating.models import Command, CommandState, Node, Reading
 from heating.swap import DeviceDefinition, Endpoint
 from hub.services import heartbeat_record
 from hub.timefmt import format_utc
-from messaging.envelope import Event, new_event
 
 SOURCE = "heating"
 #: The serial worker's heartbeat row (``hub.Heartbeat``): link state, decode errors, modem versions in ``details``.
@@ -160,7 +159,7 @@ def readings_record(*, readings: Sequence[ReadingInput]) -> list[Reading]:
     """Store a batch of readings in one insert; each one is published as ``heating.reading`` and retained on its
     ``…/<location>/measure/<id>`` topic in lagarto's JSON shape."""
     rows = []
-    events: list[Event] = []
+    events: list[messaging.Event] = []
     with transaction.atomic():
         for item in readings:
             endpoint = item.endpoint
@@ -180,7 +179,7 @@ def readings_record(*, readings: Sequence[ReadingInput]) -> list[Reading]:
             )
             location = item.node.place
             events.append(
-                new_event(
+                messaging.new_event(
                     "heating.reading",
                     {
                         # lagarto's shape first (what its dashboards and scripts read) …
@@ -203,36 +202,8 @@ def readings_record(*, readings: Sequence[ReadingInput]) -> list[Reading]:
                 )
             )
         Reading.objects.bulk_create(rows, batch_size=500)
-        _publish_batch(events)
+        messaging.publish_many(events)
     return rows
-
-
-def _publish_batch(events: list[Event]) -> None:
-    """``messaging.publish`` for a burst: the same outbox rows, written in one insert instead of one per event.
-
-    One INSERT per event was three quarters of the cost of storing a burst of readings (bench/heating.py). It
-    mirrors ``messaging.services.event_publish`` row for row (tests/heating/test_services.py compares the two);
-    it belongs in messaging as ``publish_many`` once that exists.
-    """
-    from messaging.models import OutboxEvent
-    from messaging.relay import wake_relays
-
-    OutboxEvent.objects.bulk_create(
-        [
-            OutboxEvent(
-                event_id=event.id,
-                type=event.type,
-                occurred_at=event.occurred_at,
-                source=event.source,
-                data=event.data,
-                topics=list(event.topics),
-                retain=event.retain,
-            )
-            for event in events
-        ],
-        batch_size=500,
-    )
-    transaction.on_commit(wake_relays)
 
 
 def readings_prune(*, older_than: timedelta | None = None) -> int:

@@ -1,8 +1,9 @@
 """The event bus (AMQP through kombu), the event log, live push and the MQTT bridge.
 
-The public API other apps use: :func:`publish` and :func:`apublish`. Both only write an outbox row in the
-caller's transaction; the relay (``messaging.relay``) takes it to the broker. This module stays importable
-before Django's apps are ready, so the service is imported inside the functions.
+The public API other apps use: :func:`publish`, :func:`apublish`, and :func:`publish_many` for bursts.
+They only write outbox rows in the caller's transaction; the relay (``messaging.relay``) takes them to the
+broker. This module stays importable before Django's apps are ready, so the service is imported inside the
+functions.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from messaging.envelope import InvalidEvent
+from messaging.envelope import Event, InvalidEvent, new_event
 
-__all__ = ["InvalidEvent", "apublish", "publish"]
+__all__ = ["Event", "InvalidEvent", "apublish", "new_event", "publish", "publish_many"]
 
 
 def publish(
@@ -34,6 +35,16 @@ def publish(
     from messaging.services import event_publish
 
     return event_publish(type=type, data=data, source=source, topics=topics, retain=retain, occurred_at=occurred_at)
+
+
+def publish_many(events: Iterable[Event]) -> list[uuid.UUID]:
+    """Queue a burst of events built with :func:`new_event` (same arguments as :func:`publish`) in one insert.
+
+    The same outbox rows as calling :func:`publish` for each, in order, for callers that produce many at once.
+    """
+    from messaging.services import events_publish
+
+    return events_publish(events=list(events))
 
 
 async def apublish(

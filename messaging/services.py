@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 
-from messaging.envelope import new_event
+from messaging.envelope import Event, new_event
 from messaging.models import OutboxEvent
 
 
@@ -25,7 +25,24 @@ def event_publish(
 ) -> uuid.UUID:
     """Write the event to the outbox in the caller's transaction; the relay publishes it once that commits."""
     event = new_event(type, data, source=source, topics=topics, retain=retain, occurred_at=occurred_at)
-    OutboxEvent.objects.create(
+    _outbox_row(event).save(force_insert=True)
+    transaction.on_commit(_wake_relays)
+    return event.id
+
+
+def events_publish(*, events: Sequence[Event]) -> list[uuid.UUID]:
+    """:func:`event_publish` for a burst of events built with ``new_event``: one insert instead of one per event.
+
+    One INSERT per event was three quarters of the cost of storing a burst of radio readings (bench/heating.py).
+    """
+    OutboxEvent.objects.bulk_create([_outbox_row(event) for event in events], batch_size=500)
+    if events:
+        transaction.on_commit(_wake_relays)
+    return [event.id for event in events]
+
+
+def _outbox_row(event: Event) -> OutboxEvent:
+    return OutboxEvent(
         event_id=event.id,
         type=event.type,
         occurred_at=event.occurred_at,
@@ -34,11 +51,13 @@ def event_publish(
         topics=list(event.topics),
         retain=event.retain,
     )
+
+
+def _wake_relays() -> None:
     # Wakes an idle relay in this process (the embedded default) instead of leaving the event to its next poll.
     from messaging.relay import wake_relays
 
-    transaction.on_commit(wake_relays)
-    return event.id
+    wake_relays()
 
 
 def outbox_published_delete(*, row_ids: Sequence[int]) -> int:

@@ -106,25 +106,6 @@ def test_old_readings_are_pruned_by_the_beat_task(settings, heater):
     assert entry["task"] == readings_prune.name
 
 
-def test_the_batched_reading_events_match_what_messaging_publish_writes(heater):
-    """readings_record writes its outbox rows in one insert; they must be the rows messaging.publish would write."""
-    import messaging
-    from heating.services import _publish_batch
-    from messaging.envelope import new_event
-
-    at = timezone.now()
-    arguments = {"source": "heating", "topics": ["/home/x/measure/1.2.0"], "retain": True, "occurred_at": at}
-    messaging.publish("heating.reading", {"id": "1.2.0", "value": 1}, **arguments)
-    _publish_batch([new_event("heating.reading", {"id": "1.2.0", "value": 1}, **arguments)])
-    published, batched = OutboxEvent.objects.order_by("id")
-    skip = {"id", "event_id", "created_at"}
-    for field in OutboxEvent._meta.concrete_fields:
-        if field.name not in skip:
-            assert getattr(batched, field.name) == getattr(published, field.name), field.name
-    assert batched.created_at is not None
-    assert batched.event_id != published.event_id
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_browser_switches_hardware_over_the_action_topic_only_with_send_commands(settings, heater):
     """ARCHITECTURE's rule end to end without a broker: /ws/push's publish reaches the handler only for a user

@@ -119,3 +119,25 @@ def test_the_package_imports_before_django_is_set_up():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env={})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["publish", "apublish"]
+
+
+def test_publish_many_writes_in_order_the_rows_publish_would_write():
+    at = datetime.now(UTC)
+    arguments = {"source": "heating", "topics": ["/home/x/measure/1.2.0"], "retain": True, "occurred_at": at}
+    single = messaging.publish("heating.reading", {"id": "1.2.0", "value": 1}, **arguments)
+    burst = [messaging.new_event("heating.reading", {"id": "1.2.0", "value": n}, **arguments) for n in (2, 3)]
+    ids = messaging.publish_many(burst)
+    assert ids == [event.id for event in burst]
+    rows = list(OutboxEvent.objects.order_by("id"))
+    assert [row.event_id for row in rows] == [single, *ids]
+    assert [row.data["value"] for row in rows] == [1, 2, 3]
+    for field in OutboxEvent._meta.concrete_fields:
+        if field.name not in {"id", "event_id", "created_at", "data"}:
+            assert getattr(rows[1], field.name) == getattr(rows[0], field.name), field.name
+
+
+def test_a_rolled_back_burst_publishes_nothing():
+    with transaction.atomic():
+        messaging.publish_many([messaging.new_event("x.y", {}, source="test")])
+        transaction.set_rollback(True)
+    assert not OutboxEvent.objects.exists()

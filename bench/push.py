@@ -17,7 +17,7 @@ is not the ceiling (it still shares the machine: the load average is printed).
 
     python -m bench push     BENCH_PUSH_N=100,1000  BENCH_PUSH_RATES_100=20,50,100,200,400
                              BENCH_PUSH_RATES_1000=2,5,10,20,40  BENCH_PUSH_SECONDS=5
-                             BENCH_PUSH_CLIENT_PROCS=min(4, CPUs)  BENCH_PUSH_WEB_WORKERS=1
+                             BENCH_PUSH_CLIENT_PROCS=min(4, CPUs)  BENCH_PUSH_WEB_WORKERS=1  BENCH_PUSH_WS=auto
                              BENCH_REDIS_URL=redis://127.0.0.1:6379/0
 """
 
@@ -44,6 +44,8 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 #: uvicorn worker processes serving /ws/push (several web processes share the Redis push bus).
 WEB_WORKERS = int(os.environ.get("BENCH_PUSH_WEB_WORKERS", "1"))
+#: uvicorn's WebSocket implementation (auto, websockets, websockets-sansio, wsproto).
+WEB_WS = os.environ.get("BENCH_PUSH_WS", "auto")
 TOPIC_FILTER = "bench/+/measure"
 TOPICS = 8
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -321,6 +323,7 @@ class Hub:
                 "--http=httptools",
                 "--no-access-log",
                 "--log-level=warning",
+                f"--ws={WEB_WS}",
                 *([f"--workers={WEB_WORKERS}"] if WEB_WORKERS > 1 else []),
             ],
             cwd=PROJECT_DIR,

@@ -129,3 +129,15 @@ def downloads_root_files(*, limit: int = 5000) -> list[str]:
             if len(found) >= limit:
                 return sorted(found)
     return sorted(found)
+
+
+def links_overview(*, recent: int = 20) -> dict:
+    """What the dashboard's Downloads page shows: links per state, the newest links, the latest attempts."""
+    from downloads.models import DownloadEvent, LinkState
+
+    links = DownloadLink.objects.select_related("customer")
+    return {
+        "counts": {state.label: links.in_state(state).count() for state in LinkState},
+        "links": list(links[:recent]),
+        "attempts": list(DownloadEvent.objects.select_related("link")[:recent]),
+    }

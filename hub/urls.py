@@ -17,5 +17,6 @@ urlpatterns = [
     path("o/", include("hub.api.oauth")),
     path("", include("messaging.page_urls")),
     path("", include("heating.page_urls")),
+    path("", include("downloads.page_urls")),
     path("", include("hub.pages.urls")),
 ]

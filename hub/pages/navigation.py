@@ -1,9 +1,7 @@
 """The sections of the hub's navigation bar and who sees them.
 
-Each section is a URL name. Until its app lands, ``hub.pages.urls`` serves a placeholder page under that
-name (for every section listed in ``hub.pages.views.UPCOMING``); the app then routes the same name to its
-real page and deletes its ``UPCOMING`` entry. Staff-only pages guard themselves with
-``hub.pages.access.staff_required``.
+Each section is a URL name that its app's page urls define (``hub/urls.py`` mounts them). Staff-only pages
+guard themselves with ``hub.pages.access.staff_required``.
 """
 
 from __future__ import annotations

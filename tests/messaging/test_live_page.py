@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, User
 
-from hub.pages.views import UPCOMING
-
 pytestmark = pytest.mark.django_db
 
 
@@ -44,7 +42,3 @@ def test_anonymous_visitors_are_sent_to_sign_in(client):
     response = client.get("/live/")
     assert response.status_code == 302
     assert response["Location"].startswith("/login/")
-
-
-def test_the_live_placeholder_is_gone():
-    assert "live" not in UPCOMING

@@ -30,4 +30,8 @@ class Command(BaseCommand):
             reload=False,
             lifespan="on",
             log_level="info",
+            # A line per request costs about a quarter of a small download's time (bench/downloads.py); errors
+            # are still logged. Live-push frames are small JSON: compressing each costs more than it saves.
+            access_log=False,
+            ws_per_message_deflate=False,
         )

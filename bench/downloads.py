@@ -8,9 +8,12 @@ Measured side by side in one run, all on 127.0.0.1:
 3. the same with X-Accel (nginx in front, the hub verifies and answers X-Accel-Redirect) as a ratio to nginx
    proxying to a stub upstream that only answers the same X-Accel-Redirect: ≥ 0.5 (and to static nginx);
 4. a 200 MB file: throughput as a ratio to nginx sendfile (≥ 0.9 with X-Accel, ≥ 0.5 when the hub streams it
-   itself), and the hub's memory while streaming 20 MB and 200 MB (it must not grow with the file size).
+   itself), and the hub's memory while streaming 20 MB and 200 MB (it must not grow with the file size);
+5. the audit writer: attempts written per second by ``AuditWriter.flush`` (rows, counts and one bus event per
+   attempt in one transaction per batch), on SQLite and on PostgreSQL when it answers.
 
     python -m bench downloads        (BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_NGINX_WORKERS change the load)
+    python -m bench.downloads audit  (only part 5; BENCH_AUDIT_ROWS; BENCH_POSTGRES_URL as in bench.heating)
 
 Needs ``wrk``, ``nginx`` and ``curl`` (Debian packages; ``.ci/run`` installs them) and stops with a clear
 message where one is missing. Each hub and nginx serve with one worker process unless told otherwise.
@@ -18,6 +21,7 @@ message where one is missing. Each hub and nginx serve with one worker process u
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -74,6 +78,115 @@ def verification_microseconds() -> dict[str, float]:
         best = min(timeit.repeat(once, number=number, repeat=5))
         results[name] = best / number * 1e6
     return results
+
+
+# --- 5. the audit writer -------------------------------------------------------------------------------
+
+
+def audit_child() -> None:
+    """In a child process with its own database: flush BENCH_AUDIT_ROWS attempts, print rows/s as JSON."""
+    import django
+
+    django.setup()
+    import logging
+
+    logging.disable(logging.WARNING)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from datetime import timedelta
+
+    from downloads.audit import Attempt, AuditWriter
+    from downloads.services import customer_create, link_create
+    from messaging.models import OutboxEvent
+
+    root = Path(os.environ["DOWNLOADS_ROOT"])
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "small.bin").write_bytes(b"x" * SMALL_SIZE)
+    customer = customer_create(slug="bench")
+    link = link_create(customer=customer, path="small.bin", expires_at=datetime.now(UTC) + timedelta(days=1))
+    rows = int(os.environ.get("BENCH_AUDIT_ROWS", "20000"))
+    rounds = []
+    for _ in range(3):
+        writer = AuditWriter(batch_rows=500, max_pending=rows + 1)
+        now = datetime.now(UTC)
+        for number in range(rows):
+            served = number % 4 != 3  # three served for one refused, as a busy day might look
+            writer.submit(
+                Attempt(
+                    at=now,
+                    method="GET",
+                    status=200 if served else 404,
+                    outcome="served" if served else "invalid",
+                    customer=customer.slug,
+                    path="small.bin",
+                    ip="198.51.100.4",
+                    user_agent="curl/8.5.0",
+                    bytes_sent=SMALL_SIZE if served else 0,
+                    link_id=link.pk if served else None,
+                    count_pending=served,
+                )
+            )
+        started = time.perf_counter()
+        written = writer.flush()
+        rounds.append(written / (time.perf_counter() - started))
+    print(
+        json.dumps(
+            {
+                "rows_per_second": statistics.median(rounds),
+                "rows": rows,
+                "bus_events": OutboxEvent.objects.filter(type__startswith="downloads.")
+                .exclude(type="downloads.link_created")
+                .count(),
+            }
+        )
+    )
+
+
+def run_audit_child(tmp: Path, database_url: str) -> dict | str:
+    environ = hub_env(tmp / "var", tmp / "downloads", DATABASE_URL=database_url)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.downloads", "--audit-child"],
+        cwd=PROJECT_DIR,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else f"failed: {done.stderr.strip()[-300:]}"
+
+
+def audit_rows_per_second() -> dict[str, dict | str]:
+    """Part 5 on SQLite (the embedded default) and PostgreSQL: {database: result or why it could not run}."""
+    from bench.heating import scratch_postgres
+
+    results: dict[str, dict | str] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-audit-") as tmp_name:
+        tmp = Path(tmp_name)
+        results["SQLite"] = run_audit_child(tmp, f"sqlite:///{tmp / 'audit.sqlite3'}")
+        try:
+            url, drop = scratch_postgres()  # a database of its own, dropped afterwards
+        except Exception as exc:  # no server here: say so, do not fail the whole run
+            results["PostgreSQL"] = f"skipped: {exc}"
+        else:
+            try:
+                results["PostgreSQL"] = run_audit_child(tmp, url)
+            finally:
+                drop()
+    return results
+
+
+def print_audit_figures() -> None:
+    print("\n5. the audit writer, AuditWriter.flush in batches of 500 (median of 3 rounds):")
+    for name, result in audit_rows_per_second().items():
+        if isinstance(result, str):
+            print(f"   {name:12} {result}")
+        else:
+            print(
+                f"   {name:12} {result['rows_per_second']:9.0f} attempts/s written "
+                f"({result['rows']} a round; {result['bus_events']} bus events for {3 * result['rows']} attempts)"
+            )
 
 
 # --- servers --------------------------------------------------------------------------------------------
@@ -274,6 +387,9 @@ def link_path(url: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    if argv == ["audit"]:
+        print_audit_figures()
+        return 0
     seconds = int(os.environ.get("BENCH_SECONDS", "5"))
     connections = int(os.environ.get("BENCH_CONNECTIONS", "64"))
     print("1. signature verification alone (best of 5 rounds of 50,000):")
@@ -401,8 +517,12 @@ def main(argv: list[str]) -> int:
         finally:
             for process in reversed(processes):
                 stop(process)
+    print_audit_figures()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    if sys.argv[1:] == ["--audit-child"]:
+        audit_child()
+    else:
+        sys.exit(main(sys.argv[1:]))

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import DatabaseError
 
 from downloads.models import DownloadEvent, DownloadLink
 from downloads.signing import LinkParts, sign_legacy_link, sign_link
+from hub.timefmt import format_utc
 from tests.downloads.conftest import KEYS, POST_SECRET, asgi_request, fetch, link_path
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -349,16 +351,67 @@ def test_every_attempt_is_audited_in_a_batch_with_its_events(make_app, make_link
     link.refresh_from_db()
     assert link.download_count == 1  # the full GET; the resumed range does not count
     assert link.last_fetched_at is not None
-    published = {
-        row.type: row.data for row in OutboxEvent.objects.filter(type__in=["downloads.served", "downloads.refused"])
-    }
-    # One event of each kind per audit batch, summing up its attempts.
-    served, refused = published["downloads.served"], published["downloads.refused"]
-    assert (served["count"], served["outcomes"], served["links"]) == (2, {"partial": 1, "served": 1}, [link.pk])
-    assert served["bytes"] == 10 + len(BIG)
-    assert served["customers"] == {"acme": 2}
-    assert (refused["count"], refused["outcomes"]) == (2, {"invalid": 1, "forbidden": 1})
+    # One bus event per attempt, in the audit's order, with what the audit row says.
+    published = [
+        (row.type, row.data, row.occurred_at)
+        for row in OutboxEvent.objects.filter(type__in=["downloads.served", "downloads.refused"]).order_by("id")
+    ]
+    assert [type for type, _, _ in published] == [
+        "downloads.served",
+        "downloads.served",
+        "downloads.refused",
+        "downloads.refused",
+    ]
+    for (_, data, occurred_at), event in zip(published, events, strict=True):
+        assert data == {
+            "link": event.link_id,
+            "customer": event.customer,
+            "path": event.path,
+            "method": "GET",
+            "status": event.status,
+            "outcome": event.outcome,
+            "range": event.range,
+            "bytes": event.bytes_sent,
+            "ip": event.ip,
+            "at": format_utc(event.at),
+        }
+        assert occurred_at == event.at.replace(microsecond=event.at.microsecond // 1000 * 1000)
+    assert published[0][1]["range"] == "10-19/1048576"
+    assert published[0][1]["ip"] == "198.51.100.4"
+    assert published[1][1]["bytes"] == len(BIG)
+    assert published[2][1]["link"] is None
+    assert published[3][1]["path"] == "nope"
     assert OutboxEvent.objects.filter(type="downloads.link_created").count() == 1
+
+
+@pytest.mark.postgres
+def test_a_rolled_back_audit_batch_publishes_nothing_and_its_retry_publishes_each_attempt_once(
+    make_app, make_link, audit_writer, monkeypatch
+):
+    import messaging
+    from messaging.models import OutboxEvent
+
+    link = make_link()
+    app = make_app()
+    for _ in range(3):
+        fetch(app, link_path(link))
+    real_publish_many = messaging.publish_many
+
+    def publish_then_fail(events):
+        real_publish_many(events)
+        raise DatabaseError("the disk filled up after the outbox rows")
+
+    monkeypatch.setattr(messaging, "publish_many", publish_then_fail)
+    assert audit_writer.flush() == 0
+    assert DownloadEvent.objects.count() == 0
+    assert OutboxEvent.objects.filter(type__startswith="downloads.").exclude(type="downloads.link_created").count() == 0
+    assert audit_writer.pending == 3  # kept for the next round
+    monkeypatch.setattr(messaging, "publish_many", real_publish_many)
+    assert audit_writer.flush() == 3
+    assert DownloadEvent.objects.count() == 3
+    assert OutboxEvent.objects.filter(type="downloads.served").count() == 3
+    link.refresh_from_db()
+    assert link.download_count == 3
 
 
 def test_nothing_queued_is_lost_when_the_writer_stops(make_app, make_link):

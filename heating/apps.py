@@ -11,7 +11,7 @@ class HeatingConfig(AppConfig):
         from django.conf import settings
 
         from heating import mqtt_handlers
-        from heating.health import modem_link_check
+        from heating.health import device_definitions_check, modem_link_check
         from heating.services import WORKER_HEARTBEAT
         from heating.worker import embedded_radio
         from hub import embedded, health
@@ -20,4 +20,5 @@ class HeatingConfig(AppConfig):
         embedded.register(WORKER_HEARTBEAT, embedded_radio)
         health.register_heartbeat(WORKER_HEARTBEAT)
         health.register_check("heating:modem_link", modem_link_check)
+        health.register_check("heating:device_definitions", device_definitions_check)
         mqtt.subscribe(f"{settings.MQTT_HOME_PREFIX}/+/action/#", mqtt_handlers.action_received)

@@ -1,8 +1,9 @@
-"""``/healthz``: the modem link as the serial worker last reported it (any web process reads the heartbeat row)."""
+"""``/healthz``: the modem link as the serial worker last reported it (any web process reads the heartbeat row), and
+device definitions that could not be read."""
 
 from __future__ import annotations
 
-from heating.selectors import link_state
+from heating.selectors import definitions, link_state
 from hub.health import CheckResult
 
 
@@ -12,3 +13,10 @@ def modem_link_check() -> CheckResult:
         return CheckResult(False, state["detail"])
     detail = f"{state['detail']}; {state['decode_errors']} decode errors"
     return CheckResult(state["up"], ("up: " if state["up"] else "down: ") + detail)
+
+
+def device_definitions_check() -> CheckResult:
+    library = definitions()
+    if library.errors:
+        return CheckResult(False, f"{len(library.errors)} skipped: " + "; ".join(library.errors))
+    return CheckResult(True, f"{len(library)} device definitions")

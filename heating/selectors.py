@@ -2,20 +2,59 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from heating.models import Command, CommandState, Node, Reading
 from heating.swap import DefinitionLibrary, DeviceDefinition
+from heating.swap.definitions import SHIPPED_DEVICES_DIR, folder_state
 from hub.selectors import heartbeat_get
 
+logger = logging.getLogger(__name__)
 
-@cache
+#: How often :func:`definitions` looks whether the operator's folder changed (a stat of each file in it).
+DEFINITIONS_RECHECK_SECONDS = 5.0
+
+
+@dataclass
+class _LoadedDefinitions:
+    folder_state: tuple
+    checked_at: float
+    library: DefinitionLibrary
+
+
+_loaded: dict[str, _LoadedDefinitions] = {}
+_loading = threading.Lock()
+
+
 def definitions() -> DefinitionLibrary:
-    """The device definitions the hub ships (``heating/swap/devices``), loaded once per process."""
-    return DefinitionLibrary.load()
+    """The shipped device definitions with ``SWAP_DEVICES_DIR``'s merged over them.
+
+    Loaded once and reloaded when a file in the operator's folder is added, edited or removed (looked at every
+    ``DEFINITIONS_RECHECK_SECONDS`` at most), so a dropped-in device needs no restart. Files that cannot be read
+    are logged by name and listed in the library's ``errors`` (and in ``/healthz``).
+    """
+    folder = settings.SWAP_DEVICES_DIR
+    now = time.monotonic()
+    loaded = _loaded.get(folder)
+    if loaded is not None and now - loaded.checked_at < DEFINITIONS_RECHECK_SECONDS:
+        return loaded.library
+    with _loading:
+        state = folder_state(folder) if folder else ()
+        loaded = _loaded.get(folder)
+        if loaded is None or loaded.folder_state != state:
+            library = DefinitionLibrary.load(SHIPPED_DEVICES_DIR, *([folder] if folder else []))
+            for error in library.errors:
+                logger.warning("device definition skipped: %s", error)
+            loaded = _loaded[folder] = _LoadedDefinitions(state, now, library)
+        loaded.checked_at = now
+        return loaded.library
 
 
 def node_definition(node: Node) -> DeviceDefinition | None:

@@ -128,7 +128,10 @@ class SerialWorker(Worker):
         self.port = port
         self.network = network or NetworkSettings.from_settings(settings)
         self.timings = timings or WorkerTimings()
+        #: Device definitions: the given ones, else :func:`definitions`, looked at again at each discovery so a
+        #: device XML dropped into ``SWAP_DEVICES_DIR`` identifies its nodes without a restart.
         self.library = library or definitions()
+        self._follow_definitions = library is None
         self.clock = clock
         self.stats = WorkerStats()
         self.link_up = False
@@ -361,7 +364,29 @@ class SerialWorker(Worker):
 
     def _discover(self) -> None:
         self._next_discovery = self.clock() + self.timings.discovery_interval
+        if self._follow_definitions:
+            self._use_definitions(definitions())
         self.modem.send(discovery_line(source=self.network.address))
+
+    def _use_definitions(self, library: DefinitionLibrary) -> None:
+        """Known nodes whose definition appeared, changed or went with a new library are updated at once."""
+        if library is self.library:
+            return
+        self.library = library
+        for state in self._nodes.values():
+            node = state.node
+            definition = self._definition_of(node)
+            if definition == state.definition:
+                continue
+            state.definition = definition
+            logger.info("node %s: device definition now %s", node.key, definition.source if definition else "none")
+            services.node_product_set(
+                node=node,
+                manufacturer_id=node.manufacturer_id,
+                product_id=node.product_id,
+                definition=definition,
+                at=timezone.now(),
+            )
 
     def _check_silence(self, now: float) -> None:
         for state in self._nodes.values():

@@ -356,6 +356,8 @@ SERIAL_PORT = env.str("SERIAL_PORT")
 SWAP_CHANNEL = env.int("SWAP_CHANNEL", 0, minimum=0, maximum=255)
 SWAP_SYNC_WORD = env.hex("SWAP_SYNC_WORD", "B547", digits=4)
 SWAP_ADDRESS = env.hex("SWAP_ADDRESS", "01", digits=2)
+# The operator's panStamp device definitions (panStamp's devices-folder layout), merged over the shipped ones.
+SWAP_DEVICES_DIR = env.str("SWAP_DEVICES_DIR")
 
 # --- Signed downloads -----------------------------------------------------------------------------------
 DOWNLOADS_ROOT = Path(env.str("DOWNLOADS_ROOT", str(HUB_VAR_DIR / "downloads")))

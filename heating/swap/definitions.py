@@ -10,6 +10,12 @@ is laid out as panStamp's ``devices`` folder::
                                         <position>B.b</position><size>B.b</size>
                                         <units><unit name factor offset/></units></endpoint></reg></regular></device>
 
+panStamp's own format puts a device's manufacturer and product ids only in the index. The hub accepts that, and
+also a device file the index does not list when its place says the ids: ``<manufacturer id>/<product id>.xml``
+(decimal, as in the index), e.g. ``72/3.xml``. So dropping one file into the operator's folder
+(``SWAP_DEVICES_DIR``) adds a device without editing any index. A file that cannot be read is reported in
+:attr:`DefinitionLibrary.errors`, by name, and the rest of the folder still loads.
+
 ``B.b`` counts B bytes from the start of the register's value and b bits from the most significant bit of that
 byte (``0.7`` is the least significant bit of byte 0); a size ``B.b`` is B bytes plus b bits. A missing
 position is ``0``, a missing size ``1`` (one byte). A shown value is raw x factor + offset.
@@ -22,8 +28,9 @@ Pure: the standard library's XML parser only (the files are the hub's own or the
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -292,7 +299,7 @@ def _parse_registers(section: ET.Element | None, *, config: bool, where: str) ->
 def parse_definition(
     xml_text: str | bytes, *, manufacturer_id: int, product_id: int, source: str = ""
 ) -> DeviceDefinition:
-    """One device XML; the ids come from the folder's index, as in panStamp's own layout."""
+    """One device XML; the ids come from the folder's index or the file's place (see the module's docstring)."""
     where = source or f"device {manufacturer_id}/{product_id}"
     try:
         root = ET.fromstring(xml_text)
@@ -313,11 +320,19 @@ def parse_definition(
     )
 
 
+#: A device file whose place gives its ids: ``<manufacturer id>/<product id>.xml``.
+_IDS_FROM_PLACE = re.compile(r"^(\d+)/(\d+)\.xml$")
+
+
 class DefinitionLibrary:
-    """Every device definition found in one or more folders; later folders override earlier ones."""
+    """Every device definition found in one or more folders; later folders override earlier ones.
+
+    A file that cannot be read does not stop the others: its message (naming it) goes to :attr:`errors`.
+    """
 
     def __init__(self, definitions: Iterable[DeviceDefinition] = ()) -> None:
         self._definitions: dict[tuple[int, int], DeviceDefinition] = {d.key: d for d in definitions}
+        self.errors: list[str] = []
 
     @classmethod
     def load(cls, *folders: Path | str) -> DefinitionLibrary:
@@ -327,26 +342,60 @@ class DefinitionLibrary:
         return library
 
     def add_folder(self, folder: Path | str) -> None:
+        """The folder's index entries first, then every device file it does not list whose place gives its ids."""
         folder = Path(folder)
+        if not folder.is_dir():
+            self.errors.append(f"{folder}: not a folder of device definitions")
+            return
+        listed: set[Path] = set()
+        for manufacturer_id, product_id, path in self._index_entries(folder):
+            listed.add(path)
+            self._add_file(path, manufacturer_id=manufacturer_id, product_id=product_id)
+        for path in sorted([*folder.glob("*.xml"), *folder.glob("*/*.xml")]):
+            if path in listed or path == folder / INDEX_FILE:
+                continue
+            match = _IDS_FROM_PLACE.match(path.relative_to(folder).as_posix())
+            if match is None:
+                self.errors.append(
+                    f"{path}: not listed in {folder / INDEX_FILE} and not named <manufacturer id>/<product id>.xml"
+                )
+                continue
+            self._add_file(path, manufacturer_id=int(match[1]), product_id=int(match[2]))
+
+    def _index_entries(self, folder: Path) -> Iterator[tuple[int, int, Path]]:
+        """(manufacturer id, product id, device file) for each ``<dev>`` of the folder's ``devices.xml``, if any."""
         index_path = folder / INDEX_FILE
+        if not index_path.exists():
+            return
         try:
             index = ET.parse(index_path).getroot()
         except (OSError, ET.ParseError) as exc:
-            raise DefinitionError(f"{index_path}: cannot read the device index ({exc})") from None
+            self.errors.append(f"{index_path}: cannot read the device index ({exc})")
+            return
         for developer in index.findall("developer"):
-            manufacturer_id = _int_attribute(developer, "id", index_path)
-            developer_name = developer.get("name", "")
             for device in developer.findall("dev"):
-                product_id = _int_attribute(device, "id", index_path)
-                path = folder / developer_name / f"{device.get('name', '')}.xml"
                 try:
-                    text = path.read_bytes()
-                except OSError as exc:
-                    raise DefinitionError(f"{index_path} lists {path.name}, which cannot be read ({exc})") from None
-                definition = parse_definition(
-                    text, manufacturer_id=manufacturer_id, product_id=product_id, source=str(path)
-                )
-                self._definitions[definition.key] = definition
+                    manufacturer_id = _int_attribute(developer, "id", index_path)
+                    product_id = _int_attribute(device, "id", index_path)
+                except DefinitionError as exc:
+                    self.errors.append(str(exc))
+                    continue
+                yield manufacturer_id, product_id, folder / developer.get("name", "") / f"{device.get('name', '')}.xml"
+
+    def _add_file(self, path: Path, *, manufacturer_id: int, product_id: int) -> None:
+        try:
+            text = path.read_bytes()
+        except OSError as exc:
+            self.errors.append(f"{path}: cannot be read ({exc})")
+            return
+        try:
+            definition = parse_definition(
+                text, manufacturer_id=manufacturer_id, product_id=product_id, source=str(path)
+            )
+        except DefinitionError as exc:
+            self.errors.append(str(exc))
+            return
+        self._definitions[definition.key] = definition
 
     def get(self, manufacturer_id: int, product_id: int) -> DeviceDefinition | None:
         return self._definitions.get((manufacturer_id, product_id))
@@ -360,6 +409,20 @@ class DefinitionLibrary:
 
     def __len__(self) -> int:
         return len(self._definitions)
+
+
+def folder_state(folder: Path | str) -> tuple:
+    """What changes when a device file is dropped into, edited in or removed from ``folder``: names, sizes and
+    modification times of the files :meth:`DefinitionLibrary.add_folder` reads (cheap to compare)."""
+    folder = Path(folder)
+    state = []
+    for path in sorted([*folder.glob("*.xml"), *folder.glob("*/*.xml")]):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        state.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(state)
 
 
 def _int_attribute(element: ET.Element, name: str, where: Path) -> int:

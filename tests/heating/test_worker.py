@@ -4,6 +4,7 @@ unknown products, garbage and an unplug survived, a 1,000-line burst, SIGTERM, /
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -346,3 +347,44 @@ def test_a_database_error_loses_a_batch_not_the_radio(radio, monkeypatch):
     node = Node.objects.get(address=0xA1)
     command = command_queue(node=node, endpoint="Heating", value=1, definition=node_definition(node))
     wait_until(lambda: Command.objects.filter(pk=command.pk, state=CommandState.CONFIRMED).exists(), what="confirm")
+
+
+PULSE_METER = """<?xml version="1.0"?>
+<device><developer>Acme</developer><product>Pulse meter</product><pwrdownmode>false</pwrdownmode>
+  <regular><reg name="Counter" id="11"><endpoint name="Pulses" type="num" dir="inp"><size>2</size></endpoint></reg>
+  </regular></device>"""
+
+
+def stranger_status(register_id: int, value: bytes, nonce: int = 1) -> bytes:
+    packet = Packet(0, 0x33, Function.STATUS, 0x33, register_id, value, nonce, rssi=-70.0, lqi=30)
+    return (encode_received(packet) + "\r\n").encode()
+
+
+def test_a_device_xml_dropped_into_swap_devices_dir_identifies_its_nodes(radio, settings, tmp_path, monkeypatch):
+    """No index edited, no restart: the file at <manufacturer>/<product>.xml is found, and a node recorded as an
+    unknown product is identified at the worker's next discovery; a malformed file beside it is named in /healthz."""
+    monkeypatch.setattr("heating.selectors.DEFINITIONS_RECHECK_SECONDS", 0.0)
+    settings.SWAP_DEVICES_DIR = str(tmp_path)
+    (tmp_path / "broken.xml").write_text("<device><regular>")
+    simulated, worker = radio(timings=dataclasses.replace(FAST, discovery_interval=0.3))
+    wait_until(lambda: heaters_known(2), what="heaters")
+    simulated.emit_raw(stranger_status(0, bytes.fromhex("0000004800000003")))
+    node = wait_until(lambda: Node.objects.filter(address=0x33, unknown_product=True).first(), what="unknown node")
+    assert (node.manufacturer_id, node.product_id) == (72, 3)
+    report = run_checks()[1]["heating:device_definitions"]
+    assert not report["ok"]
+    assert str(tmp_path / "broken.xml") in report["detail"]
+
+    (tmp_path / "72").mkdir()
+    (tmp_path / "72" / "3.xml").write_text(PULSE_METER)
+    wait_until(
+        lambda: Node.objects.filter(address=0x33, unknown_product=False, definition="Acme/Pulse meter").exists(),
+        what="the node identified by the dropped-in definition",
+    )
+    simulated.emit_raw(stranger_status(11, bytes.fromhex("0102"), nonce=2))
+    reading = wait_until(lambda: Reading.objects.filter(node__address=0x33, name="Pulses").first(), what="reading")
+    assert reading.value == 258
+    assert reading.endpoint_id == "51.11.0"
+    # The shipped heaters are still identified: the folder is merged over the shipped definitions.
+    assert heaters_known(2)
+    assert worker.alive

@@ -137,9 +137,74 @@ def test_bad_definitions_name_the_file_and_the_fault(xml, message):
     assert "drop/bad.xml" in str(caught.value)
 
 
-def test_an_index_listing_a_missing_file_is_a_clear_error(tmp_path):
+def test_an_index_listing_a_missing_file_is_reported_by_name(tmp_path):
     (tmp_path / "devices.xml").write_text(
         '<devices><developer id="5" name="x"><dev id="1" name="gone"/></developer></devices>'
     )
-    with pytest.raises(DefinitionError, match=r"gone\.xml"):
-        DefinitionLibrary.load(tmp_path)
+    library = DefinitionLibrary.load(tmp_path)
+    assert len(library) == 0
+    [error] = library.errors
+    assert "gone.xml" in error
+    assert "cannot be read" in error
+
+
+def test_the_shipped_folder_loads_without_errors():
+    assert SHIPPED.errors == []
+
+
+PULSE_METER = """<?xml version="1.0"?>
+<device><developer>Acme</developer><product>Pulse meter</product><pwrdownmode>false</pwrdownmode>
+  <regular><reg name="Counter" id="11"><endpoint name="Pulses" type="num" dir="inp"><size>2</size></endpoint></reg>
+  </regular></device>"""
+
+
+def test_a_device_file_dropped_in_without_an_index_is_found_by_its_place(tmp_path):
+    """panStamp puts the ids in devices.xml only; a file at <manufacturer id>/<product id>.xml needs no index."""
+    (tmp_path / "72").mkdir()
+    (tmp_path / "72" / "3.xml").write_text(PULSE_METER)
+    library = DefinitionLibrary.load(SHIPPED_DEVICES_DIR, tmp_path)
+    meter = library.for_product_code(product_code(72, 3))
+    assert meter.product == "Pulse meter"
+    assert meter.source == str(tmp_path / "72" / "3.xml")
+    assert meter.decode(11, bytes.fromhex("0102")) == {"Pulses": 258}
+    assert library.get(72, 1).product == "Room heater"  # merged over the shipped ones, not instead of them
+    assert library.errors == []
+
+
+def test_an_operator_file_overrides_the_shipped_definition_of_the_same_product(tmp_path):
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "4.xml").write_text(PULSE_METER)
+    assert DefinitionLibrary.load(SHIPPED_DEVICES_DIR, tmp_path).get(1, 4).product == "Pulse meter"
+
+
+def test_a_malformed_file_is_reported_by_name_and_does_not_hide_the_others(tmp_path):
+    (tmp_path / "72").mkdir()
+    (tmp_path / "72" / "3.xml").write_text(PULSE_METER)
+    (tmp_path / "72" / "4.xml").write_text("<device><regular>")  # cut short
+    (tmp_path / "stray.xml").write_text(PULSE_METER)  # neither listed nor named by its ids
+    (tmp_path / "Acme").mkdir()
+    (tmp_path / "Acme" / "listed.xml").write_text(PULSE_METER.replace("Pulse meter", "Listed meter"))
+    (tmp_path / "devices.xml").write_text(
+        '<devices><developer id="9" name="Acme"><dev id="2" name="listed"/></developer>'
+        '<developer id="x" name="Acme"><dev id="3" name="listed"/></developer></devices>'
+    )
+    library = DefinitionLibrary.load(SHIPPED_DEVICES_DIR, tmp_path)
+    assert library.get(72, 3).product == "Pulse meter"
+    assert library.get(9, 2).product == "Listed meter"  # an index line still works
+    assert library.get(72, 4) is None
+    assert len(library) == 6
+    assert len(library.errors) == 3
+    [cut] = [error for error in library.errors if "4.xml" in error]
+    [stray] = [error for error in library.errors if "stray.xml" in error]
+    [bad_index] = [error for error in library.errors if error.startswith(str(tmp_path / "devices.xml"))]
+    assert cut.startswith(str(tmp_path / "72" / "4.xml"))
+    assert "not well-formed" in cut
+    assert stray.startswith(str(tmp_path / "stray.xml"))
+    assert "<manufacturer id>/<product id>.xml" in stray
+    assert "numeric id" in bad_index
+
+
+def test_a_missing_folder_is_reported_not_fatal(tmp_path):
+    library = DefinitionLibrary.load(SHIPPED_DEVICES_DIR, tmp_path / "nowhere")
+    assert len(library) == 4
+    assert "nowhere" in library.errors[0]

@@ -414,7 +414,7 @@ def main(argv: list[str]) -> int:
         manage(environ, "migrate", "--noinput", "-v0")
         expiry = "2099-01-01T00:00:00Z"
         paths = {
-            name: link_path(manage(environ, "create_secure_link", "bench", expiry, f"{name}.bin"))
+            name: link_path(manage(environ, "create_secure_link", "bench", expiry, f"{name}.bin", "--create-customer"))
             for name in ("small", "medium", "big")
         }
         ports = {

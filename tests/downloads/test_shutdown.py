@@ -48,7 +48,15 @@ def test_every_attempt_queued_before_sigterm_is_written(tmp_path, mode):
     run = {"cwd": PROJECT_DIR, "env": environ, "capture_output": True, "text": True, "timeout": 120}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], check=True, **run)
     url = subprocess.run(
-        [sys.executable, "manage.py", "create_secure_link", "acme", "2099-01-01T00:00:00Z", "file.txt"],
+        [
+            sys.executable,
+            "manage.py",
+            "create_secure_link",
+            "acme",
+            "2099-01-01T00:00:00Z",
+            "file.txt",
+            "--create-customer",
+        ],
         check=True,
         **run,
     ).stdout.strip()

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from downloads.models import Customer
 from downloads.selectors import link_url
@@ -39,12 +40,17 @@ class Command(BaseCommand):
     help = "Create an expiring download link for a customer and print its URL (the old create_secure_link.lua)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("customer_id", help="the customer's id, e.g. acme (created if it does not exist yet)")
+        parser.add_argument("customer_id", help="the customer's id, e.g. acme (an existing customer's)")
         parser.add_argument("expiration_date", help="YYYY-MM-DDTHH:MM (in DOWNLOADS_LEGACY_TZ) or ISO 8601 with a zone")
         parser.add_argument("path", metavar="relative_path/filename", help="relative to DOWNLOADS_ROOT")
         parser.add_argument("--legacy", action="store_true", help="print a link in the old tool's format")
         parser.add_argument("--max-downloads", type=int, default=None, help="stop after this many downloads")
         parser.add_argument("--note", default="", help="a note kept with the link")
+        parser.add_argument(
+            "--create-customer",
+            action="store_true",
+            help="create the customer when no customer has this id (the old tool had no customer list)",
+        )
 
     def handle(self, *args, customer_id: str, expiration_date: str, path: str, **options) -> None:
         try:
@@ -52,21 +58,32 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         customer = Customer.objects.filter(slug=customer_id).first()
-        if customer is None:
-            try:
-                customer = customer_create(slug=customer_id)
-            except ValidationError as exc:
-                raise CommandError(f"customer id {customer_id!r}: {' '.join(exc.messages)}") from None
-            self.stderr.write(f"created customer {customer_id!r}")
-        try:
-            link = link_create(
-                customer=customer,
-                path=path,
-                expires_at=expires_at,
-                max_downloads=options["max_downloads"],
-                note=options["note"],
-                legacy=options["legacy"],
+        if customer is None and not options["create_customer"]:
+            # A typo in the id would otherwise make a second customer and hand out a link in its name.
+            raise CommandError(
+                f"no customer with id {customer_id!r}: add it in the admin (Downloads → Customers) "
+                "or run again with --create-customer"
             )
+        created = False
+        try:
+            # One transaction: a link that cannot be made leaves no customer behind either.
+            with transaction.atomic():
+                if customer is None:
+                    try:
+                        customer = customer_create(slug=customer_id)
+                    except ValidationError as exc:
+                        raise CommandError(f"customer id {customer_id!r}: {' '.join(exc.messages)}") from None
+                    created = True
+                link = link_create(
+                    customer=customer,
+                    path=path,
+                    expires_at=expires_at,
+                    max_downloads=options["max_downloads"],
+                    note=options["note"],
+                    legacy=options["legacy"],
+                )
         except LinkError as exc:
             raise CommandError(str(exc)) from None
+        if created:
+            self.stderr.write(f"created customer {customer_id!r}")
         self.stdout.write(link_url(link))

@@ -324,6 +324,9 @@ class Hub:
                 "--no-access-log",
                 "--log-level=warning",
                 f"--ws={WEB_WS}",
+                # As docker-compose.yml and runhub serve it: compressing every frame per socket costs more than
+                # it saves for small JSON messages (and Mosquitto does not compress either).
+                "--ws-per-message-deflate=false",
                 *([f"--workers={WEB_WORKERS}"] if WEB_WORKERS > 1 else []),
             ],
             cwd=PROJECT_DIR,

@@ -1,14 +1,18 @@
-"""Admin for the radio: nodes (last heard, signal, state, location — name and location editable), readings by
-date, commands with their outcome, and the modem link (the serial worker's heartbeat) above the node list."""
+"""Admin for the radio: nodes (last heard, signal and its recent history, state, location — name and location
+editable), readings by date, commands with their outcome, and the modem link (the serial worker's heartbeat) above
+the node list."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from heating.models import Command, CommandState, Node, Reading
 from heating.selectors import link_state
 from heating.swap.registers import SystemState
+
+ADMIN_SIGNAL_SAMPLES = 20
 
 
 @admin.register(Node)
@@ -44,6 +48,7 @@ class NodeAdmin(admin.ModelAdmin):
         "system_state",
         "nonce",
         "registers",
+        "signal_recent",
     )
     readonly_fields = fields[2:]
 
@@ -80,6 +85,18 @@ class NodeAdmin(admin.ModelAdmin):
         if node.last_rssi is None:
             return "—"
         return f"{node.last_rssi:g} dBm, LQI {node.last_lqi}"
+
+    @admin.display(description=f"recent signal (last {ADMIN_SIGNAL_SAMPLES} packets, newest first)")
+    def signal_recent(self, node: Node) -> str:
+        samples = node.recent_signal(ADMIN_SIGNAL_SAMPLES)
+        if not samples:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{} dBm</td><td>{}</td></tr>",
+            ((s["at"], f"{s['rssi']:g}", s["lqi"]) for s in samples),
+        )
+        return format_html("<table><tr><th>heard</th><th>RSSI</th><th>LQI</th></tr>{}</table>", rows)
 
     @admin.display(description="state", ordering="system_state")
     def state(self, node: Node) -> str:

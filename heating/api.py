@@ -1,6 +1,7 @@
-"""``/v1/nodes`` (list, detail, count, each with its latest values), ``/v1/nodes/{id}/commands`` (GET the node's
-commands; POST one: ``{"endpoint": "relay0", "value": 1}``), ``/v1/readings`` (filters ``node``, ``endpoint``,
-``since``/``until``; count; ``/v1/readings/export`` as CSV with the same filters).
+"""``/v1/nodes`` (list, detail, count, each with its latest values; the detail adds its recent signal),
+``/v1/nodes/{id}/commands`` (GET the node's commands; POST one: ``{"endpoint": "relay0", "value": 1}``),
+``/v1/readings`` (filters ``node``, ``endpoint``, ``since``/``until``; count; ``/v1/readings/export`` as CSV with
+the same filters).
 
 Reading needs ``heating:read`` on a token; a command needs the ``hub.send_commands`` permission and, on a token,
 ``heating:write`` (hub.api.permissions).
@@ -11,7 +12,7 @@ from __future__ import annotations
 import csv
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import renderers, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -74,6 +75,25 @@ class NodeSerializer(HubModelSerializer):
         return [endpoint.name for endpoint in definition.endpoints if endpoint.writable] if definition else []
 
 
+class SignalSampleSerializer(HubSerializer):
+    at = serializers.CharField(help_text="when the packet was heard (UTC)")
+    rssi = serializers.FloatField(help_text="dBm")
+    lqi = serializers.IntegerField()
+
+
+class NodeDetailSerializer(NodeSerializer):
+    """One node: what the list shows, plus its recent signal (every packet heard, newest first)."""
+
+    signal = serializers.SerializerMethodField()
+
+    class Meta(NodeSerializer.Meta):
+        fields = [*NodeSerializer.Meta.fields, "signal"]
+
+    @extend_schema_field(SignalSampleSerializer(many=True))
+    def get_signal(self, node: Node) -> list[dict]:
+        return node.recent_signal()
+
+
 class CommandSerializer(HubModelSerializer):
     node = serializers.CharField(source="node.key", read_only=True)
     register = serializers.IntegerField(source="register_id", read_only=True)
@@ -110,7 +130,7 @@ class NodeViewSet(_HeatingApi, HubReadOnlyViewSet):
     required_permissions = {"POST": ("hub.send_commands",)}
 
     def get_serializer_class(self):
-        return CommandSerializer if self.action == "commands" else NodeSerializer
+        return {"commands": CommandSerializer, "retrieve": NodeDetailSerializer}.get(self.action, NodeSerializer)
 
     @extend_schema(request=CommandSerializer, responses={200: CommandSerializer(many=True), 202: CommandSerializer})
     @action(detail=True, methods=["get", "post"])

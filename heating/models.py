@@ -1,7 +1,8 @@
 """The panStamp radio network as the hub knows it: nodes, their readings, and the commands sent to them.
 
-Signal history is folded into readings: every reading keeps the RSSI/LQI of the packet that carried it, and the
-node keeps the last ones.
+Signal history: each node keeps the RSSI/LQI of its last ``SIGNAL_HISTORY_LENGTH`` packets (every STATUS heard,
+whether or not it carried an endpoint value) in a bounded list saved with the rest of a batch's node update; every
+reading also keeps the signal of the packet that carried it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from django.conf import settings
 from django.db import models
 
 UNASSIGNED_LOCATION = "unassigned"
+#: Signal samples a node keeps (the room heater sends about 130 packets an hour).
+SIGNAL_HISTORY_LENGTH = 100
 
 
 class Node(models.Model):
@@ -41,6 +44,8 @@ class Node(models.Model):
     reachable = models.BooleanField(default=False)
     #: Last raw value of each register, hex by register id: what a command on one endpoint keeps of the others.
     registers = models.JSONField(default=dict, blank=True)
+    #: ``[time (format_utc), RSSI dBm, LQI]`` of its last packets, oldest first, at most SIGNAL_HISTORY_LENGTH.
+    signal_history = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:
         ordering = ["address"]
@@ -55,6 +60,17 @@ class Node(models.Model):
     @property
     def place(self) -> str:
         return self.location or UNASSIGNED_LOCATION
+
+    def signal_heard(self, *, at: str, rssi: float, lqi: int) -> None:
+        """Add a packet's signal to the history (in memory; the serial worker saves a batch's nodes at once)."""
+        self.signal_history.append([at, rssi, lqi])
+        if len(self.signal_history) > SIGNAL_HISTORY_LENGTH:
+            del self.signal_history[:-SIGNAL_HISTORY_LENGTH]
+
+    def recent_signal(self, count: int = SIGNAL_HISTORY_LENGTH) -> list[dict]:
+        """The last ``count`` samples, newest first."""
+        samples = self.signal_history[-count:] if count else []
+        return [{"at": at, "rssi": rssi, "lqi": lqi} for at, rssi, lqi in reversed(samples)]
 
 
 def address_key(address: int) -> str:

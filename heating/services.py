@@ -90,11 +90,22 @@ def node_product_set(
 
 
 def nodes_heard_save(*, nodes: Iterable[Node]) -> None:
-    """Save what packets changed on nodes (last heard, signal, state, nonce, register values), in one statement."""
+    """Save what packets changed on nodes (last heard, signal and its history, state, nonce, register values), in one
+    statement."""
     nodes = list(nodes)
     if nodes:
         Node.objects.bulk_update(
-            nodes, ["last_heard", "last_rssi", "last_lqi", "system_state", "nonce", "registers", "reachable"]
+            nodes,
+            [
+                "last_heard",
+                "last_rssi",
+                "last_lqi",
+                "system_state",
+                "nonce",
+                "registers",
+                "reachable",
+                "signal_history",
+            ],
         )
 
 

@@ -36,6 +36,7 @@ from heating.selectors import commands_pending, definitions
 from heating.swap import DecodeError, DefinitionLibrary, DeviceDefinition, Function, Packet
 from heating.swap.codec import command_line, discovery_line, query_line
 from heating.swap.registers import StandardRegister, SystemState, split_product_code
+from hub.timefmt import format_utc
 from hub.workers import Worker
 
 logger = logging.getLogger(__name__)
@@ -261,20 +262,22 @@ class SerialWorker(Worker):
                 if packet.function is not Function.STATUS:
                     continue  # another host's QUERY/COMMAND heard on the air
                 state = self._node_state(packet.register_address)
+                at = timezone.now()
+                node = state.node
+                # Every packet heard is a signal sample, duplicates and packets without an endpoint included.
+                node.signal_heard(at=format_utc(at), rssi=packet.rssi, lqi=packet.lqi)
+                heard[node.pk] = node
                 signature = (packet.nonce, packet.register_id, packet.value)
                 if state.last_status == signature:
                     self.stats.duplicates += 1
                     continue
                 state.last_status = signature
-                at = timezone.now()
-                node = state.node
                 state.heard_at = now
                 node.last_heard = at
                 node.last_rssi = packet.rssi
                 node.last_lqi = packet.lqi
                 node.nonce = packet.nonce
                 node.registers[str(packet.register_id)] = packet.value.hex().upper()
-                heard[node.pk] = node
                 if not node.reachable:
                     services.node_reachability_set(node=node, reachable=True, at=at)
                 woken.add(node.address)

@@ -97,3 +97,14 @@ def test_giving_up_on_a_queued_command_fails_it_with_an_event(admin_client, heat
     assert command.state == CommandState.FAILED
     assert "given up by root" in command.error
     assert OutboxEvent.objects.filter(type="heating.command_failed", data__command=command.pk).exists()
+
+
+def test_a_nodes_page_shows_its_recent_signal(admin_client, heater):
+    for second in range(30):
+        heater.signal_heard(at=f"2026-11-28T07:00:{second:02d}.000Z", rssi=-50.0 - second, lqi=second)
+    heater.save()
+    page = admin_client.get(f"/admin/heating/node/{heater.pk}/change/").content.decode()
+    assert "Recent signal (last 20 packets, newest first)" in page
+    assert "<td>2026-11-28T07:00:29.000Z</td><td>-79 dBm</td><td>29</td>" in page
+    assert "2026-11-28T07:00:10.000Z" in page  # the 20th newest …
+    assert "2026-11-28T07:00:09.000Z" not in page  # … and no older

@@ -245,3 +245,18 @@ def test_the_latest_value_of_a_rarely_reporting_endpoint_still_shows(client, hou
     values = {value["id"]: value["value"] for value in client.get("/v1/nodes/a1").json()["values"]}
     assert values["161.11.0"] == pytest.approx(19.9)
     assert values["161.12.0"] is True
+
+
+def test_a_nodes_detail_shows_its_recent_signal_newest_first(client, household_user, heater):
+    for minute, (rssi, lqi) in enumerate([(-70.0, 30), (-65.5, 35), (-60.0, 44)]):
+        heater.signal_heard(at=f"2026-11-28T07:0{minute}:00.000Z", rssi=rssi, lqi=lqi)
+    heater.save()
+    client.force_login(household_user)
+    detail = client.get("/v1/nodes/a1").json()
+    assert detail["signal"] == [
+        {"at": "2026-11-28T07:02:00.000Z", "rssi": -60.0, "lqi": 44},
+        {"at": "2026-11-28T07:01:00.000Z", "rssi": -65.5, "lqi": 35},
+        {"at": "2026-11-28T07:00:00.000Z", "rssi": -70.0, "lqi": 30},
+    ]
+    # The list stays light: the history is the detail's.
+    assert "signal" not in client.get("/v1/nodes").json()["results"][0]

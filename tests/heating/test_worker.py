@@ -25,6 +25,7 @@ from heating.swap import Function, Packet
 from heating.swap.codec import encode_received
 from heating.worker import SerialWorker, WorkerTimings
 from hub.health import run_checks
+from hub.timefmt import parse_utc
 from messaging.models import OutboxEvent
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
@@ -388,3 +389,32 @@ def test_a_device_xml_dropped_into_swap_devices_dir_identifies_its_nodes(radio, 
     # The shipped heaters are still identified: the folder is merged over the shipped definitions.
     assert heaters_known(2)
     assert worker.alive
+
+
+def test_every_packet_heard_leaves_a_signal_sample_even_without_an_endpoint(radio):
+    """Register 0 of an unknown product carries no endpoint and a duplicate makes no reading: both are heard."""
+    simulated, worker = radio()
+    wait_until(lambda: heaters_known(2), what="heaters")
+    product = bytes.fromhex("000000990000002A")
+    for nonce, (rssi, lqi) in enumerate([(-80.0, 20), (-75.0, 25), (-70.0, 30)], start=1):
+        packet = Packet(0, 0x33, Function.STATUS, 0x33, 0, product, nonce, rssi=rssi, lqi=lqi)
+        simulated.emit_raw((encode_received(packet) + "\r\n").encode())
+    repeated = (
+        encode_received(Packet(0, 0x33, Function.STATUS, 0x33, 0, product, 3, rssi=-66.0, lqi=31)) + "\r\n"
+    ).encode()
+    simulated.emit_raw(repeated)  # same nonce, register and value as the last: a duplicate, still heard
+    node = wait_until(
+        lambda: (n := Node.objects.filter(address=0x33).first()) and len(n.signal_history) >= 4 and n,
+        what="four samples",
+    )
+    assert [(rssi, lqi) for _at, rssi, lqi in node.signal_history] == [
+        (-80.0, 20),
+        (-75.0, 25),
+        (-70.0, 30),
+        (-66.0, 31),
+    ]
+    assert not Reading.objects.filter(node=node).exists()
+    assert worker.stats.duplicates >= 1
+    at = node.recent_signal(1)[0]["at"]
+    assert at.endswith("Z")
+    assert abs((node.last_heard - parse_utc(at)).total_seconds()) < 5

@@ -12,13 +12,16 @@ class HeatingConfig(AppConfig):
 
         from heating import mqtt_handlers
         from heating.health import device_definitions_check, modem_link_check
+        from heating.selectors import nodes_matching
         from heating.services import WORKER_HEARTBEAT
         from heating.worker import embedded_radio
         from hub import embedded, health
+        from hub.api.search import register_search_provider
         from messaging import mqtt
 
         embedded.register(WORKER_HEARTBEAT, embedded_radio)
         health.register_heartbeat(WORKER_HEARTBEAT)
         health.register_check("heating:modem_link", modem_link_check)
         health.register_check("heating:device_definitions", device_definitions_check)
+        register_search_provider("nodes", scope="heating:read", search=nodes_matching)
         mqtt.subscribe(f"{settings.MQTT_HOME_PREFIX}/+/action/#", mqtt_handlers.action_received)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from heating.models import Command, CommandState, Node, Reading
 from heating.swap import DefinitionLibrary, DeviceDefinition
@@ -85,6 +85,19 @@ def latest_readings(node: Node) -> list[Reading]:
         for reading in node.readings.order_by("-recorded_at", "-id")[:500]:
             latest.setdefault(reading.endpoint_id, reading)
     return sorted(latest.values(), key=lambda reading: [int(part) for part in reading.endpoint_id.split(".")])
+
+
+def nodes_matching(user, q: str, limit: int) -> list[dict]:
+    """``/v1/search`` hits (``heating:read``): nodes whose name or location contains ``q``, or whose address it is
+    (the id in hex as the API writes it, ``0x``-prefixed, or decimal as in lagarto's endpoint ids)."""
+    text = q.strip().lower()
+    by_address = Q(key=text.removeprefix("0x"))
+    if text.isdigit():
+        by_address |= Q(address=int(text))
+    matches = Node.objects.filter(Q(name__icontains=text) | Q(location__icontains=text) | by_address)
+    return [
+        {"id": node.key, "title": f"{node} ({node.place})", "url": f"/v1/nodes/{node.key}"} for node in matches[:limit]
+    ]
 
 
 def readings_filter(

@@ -260,3 +260,32 @@ def test_a_nodes_detail_shows_its_recent_signal_newest_first(client, household_u
     ]
     # The list stays light: the history is the detail's.
     assert "signal" not in client.get("/v1/nodes").json()["results"][0]
+
+
+@pytest.mark.parametrize("query", ["living", "LIVING ROOM", "a1", "0xA1", "161"])
+def test_nodes_are_found_by_the_cross_resource_search_by_name_location_or_address(
+    client, household_user, heater, binouts, query
+):
+    client.force_login(household_user)
+    body = client.get("/v1/search", {"q": query}).json()
+    assert "nodes" in body["searched"]
+    nodes = [hit for hit in body["results"] if hit["type"] == "nodes"]
+    assert nodes == [
+        {"type": "nodes", "id": "a1", "title": "Living room heater (living)", "url": "http://testserver/v1/nodes/a1"}
+    ]
+
+
+def test_the_node_search_needs_heating_read_on_a_token(client, household_user, heater, bearer):
+    granted = client.get("/v1/search?q=living", headers=bearer(household_user, "heating:read")).json()
+    assert granted["searched"] == ["nodes"]
+    assert [hit["id"] for hit in granted["results"]] == ["a1"]
+    other = client.get("/v1/search?q=living", headers=bearer(household_user, "downloads:read")).json()
+    assert "nodes" not in other["searched"]
+    assert all(hit["type"] != "nodes" for hit in other["results"])
+
+
+def test_the_node_search_matches_nothing_it_should_not(client, household_user, heater, binouts):
+    client.force_login(household_user)
+    for query in ("kitchen", "16", "0xa", "a2"):
+        hits = client.get("/v1/search", {"q": query}).json()["results"]
+        assert not any(hit["type"] == "nodes" and hit["id"] == "a1" for hit in hits), query

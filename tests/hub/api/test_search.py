@@ -39,7 +39,8 @@ def test_search_across_resources_returns_typed_hits_with_urls(client, staff_user
     client.force_login(staff_user)
     body = client.get("/v1/search?q=bo").json()
     assert body["q"] == "bo"
-    assert set(body["searched"]) == {"users", "beats"}
+    # Apps register their own providers too (e.g. heating's nodes): this test checks its own are there.
+    assert {"users", "beats"} <= set(body["searched"])
     beat_hits = [hit for hit in body["results"] if hit["type"] == "beats"]
     assert [hit["id"] for hit in beat_hits] == ["boiler-attic", "boiler-kitchen"]
     assert beat_hits[0]["url"] == "http://testserver/v1/beats/boiler-attic"
@@ -49,18 +50,22 @@ def test_search_across_resources_returns_typed_hits_with_urls(client, staff_user
 
 def test_search_shows_only_what_the_caller_may_read(client, household_user, staff_user, bearer, beats, beats_provider):
     client.force_login(household_user)
-    assert client.get("/v1/search?q=b").json()["searched"] == ["beats"]  # users are staff only
+    searched = client.get("/v1/search?q=b").json()["searched"]
+    assert "beats" in searched
+    assert "users" not in searched  # users are staff only
     client.logout()
     only_users = client.get("/v1/search?q=b", headers=bearer(staff_user, "users:read")).json()
-    assert only_users["searched"] == ["users"]
+    assert only_users["searched"] == ["users"]  # a token reaches only what its scopes grant
     assert {hit["type"] for hit in only_users["results"]} == {"users"}
     umbrella = client.get("/v1/search?q=b", headers=bearer(staff_user, "read")).json()
-    assert set(umbrella["searched"]) == {"users", "beats"}
+    assert {"users", "beats"} <= set(umbrella["searched"])
 
 
 def test_search_limits_hits_per_kind(client, household_user, beats, beats_provider):
     client.force_login(household_user)
-    assert len(client.get("/v1/search?q=o&limit=1").json()["results"]) == 1
+    hits = client.get("/v1/search?q=o&limit=1").json()["results"]
+    assert [hit["type"] for hit in hits].count("beats") == 1
+    assert all([hit["type"] for hit in hits].count(kind) <= 1 for kind in {hit["type"] for hit in hits})
     response = client.get("/v1/search?q=o&limit=1000")
     assert response.status_code == 400
     assert list(response.json()["fields"]) == ["limit"]

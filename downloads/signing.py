@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import os
 import re
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -307,3 +308,24 @@ def resolve_under_real_root(real_root: str, path: str) -> Path:
     if os.path.commonpath((real_root, real)) != real_root or real == real_root:
         raise UnsafePath("path leaves the downloads root")
     return Path(real)
+
+
+def stat_under_real_root(real_root: str, path: str) -> tuple[str, str, os.stat_result]:
+    """The real file ``path`` names under ``real_root`` (resolved already), its path relative to the root, and its
+    ``lstat``/``stat``; UnsafePath if it would leave the root, OSError if something on the way is missing.
+
+    The same answer as :func:`resolve_under_real_root` followed by ``os.stat``, for the download path: one
+    ``lstat`` per segment of ``path`` instead of ``realpath``'s walk over every component of the root as well
+    (~2 µs instead of ~23 µs a request here). The root's own components were resolved at start-up; as soon as a
+    segment under it is a symlink, the whole path is resolved with ``realpath`` and checked as before.
+    """
+    check_relative_path(path)
+    current = real_root.rstrip("/")  # "/" as the root would otherwise make "//file"
+    status = None
+    for segment in path.split("/"):
+        current = f"{current}/{segment}"
+        status = os.lstat(current)
+        if stat.S_ISLNK(status.st_mode):
+            real = str(resolve_under_real_root(real_root, path))
+            return real, real[len(real_root.rstrip("/")) + 1 :], os.stat(real)
+    return current, path, status

@@ -21,10 +21,12 @@ from downloads.signing import (
     legacy_signature,
     parse_key_ring,
     parse_legacy_expiry,
+    resolve_under_real_root,
     resolve_under_root,
     sign_legacy_link,
     sign_link,
     split_link,
+    stat_under_real_root,
     verify_link,
 )
 
@@ -266,6 +268,56 @@ def test_a_correctly_signed_link_climbing_out_of_the_root_cannot_be_made_or_reso
     link = verify_link(forged_by_key_holder, keys=KEYS, legacy=LEGACY)
     with pytest.raises(UnsafePath):
         resolve_under_root(root, link.path)
+
+
+STAT_PATHS = [
+    "dir1/example1.txt",
+    "inside.txt",
+    "inside_dir/example1.txt",
+    "escape.txt",
+    "escape_dir/secret.txt",
+    "dir1/example1.txt/more",
+    "missing.txt",
+    "../secret.txt",
+    "dir1/../../secret.txt",
+    "/etc/passwd",
+    "dir1\\..\\..\\secret.txt",
+    "dir1/example1.txt\x00.jpg",
+    "%2e%2e/secret.txt",
+    "",
+]
+
+
+@pytest.mark.parametrize("path", STAT_PATHS)
+def test_the_download_paths_stat_answers_as_resolve_and_stat_do(root, tmp_path, path):
+    """stat_under_real_root is the download path's cheaper resolve_under_real_root + os.stat: same answers."""
+    os.symlink(root / "dir1", root / "inside_dir")
+    os.symlink(tmp_path, root / "escape_dir")
+    real_root = os.path.realpath(root)
+
+    def reference():
+        real = resolve_under_real_root(real_root, path)
+        return str(real), os.path.relpath(real, real_root), os.stat(real)
+
+    try:
+        expected = reference()
+    except (UnsafePath, OSError) as exc:
+        with pytest.raises(type(exc)):
+            stat_under_real_root(real_root, path)
+        return
+    real, relative, status = stat_under_real_root(real_root, path)
+    assert (real, relative) == expected[:2]
+    assert (status.st_ino, status.st_size) == (expected[2].st_ino, expected[2].st_size)
+
+
+def test_the_download_paths_stat_refuses_a_symlink_swapped_in_to_point_outside(root, tmp_path):
+    real_root = os.path.realpath(root)
+    assert stat_under_real_root(real_root, "dir1/example1.txt")[1] == "dir1/example1.txt"
+    os.rename(root / "dir1", root / "dir1.old")
+    os.symlink(tmp_path, root / "dir1")
+    (tmp_path / "example1.txt").write_text("outside\n")
+    with pytest.raises(UnsafePath):
+        stat_under_real_root(real_root, "dir1/example1.txt")
 
 
 def test_expiry_is_strict(root):

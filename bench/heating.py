@@ -1,7 +1,7 @@
 """The serial worker end to end (issue 6's figures): readings stored per second from a burst on the virtual modem,
 with SQLite and with PostgreSQL, and the time from a command's request to its confirmation on the simulator.
 
-Each database runs in a child process of its own (a fresh SQLite file; a scratch PostgreSQL database): part 1's
+Each database runs in a child process of its own (a fresh SQLite file; a scratch PostgreSQL database): the
 simulated network on a local TCP port, the real ``SerialWorker`` reading it over ``socket://`` with the modem's
 real timings (50 ms between writes, 50 ms reads) apart from the start-up guard. Stored means committed: the
 reading rows and their ``heating.reading`` outbox rows (no relay runs, so the outbox only grows).

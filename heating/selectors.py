@@ -14,7 +14,9 @@ from django.db.models import Q, QuerySet
 from heating.models import Command, CommandState, Node, Reading
 from heating.swap import DefinitionLibrary, DeviceDefinition
 from heating.swap.definitions import SHIPPED_DEVICES_DIR, folder_state
+from heating.swap.registers import system_state_name
 from hub.selectors import heartbeat_get
+from hub.timefmt import format_utc
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +59,12 @@ def definitions() -> DefinitionLibrary:
         return loaded.library
 
 
-def node_definition(node: Node) -> DeviceDefinition | None:
+def node_definition(node: Node, library: DefinitionLibrary | None = None) -> DeviceDefinition | None:
+    """The device definition of ``node``'s product (from ``library``, default :func:`definitions`); ``None`` while
+    its product is not known or no definition describes it."""
     if node.manufacturer_id is None or node.product_id is None:
         return None
-    return definitions().get(node.manufacturer_id, node.product_id)
+    return (definitions() if library is None else library).get(node.manufacturer_id, node.product_id)
 
 
 def node_get(key: str) -> Node | None:
@@ -146,7 +150,6 @@ def link_state() -> dict:
 def heating_overview(*, user=None) -> dict:
     """What the Heating page shows, JSON-ready: the modem link and each node with its latest values, signal,
     last-heard time, state and its last command; ``can_switch`` when the user may send commands."""
-    from hub.timefmt import format_utc
 
     def when(value):
         return format_utc(value) if value else None
@@ -168,7 +171,7 @@ def heating_overview(*, user=None) -> dict:
                     else (definition.product if definition else "not identified yet")
                 ),
                 "reachable": node.reachable,
-                "state": _state_name(node.system_state),
+                "state": system_state_name(node.system_state),
                 "last_heard": when(node.last_heard),
                 "rssi": node.last_rssi,
                 "lqi": node.last_lqi,
@@ -201,21 +204,3 @@ def heating_overview(*, user=None) -> dict:
         "nodes": nodes,
         "can_switch": bool(user is not None and user.has_perm("hub.send_commands")),
     }
-
-
-def _state_name(value: int | None) -> str:
-    from heating.swap.registers import SystemState
-
-    if value is None:
-        return "unknown"
-    try:
-        return {
-            SystemState.RESTART: "restarting",
-            SystemState.RXON: "listening",
-            SystemState.RXOFF: "asleep",
-            SystemState.SYNC: "sync",
-            SystemState.LOWBAT: "low battery",
-            SystemState.UPGRADE: "upgrading",
-        }[SystemState(value)]
-    except ValueError:
-        return str(value)

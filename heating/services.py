@@ -89,24 +89,25 @@ def node_product_set(
     return node
 
 
+#: The node fields a batch of packets changes.
+_HEARD_FIELDS = [
+    "last_heard",
+    "last_rssi",
+    "last_lqi",
+    "system_state",
+    "nonce",
+    "registers",
+    "reachable",
+    "signal_history",
+]
+
+
 def nodes_heard_save(*, nodes: Iterable[Node]) -> None:
     """Save what packets changed on nodes (last heard, signal and its history, state, nonce, register values), in one
     statement."""
     nodes = list(nodes)
     if nodes:
-        Node.objects.bulk_update(
-            nodes,
-            [
-                "last_heard",
-                "last_rssi",
-                "last_lqi",
-                "system_state",
-                "nonce",
-                "registers",
-                "reachable",
-                "signal_history",
-            ],
-        )
+        Node.objects.bulk_update(nodes, _HEARD_FIELDS)
 
 
 def node_reachability_set(*, node: Node, reachable: bool, at: datetime) -> None:

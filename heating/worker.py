@@ -1,4 +1,4 @@
-"""The serial worker: the hub's side of the panStamp radio, on part 1's modem driver (``heating.modem``).
+"""The serial worker: the hub's side of the panStamp radio, on the modem driver (``heating.modem``).
 
 One :class:`SerialWorker` owns the modem. It opens it (reset, ``Modem ready!``, AT set-up), broadcasts a
 product-code query at start and every ``discovery_interval``, and then, in a loop:
@@ -32,7 +32,7 @@ from django.utils import timezone
 from heating import services
 from heating.models import Command, CommandState, Node
 from heating.modem import Modem, ModemError, ModemTimings, NetworkSettings
-from heating.selectors import commands_pending, definitions
+from heating.selectors import commands_pending, definitions, node_definition
 from heating.swap import DecodeError, DefinitionLibrary, DeviceDefinition, Function, Packet
 from heating.swap.codec import command_line, discovery_line, query_line
 from heating.swap.registers import StandardRegister, SystemState, split_product_code
@@ -131,7 +131,7 @@ class SerialWorker(Worker):
         self.timings = timings or WorkerTimings()
         #: Device definitions: the given ones, else :func:`definitions`, looked at again at each discovery so a
         #: device XML dropped into ``SWAP_DEVICES_DIR`` identifies its nodes without a restart.
-        self.library = library or definitions()
+        self.library = definitions() if library is None else library
         self._follow_definitions = library is None
         self.clock = clock
         self.stats = WorkerStats()
@@ -330,12 +330,7 @@ class SerialWorker(Worker):
                 packet.value.hex(),
             )
             return []
-        # A newly identified node: ask for its inputs at once, so its values show without waiting for its period.
-        return [
-            (node.address, register.id)
-            for register in definition.registers
-            if not register.config and any(not endpoint.writable for endpoint in register.endpoints)
-        ]
+        return _input_queries(node, definition)
 
     def _endpoint_values(self, state: _NodeState, packet: Packet, at) -> list[services.ReadingInput]:
         register = state.definition.register(packet.register_id)
@@ -372,10 +367,12 @@ class SerialWorker(Worker):
         self.modem.send(discovery_line(source=self.network.address))
 
     def _use_definitions(self, library: DefinitionLibrary) -> None:
-        """Known nodes whose definition appeared, changed or went with a new library are updated at once."""
+        """Known nodes whose definition appeared, changed or went with a new library are updated at once (and a
+        node identified this way is asked for its inputs, as when its product code is first heard)."""
         if library is self.library:
             return
         self.library = library
+        to_query: list[tuple[int, int]] = []
         for state in self._nodes.values():
             node = state.node
             definition = self._definition_of(node)
@@ -390,6 +387,10 @@ class SerialWorker(Worker):
                 definition=definition,
                 at=timezone.now(),
             )
+            if definition is not None:
+                to_query += _input_queries(node, definition)
+        for address, register_id in to_query:
+            self.modem.send(query_line(destination=address, register_id=register_id, source=self.network.address))
 
     def _check_silence(self, now: float) -> None:
         for state in self._nodes.values():
@@ -405,9 +406,7 @@ class SerialWorker(Worker):
             self._nodes[node.address] = _NodeState(node=node, definition=self._definition_of(node), heard_at=now)
 
     def _definition_of(self, node: Node) -> DeviceDefinition | None:
-        if node.manufacturer_id is None or node.product_id is None:
-            return None
-        return self.library.get(node.manufacturer_id, node.product_id)
+        return node_definition(node, self.library)
 
     # --- commands --------------------------------------------------------------------------------------------------
 
@@ -551,6 +550,16 @@ class SerialWorker(Worker):
             close_old_connections()
 
 
+def _input_queries(node: Node, definition: DeviceDefinition) -> list[tuple[int, int]]:
+    """(address, register) QUERYs for a newly identified node's inputs, so its values show without waiting for its
+    reporting period."""
+    return [
+        (node.address, register.id)
+        for register in definition.registers
+        if not register.config and any(not endpoint.writable for endpoint in register.endpoints)
+    ]
+
+
 def packet_text(packet: Packet) -> str:
     return f"STATUS {packet.register_address:02X}.{packet.register_id} {packet.value.hex().upper()}"
 
@@ -559,8 +568,8 @@ def packet_text(packet: Packet) -> str:
 
 
 class EmbeddedRadio(Worker):
-    """The embedded default without ``SERIAL_PORT``: part 1's simulated network on a local TCP port, and the serial
-    worker against it, so a fresh ``make run`` shows rooms whose temperatures move."""
+    """The embedded default without ``SERIAL_PORT``: the simulated network (``heating.simulator``) on a local TCP
+    port, and the serial worker against it, so a fresh ``make run`` shows rooms whose temperatures move."""
 
     name = "panstamp"
 

@@ -28,6 +28,27 @@ class SystemState(IntEnum):
     UPGRADE = 5
 
 
+#: How the Heating page names each system state.
+SYSTEM_STATE_NAMES: dict[SystemState, str] = {
+    SystemState.RESTART: "restarting",
+    SystemState.RXON: "listening",
+    SystemState.RXOFF: "asleep",
+    SystemState.SYNC: "sync",
+    SystemState.LOWBAT: "low battery",
+    SystemState.UPGRADE: "upgrading",
+}
+
+
+def system_state_name(value: int | None) -> str:
+    """Register 3's value as the page shows it; ``unknown`` before it is heard, the number when not standard."""
+    if value is None:
+        return "unknown"
+    try:
+        return SYSTEM_STATE_NAMES[SystemState(value)]
+    except ValueError:
+        return str(value)
+
+
 #: Value length in bytes of each standard register (the device address is 2 bytes with extended addresses).
 STANDARD_REGISTER_SIZES: dict[int, int] = {0: 8, 1: 4, 2: 4, 3: 1, 4: 1, 5: 1, 6: 1, 7: 1, 8: 2, 9: 1, 10: 2}
 FIRST_PRODUCT_REGISTER = 11

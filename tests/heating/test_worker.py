@@ -1,6 +1,7 @@
-"""The serial worker against part 1's simulated network (a virtual modem on a TCP port with room heaters behind
-it): discovery, readings, a relay command confirmed, retries then failure, sleeping nodes, silence, duplicates,
-unknown products, garbage and an unplug survived, a 1,000-line burst, SIGTERM, /healthz."""
+"""The serial worker against the simulated network (``heating.simulator``: a virtual modem on a TCP port with room
+heaters behind it): discovery, readings, a relay command confirmed, retries then failure, sleeping nodes, silence,
+duplicates, unknown products, garbage and an unplug survived, a 1,000-line burst, SIGTERM, /healthz, device XMLs
+dropped into SWAP_DEVICES_DIR, signal samples."""
 
 from __future__ import annotations
 
@@ -381,6 +382,14 @@ def test_a_device_xml_dropped_into_swap_devices_dir_identifies_its_nodes(radio, 
     wait_until(
         lambda: Node.objects.filter(address=0x33, unknown_product=False, definition="Acme/Pulse meter").exists(),
         what="the node identified by the dropped-in definition",
+    )
+    # Identified, it is asked for its inputs at once, as a node whose product code is heard for the first time.
+    wait_until(
+        lambda: any(
+            p.function is Function.QUERY and p.destination == 0x33 and p.register_id == 11
+            for p in simulated.transmitted
+        ),
+        what="a QUERY for the new node's input register",
     )
     simulated.emit_raw(stranger_status(11, bytes.fromhex("0102"), nonce=2))
     reading = wait_until(lambda: Reading.objects.filter(node__address=0x33, name="Pulses").first(), what="reading")

@@ -16,6 +16,7 @@ import ipaddress
 import logging
 import mimetypes
 import os
+import secrets
 import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,7 @@ from django.db import close_old_connections
 from django.db.utils import DatabaseError
 
 from downloads import audit
-from downloads.http_range import UNSATISFIABLE, parse_range
+from downloads.http_range import UNSATISFIABLE, multipart_parts, parse_ranges
 from downloads.selectors import link_records
 from downloads.signing import (
     InvalidLink,
@@ -100,6 +101,10 @@ class _Plan:
     length: int = 0
     headers: list = field(default_factory=list)
     relative: str = ""  # the real file's path under the root (what X-Accel-Redirect names)
+    # Several ranges: the multipart/byteranges body as literal bytes and (offset, length) slices of the file.
+    parts: list = field(default_factory=list)
+    ranges: str = ""  # what the audit's range column says for several ranges
+    file_bytes: int = 0  # of the file's bytes, how many the answer carries (without multipart framing)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -217,11 +222,13 @@ class DownloadApp:
         if plan.status not in (200, 206):
             await _text(send, plan.status, plan.body, method, plan.headers)
             return
-        if plan.first or plan.length != plan.size:
+        if plan.ranges:
+            attempt.range = plan.ranges
+        elif plan.first or plan.length != plan.size:
             attempt.range = f"{plan.first}-{plan.first + plan.length - 1}/{plan.size}"
         if self.config.accel_location:
             # nginx sends the bytes and does Range itself; the audit records what it was asked to hand out.
-            attempt.accel, attempt.bytes_sent = True, plan.length if method == "GET" else 0
+            attempt.accel, attempt.bytes_sent = True, plan.file_bytes if method == "GET" else 0
             target = f"{self.config.accel_location}/{quote(plan.relative, safe='/')}"
             response_headers = [
                 (b"x-accel-redirect", target.encode("ascii")),
@@ -238,7 +245,7 @@ class DownloadApp:
             await send({"type": "http.response.body", "body": b""})
         elif plan.body or plan.length <= self.config.inline_size:
             await send({"type": "http.response.body", "body": plan.body})
-            attempt.bytes_sent = len(plan.body)
+            attempt.bytes_sent = plan.file_bytes
         else:
             attempt.bytes_sent = await self._stream(receive, send, plan)
 
@@ -272,7 +279,7 @@ class DownloadApp:
         accel = bool(self.config.accel_location)
         # Under X-Accel nginx writes Last-Modified itself: the date is only formatted when something reads it.
         last_modified = formatdate(status.st_mtime, usegmt=True) if not accel or if_range is not None else ""
-        wanted = parse_range(range_header, size)
+        wanted = parse_ranges(range_header, size)
         if if_range is not None and if_range not in (etag, last_modified):
             wanted = None  # the file changed since the client's first part: send it all again
         common = [
@@ -291,7 +298,7 @@ class DownloadApp:
                 link_id,
                 headers=[(b"content-range", f"bytes */{size}".encode("ascii"))],
             )
-        first, last = wanted if wanted else (0, size - 1)
+        first, last = wanted[0] if wanted else (0, size - 1)
         length = last - first + 1 if size else 0
         # A GET from byte 0 is a download; HEAD and resumed ranges are not.
         counts = method == "GET" and first == 0
@@ -305,35 +312,42 @@ class DownloadApp:
             else:
                 count_pending = True
         content_type = _content_type(link.path)
-        headers = [
-            (b"content-type", content_type),
-            (b"content-length", str(length).encode("ascii")),
-            (b"content-disposition", content_disposition(link.path)),
-            *common,
-        ]
-        if wanted:
-            headers.append((b"content-range", f"bytes {first}-{last}/{size}".encode("ascii")))
-        body = b""
-        if method == "GET" and 0 < length <= self.config.inline_size and not accel:
-            with open(real, "rb") as handle:
-                handle.seek(first)
-                body = handle.read(length)
-        return _Plan(
+        plan = _Plan(
             206 if wanted else 200,
             "partial" if wanted else "served",
-            body,
+            b"",
             link_id,
             count_pending,
             real,
             size,
             first,
             length,
-            headers,
-            relative,
+            relative=relative,
+            file_bytes=length,
         )
+        if wanted and len(wanted) > 1:
+            # Parts apart from each other: one multipart/byteranges answer (RFC 9110 §14.6), at most 16 parts.
+            boundary = secrets.token_hex(16).encode("ascii")
+            plan.parts, plan.length = multipart_parts(wanted, size=size, content_type=content_type, boundary=boundary)
+            plan.file_bytes = sum(last - first + 1 for first, last in wanted)
+            plan.ranges = ",".join(f"{first}-{last}" for first, last in wanted) + f"/{size}"
+            content_type = b"multipart/byteranges; boundary=" + boundary
+        plan.headers = [
+            (b"content-type", content_type),
+            (b"content-length", str(plan.length).encode("ascii")),
+            (b"content-disposition", content_disposition(link.path)),
+            *common,
+        ]
+        if wanted and not plan.parts:
+            plan.headers.append((b"content-range", f"bytes {first}-{last}/{size}".encode("ascii")))
+        if method == "GET" and 0 < plan.length <= self.config.inline_size and not accel:
+            with open(real, "rb") as handle:
+                plan.body = b"".join(_read_parts(handle, plan.parts or [(first, length)]))
+        return plan
 
     async def _stream(self, receive, send, plan: _Plan) -> int:
-        """Send ``plan.length`` bytes from ``plan.first`` a chunk at a time; stop early if the client goes."""
+        """Send the answer's file slices (and a multipart answer's framing) a chunk at a time; stop early if the
+        client goes. Returns how many of the file's bytes went out."""
         loop = asyncio.get_running_loop()
         disconnected = asyncio.Event()
 
@@ -348,17 +362,25 @@ class DownloadApp:
         sent = 0
         fd = await loop.run_in_executor(self.executor, os.open, plan.file, os.O_RDONLY)
         try:
-            offset, remaining = plan.first, plan.length
-            while remaining > 0 and not disconnected.is_set():
-                chunk = await loop.run_in_executor(
-                    self.executor, os.pread, fd, min(self.config.chunk_size, remaining), offset
-                )
-                if not chunk:
-                    break  # the file shrank under us; the client sees a short body, never foreign bytes
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                sent += len(chunk)
-                offset += len(chunk)
-                remaining -= len(chunk)
+            shrank = False
+            for part in plan.parts or [(plan.first, plan.length)]:
+                if disconnected.is_set() or shrank:
+                    break
+                if isinstance(part, bytes):
+                    await send({"type": "http.response.body", "body": part, "more_body": True})
+                    continue
+                offset, remaining = part
+                while remaining > 0 and not disconnected.is_set():
+                    chunk = await loop.run_in_executor(
+                        self.executor, os.pread, fd, min(self.config.chunk_size, remaining), offset
+                    )
+                    if not chunk:
+                        shrank = True  # the file shrank under us; the client sees a short body, never foreign bytes
+                        break
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    sent += len(chunk)
+                    offset += len(chunk)
+                    remaining -= len(chunk)
             if not disconnected.is_set():
                 await send({"type": "http.response.body", "body": b""})
         finally:
@@ -376,6 +398,19 @@ class DownloadApp:
         # The server's own record of the peer (uvicorn's --proxy-headers has already applied X-Forwarded-For).
         client = scope.get("client")
         return client[0] if client else None
+
+
+def _read_parts(handle, parts) -> list[bytes]:
+    """A small answer's body: literal multipart framing as it is, file slices read from ``handle``."""
+    pieces = []
+    for part in parts:
+        if isinstance(part, bytes):
+            pieces.append(part)
+        else:
+            offset, length = part
+            handle.seek(offset)
+            pieces.append(handle.read(length))
+    return pieces
 
 
 async def _answer_lifespan(receive, send) -> None:

@@ -1,8 +1,9 @@
-"""HTTP ``Range: bytes=…`` for one file (RFC 9110 §14): pure, no Django.
+"""HTTP ``Range: bytes=…`` for one file (RFC 9110 §14) and ``multipart/byteranges`` (§14.6): pure, no Django.
 
-Several ranges that overlap or touch are merged into one; several that stay apart are ignored (the whole file
-is sent, which the RFC allows), so a hostile header cannot make the hub send a byte twice or build a huge
-multipart answer.
+Ranges that overlap or touch are merged into one and the parts are sent in file order, so a hostile header
+cannot make the hub send a byte twice. A header with more than :data:`MAX_RANGES` ranges (or longer than
+:data:`MAX_HEADER_LENGTH`) is ignored and the whole file sent, which the RFC allows: a multipart answer stays
+at most 16 parts.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 
 UNSATISFIABLE = "unsatisfiable"
 MAX_HEADER_LENGTH = 1000
-MAX_SPECS = 50
+MAX_RANGES = 16
 _SPEC_RE = re.compile(r"(\d*)-(\d*)")
 _TOO_BIG = 10**19  # numbers past this are "beyond any file" without turning a huge digit string into an int
 
@@ -20,15 +21,16 @@ def _number(digits: str) -> int:
     return _TOO_BIG if len(digits) > 19 else int(digits)
 
 
-def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
-    """``(first, last)`` inclusive, :data:`UNSATISFIABLE` (answer 416), or ``None`` (ignore it, send it all)."""
+def parse_ranges(header: str | None, size: int) -> list[tuple[int, int]] | str | None:
+    """The ``(first, last)`` ranges (inclusive, merged, in file order), :data:`UNSATISFIABLE` (answer 416), or
+    ``None`` (ignore the header, send it all)."""
     if not header or len(header) > MAX_HEADER_LENGTH:
         return None
     unit, sep, specs_text = header.partition("=")
     if not sep or unit.strip().lower() != "bytes":
         return None
     specs = [spec.strip() for spec in specs_text.split(",")]
-    if not specs or len(specs) > MAX_SPECS:
+    if not specs or len(specs) > MAX_RANGES:
         return None
     wanted: list[tuple[int, int]] = []
     for spec in specs:
@@ -55,4 +57,27 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
             merged[-1] = (merged[-1][0], max(merged[-1][1], last))
         else:
             merged.append((first, last))
-    return merged[0] if len(merged) == 1 else None
+    return merged
+
+
+def multipart_parts(
+    ranges: list[tuple[int, int]], *, size: int, content_type: bytes, boundary: bytes
+) -> tuple[list[bytes | tuple[int, int]], int]:
+    """A ``multipart/byteranges`` body as a list of literal bytes and ``(offset, length)`` slices of the file,
+    and its total length (for Content-Length, known before a byte is read)."""
+    parts: list[bytes | tuple[int, int]] = []
+    total = 0
+    for index, (first, last) in enumerate(ranges):
+        head = (
+            (b"\r\n" if index else b"")
+            + b"--"
+            + boundary
+            + b"\r\ncontent-type: "
+            + content_type
+            + f"\r\ncontent-range: bytes {first}-{last}/{size}\r\n\r\n".encode("ascii")
+        )
+        parts += [head, (first, last - first + 1)]
+        total += len(head) + last - first + 1
+    tail = b"\r\n--" + boundary + b"--\r\n"
+    parts.append(tail)
+    return parts, total + len(tail)

@@ -175,7 +175,6 @@ def test_other_methods_are_not_allowed(make_app, make_link):
         ("bytes=1048000-99999999999999999999999999", 206, "bytes 1048000-1048575/1048576", BIG[1048000:]),
         ("bytes=0-4,3-9", 206, "bytes 0-9/1048576", BIG[0:10]),  # overlapping: merged
         ("bytes=0-4,5-9", 206, "bytes 0-9/1048576", BIG[0:10]),  # adjacent: merged
-        ("bytes=0-4,100-104", 200, None, BIG),  # apart: the whole file (multipart not offered)
         ("bytes=1048576-", 416, "bytes */1048576", b"Range not satisfiable\n"),
         ("bytes=99999999999999999999999-", 416, "bytes */1048576", b"Range not satisfiable\n"),
         ("bytes=-0", 416, "bytes */1048576", b"Range not satisfiable\n"),
@@ -183,6 +182,7 @@ def test_other_methods_are_not_allowed(make_app, make_link):
         ("bytes=abc", 200, None, BIG),
         ("items=0-5", 200, None, BIG),
         ("bytes=" + ",".join(["0-1"] * 200), 200, None, BIG),  # too many ranges: ignored
+        ("bytes=" + ",".join(f"{n * 10}-{n * 10}" for n in range(17)), 200, None, BIG),  # > 16 ranges: ignored
         ("bytes=0-" + "9" * 5000, 200, None, BIG),  # an over-long header: ignored
         ("bytes=0-" + "9" * 500, 206, "bytes 0-1048575/1048576", BIG),  # a number past any file: clamped
     ],
@@ -193,6 +193,62 @@ def test_range_requests(make_app, make_link, header, status, content_range, body
     assert response.headers.get("content-range") == content_range
     assert response.body == body
     assert int(response.headers["content-length"]) == len(body)
+
+
+def multipart_parts(response) -> list[tuple[str, bytes]]:
+    """(Content-Range, bytes) of each part of a multipart/byteranges answer, checking its framing."""
+    media_type, _, boundary = response.headers["content-type"].partition("; boundary=")
+    assert media_type == "multipart/byteranges"
+    assert boundary
+    delimiter = b"\r\n--" + boundary.encode()
+    body = b"\r\n" + response.body
+    assert body.endswith(delimiter + b"--\r\n")
+    parts = []
+    for chunk in body[: -len(delimiter + b"--\r\n")].split(delimiter)[1:]:
+        head, _, data = chunk.partition(b"\r\n\r\n")
+        fields = dict(line.split(": ", 1) for line in head.decode().strip().split("\r\n"))
+        assert fields["content-type"] == "application/octet-stream"
+        parts.append((fields["content-range"], data))
+    return parts
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("bytes=0-1,5-6", [(0, 1), (5, 6)]),
+        ("bytes=500-509,0-4,-3", [(0, 4), (500, 509), (len(BIG) - 3, len(BIG) - 1)]),  # sent in file order
+        ("bytes=0-4,3-9,100-104,105-110", [(0, 9), (100, 110)]),  # overlapping and adjacent ones coalesced
+        ("bytes=0-9,2000000-3000000", None),  # one part is beyond the file: the others only (a plain 206)
+        ("bytes=" + ",".join(f"{n * 10}-{n * 10}" for n in range(16)), [(n * 10, n * 10) for n in range(16)]),
+    ],
+)
+def test_several_ranges_are_one_multipart_byteranges_answer(make_app, make_link, header, expected):
+    response = fetch(make_app(), link_path(make_link("big.bin")), headers=[("Range", header)])
+    assert response.status == 206
+    assert int(response.headers["content-length"]) == len(response.body)
+    if expected is None:
+        assert (response.headers["content-range"], response.body) == (f"bytes 0-9/{len(BIG)}", BIG[:10])
+        return
+    assert "content-range" not in response.headers
+    assert multipart_parts(response) == [(f"bytes {a}-{b}/{len(BIG)}", BIG[a : b + 1]) for a, b in expected]
+
+
+def test_a_multipart_answer_of_a_big_file_is_streamed_and_audited(make_app, make_link, audit_writer):
+    link = make_link("big.bin")
+    ranges = [(0, 299_999), (500_000, 999_999)]
+    header = "bytes=" + ",".join(f"{a}-{b}" for a, b in ranges)
+    response = fetch(make_app(), link_path(link), headers=[("Range", header)])
+    assert response.status == 206
+    assert response.chunks >= 4  # not read whole
+    assert multipart_parts(response) == [(f"bytes {a}-{b}/{len(BIG)}", BIG[a : b + 1]) for a, b in ranges]
+    head = fetch(make_app(), link_path(link), method="HEAD", headers=[("Range", header)])
+    assert (head.status, head.body) == (206, b"")
+    assert head.headers["content-length"] == response.headers["content-length"]
+    audit_writer.flush()
+    get, _ = DownloadEvent.objects.order_by("id")
+    assert (get.range, get.bytes_sent) == ("0-299999,500000-999999/1048576", 800_000)
+    link.refresh_from_db()
+    assert link.download_count == 1  # its first part starts at byte 0
 
 
 def test_a_big_file_is_streamed_in_chunks(make_app, make_link):

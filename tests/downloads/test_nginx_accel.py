@@ -141,6 +141,17 @@ def test_nginx_answers_range_requests(nginx_in_front):
     assert body == CONTENT[1000:2000]
 
 
+def test_nginx_answers_several_ranges_as_multipart_and_the_audit_records_what_it_was_asked(nginx_in_front):
+    base, attempts = nginx_in_front
+    status, headers, body = get(base + link("dir1/big.bin"), {"Range": "bytes=0-9,1000-1009"})
+    assert status == 206
+    assert headers["Content-Type"].startswith("multipart/byteranges; boundary=")
+    assert f"Content-Range: bytes 0-9/{len(CONTENT)}".encode() in body
+    assert f"Content-Range: bytes 1000-1009/{len(CONTENT)}".encode() in body
+    assert CONTENT[1000:1010] in body
+    assert (attempts[-1].range, attempts[-1].bytes_sent) == (f"0-9,1000-1009/{len(CONTENT)}", 20)
+
+
 def test_a_non_ascii_file_name_reaches_nginx_intact(nginx_in_front):
     base, _attempts = nginx_in_front
     status, headers, body = get(base + link("Größe naïve.pdf"))

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, transaction
@@ -108,7 +108,6 @@ class WorkerStats:
     commands_confirmed: int = 0
     commands_failed: int = 0
     last_decode_error: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 class SerialWorker(Worker):

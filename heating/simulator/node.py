@@ -18,11 +18,12 @@ Times are simulated seconds (the network compresses them by its time-scale facto
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
 from heating.swap.codec import BROADCAST, Function, Packet
-from heating.swap.registers import StandardRegister, SystemState, product_code
+from heating.swap.registers import STANDARD_REGISTER_SIZES, StandardRegister, SystemState, product_code
 
 MANUFACTURER_ID = 72
 PRODUCT_ID = 1
@@ -40,17 +41,7 @@ RESYNC_INTERVAL = 19
 MANUAL = 20
 
 REGISTER_SIZES = {
-    0: 8,
-    1: 4,
-    2: 4,
-    3: 1,
-    4: 1,
-    5: 1,
-    6: 1,
-    7: 1,
-    8: 2,
-    9: 1,
-    10: 2,
+    **STANDARD_REGISTER_SIZES,
     ROOM_TEMP: 2,
     HEATING: 1,
     SRV_HEATING: 1,
@@ -87,7 +78,7 @@ class Room:
         hours = seconds / 3600.0
         # Exact for a constant outdoor temperature over the step, so a large time scale stays stable.
         target = outdoor + (self.gain_per_hour / self.loss_per_hour if heating else 0.0)
-        decay = pow(2.718281828459045, -self.loss_per_hour * hours)
+        decay = math.exp(-self.loss_per_hour * hours)
         self.temperature = target + (self.temperature - target) * decay
 
 
@@ -216,11 +207,11 @@ class RoomHeaterNode:
             sent.append(self.status_packet(ROOM_TEMP))
         if self._resync_ends is not None and now >= self._resync_ends:
             self._resync_ends = None
-            self.registers[3] = bytes([SystemState.RXON])
+            self.registers[StandardRegister.SYSTEM_STATE] = bytes([SystemState.RXON])
             sent.append(self.status_packet(StandardRegister.SYSTEM_STATE))
         if now >= self._next_resync:
             self._next_resync = now + self._resync_seconds()
-            self.registers[3] = bytes([SystemState.SYNC])
+            self.registers[StandardRegister.SYSTEM_STATE] = bytes([SystemState.SYNC])
             self._resync_ends = now + 10.0
             sent.append(self.status_packet(StandardRegister.SYSTEM_STATE))
         return [] if self.faults.silent else sent

@@ -61,7 +61,19 @@ def test_the_config_names_the_tls_files_the_static_volume_and_an_internal_downlo
 class FakeHub(http.server.BaseHTTPRequestHandler):
     """Stands in for `web`: hands downloads to nginx by X-Accel-Redirect and echoes what it was sent."""
 
+    download_host_requests: list = []
+
     def do_GET(self):
+        if self.headers.get("Host", "").startswith("downloads."):
+            # On the download host a link sits at the root: /<signature>/<customer>/<expiry>/<path>.
+            FakeHub.download_host_requests.append((self.path, dict(self.headers)))
+            parts = self.path.split("/", 4)
+            self.send_response(200 if len(parts) == 5 else 403)
+            if len(parts) == 5:
+                self.send_header("X-Accel-Redirect", ACCEL_LOCATION + parts[4])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path.startswith("/dl/"):
             self.send_response(200)
             self.send_header("X-Accel-Redirect", ACCEL_LOCATION + self.path.removeprefix("/dl/"))
@@ -218,3 +230,39 @@ def test_the_internal_downloads_location_is_not_reachable_from_outside(running_n
     response = https(running_nginx, "GET", ACCEL_LOCATION + "customer/firmware.bin")
     assert response.status == 404
     assert FILE_BYTES[:64] not in response.body
+
+
+LEGACY_SHAPED_LINK = "/YjZhNDAzZDY0/acme/2030-01-01T00:00/customer/firmware.bin"
+
+
+def test_a_link_at_the_root_of_the_download_host_reaches_the_hub_and_nginx_sends_the_file(running_nginx):
+    host = {"Host": "downloads.example.org"}
+    FakeHub.download_host_requests.clear()
+    whole = https(running_nginx, "GET", LEGACY_SHAPED_LINK, headers=host)
+    assert whole.status == 200
+    assert whole.body == FILE_BYTES
+    path, headers = FakeHub.download_host_requests[-1]
+    headers = {name.lower(): value for name, value in headers.items()}
+    assert path == LEGACY_SHAPED_LINK  # at the root, unchanged: the hub matches it by DOWNLOADS_HOST
+    assert headers["host"] == "downloads.example.org"
+    assert headers["x-real-ip"] == "127.0.0.1"
+    part = https(running_nginx, "GET", LEGACY_SHAPED_LINK, headers={**host, "Range": "bytes=10-19"})
+    assert part.status == 206
+    assert part.body == FILE_BYTES[10:20]
+
+
+def test_the_download_host_serves_only_links(running_nginx):
+    host = {"Host": "downloads.example.org"}
+    internal = https(running_nginx, "GET", ACCEL_LOCATION + "customer/firmware.bin", headers=host)
+    assert internal.status == 404
+    assert FILE_BYTES[:64] not in internal.body
+    # Static files belong to the hub's own host; on the download host the path goes to the hub as a (bad) link.
+    static = https(running_nginx, "GET", "/static/hub/app.css", headers=host)
+    assert static.status == 403
+    assert b"color: #123" not in static.body
+
+
+def test_the_hubs_own_host_does_not_treat_root_paths_as_links(running_nginx):
+    response = https(running_nginx, "GET", LEGACY_SHAPED_LINK, headers={"Host": "localhost"})
+    assert response.status == 200
+    assert json.loads(response.body)["path"] == LEGACY_SHAPED_LINK  # the hub itself, not nginx's file

@@ -33,6 +33,11 @@ def action_value(payload: bytes):
 
 
 def action_received(message: MqttMessage) -> None:
+    if message.retain:
+        # A retained action would be replayed to the bridge at every (re)connect and switch the heater again,
+        # long after whoever sent it meant it: actions count only when published without the retain flag.
+        logger.warning("retained action on %s ignored: publish actions without retain", message.topic)
+        return
     prefix = settings.MQTT_HOME_PREFIX
     rest = message.topic[len(prefix) :].split("/") if message.topic.startswith(prefix + "/") else []
     # ["", location, "action", endpoint id]

@@ -57,8 +57,8 @@ def test_a_binary_endpoint_reads_on_or_off_as_lagarto_showed_it(heater):
     assert OutboxEvent.objects.get(type="heating.reading").data["value"] == "on"
 
 
-def dispatch(topic: str, payload: bytes) -> None:
-    asyncio.run(mqtt.handlers.dispatch(mqtt.MqttMessage(topic=topic, payload=payload, qos=1)))
+def dispatch(topic: str, payload: bytes, *, retain: bool = False) -> None:
+    asyncio.run(mqtt.handlers.dispatch(mqtt.MqttMessage(topic=topic, payload=payload, qos=1, retain=retain)))
 
 
 @pytest.mark.django_db(transaction=True)
@@ -84,6 +84,14 @@ def test_action_messages_that_do_not_fit_queue_nothing(heater, topic):
     Node.objects.filter(pk=heater.pk).update(location="living")
     dispatch(topic.format(prefix=settings.MQTT_HOME_PREFIX), b"1")
     assert not Command.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retained_action_is_ignored_so_a_reconnect_never_switches_a_heater_again(heater, caplog):
+    Node.objects.filter(pk=heater.pk).update(location="living")
+    dispatch(f"{settings.MQTT_HOME_PREFIX}/living/action/161.12.0", b"1", retain=True)
+    assert not Command.objects.exists()
+    assert "publish actions without retain" in caplog.text
 
 
 def test_the_handler_reads_lagarto_payloads():

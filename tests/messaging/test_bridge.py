@@ -21,7 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from hub import embedded, health
+from hub import embedded
 from messaging import bridge as bridge_module
 from messaging.bridge import MqttBridge, bridge_check, embedded_bridge, publish_request
 from messaging.mqtt import HandlerRegistry, MqttMessage
@@ -444,14 +444,23 @@ def test_the_bridge_is_an_embedded_part_only_when_mqtt_url_is_set(settings, mqtt
     assert bridge.filters == settings.MQTT_BRIDGE_FILTERS == ["#"]
 
 
-def test_healthz_lists_the_bridge_when_mqtt_url_is_set():
-    # tests run with MQTT_URL set (conftest) only when the service is configured; the check is registered then.
-    from django.conf import settings
+@pytest.mark.parametrize(("mqtt_url_value", "listed"), [("mqtt://127.0.0.1:1", True), ("", False)])
+def test_healthz_lists_the_bridge_only_when_mqtt_url_is_set(mqtt_url_value, listed, tmp_path):
+    """Checked in a fresh process: the checks are registered once, at start-up, from the environment."""
+    import os
+    import subprocess
+    import sys
 
-    if settings.MQTT_URL:
-        assert f"worker:{bridge_module.BRIDGE_NAME}" in health._checks
-    else:
-        assert f"worker:{bridge_module.BRIDGE_NAME}" not in health._checks
+    script = (
+        "import django; django.setup(); from hub import health; "
+        f"print('worker:{bridge_module.BRIDGE_NAME}' in health._checks)"
+    )
+    environment = {**os.environ, "MQTT_URL": mqtt_url_value, "HUB_VAR_DIR": str(tmp_path)}
+    environment.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == str(listed)
 
 
 def test_a_malformed_filter_stops_start_up_naming_the_setting(mqtt_url):

@@ -10,6 +10,7 @@ from django.utils.timesince import timesince
 
 from heating.models import Command, CommandState, Node, Reading
 from heating.selectors import link_state
+from heating.services import node_update
 from heating.swap.registers import SystemState
 
 ADMIN_SIGNAL_SAMPLES = 20
@@ -54,6 +55,11 @@ class NodeAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # nodes appear when the radio hears them
+
+    def save_model(self, request, obj, form, change):
+        # Only what the admin edits: a full save would write back the radio's fields as this form read them,
+        # undoing what the serial worker stored meanwhile (last heard, signal history, registers).
+        node_update(node=obj, name=obj.name, location=obj.location)
 
     def changelist_view(self, request, extra_context=None):
         state = link_state()

@@ -108,3 +108,24 @@ def test_a_nodes_page_shows_its_recent_signal(admin_client, heater):
     assert "<td>2026-11-28T07:00:29.000Z</td><td>-79 dBm</td><td>29</td>" in page
     assert "2026-11-28T07:00:10.000Z" in page  # the 20th newest …
     assert "2026-11-28T07:00:09.000Z" not in page  # … and no older
+
+
+def test_saving_a_node_in_the_admin_keeps_what_the_radio_stored_meanwhile(admin_client, heater, monkeypatch):
+    from heating.admin import NodeAdmin
+
+    original_save_form = NodeAdmin.save_form
+
+    def worker_stores_a_packet_meanwhile(self, request, form, change):
+        # Between the admin reading the row and saving it, the serial worker stores a packet.
+        radio = Node.objects.get(pk=heater.pk)
+        radio.signal_heard(at="2026-11-28T07:05:00.000Z", rssi=-55.0, lqi=41)
+        Node.objects.filter(pk=heater.pk).update(signal_history=radio.signal_history, last_rssi=-55.0)
+        return original_save_form(self, request, form, change)
+
+    monkeypatch.setattr(NodeAdmin, "save_form", worker_stores_a_packet_meanwhile)
+    response = admin_client.post(f"/admin/heating/node/{heater.pk}/change/", {"name": "Study", "location": "study"})
+    assert response.status_code == 302
+    heater.refresh_from_db()
+    assert (heater.name, heater.location) == ("Study", "study")
+    assert heater.last_rssi == -55.0
+    assert heater.recent_signal() == [{"at": "2026-11-28T07:05:00.000Z", "rssi": -55.0, "lqi": 41}]

@@ -37,6 +37,7 @@ from downloads.signing import (
     LegacyConfig,
     UnsafePath,
     VerifiedLink,
+    check_relative_path,
     split_link,
     stat_under_real_root,
     verify_link,
@@ -255,6 +256,11 @@ class DownloadApp:
         from downloads.services import link_download_claim
 
         if record is _UNKNOWN:
+            try:
+                # Before the database: no record can name such a path, and PostgreSQL refuses a NUL in a query.
+                check_relative_path(link.path)
+            except UnsafePath:
+                return _Plan(404, "missing", b"File not found\n")
             try:
                 record = link_records.record_for(link)
             except DatabaseError:

@@ -160,6 +160,13 @@ def attempts_record(*, attempts: Sequence) -> None:
     One ``executemany`` of plain rows: model instances and ``bulk_create`` cost ~100 µs a row here, more than
     serving the download they describe.
     """
+    for attempt in attempts:
+        # A request path may carry %00: PostgreSQL stores no NUL in text or JSON, and one such row would fail
+        # its whole batch on every retry.
+        for name in ("customer", "path", "user_agent"):
+            value = getattr(attempt, name)
+            if "\x00" in value:
+                setattr(attempt, name, value.replace("\x00", "\N{REPLACEMENT CHARACTER}"))
     counts: dict[int, int] = {}
     last_fetched: dict[int, datetime] = {}
     for attempt in attempts:

@@ -470,6 +470,23 @@ def test_a_rolled_back_audit_batch_publishes_nothing_and_its_retry_publishes_eac
     assert link.download_count == 3
 
 
+@pytest.mark.postgres
+def test_a_nul_in_a_requested_path_does_not_stop_the_audit(make_app, make_link, audit_writer):
+    from messaging.models import OutboxEvent
+
+    app = make_app(DOWNLOADS_LEGACY_SECRET=POST_SECRET)
+    response = fetch(app, _legacy("dir1/example1.txt\x00.jpg"))
+    assert response.status == 404
+    fetch(app, "/dl/forged/acme/2030-01-01T00:00:00Z/a\x00b")
+    fetch(app, link_path(make_link()))
+    assert audit_writer.flush() == 3
+    assert audit_writer.pending == 0
+    paths = list(DownloadEvent.objects.order_by("id").values_list("path", flat=True))
+    assert paths == ["dir1/example1.txt\ufffd.jpg", "a\ufffdb", "dir1/example1.txt"]
+    published = OutboxEvent.objects.filter(type__in=["downloads.served", "downloads.refused"]).order_by("id")
+    assert [row.data["path"] for row in published] == paths
+
+
 def test_nothing_queued_is_lost_when_the_writer_stops(make_app, make_link):
     from downloads.audit import AuditWriter
 

@@ -1,5 +1,5 @@
 """The hub's own HTML pages: sign-in, the dashboard shell, and the sections the apps fill in.
 
-``access`` answers who may see a staff page, ``navigation`` lists the sections, ``views`` and ``urls``
-serve them. An app whose page lands takes over the section's URL name and removes its placeholder (see ``navigation``).
+``access`` guards the staff pages, ``navigation`` lists the sections (each a URL name its app's page urls
+define), ``views`` and ``urls`` serve sign-in, sign-out, password change and the dashboard.
 """

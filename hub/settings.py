@@ -348,6 +348,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 # Events older than EVENTS_RETENTION_DAYS leave the event log; hourly keeps each run's deletions small.
 CELERY_BEAT_SCHEDULE["messaging.prune_events"] = {"task": "messaging.prune_events", "schedule": 3600.0}
+# Expired OAuth tokens and grants go (django-oauth-toolkit's cleartokens), once an hour.
+CELERY_BEAT_SCHEDULE["hub.clear_expired_tokens"] = {"task": "hub.clear_expired_tokens", "schedule": 3600.0}
 # Readings older than READINGS_RETENTION_DAYS go; hourly keeps each run's deletions small.
 CELERY_BEAT_SCHEDULE["heating.readings_prune"] = {"task": "heating.tasks.readings_prune", "schedule": 3600.0}
 

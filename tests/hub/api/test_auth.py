@@ -347,3 +347,11 @@ def test_a_device_asking_a_scope_the_hub_does_not_have_gets_no_token(device_deci
     refused = device_decided("accept", scope="admin read")
     assert refused.status_code == 400
     assert refused.json()["error"] == "invalid_scope"
+
+
+def test_the_device_pages_wear_the_hubs_look(client, household_user):
+    client.force_login(household_user)
+    html = client.get("/o/device/").content.decode()
+    assert "/static/vendor/bootstrap/" in html
+    assert "Connect a device or script" in html
+    assert 'name="user_code"' in html

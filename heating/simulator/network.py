@@ -49,6 +49,9 @@ class PtyPort:
         os.set_blocking(self.master, False)
         self.device = os.ttyname(self._slave)
         self.pending = bytearray()
+        # The simulator's thread flushes while a test or fault injection writes from another: one at a time,
+        # or a write resizes the buffer while a send still holds it (BufferError) and output interleaves.
+        self._lock = threading.RLock()
         link.parent.mkdir(parents=True, exist_ok=True)
         temporary = link.with_name(f".{link.name}.{os.getpid()}")
         with contextlib.suppress(FileNotFoundError):
@@ -70,16 +73,18 @@ class PtyPort:
             raise
 
     def write(self, data: bytes) -> None:
-        queue_output(self.pending, data)
-        self.flush()
+        with self._lock:
+            queue_output(self.pending, data)
+            self.flush()
 
     def flush(self) -> None:
-        while self.pending:
-            try:
-                written = os.write(self.master, self.pending)
-            except (BlockingIOError, OSError):
-                return
-            del self.pending[:written]
+        with self._lock:
+            while self.pending:
+                try:
+                    written = os.write(self.master, self.pending)
+                except (BlockingIOError, OSError):
+                    return
+                del self.pending[:written]
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -99,6 +104,7 @@ class TcpPort:
         self.address = self.listener.getsockname()[:2]
         self.client: socket.socket | None = None
         self.pending = bytearray()
+        self._lock = threading.RLock()  # as PtyPort's: writes come from more than the simulator's thread
 
     def sockets(self) -> list[socket.socket]:
         return [self.listener] + ([self.client] if self.client else [])
@@ -127,28 +133,31 @@ class TcpPort:
         return data
 
     def write(self, data: bytes) -> None:
-        if self.client is None:
-            return
-        queue_output(self.pending, data)
-        self.flush()
+        with self._lock:
+            if self.client is None:
+                return
+            queue_output(self.pending, data)
+            self.flush()
 
     def flush(self) -> None:
-        while self.pending and self.client is not None:
-            try:
-                sent = self.client.send(self.pending)
-            except BlockingIOError:
-                return
-            except OSError:
-                self.drop_client()
-                return
-            del self.pending[:sent]
+        with self._lock:
+            while self.pending and self.client is not None:
+                try:
+                    sent = self.client.send(self.pending)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    self.drop_client()
+                    return
+                del self.pending[:sent]
 
     def drop_client(self) -> None:
-        self.pending.clear()
-        if self.client is not None:
-            with contextlib.suppress(OSError):
-                self.client.close()
-            self.client = None
+        with self._lock:
+            self.pending.clear()
+            if self.client is not None:
+                with contextlib.suppress(OSError):
+                    self.client.close()
+                self.client = None
 
     def close(self) -> None:
         self.drop_client()

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from downloads.models import Customer, DownloadEvent, DownloadLink, LinkState
 from downloads.selectors import link_url
-from downloads.services import LinkError, customer_create, link_create, link_revoke
+from downloads.services import AUDIT_FIELDS, LinkError, customer_create, link_create, link_revoke
 from hub.api.fields import ResourceIdField, UtcDateTimeField
 from hub.api.serializers import HubModelSerializer
 from hub.api.viewsets import HubReadOnlyViewSet
@@ -145,21 +145,7 @@ class DownloadLinkViewSet(_DownloadsApi, mixins.CreateModelMixin, HubReadOnlyVie
 class DownloadEventSerializer(HubModelSerializer):
     class Meta:
         model = DownloadEvent
-        fields = [
-            "id",
-            "link",
-            "customer",
-            "path",
-            "ip",
-            "user_agent",
-            "method",
-            "status",
-            "outcome",
-            "range",
-            "bytes_sent",
-            "accel",
-            "at",
-        ]
+        fields = ["id", *AUDIT_FIELDS]
 
 
 class DownloadEventViewSet(_DownloadsApi, HubReadOnlyViewSet):

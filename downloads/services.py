@@ -131,7 +131,8 @@ def link_download_claim(*, link_id: int, now: datetime) -> bool:
     )
 
 
-_EVENT_FIELDS = (
+#: The audit row's columns, as the batch writer inserts them and the API shows them (after its id).
+AUDIT_FIELDS = (
     "link",
     "customer",
     "path",
@@ -149,8 +150,8 @@ _EVENT_FIELDS = (
 
 def _insert_events_sql() -> str:
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(DownloadEvent._meta.get_field(name).column) for name in _EVENT_FIELDS)
-    placeholders = ", ".join(["%s"] * len(_EVENT_FIELDS))
+    columns = ", ".join(quote(DownloadEvent._meta.get_field(name).column) for name in AUDIT_FIELDS)
+    placeholders = ", ".join(["%s"] * len(AUDIT_FIELDS))
     return f"INSERT INTO {quote(DownloadEvent._meta.db_table)} ({columns}) VALUES ({placeholders})"
 
 

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from messaging import envelope
-from messaging.models import Event
+from messaging.models import Event, OutboxEvent
 
 
 def events_store(*, events: Sequence[envelope.Event]) -> None:
@@ -23,6 +23,15 @@ def events_store(*, events: Sequence[envelope.Event]) -> None:
         else:
             # ON CONFLICT DO NOTHING (SQLite: INSERT OR IGNORE): idempotent by primary key, one statement a batch.
             Event.objects.bulk_create([_row(event) for event in events], ignore_conflicts=True)
+
+
+def outbox_events_store(*, events: Sequence[envelope.Event], row_ids: Sequence[int]) -> None:
+    """Store ``events`` and delete their outbox rows in ONE transaction: the relay's path when its transport has
+    no publisher confirms (kombu's ``memory://`` in the embedded default). An event then leaves the outbox only
+    with its copy in the event log, so a kill at any moment finds each event in exactly one of the two."""
+    with transaction.atomic():
+        events_store(events=events)
+        OutboxEvent.objects.filter(id__in=row_ids).delete()
 
 
 def _row(event: envelope.Event) -> Event:

@@ -6,8 +6,12 @@ are deleted. A nack, a confirm timeout or a lost connection keeps the rest, and 
 again from the oldest row, so nothing is lost and the order holds (a retried row may arrive twice; the
 ``events.db`` consumer stores each id once). An unroutable event (``basic.return``) is logged with its id and
 counted in the relay's health. Only one relay publishes at a time: the others wait on a lock (a PostgreSQL
-advisory lock, or a file lock beside an SQLite database). The memory transport of the embedded default has no
-confirms: there a publish counts as confirmed when it returns.
+advisory lock, or a file lock beside an SQLite database).
+
+The memory transport of the embedded default has no confirms, and what it holds dies with the process: there
+the relay stores each batch in the event log and deletes its outbox rows in one transaction *before* handing it
+to the transport (for live push, the MQTT bridge, and the ``events.db`` consumer, whose insert then finds every
+id already stored). A kill at any moment leaves each event either in the outbox or in the event log.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from hub.services import heartbeat_record
 from hub.timefmt import format_utc, parse_utc
 from hub.workers import Worker
 from messaging import envelope, selectors, services, topology
+from messaging.event_store import outbox_events_store
 from messaging.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -400,8 +405,16 @@ class OutboxRelay(Worker):
 
     def _publish(self, rows: list[OutboxEvent]) -> None:
         assert self._publisher is not None
+        events = [event_from_row(row) for row in rows]
+        if not self._publisher.confirms:
+            # Nothing would confirm, and the transport keeps nothing across a kill: the event log is the only
+            # safe place, so each row leaves the outbox in the transaction that stores it.
+            outbox_events_store(events=events, row_ids=[row.id for row in rows])
+            self.published += len(rows)
+            self._publisher.publish(events)
+            return
         try:
-            self._publisher.publish([event_from_row(row) for row in rows])
+            self._publisher.publish(events)
         except PublishFailed as exc:
             # What the broker did confirm leaves the outbox; the rest is retried from its first row.
             self._confirmed_rows(rows[: exc.confirmed])

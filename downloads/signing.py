@@ -148,10 +148,31 @@ def parse_key_ring(text: str) -> KeyRing:
     return KeyRing(tuple(keys))
 
 
-def derived_key_ring(secret_key: str) -> KeyRing:
-    """A one-key ring derived from Django's SECRET_KEY, for hubs that set no DOWNLOADS_KEYS."""
+#: The id links carried when the derived ring had one key; they were signed with the SECRET_KEY of their day.
+FIRST_DERIVED_KEY_ID = "sk"
+
+
+def _derived_key(secret_key: str) -> tuple[str, bytes]:
     derived = hmac.new(secret_key.encode(), b"hub downloads signing key", hashlib.sha256).digest()
-    return KeyRing((("sk", derived),))
+    # The id names the key itself, not its place in the ring, so a link keeps naming the key that signed it
+    # after SECRET_KEY changes; 48 bits of a hash of the derived key tell nothing about it.
+    fingerprint = hashlib.sha256(b"hub downloads key id\0" + derived).digest()[:6]
+    return FIRST_DERIVED_KEY_ID + base64.urlsafe_b64encode(fingerprint).decode("ascii"), derived
+
+
+def derived_key_ring(secret_key: str, fallbacks: tuple[str, ...] | list[str] = ()) -> KeyRing:
+    """The ring for hubs that set no DOWNLOADS_KEYS: SECRET_KEY's derived key signs, each fallback's verifies.
+
+    ``fallbacks`` is Django's SECRET_KEY_FALLBACKS, newest first. Links made before fallbacks were read carry
+    the id ``sk``: it stays the oldest key given (the last fallback, else SECRET_KEY), the key that was
+    SECRET_KEY when those links were made unless it has since been dropped.
+    """
+    keys: dict[str, bytes] = {}
+    for key in (secret_key, *fallbacks):
+        key_id, derived = _derived_key(key)
+        keys.setdefault(key_id, derived)  # a fallback equal to SECRET_KEY (or repeated) adds nothing
+    keys[FIRST_DERIVED_KEY_ID] = _derived_key((secret_key, *fallbacks)[-1])[1]
+    return KeyRing(tuple(keys.items()))
 
 
 def format_hub_expiry(expires_at: datetime) -> str:

@@ -104,6 +104,47 @@ class Env:
         return ImproperlyConfigured(f"{name}={value!r} is not valid: {why}")
 
 
+# Django's yardstick for a guessable key (`manage.py check --deploy`, security.W009).
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
+SECRET_KEY_INSECURE_PREFIX = "django-insecure-"
+
+
+def secret_key_weakness(key: str) -> str | None:
+    """Why ``key`` is too weak to sign a public hub's sessions and links, or ``None``; never quotes the key."""
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"it has {len(key)} characters, fewer than {SECRET_KEY_MIN_LENGTH}"
+    if len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        return f"it has {len(set(key))} distinct characters, fewer than {SECRET_KEY_MIN_UNIQUE_CHARACTERS}"
+    if key.startswith(SECRET_KEY_INSECURE_PREFIX):
+        return f"it starts with {SECRET_KEY_INSECURE_PREFIX!r}, the mark of a key Django made for development"
+    return None
+
+
+def production_refusals(*, secret_key: str, allowed_hosts: list[str], amqp_url: str) -> list[str]:
+    """What ``HUB_MODE=production`` refuses to start with, one sentence per variable (empty: nothing)."""
+    refusals = []
+    weakness = secret_key_weakness(secret_key)
+    if weakness:
+        refusals.append(
+            f"SECRET_KEY is too weak: {weakness}. Set a new random one (e.g. the output of "
+            "`openssl rand -base64 48`) and move the old key into "
+            "SECRET_KEY_FALLBACKS, so download links, sessions and password-reset links made under it keep "
+            "working until they expire"
+        )
+    if "*" in allowed_hosts:
+        refusals.append(
+            "ALLOWED_HOSTS='*' admits any Host header, and the hub builds the links it sends from it: "
+            "list the names the hub is reached by (e.g. hub.example.org)"
+        )
+    if amqp_url.partition("://")[0].lower() == "memory":
+        refusals.append(
+            f"AMQP_URL={amqp_url!r} keeps Celery tasks and events in one process's memory, lost at every "
+            "restart and unseen by the other processes: point it at RabbitMQ (amqp://user:password@host:5672/vhost)"
+        )
+    return refusals
+
+
 def parse_bind(value: str) -> tuple[str, int]:
     """``host:port`` (``[::1]:8000`` for IPv6) into its host and port."""
     host, sep, port = value.rpartition(":")

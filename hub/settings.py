@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from hub.env import Env, parse_bind, parse_time_zone
+from hub.env import Env, parse_bind, parse_time_zone, production_refusals
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = Env()
@@ -30,7 +30,9 @@ if urlsplit(HUB_PUBLIC_URL).scheme not in ("http", "https"):
 # Where the hub keeps what it makes at run time (SQLite file, generated key) in the embedded default.
 HUB_VAR_DIR = Path(env.str("HUB_VAR_DIR", str(BASE_DIR / "var")))
 
-DEBUG = env.bool("DEBUG", default=EMBEDDED)
+# Off unless asked for, in both modes: Django's debug pages show the URL map, settings and source to anyone
+# who mistypes an address, and `HUB_BIND=0.0.0.0` lets the whole house reach them.
+DEBUG = env.bool("DEBUG", default=False)
 
 
 def _embedded_secret_key() -> str:
@@ -46,6 +48,8 @@ def _embedded_secret_key() -> str:
 
 
 SECRET_KEY = env.str("SECRET_KEY")
+# Old keys, newest first: what they signed (sessions, password-reset and download links) still verifies.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS")
 
@@ -56,6 +60,11 @@ if HUB_MODE == "production":
         raise ImproperlyConfigured(f"HUB_MODE=production needs {', '.join(missing)} to be set")
     if DEBUG:
         raise ImproperlyConfigured("HUB_MODE=production refuses DEBUG=true: it leaks settings and stack traces")
+    refusals = production_refusals(
+        secret_key=SECRET_KEY, allowed_hosts=ALLOWED_HOSTS, amqp_url=env.str("AMQP_URL", "memory://")
+    )
+    if refusals:
+        raise ImproperlyConfigured("HUB_MODE=production refuses to start: " + "; ".join(refusals))
 else:
     SECRET_KEY = SECRET_KEY or _embedded_secret_key()
     if not ALLOWED_HOSTS:
@@ -366,12 +375,17 @@ DOWNLOADS_ROOT = Path(env.str("DOWNLOADS_ROOT", str(HUB_VAR_DIR / "downloads")))
 DOWNLOADS_PREFIX = "/" + env.str("DOWNLOADS_PREFIX", "/dl/").strip("/") + "/"
 DOWNLOADS_HOST = env.str("DOWNLOADS_HOST")
 # `kid2:base64secret,kid1:oldsecret`: the first signs new links, the others still verify theirs.
-# Unset → one key derived from SECRET_KEY. (downloads.signing is pure: no Django, safe to import here.)
+# Unset → keys derived from SECRET_KEY (signs) and each of SECRET_KEY_FALLBACKS (still verify).
+# (downloads.signing is pure: no Django, safe to import here.)
 from downloads.signing import derived_key_ring, parse_key_ring, parse_zone  # noqa: E402
 
 _downloads_keys_text = env.raw("DOWNLOADS_KEYS")
 try:
-    DOWNLOADS_KEYS = parse_key_ring(_downloads_keys_text) if _downloads_keys_text else derived_key_ring(SECRET_KEY)
+    DOWNLOADS_KEYS = (
+        parse_key_ring(_downloads_keys_text)
+        if _downloads_keys_text
+        else derived_key_ring(SECRET_KEY, SECRET_KEY_FALLBACKS)
+    )
 except ValueError as exc:  # the message names the variable but never echoes the secrets
     raise ImproperlyConfigured(
         f"DOWNLOADS_KEYS is not valid: {exc}; expected key_id:base64secret[,key_id:base64secret…], the first active"

@@ -60,7 +60,7 @@ def load_settings(monkeypatch, tmp_path):
 def test_the_embedded_default_needs_no_variable(load_settings):
     loaded = load_settings()
     assert loaded["HUB_MODE"] == "embedded"
-    assert loaded["DEBUG"] is True
+    assert loaded["DEBUG"] is False, "make run must not show Django's debug pages (URL map, settings) to the house"
     assert (loaded["HUB_BIND_HOST"], loaded["HUB_BIND_PORT"]) == ("127.0.0.1", 8000)
     assert loaded["CELERY_TASK_ALWAYS_EAGER"] is True
     assert loaded["CELERY_BROKER_URL"] == "memory://"
@@ -145,6 +145,76 @@ def test_production_refuses_to_start_without_a_required_variable(load_settings, 
     environ = {name: value for name, value in PRODUCTION.items() if name != missing}
     with pytest.raises(ImproperlyConfigured, match=f"HUB_MODE=production needs {missing} to be set"):
         load_settings(**environ)
+
+
+def test_debug_is_on_only_when_asked_for_in_the_embedded_default(load_settings):
+    assert load_settings(DEBUG="true")["DEBUG"] is True
+    assert load_settings(HUB_BIND="0.0.0.0:8000")["DEBUG"] is False
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("changeme-please", "it has 15 characters, fewer than 50"),
+        ("ab" * 40, "it has 2 distinct characters, fewer than 5"),
+        ("django-insecure-" + secrets.token_urlsafe(50), "it starts with 'django-insecure-'"),
+    ],
+    ids=["short", "few-distinct-characters", "django-insecure-prefix"],
+)
+def test_production_refuses_a_weak_secret_key_and_says_to_keep_the_old_one_as_a_fallback(load_settings, key, why):
+    with pytest.raises(ImproperlyConfigured) as raised:
+        load_settings(**{**PRODUCTION, "SECRET_KEY": key})
+    message = str(raised.value)
+    assert message.startswith("HUB_MODE=production refuses to start: SECRET_KEY is too weak: " + why)
+    assert "move the old key into SECRET_KEY_FALLBACKS" in message
+    assert key not in message, "a secret never lands in a log"
+
+
+def test_the_weak_key_rule_is_djangos_deployment_check():
+    from django.core.checks.security import base
+
+    from hub.env import (
+        SECRET_KEY_INSECURE_PREFIX,
+        SECRET_KEY_MIN_LENGTH,
+        SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+        secret_key_weakness,
+    )
+
+    assert SECRET_KEY_MIN_LENGTH == base.SECRET_KEY_MIN_LENGTH
+    assert SECRET_KEY_MIN_UNIQUE_CHARACTERS == base.SECRET_KEY_MIN_UNIQUE_CHARACTERS
+    assert SECRET_KEY_INSECURE_PREFIX == base.SECRET_KEY_INSECURE_PREFIX
+    for key in ("x", "a" * 49 + "b", "abcd" * 13, "abcde" * 10, "django-insecure-" + "abcdef" * 9):
+        assert (secret_key_weakness(key) is None) == base._check_secret_key(key), key
+
+
+def test_production_refuses_any_host(load_settings):
+    with pytest.raises(ImproperlyConfigured, match=r"refuses to start: ALLOWED_HOSTS='\*' admits any Host header"):
+        load_settings(**{**PRODUCTION, "ALLOWED_HOSTS": "hub.example.org,*"})
+
+
+def test_production_refuses_the_in_memory_broker(load_settings):
+    with pytest.raises(ImproperlyConfigured, match=r"refuses to start: AMQP_URL='memory://' keeps Celery tasks"):
+        load_settings(**{**PRODUCTION, "AMQP_URL": "memory://"})
+
+
+def test_production_names_every_weak_setting_at_once(load_settings):
+    with pytest.raises(ImproperlyConfigured) as raised:
+        load_settings(**{**PRODUCTION, "SECRET_KEY": "x", "ALLOWED_HOSTS": "*", "AMQP_URL": "memory://"})
+    assert [part.split()[0] for part in str(raised.value).split(": ", 1)[1].split("; ")] == [
+        "SECRET_KEY",
+        "ALLOWED_HOSTS='*'",
+        "AMQP_URL='memory://'",
+    ]
+
+
+def test_a_weak_key_moved_to_the_fallbacks_lets_production_start_and_still_verifies(load_settings):
+    weak = "x"
+    loaded = load_settings(**{**PRODUCTION, "SECRET_KEY_FALLBACKS": weak})
+    assert loaded["SECRET_KEY_FALLBACKS"] == [weak]
+    old_ring = load_settings(SECRET_KEY=weak)["DOWNLOADS_KEYS"]
+    ring = loaded["DOWNLOADS_KEYS"]
+    assert ring.active_id != old_ring.active_id, "new links name the new key"
+    assert ring.secret(old_ring.active_id) == old_ring.secret(old_ring.active_id), "old links still verify"
 
 
 def test_production_counts_an_empty_secret_key_as_missing(load_settings):

@@ -61,7 +61,7 @@ def build_application(*, run_embedded: bool):
     router = ProtocolTypeRouter(
         {
             "http": downloads_router(django_asgi_app),
-            # Convention 6: an origin check that lets Origin-less scripts through to the bearer-token check.
+            # The origin check (scheme, host and port: messaging.auth) lets Origin-less scripts on to the token check.
             "websocket": push_auth_stack(URLRouter(websocket_urlpatterns)),
         }
     )

@@ -1,7 +1,8 @@
-"""Who may open ``/ws/push``: the origin check and the bearer-token / session authentication (convention 6).
+"""Who may open ``/ws/push``: the origin check and the bearer-token / session authentication.
 
-* A browser always sends ``Origin``: it must name an allowed host (``ALLOWED_HOSTS``), else the handshake is
-  refused with 403. The connection then carries the browser's signed-in session.
+* A browser always sends ``Origin``: it must be one of the hub's own origins (:func:`origin_allowed`: scheme,
+  host and port all equal), else the handshake is refused with 403. The connection then carries the browser's
+  signed-in session.
 * A connection without ``Origin`` is not a browser: it goes on to the bearer-token check (Channels'
   ``AllowedHostsOriginValidator`` would refuse it outright). ``Authorization: Bearer <token>`` must be a live
   django-oauth-toolkit token of an active user with the scope ``push:read`` (or the umbrella ``read``).
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from channels.auth import get_user
@@ -19,7 +21,7 @@ from channels.security.websocket import WebsocketDenier
 from channels.sessions import SessionMiddlewareStack
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.http.request import validate_host
+from django.http.request import split_domain_port, validate_host
 
 from hub.api.scopes import scope_granted
 
@@ -33,30 +35,92 @@ def _header(scope, name: bytes) -> str | None:
     return None
 
 
-def origin_allowed(origin: str, *, host: str | None = None) -> bool:
-    """Whether a browser's ``Origin`` may connect: the page came from the hub itself (same host and port as the
-    ``Host`` header), from one of ``ALLOWED_HOSTS``, or from ``CSRF_TRUSTED_ORIGINS``.
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
-    ``ALLOWED_HOSTS = ["*"]`` (the embedded default on 0.0.0.0) does not let every site in: a page elsewhere
-    could otherwise open the socket with the user's cookies. ``null`` and non-http origins never pass.
-    """
+#: (scheme, host in lower case, port with the scheme's default made explicit)
+Origin = tuple[str, str, int]
+
+
+def parse_origin(text: str) -> Origin | None:
+    """An http(s) origin as (scheme, host, port), else None (``null``, ``file://``, a path, credentials, a bad port)."""
     try:
-        parts = urlsplit(origin)
-        origin_host = parts.hostname
+        parts = urlsplit(text)
+        host = parts.hostname
+        port = parts.port
     except ValueError:
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not host:
+        return None
+    if parts.path or parts.query or parts.fragment or parts.username is not None or parts.password is not None:
+        return None
+    return parts.scheme, host, DEFAULT_PORTS[parts.scheme] if port is None else port
+
+
+def _matches_trusted(origin: Origin, trusted: str) -> bool:
+    """Django's ``CSRF_TRUSTED_ORIGINS`` rule: exact, or ``scheme://*.domain[:port]`` for the domain and its
+    subdomains (the same scheme and port)."""
+    wildcard = "://*." in trusted
+    pattern = parse_origin(trusted.replace("://*.", "://", 1) if wildcard else trusted)
+    if pattern is None:
         return False
-    if parts.scheme not in ("http", "https") or not origin_host:
+    scheme, host, port = origin
+    if not wildcard:
+        return origin == pattern
+    return scheme == pattern[0] and port == pattern[2] and (host == pattern[1] or host.endswith("." + pattern[1]))
+
+
+def origin_allowed(
+    origin: str,
+    *,
+    host: str | None,
+    secure: bool,
+    public_url: str,
+    trusted_origins: Iterable[str],
+    allowed_hosts: Iterable[str],
+) -> bool:
+    """Whether a browser's ``Origin`` is one of the hub's own, compared as (scheme, host, port):
+
+    * ``public_url``'s origin (``HUB_PUBLIC_URL``);
+    * ``<scheme>://<host>``, the ``Host`` header the browser sent, with https when the socket is secure (wss, or
+      https at the proxy as the ASGI server reports it) — only when that host is one of ``allowed_hosts``, as
+      Django asks of every page it serves;
+    * an entry of ``trusted_origins`` (``CSRF_TRUSTED_ORIGINS``, with Django's ``*.`` subdomain rule).
+
+    A matching host alone is not enough: a page on another port or scheme of the same host is another site to
+    the browser, and ``ALLOWED_HOSTS`` admits no origin by itself. ``null`` and non-http origins never pass.
+    """
+    parsed = parse_origin(origin)
+    if parsed is None:
         return False
-    if host is not None and parts.netloc.lower() == host.lower():
+    public = urlsplit(public_url)
+    if parsed == parse_origin(f"{public.scheme}://{public.netloc}"):  # the URL may carry a path; its origin counts
         return True
-    if origin in settings.CSRF_TRUSTED_ORIGINS:
-        return True
-    allowed = [pattern for pattern in settings.ALLOWED_HOSTS if pattern != "*"]
-    return validate_host(origin_host, allowed)
+    if host:
+        domain, _port = split_domain_port(host)
+        scheme = "https" if secure else "http"
+        if domain and validate_host(domain, list(allowed_hosts)) and parsed == parse_origin(f"{scheme}://{host}"):
+            return True
+    return any(_matches_trusted(parsed, trusted) for trusted in trusted_origins)
+
+
+def scope_origin_allowed(scope, origin: str) -> bool:
+    """:func:`origin_allowed` for a WebSocket's ASGI scope and this hub's settings.
+
+    ``wss`` in the scope means TLS reached this server, or (in production) that nginx said https and uvicorn,
+    trusting nginx's address alone, rewrote the scheme; the header itself is never read here.
+    """
+    return origin_allowed(
+        origin,
+        host=_header(scope, b"host"),
+        secure=scope.get("scheme", "ws") == "wss",
+        public_url=settings.HUB_PUBLIC_URL,
+        trusted_origins=settings.CSRF_TRUSTED_ORIGINS,
+        allowed_hosts=settings.ALLOWED_HOSTS,
+    )
 
 
 class OriginCheck:
-    """Refuse a WebSocket whose ``Origin`` is not an allowed host (403); let one without ``Origin`` through."""
+    """Refuse a WebSocket whose ``Origin`` is not one of the hub's own (403); let one without ``Origin`` through."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -64,7 +128,7 @@ class OriginCheck:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
             origin = _header(scope, b"origin")
-            if origin is not None and not origin_allowed(origin, host=_header(scope, b"host")):
+            if origin is not None and not scope_origin_allowed(scope, origin):
                 return await WebsocketDenier()(scope, receive, send)
         return await self.app(scope, receive, send)
 

@@ -34,4 +34,6 @@ USER hub
 EXPOSE 8000
 
 # Each service in docker-compose.yml sets its own command and health check; this default serves the web.
-CMD ["uvicorn", "hub.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "on", "--proxy-headers", "--forwarded-allow-ips", "*"]
+# X-Forwarded-* are trusted only from the addresses in uvicorn's FORWARDED_ALLOW_IPS (default loopback):
+# set it to your proxy's address, never "*", or clients choose the address sign-in throttling counts.
+CMD ["uvicorn", "hub.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "on", "--proxy-headers"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import logging
 import mimetypes
 import os
@@ -61,7 +60,6 @@ class DownloadConfig:
     keys: KeyRing | None = None
     legacy: LegacyConfig | None = None
     accel_location: str = ""
-    trust_proxy_headers: bool = False
     chunk_size: int = 256 * 1024
     # Files up to this size are read in the same thread trip as the lookup (one hop instead of two).
     inline_size: int = 64 * 1024
@@ -79,8 +77,6 @@ def config_from_settings() -> DownloadConfig:
         keys=settings.DOWNLOADS_KEYS,
         legacy=legacy_config(),
         accel_location=settings.DOWNLOADS_ACCEL_LOCATION.rstrip("/"),
-        # Production sits behind nginx, which sets X-Real-IP; the embedded server faces clients directly.
-        trust_proxy_headers=not settings.EMBEDDED,
     )
 
 
@@ -395,13 +391,8 @@ class DownloadApp:
         return sent
 
     def _client_ip(self, scope, headers) -> str | None:
-        if self.config.trust_proxy_headers and b"x-real-ip" in headers:
-            candidate = headers[b"x-real-ip"].decode("latin-1").strip()
-            try:
-                return str(ipaddress.ip_address(candidate))
-            except ValueError:
-                return None
-        # The server's own record of the peer (uvicorn's --proxy-headers has already applied X-Forwarded-For).
+        # The server's own record of the peer, never a header: behind nginx, uvicorn has already put the address
+        # nginx saw here, trusting X-Forwarded-For from nginx's address only (an X-Real-IP could come from anyone).
         client = scope.get("client")
         return client[0] if client else None
 

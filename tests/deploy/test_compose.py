@@ -284,3 +284,24 @@ def test_the_readme_tells_ops_how_to_set_up_back_up_and_restore():
     assert "export_definitions" in section
     assert "import_definitions" in section
     assert "## Choosing the ASGI server" in readme
+
+
+def test_web_trusts_forwarded_headers_from_nginx_s_fixed_address_only():
+    import ipaddress
+
+    compose = yaml.safe_load(interpolated(COMPOSE_TEXT))
+    web = compose["services"]["web"]["command"]
+    trusted = [arg.split("=", 1)[1] for arg in web if arg.startswith("--forwarded-allow-ips=")]
+    assert "--proxy-headers" in web
+    nginx_address = compose["services"]["nginx"]["networks"]["default"]["ipv4_address"]
+    assert trusted == [nginx_address], "X-Forwarded-* are believed only when nginx itself sends them"
+    subnet = ipaddress.ip_network(compose["networks"]["default"]["ipam"]["config"][0]["subnet"])
+    assert ipaddress.ip_address(nginx_address) in subnet
+    assert ipaddress.ip_address(nginx_address) != next(subnet.hosts()), "the first address is the network's gateway"
+    # Both are the operator's to move, together, when the range is taken on the host.
+    assert "${NGINX_ADDRESS:-" in COMPOSE_TEXT
+    assert "${HUB_NETWORK_SUBNET:-" in COMPOSE_TEXT
+    # The image's default command trusts no forwarded header from anywhere but loopback (uvicorn's default).
+    cmd = dockerfile_cmd()
+    assert not any("forwarded-allow-ips" in arg for arg in cmd)
+    assert "*" not in cmd

@@ -6,45 +6,21 @@ rewritten. A small HTTP server stands in for the hub's `web` service.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import http.server
 import json
-import os
-import shutil
-import socket
-import ssl
 import subprocess
 import threading
-import time
 import urllib.parse
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support.services import in_ci
+from tests.deploy.nginx_site import NGINX_CONF, PROJECT_DIR, https, make_site, nginx_running
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-NGINX_CONF = (PROJECT_DIR / "deploy" / "nginx.conf").read_text()
 COMPOSE = yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text())
 ACCEL_LOCATION = COMPOSE["services"]["web"]["environment"]["DOWNLOADS_ACCEL_LOCATION"]
 FILE_BYTES = bytes(range(256)) * 64  # 16 KiB whose every offset is recognisable
-
-
-def nginx_binary() -> str:
-    path = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if path is None:
-        if in_ci():
-            pytest.fail("nginx is not installed (.ci/run installs it)")
-        pytest.skip("nginx is not installed; `apt-get install nginx-light` (.ci/run does) to test deploy/nginx.conf")
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_the_config_names_the_tls_files_the_static_volume_and_an_internal_downloads_location():
@@ -56,6 +32,17 @@ def test_the_config_names_the_tls_files_the_static_volume_and_an_internal_downlo
     assert "alias /srv/hub/downloads/;" in accel_block
     compose_tls = [v for v in COMPOSE["services"]["nginx"]["volumes"] if v.endswith(":/etc/nginx/tls:ro")]
     assert compose_tls, "compose mounts the operator's certificate where the config looks"
+
+
+def test_every_proxied_location_sets_the_client_address_rather_than_appending_to_the_clients_own():
+    proxied = [block for block in NGINX_CONF.split("location ")[1:] if "proxy_pass" in block.split("}")[0]]
+    assert len(proxied) == 2, "the hub's own host and the download host"
+    for block in proxied:
+        block = block.split("}")[0]
+        assert "proxy_set_header X-Forwarded-For $remote_addr;" in block
+        assert "proxy_set_header X-Real-IP $remote_addr;" in block
+        assert "proxy_set_header X-Forwarded-Proto $scheme;" in block
+    assert "$proxy_add_x_forwarded_for" not in NGINX_CONF
 
 
 class FakeHub(http.server.BaseHTTPRequestHandler):
@@ -103,39 +90,14 @@ def fake_hub():
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, fake_hub):
-    """The config rewritten into a temp dir, a certificate from deploy/selfsigned-cert.sh, a static file, a download."""
-    binary = nginx_binary()
+    """The shipped config in a temp dir in front of the fake hub, with a static file and two downloads."""
     tmp_path = tmp_path_factory.mktemp("nginx")
-    tls = tmp_path / "tls"
-    subprocess.run(
-        [str(PROJECT_DIR / "deploy" / "selfsigned-cert.sh"), "localhost", "127.0.0.1"],
-        env={**os.environ, "TLS_DIR": str(tls), "DAYS": "2"},
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
     (tmp_path / "srv" / "static" / "hub").mkdir(parents=True)
     (tmp_path / "srv" / "static" / "hub" / "app.css").write_text("body { color: #123; }\n")
     (tmp_path / "srv" / "downloads" / "customer").mkdir(parents=True)
     (tmp_path / "srv" / "downloads" / "customer" / "firmware.bin").write_bytes(FILE_BYTES)
     (tmp_path / "srv" / "downloads" / "customer" / "manual v2 (ü).pdf").write_bytes(b"%PDF-1.4 manual")
-    (tmp_path / "run").mkdir()
-    http_port, https_port = free_port(), free_port()
-    conf = (
-        NGINX_CONF.replace("/tmp/nginx", f"{tmp_path}/run/nginx")
-        .replace("/etc/nginx/tls/", f"{tls}/")
-        .replace("/srv/hub/", f"{tmp_path}/srv/")
-        .replace("access_log /dev/stdout;", f"access_log {tmp_path}/run/access.log;")
-        .replace("listen 80 ", f"listen 127.0.0.1:{http_port} ")
-        .replace("listen 443 ", f"listen 127.0.0.1:{https_port} ")
-        .replace("http://web:8000", f"http://127.0.0.1:{fake_hub}")
-    )
-    if os.geteuid() == 0:
-        # Started as root, workers would run as `nobody`, who cannot enter pytest's private temp dirs.
-        conf = "user root;\n" + conf
-    conf_path = tmp_path / "nginx.conf"
-    conf_path.write_text(conf)
-    return {"binary": binary, "conf": conf_path, "http": http_port, "https": https_port, "dir": tmp_path}
+    return make_site(tmp_path, f"127.0.0.1:{fake_hub}")
 
 
 def test_nginx_accepts_the_config(site):
@@ -148,33 +110,8 @@ def test_nginx_accepts_the_config(site):
 
 @pytest.fixture(scope="module")
 def running_nginx(site):
-    process = subprocess.Popen(
-        [site["binary"], "-e", "stderr", "-c", str(site["conf"]), "-g", "daemon off;"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", site["https"]), timeout=0.5):
-                break
-            assert process.poll() is None, process.stdout.read().decode()
-            assert time.monotonic() < deadline, "nginx did not listen within 10 s"
-            time.sleep(0.05)
-        yield site
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def https(site, method: str, path: str, headers: dict | None = None) -> http.client.HTTPResponse:
-    context = ssl.create_default_context(cafile=str(site["dir"] / "tls" / "fullchain.pem"))
-    connection = http.client.HTTPSConnection("localhost", site["https"], context=context, timeout=10)
-    connection.request(method, path, headers=headers or {})
-    response = connection.getresponse()
-    response.body = response.read()
-    connection.close()
-    return response
+    with nginx_running(site) as running:
+        yield running
 
 
 def test_plain_http_redirects_to_https_and_answers_the_container_health_check(running_nginx):
@@ -196,8 +133,12 @@ def test_tls_with_the_self_signed_fallback_serves_static_files_without_the_hub(r
 
 
 def test_requests_and_websocket_upgrades_reach_the_hub_with_forwarded_headers(running_nginx):
+    invented = {"X-Forwarded-For": "203.0.113.66", "X-Real-IP": "203.0.113.67", "X-Forwarded-Proto": "http"}
     response = https(
-        running_nginx, "GET", "/ws/push", headers={"Upgrade": "websocket", "Connection": "Upgrade", "Host": "localhost"}
+        running_nginx,
+        "GET",
+        "/ws/push",
+        headers={"Upgrade": "websocket", "Connection": "Upgrade", "Host": "localhost", **invented},
     )
     seen = json.loads(response.body)
     headers = {name.lower(): value for name, value in seen["headers"].items()}
@@ -206,7 +147,9 @@ def test_requests_and_websocket_upgrades_reach_the_hub_with_forwarded_headers(ru
     assert headers["connection"] == "upgrade"
     assert headers["x-forwarded-proto"] == "https", "Django's SECURE_PROXY_SSL_HEADER relies on it"
     assert headers["host"] == "localhost"
+    # Replaced, not appended to: the address nginx saw is the only one the hub gets.
     assert headers["x-forwarded-for"] == "127.0.0.1"
+    assert headers["x-real-ip"] == "127.0.0.1"
 
 
 def test_x_accel_redirect_sends_the_file_from_the_downloads_volume_with_range(running_nginx):
@@ -238,7 +181,7 @@ LEGACY_SHAPED_LINK = "/YjZhNDAzZDY0/acme/2030-01-01T00:00/customer/firmware.bin"
 def test_a_link_at_the_root_of_the_download_host_reaches_the_hub_and_nginx_sends_the_file(running_nginx):
     host = {"Host": "downloads.example.org"}
     FakeHub.download_host_requests.clear()
-    whole = https(running_nginx, "GET", LEGACY_SHAPED_LINK, headers=host)
+    whole = https(running_nginx, "GET", LEGACY_SHAPED_LINK, headers={**host, "X-Forwarded-For": "203.0.113.66"})
     assert whole.status == 200
     assert whole.body == FILE_BYTES
     path, headers = FakeHub.download_host_requests[-1]
@@ -246,6 +189,7 @@ def test_a_link_at_the_root_of_the_download_host_reaches_the_hub_and_nginx_sends
     assert path == LEGACY_SHAPED_LINK  # at the root, unchanged: the hub matches it by DOWNLOADS_HOST
     assert headers["host"] == "downloads.example.org"
     assert headers["x-real-ip"] == "127.0.0.1"
+    assert headers["x-forwarded-for"] == "127.0.0.1"
     part = https(running_nginx, "GET", LEGACY_SHAPED_LINK, headers={**host, "Range": "bytes=10-19"})
     assert part.status == 206
     assert part.body == FILE_BYTES[10:20]

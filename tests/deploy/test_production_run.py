@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import signal
 import socket
@@ -121,9 +122,9 @@ def production_environment(tmp_path_factory, fresh_database, redis_url, amqp_url
 
 
 def compose_argv(service: str, *, port: int | None = None) -> list[str]:
-    """The service's command from docker-compose.yml (its own port swapped for a free one)."""
+    """The service's command from docker-compose.yml (its own port swapped for a free one), defaults filled in."""
     command = SERVICES[service]["command"]
-    argv = list(command)
+    argv = [re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", arg) for arg in command]
     if port is not None:
         swaps = {"--host=0.0.0.0": "--host=127.0.0.1", "--port=8000": f"--port={port}"}
         argv = [swaps.get(arg, arg) for arg in argv]

@@ -34,4 +34,7 @@ class Command(BaseCommand):
             # are still logged. Live-push frames are small JSON: compressing each costs more than it saves.
             access_log=False,
             ws_per_message_deflate=False,
+            # The embedded server faces its clients directly: an X-Forwarded-For from anyone, loopback
+            # included, would let that client pick the address sign-in throttling counts.
+            proxy_headers=False,
         )

@@ -1,9 +1,23 @@
 """Serve the hub as the one embedded process (what ``make run`` calls)."""
 
+import ipaddress
+import logging
+
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from hub.services import admin_account_ensure
+
+logger = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name may resolve to any interface
 
 
 class Command(BaseCommand):
@@ -20,6 +34,13 @@ class Command(BaseCommand):
                     f"    username: admin\n    password: {password}\n"
                     "This password is shown only now: write it down, then change it in the admin."
                 )
+            )
+        if settings.DEBUG and not is_loopback(settings.HUB_BIND_HOST):
+            # Debug pages show the URL map, settings and source code to whoever reaches the port.
+            logger.warning(
+                "DEBUG is on and HUB_BIND=%s lets other machines in: they see Django's debug pages on any error "
+                "or mistyped address. Unset DEBUG, or bind to 127.0.0.1.",
+                settings.HUB_BIND,
             )
         self.stdout.write(f"The hub is at {settings.HUB_PUBLIC_URL}/ (Ctrl-C stops it)")
         uvicorn.run(

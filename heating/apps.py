@@ -17,11 +17,20 @@ class HeatingConfig(AppConfig):
         from heating.worker import embedded_radio
         from hub import embedded, health
         from hub.api.search import register_search_provider
-        from messaging import mqtt
+        from messaging import mqtt, require_publish_permission
+        from messaging.topic_rules import expand_home
 
         embedded.register(WORKER_HEARTBEAT, embedded_radio)
         health.register_heartbeat(WORKER_HEARTBEAT)
         health.register_check("heating:modem_link", modem_link_check)
         health.register_check("heating:device_definitions", device_definitions_check)
         register_search_provider("nodes", scope="heating:read", search=nodes_matching)
-        mqtt.subscribe(f"{settings.MQTT_HOME_PREFIX}/+/action/#", mqtt_handlers.action_received)
+        # heating owns the house's action topics: it says what publishing there needs, and messaging enforces it
+        # for browsers (the broker's ACL does for MQTT clients). The rule covers every topic the handler acts on.
+        require_publish_permission(
+            mqtt_handlers.ACTION_TOPICS, mqtt_handlers.SEND_COMMANDS, why="an action topic switches hardware"
+        )
+        mqtt.subscribe(
+            expand_home(mqtt_handlers.ACTION_TOPICS, home_prefix=settings.MQTT_HOME_PREFIX),
+            mqtt_handlers.action_received,
+        )

@@ -2,8 +2,9 @@
 
 The public API other apps use: :func:`publish`, :func:`apublish`, and :func:`publish_many` for bursts.
 They only write outbox rows in the caller's transaction; the relay (``messaging.relay``) takes them to the
-broker. This module stays importable before Django's apps are ready, so the service is imported inside the
-functions.
+broker. :func:`require_publish_permission` lets the app that owns a topic say which permission publishing there
+needs (``{home}`` in a filter stands for ``MQTT_HOME_PREFIX``). This module stays importable before Django's
+apps are ready, so the service is imported inside the functions.
 """
 
 from __future__ import annotations
@@ -14,8 +15,18 @@ from datetime import datetime
 from typing import Any
 
 from messaging.envelope import Event, InvalidEvent, new_event
+from messaging.topic_rules import HOME, require_publish_permission
 
-__all__ = ["Event", "InvalidEvent", "apublish", "new_event", "publish", "publish_many"]
+__all__ = [
+    "HOME",
+    "Event",
+    "InvalidEvent",
+    "apublish",
+    "new_event",
+    "publish",
+    "publish_many",
+    "require_publish_permission",
+]
 
 
 def publish(

@@ -74,11 +74,15 @@ def bridge_filters(filters: Iterable[str] | None = None) -> list[str]:
     return chosen
 
 
-async def publish_request(topic: str, payload: Any, *, retain: bool = False, layer: Any = None) -> None:
+async def publish_request(
+    topic: str, payload: Any, *, retain: bool = False, published_by: int | None = None, layer: Any = None
+) -> None:
     """Ask the bridge (in whichever process it runs) to publish a granted browser message to the broker.
 
     ``payload`` is encoded as :func:`messaging.mqtt.encode_payload` does (JSON values as compact JSON, text as
-    UTF-8). Raises :class:`~messaging.topics.InvalidTopicError` for a topic with wildcards.
+    UTF-8). ``published_by`` (the user's id) travels with the request on the hub's own channel layer, not over
+    MQTT, so the handlers the bridge runs know who asked. Raises :class:`~messaging.topics.InvalidTopicError` for
+    a topic with wildcards.
     """
     validate_topic(topic)
     if layer is None:
@@ -87,7 +91,13 @@ async def publish_request(topic: str, payload: Any, *, retain: bool = False, lay
         layer = get_channel_layer()
     await layer.send(
         PUBLISH_CHANNEL,
-        {"type": PUBLISH_MESSAGE_TYPE, "topic": topic, "payload": encode_payload(payload), "retain": bool(retain)},
+        {
+            "type": PUBLISH_MESSAGE_TYPE,
+            "topic": topic,
+            "payload": encode_payload(payload),
+            "retain": bool(retain),
+            "published_by": published_by,
+        },
     )
 
 
@@ -333,10 +343,21 @@ class MqttBridge(Worker):
                 logger.warning("MQTT bridge: channel layer receive failed (%s: %s); retrying", type(exc).__name__, exc)
                 await asyncio.sleep(1.0)
                 continue
-            await self.browser_publish(request["topic"], request["payload"], retain=bool(request.get("retain")))
+            await self.browser_publish(
+                request["topic"],
+                request["payload"],
+                retain=bool(request.get("retain")),
+                published_by=request.get("published_by"),
+            )
 
-    async def browser_publish(self, topic: str, payload: bytes, *, retain: bool) -> None:
-        """Publish to the broker, then run the matching handlers here (our own client never receives it back)."""
+    async def browser_publish(
+        self, topic: str, payload: bytes, *, retain: bool, published_by: int | None = None
+    ) -> None:
+        """Publish to the broker, then run the matching handlers here (our own client never receives it back).
+
+        The handlers get it once, with its author and retain False: when the broker hands the retained copy back
+        (a reconnect, a restarted bridge) it carries the retain flag, which action handlers ignore.
+        """
         try:
             validate_topic(topic)
         except InvalidTopicError as exc:
@@ -345,7 +366,9 @@ class MqttBridge(Worker):
         self.client.publish(topic, payload, qos=1, retain=retain)
         self.stats["browser_published"] += 1
         registry = self.client.registry
-        await registry.dispatch(MqttMessage(topic=topic, payload=bytes(payload), qos=1, retain=False))
+        await registry.dispatch(
+            MqttMessage(topic=topic, payload=bytes(payload), qos=1, retain=False, published_by=published_by)
+        )
 
     # -- health -----------------------------------------------------------------------------------------------
 

@@ -51,13 +51,18 @@ class TopicGrant(models.Model):
     """What the members of a group may do on ``/ws/push``: subscribe to and/or publish on a topic filter.
 
     A subscription is allowed when a granted filter covers it entirely; a publish when a granted filter matches
-    the topic (an action topic also needs ``hub.send_commands``). See ``messaging.push.grants``.
+    the topic and the user holds the permission its owning app requires there (heating's action topics need
+    ``hub.send_commands``). A filter may open with ``{home}``, which stands for ``MQTT_HOME_PREFIX`` and is
+    expanded when the grant is checked, so the default ``{home}/#`` follows the prefix. See ``messaging.push.grants``.
     """
 
     group = models.ForeignKey("auth.Group", on_delete=models.CASCADE, related_name="topic_grants")
     topic_filter = models.CharField(
         max_length=1024,
-        help_text="An MQTT topic filter: '+' is one level, '#' the rest (e.g. /home/#, /events/heating/#, #).",
+        help_text=(
+            "An MQTT topic filter: '+' is one level, '#' the rest (e.g. {home}/#, /events/heating/#, #). "
+            "A leading {home} stands for the house prefix MQTT_HOME_PREFIX (/home by default)."
+        ),
     )
     may_subscribe = models.BooleanField(default=True)
     may_publish = models.BooleanField(default=False)
@@ -74,9 +79,10 @@ class TopicGrant(models.Model):
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
-        from messaging.topics import InvalidTopicError, validate_filter
+        from messaging.topic_rules import validate_grant_filter
+        from messaging.topics import InvalidTopicError
 
         try:
-            validate_filter(self.topic_filter)
+            validate_grant_filter(self.topic_filter)
         except InvalidTopicError as exc:
             raise ValidationError({"topic_filter": str(exc)}) from None

@@ -148,6 +148,9 @@ class MqttMessage:
     #: True only for a retained message the broker sent because a subscription was (re)made.
     retain: bool = False
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: The id of the hub user who published it through ``/ws/push`` (grants already checked); ``None`` for a
+    #: message from the broker, whose author the hub cannot know.
+    published_by: int | None = None
 
     @property
     def text(self) -> str:

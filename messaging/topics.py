@@ -116,6 +116,24 @@ def covers(wider: str, narrower: str) -> bool:
     return len(narrow_levels) == len(wide_levels)
 
 
+def intersects(first: str, second: str) -> bool:
+    """Whether some topic name matches both (valid) filters (``/+/measure/#`` and ``/events/#`` do)."""
+    validate_filter(first)
+    validate_filter(second)
+    for one, other in ((first, second), (second, first)):
+        if one[0] in (SINGLE_LEVEL, MULTI_LEVEL) and other.startswith("$"):
+            return False
+    first_levels, second_levels = first.split(SEPARATOR), second.split(SEPARATOR)
+    for one, other in zip(first_levels, second_levels, strict=False):
+        if MULTI_LEVEL in (one, other):
+            return True
+        if SINGLE_LEVEL not in (one, other) and one != other:
+            return False
+    longer = first_levels if len(first_levels) > len(second_levels) else second_levels
+    # Equal depth matches; one level more matches only as '#', which also matches its parent.
+    return len(first_levels) == len(second_levels) or longer[min(len(first_levels), len(second_levels))] == MULTI_LEVEL
+
+
 def minimal_filters(filters: Iterable[str]) -> list[str]:
     """``filters`` without any filter another one covers (and without duplicates), in first-seen order."""
     unique = list(dict.fromkeys(filters))

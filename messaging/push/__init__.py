@@ -160,12 +160,15 @@ async def browser_publish(
         grants = await database_sync_to_async(grants_for)(user)
     grants.check_publish(topic)
     data = mqtt.encode_payload(payload)
+    # The handlers learn who asked (a command row names its author); they run once, as published, with retain
+    # False: a retained copy replayed later (to a browser, or by the broker to the bridge) is not a new request.
+    author = user.pk if user is not None and user.is_authenticated else None
     if settings.MQTT_URL:
         from messaging.bridge import publish_request
 
-        await publish_request(topic, data, retain=retain)
+        await publish_request(topic, data, retain=retain, published_by=author)
     else:
-        await mqtt.handlers.dispatch(mqtt.MqttMessage(topic=topic, payload=data, qos=1))
+        await mqtt.handlers.dispatch(mqtt.MqttMessage(topic=topic, payload=data, qos=1, published_by=author))
     await fanout(topic, data, retain=retain)
 
 

@@ -1,56 +1,83 @@
 """Who may subscribe to and publish on which topics: per-group grants (``TopicGrant``), checked per request.
 
 A subscription is allowed when one grant's filter covers it entirely (``/home/#`` allows ``/home/+/measure/#``,
-not ``#``); a publish when a granted filter matches the topic, and an action topic
-(``<MQTT_HOME_PREFIX>/<location>/action/<id>``, which switches hardware) also needs ``hub.send_commands``.
+not ``#``); a publish when a granted filter matches the topic and the user holds every permission the apps
+registered for that topic (``messaging.require_publish_permission``: heating makes its action topics need
+``hub.send_commands``). A grant may start with ``{home}``, expanded with ``MQTT_HOME_PREFIX`` when checked; such a
+house grant never reaches the hub's ``/events/…`` tree (under an empty prefix the house would be ``/#``).
 Superusers may do everything. Grants are read once per connection (:func:`grants_for`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
-from messaging.topics import covers, matches
-
-SEND_COMMANDS = "hub.send_commands"
+from messaging.topic_rules import HOME, HUB_EVENTS_TREE, PublishRule, expand_home, rules_for
+from messaging.topics import covers, intersects, matches
 
 
 class PushRefused(PermissionError):
     """A request the user's grants do not allow; ``str(exc)`` is what the client is told."""
 
 
-def is_action_topic(topic: str, *, home_prefix: str) -> bool:
-    """``<home_prefix>/<location>/action/<id>`` (and anything below it): a topic that switches hardware."""
-    if home_prefix:
-        if not topic.startswith(f"{home_prefix}/"):
-            return False
-        topic = topic[len(home_prefix) + 1 :]
-    levels = topic.split("/")
-    return len(levels) >= 3 and levels[1] == "action"
+def _expanded(filters: tuple[str, ...], home_prefix: str) -> tuple[tuple[str, bool], ...]:
+    """Each granted filter with ``{home}`` expanded, and whether it names the house (it had ``{home}``)."""
+    expanded = []
+    for topic_filter in filters:
+        house = topic_filter.startswith(HOME)
+        topic_filter = expand_home(topic_filter, home_prefix=home_prefix)
+        if topic_filter is not None:
+            expanded.append((topic_filter, house))
+    return tuple(expanded)
 
 
 @dataclass(frozen=True)
 class Grants:
+    #: Granted filters as stored (``{home}`` not yet expanded).
     subscribe: tuple[str, ...] = ()
     publish: tuple[str, ...] = ()
-    send_commands: bool = False
+    #: The user's Django permissions, ``app_label.codename``.
+    permissions: frozenset[str] = frozenset()
     home_prefix: str = "/home"
-    #: A superuser: every filter and topic, ``$``-topics included.
+    #: A superuser: every filter and topic, ``$``-topics included, every permission.
     unrestricted: bool = False
+    #: The publish rules to apply; ``None``: those the apps registered (checked at each publish).
+    rules: tuple[PublishRule, ...] | None = None
+
+    @cached_property
+    def _subscribe_filters(self) -> tuple[tuple[str, bool], ...]:
+        return _expanded(self.subscribe, self.home_prefix)
+
+    @cached_property
+    def _publish_filters(self) -> tuple[tuple[str, bool], ...]:
+        return _expanded(self.publish, self.home_prefix)
+
+    def has_permission(self, permission: str) -> bool:
+        return self.unrestricted or permission in self.permissions
 
     def check_subscribe(self, topic_filter: str) -> None:
         if self.unrestricted:
             return
-        if not any(covers(granted, topic_filter) for granted in self.subscribe):
+        # A house grant stops at the hub's events tree: under an empty prefix '/#' would otherwise reach every event.
+        if not any(
+            covers(granted, topic_filter) and not (house and intersects(topic_filter, HUB_EVENTS_TREE))
+            for granted, house in self._subscribe_filters
+        ):
             raise PushRefused(f"you may not subscribe to {topic_filter!r}")
 
     def check_publish(self, topic: str) -> None:
         if self.unrestricted:
             return
-        if not any(matches(granted, topic) for granted in self.publish):
+        if not any(
+            matches(granted, topic) and not (house and matches(HUB_EVENTS_TREE, topic))
+            for granted, house in self._publish_filters
+        ):
             raise PushRefused(f"you may not publish to {topic!r}")
-        if is_action_topic(topic, home_prefix=self.home_prefix) and not self.send_commands:
-            raise PushRefused(f"{topic!r} is an action topic: publishing there needs the permission {SEND_COMMANDS}")
+        for rule in rules_for(topic, home_prefix=self.home_prefix, rules=self.rules):
+            if not self.has_permission(rule.permission):
+                because = f" ({rule.why})" if rule.why else ""
+                raise PushRefused(f"publishing to {topic!r} needs the permission {rule.permission}{because}")
 
 
 def grants_for(user) -> Grants:
@@ -63,7 +90,7 @@ def grants_for(user) -> Grants:
     if user is None or not user.is_authenticated or not user.is_active:
         return Grants(home_prefix=home_prefix)
     if user.is_superuser:
-        return Grants(send_commands=True, home_prefix=home_prefix, unrestricted=True)
+        return Grants(home_prefix=home_prefix, unrestricted=True)
     rows = TopicGrant.objects.filter(group__user=user).values_list("topic_filter", "may_subscribe", "may_publish")
     subscribe: dict[str, None] = {}
     publish: dict[str, None] = {}
@@ -75,6 +102,6 @@ def grants_for(user) -> Grants:
     return Grants(
         subscribe=tuple(subscribe),
         publish=tuple(publish),
-        send_commands=user.has_perm(SEND_COMMANDS),
+        permissions=frozenset(user.get_all_permissions()),
         home_prefix=home_prefix,
     )

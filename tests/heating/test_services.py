@@ -138,4 +138,4 @@ def test_a_browser_switches_hardware_over_the_action_topic_only_with_send_comman
     user = User.objects.get(pk=user.pk)  # permissions are cached per instance
     asyncio.run(push.browser_publish(user=user, topic=topic, payload=1))
     command = Command.objects.get()
-    assert (command.endpoint, command.value, command.origin) == ("Heating", "01", "mqtt")
+    assert (command.endpoint, command.value, command.origin, command.requested_by) == ("Heating", "01", "push", user)

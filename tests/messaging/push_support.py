@@ -45,6 +45,7 @@ def ensure_default_grants() -> None:
 
     grants_migration = importlib.import_module("messaging.migrations.0003_default_topic_grants")
     grants_migration.create_default_grants(apps, None)
+    importlib.import_module("messaging.migrations.0004_topic_grants_follow_home_prefix").follow_prefix(apps, None)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ def host_header() -> str:
 
 
 def check_http(url: str, timeout: float = 5.0) -> None:
+    # No X-Forwarded-For or X-Real-IP: a loopback request without them is what /healthz answers in full.
     request = urllib.request.Request(url, headers={"Host": host_header()})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         if not 200 <= response.status < 300:

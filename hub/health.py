@@ -4,10 +4,15 @@ Critical checks are the web process's own dependencies (database, channel
 layer): one failing makes /healthz answer 503. Every other check (broker, MQTT,
 modem link, worker heartbeats) only makes the report ``degraded`` with a 200.
 Apps register checks from ``AppConfig.ready``; ``hub`` imports no app.
+
+Anyone may ask how the hub is (the overall status, each check's name and whether it is ok); a check's
+detail (broker vhost, error texts, serial port, counters) is only for staff and for the container's own
+probe on loopback (:func:`details_allowed`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +21,9 @@ from datetime import timedelta
 from asgiref.sync import async_to_sync
 from django.db import connection
 from django.utils import timezone
+
+from hub.api.scopes import API_SCOPES
+from hub.roles import user_is_staff
 
 logger = logging.getLogger(__name__)
 
@@ -82,9 +90,24 @@ def channel_layer_check() -> CheckResult:
     return CheckResult(True, type(layer).__name__)
 
 
+def mqtt_lan_plain_check() -> CheckResult:
+    from django.conf import settings
+
+    # Not a fault (the operator chose it for devices without TLS), but whoever reads the report should know.
+    return CheckResult(
+        True,
+        f"plain MQTT (no TLS) is published on the LAN at {settings.MQTT_LAN_PLAIN_PORT} (MQTT_LAN_PLAIN_PORT): "
+        "passwords and messages sent there cross the network in clear",
+    )
+
+
 def register_builtin_checks() -> None:
+    from django.conf import settings
+
     register_check("database", database_check, critical=True)
     register_check("channel_layer", channel_layer_check, critical=True)
+    if settings.MQTT_LAN_PLAIN_PORT:
+        register_check("mqtt_lan_plain", mqtt_lan_plain_check)
 
 
 def run_checks() -> tuple[str, dict[str, dict]]:
@@ -101,3 +124,46 @@ def run_checks() -> tuple[str, dict[str, dict]]:
         if not result.ok:
             status = "down" if registered.critical else ("degraded" if status == "ok" else status)
     return status, report
+
+
+# Headers a proxy adds: their presence means the request came through one, however local its TCP peer.
+_FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED")
+
+
+def details_allowed(request) -> bool:
+    """Whether ``request`` may read each check's detail: staff (session or token) or a local probe."""
+    if _is_local_probe(request):
+        return True
+    user = getattr(request, "user", None)
+    if user is not None and user_is_staff(user):
+        return True
+    return _staff_token_with_read_scope(request)
+
+
+def _is_local_probe(request) -> bool:
+    # The compose health checks and `make run`'s own machine: a loopback peer that no proxy stands in front of.
+    # Behind nginx the peer may look local too (uvicorn writes the client's address there), but nginx always
+    # sends X-Forwarded-For and X-Real-IP.
+    if any(name in request.META for name in _FORWARDING_HEADERS):
+        return False
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR") or "").is_loopback
+    except ValueError:
+        return False
+
+
+def _staff_token_with_read_scope(request) -> bool:
+    if not request.META.get("HTTP_AUTHORIZATION", "").lower().startswith("bearer "):
+        return False
+    from oauth2_provider.oauth2_backends import get_oauthlib_core
+
+    valid, oauth_request = get_oauthlib_core().verify_request(request, scopes=[])
+    if not valid or not user_is_staff(oauth_request.user):
+        return False
+    held = set((oauth_request.access_token.scope or "").split())
+    return "read" in held or any(scope.endswith(":read") and scope in API_SCOPES for scope in held)
+
+
+def without_details(report: dict[str, dict]) -> dict[str, dict]:
+    """What anyone may see of a report: each check's name and whether it is ok."""
+    return {name: {"ok": result["ok"]} for name, result in report.items()}

@@ -9,6 +9,7 @@ nothing about client addresses, sign-in throttling or /healthz.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.nginx_site import PROJECT_DIR, free_port, make_site, nginx_running
+from tests.deploy.nginx_site import PROJECT_DIR, free_port, https, make_site, nginx_running
 from tests.support.login_form import sign_in
 
 pytestmark = pytest.mark.slow
@@ -113,3 +114,16 @@ def test_invented_forwarded_addresses_do_not_escape_the_sign_in_lockout(hub_behi
     right = nginx_sign_in(hub_behind_nginx, PASSWORD, "203.0.113.99")
     assert right.status == 429
     assert "sessionid" not in right.cookies, "the right password did not sign in while locked out"
+
+
+def test_healthz_details_are_not_given_to_a_client_claiming_loopback_through_nginx(hub_behind_nginx):
+    # Straight from loopback without forwarded headers (the container's own health check): every detail.
+    with urllib.request.urlopen(hub_behind_nginx["direct"] + "/healthz", timeout=10) as response:
+        direct = json.loads(response.read())
+    assert any(check.get("detail") for check in direct["checks"].values()), direct
+    answer = https(hub_behind_nginx, "GET", "/healthz", headers={"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "::1"})
+    assert answer.status == 200
+    body = json.loads(answer.body)
+    assert body["status"] == direct["status"]
+    assert set(body["checks"]) == set(direct["checks"])
+    assert all(set(check) == {"ok"} for check in body["checks"].values()), body

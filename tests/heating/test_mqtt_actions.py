@@ -22,7 +22,7 @@ from messaging.push.grants import PushRefused
 from messaging.topic_rules import expand_home
 from tests.messaging import push_support
 from tests.messaging.push_support import connect_consumer, make_user
-from tests.messaging.test_mqtt_broker import WAIT, clear_retained, mosquitto_sub_one, wait_for
+from tests.messaging.test_mqtt_broker import WAIT, clear_retained, mosquitto_pub, mosquitto_sub_one, wait_for
 
 memory_bus = push_support.memory_bus
 grants_db = push_support.grants_db
@@ -194,11 +194,21 @@ def test_through_the_broker_the_author_is_kept_and_a_restarted_bridge_does_not_a
             lambda: "retained action on" in caplog.text and topic in caplog.text,
             message="the new bridge's handler to see the retained copy",
         )
+        assert [(c.requested_by, c.origin) for c in Command.objects.select_related("requested_by")] == [
+            (author, "push")
+        ]
+        clear_retained(mqtt_url, topic)
+        # An MQTT client's live action is taken as before (the broker's ACL vouched for it): no author, origin mqtt.
+        mosquitto_pub(mqtt_url, topic, "off")
+        wait_for(lambda: Command.objects.count() == 2, message="the broker's action to be queued")
     finally:
         bridge.stop(timeout=WAIT)
         clear_retained(mqtt_url, topic)
-    commands = list(Command.objects.select_related("requested_by"))
-    assert [(c.requested_by, c.origin, c.requested_value) for c in commands] == [(author, "push", "on")]
+    commands = list(Command.objects.select_related("requested_by").order_by("pk"))
+    assert [(c.requested_by, c.origin, c.requested_value) for c in commands] == [
+        (author, "push", "on"),
+        (None, "mqtt", "off"),
+    ]
 
 
 async def _no_browsers(topic, payload, *, retain, received_at) -> None:

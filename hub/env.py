@@ -6,6 +6,7 @@ is malformed, so a typo stops start-up instead of running with a surprise.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -156,6 +157,18 @@ def parse_bind(value: str) -> tuple[str, int]:
     if not 0 < number < 65536:
         raise ValueError("port out of range")
     return host, number
+
+
+def parse_published_port(value: str) -> str:
+    """A host port as compose publishes it: ``1883``, or ``address:1883`` for one interface; returned as given."""
+    host, _sep, port = value.rpartition(":")
+    if not port.isascii() or not port.isdigit():
+        raise ValueError("not a port number")
+    if not 0 < int(port) < 65536:
+        raise ValueError("port out of range")
+    if host and host.strip("[]") != "0.0.0.0":
+        ipaddress.ip_address(host.strip("[]"))  # ValueError names what is wrong
+    return value
 
 
 def parse_time_zone(value: str) -> str:

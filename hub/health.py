@@ -90,9 +90,24 @@ def channel_layer_check() -> CheckResult:
     return CheckResult(True, type(layer).__name__)
 
 
+def mqtt_lan_plain_check() -> CheckResult:
+    from django.conf import settings
+
+    # Not a fault (the operator chose it for devices without TLS), but whoever reads the report should know.
+    return CheckResult(
+        True,
+        f"plain MQTT (no TLS) is published on the LAN at {settings.MQTT_LAN_PLAIN_PORT} (MQTT_LAN_PLAIN_PORT): "
+        "passwords and messages sent there cross the network in clear",
+    )
+
+
 def register_builtin_checks() -> None:
+    from django.conf import settings
+
     register_check("database", database_check, critical=True)
     register_check("channel_layer", channel_layer_check, critical=True)
+    if settings.MQTT_LAN_PLAIN_PORT:
+        register_check("mqtt_lan_plain", mqtt_lan_plain_check)
 
 
 def run_checks() -> tuple[str, dict[str, dict]]:

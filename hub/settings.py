@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from hub.env import Env, parse_bind, parse_time_zone, production_refusals
+from hub.env import Env, parse_bind, parse_published_port, parse_time_zone, production_refusals
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = Env()
@@ -330,6 +330,11 @@ else:
 # --- Message bus and Celery -----------------------------------------------------------------------------
 AMQP_URL = env.str("AMQP_URL", "memory://")
 MQTT_URL = env.str("MQTT_URL")
+# Plain MQTT published on the LAN (deploy/mqtt-lan-plain.yml) for devices that cannot do TLS; compose reads it,
+# the hub only reports it in /healthz. Unset: plain MQTT stays inside the compose network, the LAN gets TLS.
+MQTT_LAN_PLAIN_PORT = env.parsed(
+    "MQTT_LAN_PLAIN_PORT", parse_published_port, "", "expected a host port such as 1883, or address:port"
+)
 # Set but empty is meaningful here: it gives lagarto's exact topic shape.
 MQTT_HOME_PREFIX = env.str_or_empty("MQTT_HOME_PREFIX", "/home").rstrip("/")
 # What the MQTT bridge forwards from the broker to browser subscriptions, and its own queue on the event bus

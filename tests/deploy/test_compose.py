@@ -305,3 +305,108 @@ def test_web_trusts_forwarded_headers_from_nginx_s_fixed_address_only():
     cmd = dockerfile_cmd()
     assert not any("forwarded-allow-ips" in arg for arg in cmd)
     assert "*" not in cmd
+
+
+# --- MQTT on the LAN: TLS published, plain 1883 only with deploy/mqtt-lan-plain.yml and MQTT_LAN_PLAIN_PORT ---
+
+PLAIN_OVERLAY_TEXT = (PROJECT_DIR / "deploy" / "mqtt-lan-plain.yml").read_text()
+
+
+def interpolate_with(text: str, environ: dict[str, str]) -> str:
+    """Compose's interpolation under ``environ``: ``${V}``, ``${V:-default}``, ``${V:?error}`` (raised), ``$$``."""
+
+    def one(match: re.Match) -> str:
+        name, operator, argument = match.group(1), match.group(2) or "", match.group(3) or ""
+        value = environ.get(name, "")
+        if operator == ":?" and not value:
+            raise ValueError(f"compose stops: {argument}")
+        return value or (argument if operator == ":-" else "")
+
+    text = re.sub(r"(?<!\$)\$\{([A-Z0-9_]+)(?:(:-|:\?)([^}]*))?\}", one, text)
+    return text.replace("$$", "$")
+
+
+def compose_project(environ: dict[str, str], *, with_plain_overlay: bool) -> dict:
+    """What compose runs: docker-compose.yml, then the overlay merged over it (ports lists are appended)."""
+    environ = {"SECRET_KEY": "s", "ALLOWED_HOSTS": "h", "POSTGRES_PASSWORD": "p", "RABBITMQ_PASSWORD": "r"} | {
+        "MQTT_PASSWORD": "m",
+        **environ,
+    }
+    project = yaml.safe_load(interpolate_with(COMPOSE_TEXT, environ))
+    if with_plain_overlay:
+        overlay = yaml.safe_load(interpolate_with(PLAIN_OVERLAY_TEXT, environ))
+        assert set(overlay) == {"services"}
+        assert set(overlay["services"]) == {"mosquitto"}
+        project["services"]["mosquitto"]["ports"] += overlay["services"]["mosquitto"]["ports"]
+    return project
+
+
+def published_ports(service: dict) -> dict[int, str]:
+    """Container port → the host side it is published on (``[address:]port``), from short-syntax entries."""
+    ports = {}
+    for entry in service.get("ports", []):
+        host, _sep, target = str(entry).rpartition(":")
+        ports[int(target)] = host
+    return ports
+
+
+def test_without_mqtt_lan_plain_port_the_lan_gets_mqtt_only_over_tls():
+    project = compose_project({}, with_plain_overlay=False)
+    mosquitto = published_ports(project["services"]["mosquitto"])
+    assert mosquitto == {8883: "8883", 8884: "8884"}, "TLS MQTT and secure WebSockets, nothing plain"
+    for name, service in project["services"].items():
+        ports = published_ports(service)
+        assert 1883 not in ports, f"{name} publishes plain MQTT"
+        assert "1883" not in ports.values(), f"{name} publishes something on the host's 1883"
+    # The hub itself still reaches the broker inside the compose network, in plain MQTT.
+    assert "@mosquitto:1883" in project["services"]["web"]["environment"]["MQTT_URL"]
+
+
+def test_mqtt_lan_plain_port_with_the_overlay_publishes_plain_mqtt_on_that_port():
+    project = compose_project({"MQTT_LAN_PLAIN_PORT": "1883"}, with_plain_overlay=True)
+    assert published_ports(project["services"]["mosquitto"]) == {8883: "8883", 8884: "8884", 1883: "1883"}
+    one_interface = compose_project({"MQTT_LAN_PLAIN_PORT": "192.168.1.20:1884"}, with_plain_overlay=True)
+    assert published_ports(one_interface["services"]["mosquitto"])[1883] == "192.168.1.20:1884"
+    # The overlay without the variable stops compose with a message rather than publishing a random port.
+    with pytest.raises(ValueError, match=r"set MQTT_LAN_PLAIN_PORT in \.env"):
+        compose_project({}, with_plain_overlay=True)
+    # The same variable reaches the hub (env_file: .env), whose /healthz then says plain LAN MQTT is on.
+    assert "MQTT_LAN_PLAIN_PORT" in settings_variables()
+
+
+def test_both_mqtt_cases_follow_the_compose_specification():
+    from compose_spec import PyCompose
+
+    for environ, overlay in (({}, False), ({"MQTT_LAN_PLAIN_PORT": "1883"}, True)):
+        project = compose_project(environ, with_plain_overlay=overlay)
+        document = {key: value for key, value in project.items() if not key.startswith("x-")}
+        PyCompose.from_yaml(yaml.safe_dump(document)).validate()
+    PyCompose.from_yaml(interpolate_with(PLAIN_OVERLAY_TEXT, {"MQTT_LAN_PLAIN_PORT": "1883"})).validate()
+
+
+def test_mosquitto_reads_the_operators_certificate_read_only_like_nginx():
+    mosquitto, nginx = SERVICES["mosquitto"], SERVICES["nginx"]
+
+    def tls_mount(service: dict, target: str) -> str:
+        (entry,) = [entry for entry in service["volumes"] if f":{target}:" in entry]
+        source, _target, mode = entry.rsplit(":", 2)
+        assert mode == "ro", f"{entry} is not read-only"
+        return source
+
+    assert tls_mount(mosquitto, "/mosquitto/tls") == tls_mount(nginx, "/etc/nginx/tls") == "${TLS_DIR:-./deploy/tls}"
+    # mosquitto drops root before reading certificates: the command copies them to where the config points.
+    conf = (PROJECT_DIR / "deploy" / "mosquitto.conf").read_text()
+    files = set(re.findall(r"^(?:certfile|keyfile) (\S+)$", conf, re.MULTILINE))
+    assert files == {"/mosquitto/certs/fullchain.pem", "/mosquitto/certs/privkey.pem"}
+    script = mosquitto["command"][2]
+    assert "cp /mosquitto/tls/fullchain.pem /mosquitto/tls/privkey.pem /mosquitto/certs/" in script
+    assert "chown -R mosquitto:mosquitto /mosquitto/certs" in script
+    assert script.index("/mosquitto/certs/") < script.index("exec mosquitto")
+
+
+def test_the_mqtt_ports_are_in_the_env_examples():
+    production = (PROJECT_DIR / "deploy" / "production.env.example").read_text()
+    for name in ("MQTT_TLS_PORT", "MQTT_WSS_PORT", "MQTT_LAN_PLAIN_PORT"):
+        assert re.search(rf"^# {name}=", production, re.MULTILINE), name
+    assert "deploy/mqtt-lan-plain.yml" in production
+    assert re.search(r"^# MQTT_LAN_PLAIN_PORT=", (PROJECT_DIR / ".env.example").read_text(), re.MULTILINE)

@@ -1,7 +1,9 @@
-"""deploy/mosquitto.conf and its example ACL, run by the machine's mosquitto on a free loopback port.
+"""deploy/mosquitto.conf and its example ACL, run by the machine's mosquitto on free loopback ports.
 
-The broker the compose file starts must refuse anonymous clients and wrong passwords, and the ACL must
-keep a measuring device from switching hardware (an action topic is a command to the hub).
+The broker the compose file starts must refuse anonymous clients and wrong passwords on every listener (plain,
+TLS, secure WebSockets), and the ACL must keep a measuring device from switching hardware (an action topic is a
+command to the hub). The TLS listeners use a certificate made by deploy/selfsigned-cert.sh, the documented
+fallback, in the test's temp folder.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import os
 import queue
 import shutil
 import socket
+import ssl
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -31,8 +35,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass
+class Broker:
+    port: int  # plain MQTT (inside the compose network)
+    tls_port: int  # MQTT over TLS (8883 in the shipped config)
+    wss_port: int  # MQTT over secure WebSockets (8884)
+    ca_certs: str  # the self-signed certificate, which clients trust
+
+
 @pytest.fixture
-def broker(tmp_path):
+def broker_tls(tmp_path):
     mosquitto, mosquitto_passwd = shutil.which("mosquitto"), shutil.which("mosquitto_passwd")
     for path in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto_passwd"):
         if Path(path).exists():
@@ -46,11 +58,23 @@ def broker(tmp_path):
     passwd.touch()
     for user, password in PASSWORDS.items():
         subprocess.run([mosquitto_passwd, "-b", str(passwd), user, password], check=True, timeout=30)
-    port = free_port()
+    tls = tmp_path / "tls"
+    subprocess.run(
+        ["sh", str(PROJECT_DIR / "deploy" / "selfsigned-cert.sh"), "localhost", "127.0.0.1"],
+        env={**os.environ, "TLS_DIR": str(tls), "DAYS": "2"},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    port, tls_port, wss_port = free_port(), free_port(), free_port()
+    shipped = (PROJECT_DIR / "deploy" / "mosquitto.conf").read_text()
+    for listener in ("listener 1883\n", "listener 8883\n", "listener 8884\n"):
+        assert listener in shipped, f"the shipped config has no {listener.strip()!r}"
     conf = (
-        (PROJECT_DIR / "deploy" / "mosquitto.conf")
-        .read_text()
-        .replace("listener 1883", f"listener {port} 127.0.0.1")
+        shipped.replace("listener 1883\n", f"listener {port} 127.0.0.1\n")
+        .replace("listener 8883\n", f"listener {tls_port} 127.0.0.1\n")
+        .replace("listener 8884\n", f"listener {wss_port} 127.0.0.1\n")
+        .replace("/mosquitto/certs/", f"{tls}/")
         .replace("/mosquitto/data/passwd", str(passwd))
         .replace("/mosquitto/config/acl", str(PROJECT_DIR / "deploy" / "mosquitto.acl"))
         .replace("/mosquitto/data/", f"{tmp_path}/")
@@ -63,21 +87,36 @@ def broker(tmp_path):
     )
     try:
         deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-            assert process.poll() is None, process.stdout.read().decode()
-            assert time.monotonic() < deadline, "mosquitto did not listen within 10 s"
-            time.sleep(0.05)
-        yield port
+        for listening in (port, tls_port, wss_port):
+            while True:
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", listening), timeout=0.5):
+                    break
+                assert process.poll() is None, process.stdout.read().decode()
+                assert time.monotonic() < deadline, "mosquitto did not listen within 10 s"
+                time.sleep(0.05)
+        yield Broker(port, tls_port, wss_port, str(tls / "fullchain.pem"))
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
-def connect(port: int, username: str | None = None, password: str | None = None):
+@pytest.fixture
+def broker(broker_tls):
+    return broker_tls.port
+
+
+def connect(
+    port: int,
+    username: str | None = None,
+    password: str | None = None,
+    *,
+    ca_certs: str | None = None,
+    transport: str = "tcp",
+):
     """A connected client and its CONNACK reason code (0 = accepted), or an unconnected client and the refusal."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311, transport=transport)
+    if ca_certs:
+        client.tls_set(ca_certs=ca_certs)
     connack: queue.Queue = queue.Queue()
     messages: queue.Queue = queue.Queue()
     client.on_connect = lambda _c, _u, _f, reason, _p: connack.put(reason)
@@ -138,3 +177,48 @@ def test_the_compose_health_check_signs_in_as_the_hub_and_reads_the_broker_uptim
     assert healthy.returncode == 0
     wrong = subprocess.run(["sh", "-c", script], env={**os.environ, "MQTT_PASSWORD": "wrong"}, timeout=30)
     assert wrong.returncode != 0
+
+
+@pytest.mark.parametrize("transport", ["tcp", "websockets"], ids=["mqtt-tls-8883", "wss-8884"])
+def test_the_tls_listeners_let_a_client_with_a_password_in_and_carry_its_messages(broker_tls, transport):
+    port = broker_tls.tls_port if transport == "tcp" else broker_tls.wss_port
+    client, reason = connect(port, "hub", PASSWORDS["hub"], ca_certs=broker_tls.ca_certs, transport=transport)
+    try:
+        assert not reason.is_failure, reason
+        subscribed: queue.Queue = queue.Queue()
+        client.on_subscribe = lambda *_args: subscribed.put(True)
+        client.subscribe("/home/#", qos=1)
+        subscribed.get(timeout=5)
+        client.publish("/home/kitchen/measure/1.13.0", b"21.5", qos=1).wait_for_publish(timeout=5)
+        assert client.messages.get(timeout=5) == ("/home/kitchen/measure/1.13.0", b"21.5")
+    finally:
+        close(client)
+
+
+@pytest.mark.parametrize("transport", ["tcp", "websockets"], ids=["mqtt-tls-8883", "wss-8884"])
+def test_the_tls_listeners_refuse_anonymous_clients_and_wrong_passwords(broker_tls, transport):
+    port = broker_tls.tls_port if transport == "tcp" else broker_tls.wss_port
+    for username, password in ((None, None), ("hub", "not-the-password")):
+        client, reason = connect(port, username, password, ca_certs=broker_tls.ca_certs, transport=transport)
+        close(client)
+        assert reason.is_failure, f"{username or 'anonymous'} was let in over TLS"
+        assert reason.value in (4, 5, 134, 135)
+
+
+def test_the_tls_listener_speaks_only_tls(broker_tls):
+    # A plain MQTT CONNECT sent to 8883 gets no CONNACK: passwords never cross the LAN in clear there.
+    connect_packet = bytes.fromhex("101000044d5154540402003c0004") + b"test"
+    with socket.create_connection(("127.0.0.1", broker_tls.tls_port), timeout=5) as sock:
+        sock.sendall(connect_packet)
+        try:
+            answer = sock.recv(4)
+        except (ConnectionResetError, TimeoutError):
+            answer = b""
+    assert not answer.startswith(b"\x20"), "the TLS port accepted a plain MQTT connection"
+    # And the certificate it presents is the operator's (here: the self-signed fallback).
+    context = ssl.create_default_context(cafile=broker_tls.ca_certs)
+    with (
+        socket.create_connection(("127.0.0.1", broker_tls.tls_port), timeout=5) as sock,
+        context.wrap_socket(sock, server_hostname="localhost") as secure,
+    ):
+        assert secure.version() in ("TLSv1.2", "TLSv1.3")

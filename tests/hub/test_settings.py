@@ -86,6 +86,9 @@ def test_the_embedded_default_needs_no_variable(load_settings):
         ("EVENTS_RETENTION_DAYS", "0"),
         ("AXES_FAILURE_LIMIT", "five"),
         ("TIME_ZONE", "Mars/Olympus_Mons"),
+        ("MQTT_LAN_PLAIN_PORT", "yes"),
+        ("MQTT_LAN_PLAIN_PORT", "70000"),
+        ("MQTT_LAN_PLAIN_PORT", "lan:1883"),
     ],
 )
 def test_a_malformed_value_stops_start_up_naming_the_variable(load_settings, name, value):

@@ -275,6 +275,8 @@ class Hub:
             "ALLOWED_HOSTS": "127.0.0.1",
             "DEBUG": "false",
             "MQTT_BRIDGE_FILTERS": "bench/#",
+            # Every bench client signs in as the one bench user: lift the per-user socket limit (20 by default).
+            "PUSH_MAX_SOCKETS_PER_USER": "100000",
         }
         for variable in ("AMQP_URL", "MQTT_URL", "SYSLOG_ADDRESS"):
             self.environment.pop(variable, None)

@@ -327,6 +327,15 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Live push (/ws/push) bounds, so one user cannot grow a web process without limit (docs/security.md).
+# Bytes of frames waiting for one socket before it is closed with 4408 (a reader that cannot keep up).
+PUSH_MAX_QUEUED_BYTES = env.int("PUSH_MAX_QUEUED_BYTES", 4 * 1024 * 1024, minimum=64 * 1024)
+# What one socket's subscriptions may hold: filters and ids in bytes, plus 512 bytes per filter level.
+PUSH_MAX_SUBSCRIPTION_BYTES = env.int("PUSH_MAX_SUBSCRIPTION_BYTES", 1024 * 1024, minimum=4096)
+PUSH_MAX_SUBSCRIPTIONS = env.int("PUSH_MAX_SUBSCRIPTIONS", 256, minimum=1)
+# Open sockets per user in one web process; one more is closed with 4429.
+PUSH_MAX_SOCKETS_PER_USER = env.int("PUSH_MAX_SOCKETS_PER_USER", 20, minimum=1)
+
 # --- Message bus and Celery -----------------------------------------------------------------------------
 AMQP_URL = env.str("AMQP_URL", "memory://")
 MQTT_URL = env.str("MQTT_URL")

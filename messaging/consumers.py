@@ -4,6 +4,10 @@ Thin: parse a request, check it against the user's grants, hand subscriptions to
 :class:`~messaging.push.hub.PushHub`, answer. Everything sent to the socket goes through one bounded queue
 drained by one writer task, so a request's ``ack`` always precedes the retained values it brings, and a socket
 that cannot keep up is noticed (its queue fills) without holding up anyone else.
+
+What one user can make a web process hold is bounded by the ``PUSH_MAX_*`` settings (docs/security.md): bytes
+waiting per socket (4408), subscriptions per socket and what they hold (an ``error`` frame), sockets per user in
+this process (4429).
 """
 
 from __future__ import annotations
@@ -17,26 +21,32 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from messaging import push
 from messaging.auth import still_authenticated
 from messaging.push.frames import (
+    LEVEL_BYTES,
     BadRequest,
     PushMessage,
     Request,
     ack_frame,
     error_frame,
+    frame_bytes,
     message_frame,
     parse_request,
     pong_frame,
+    subscription_bytes,
 )
 from messaging.push.grants import PushRefused, grants_for
+from messaging.push.hub import socket_quota
 from messaging.topics import InvalidTopicError, validate_filter
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_SLOW = 4408
+CLOSE_TOO_MANY_SOCKETS = 4429
 CLOSE_HEARTBEAT_LOST = 4000
 
 
@@ -50,10 +60,25 @@ class PushConsumer(AsyncWebsocketConsumer):
     #: How often the silence of the client is checked, and how long it may stay silent before 4000.
     heartbeat_interval = 10.0
     heartbeat_timeout = 60.0
-    max_subscriptions = 256
     #: How often an open socket checks that its account, token or session still holds (else 4401).
     reauth_interval = 60.0
-    _options = ("queue_size", "heartbeat_interval", "heartbeat_timeout", "max_subscriptions", "reauth_interval")
+    #: The byte and count bounds; None takes the ``PUSH_MAX_*`` setting when the socket opens.
+    max_queued_bytes: int | None = None
+    max_subscription_bytes: int | None = None
+    max_subscriptions: int | None = None
+    max_sockets_per_user: int | None = None
+    #: The user this socket counts against in the process's socket quota, once claimed.
+    _quota_key: Any = None
+    _options = (
+        "queue_size",
+        "heartbeat_interval",
+        "heartbeat_timeout",
+        "reauth_interval",
+        "max_queued_bytes",
+        "max_subscription_bytes",
+        "max_subscriptions",
+        "max_sockets_per_user",
+    )
 
     def __init__(self, **options) -> None:
         # ``PushConsumer.as_asgi(heartbeat_timeout=0.3)``: timers and bounds injectable, as tests need.
@@ -70,16 +95,21 @@ class PushConsumer(AsyncWebsocketConsumer):
         self._closing = False
         self._tasks: list[asyncio.Task] = []
         if user is None or not user.is_authenticated or not user.is_active:
-            # Accept first: a close before accepting is a bare HTTP 403, and a script could not tell why.
-            await self.accept()
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            self._closing = True
+            await self._refuse(CLOSE_UNAUTHENTICATED)
             return
+        self._resolve_limits()
+        if not socket_quota.claim(user.pk, self, self.max_sockets_per_user):
+            logger.info("live push: %s already has %s sockets open here", user, self.max_sockets_per_user)
+            await self._refuse(CLOSE_TOO_MANY_SOCKETS)
+            return
+        self._quota_key = user.pk
         self.grants = await database_sync_to_async(grants_for)(user)
         self.hub = push.process_hub()
         # Frames waiting for the socket, and the writer's wake-up call while it has none (lighter than a Queue:
         # this runs once per delivery).
         self._pending: deque[str] = deque()
+        self._pending_bytes = 0
+        self._subscription_bytes = 0
         self._wakeup: asyncio.Future | None = None
         self._loop = asyncio.get_running_loop()
         self._last_heard = self._loop.time()
@@ -98,6 +128,25 @@ class PushConsumer(AsyncWebsocketConsumer):
             self.hub.detach(self)
         for task in self._tasks:
             task.cancel()
+        if self._quota_key is not None:
+            socket_quota.release(self._quota_key, self)
+            self._quota_key = None
+
+    async def _refuse(self, code: int) -> None:
+        # Accept first: a close before accepting is a bare HTTP 403, and a script could not tell why.
+        await self.accept()
+        await self.close(code=code)
+        self._closing = True
+
+    def _resolve_limits(self) -> None:
+        for name, setting in (
+            ("max_queued_bytes", "PUSH_MAX_QUEUED_BYTES"),
+            ("max_subscription_bytes", "PUSH_MAX_SUBSCRIPTION_BYTES"),
+            ("max_subscriptions", "PUSH_MAX_SUBSCRIPTIONS"),
+            ("max_sockets_per_user", "PUSH_MAX_SOCKETS_PER_USER"),
+        ):
+            if getattr(self, name) is None:
+                setattr(self, name, getattr(settings, setting))
 
     # -- PushConnection (called by the hub, on this loop) --
 
@@ -106,10 +155,12 @@ class PushConsumer(AsyncWebsocketConsumer):
             return
         if self._live_since is not None and message is not None:
             self._live_since[message.topic] = max(message.order, self._live_since.get(message.topic, message.order))
-        if len(self._pending) >= self.queue_size:
+        size = frame_bytes(frame)
+        if len(self._pending) >= self.queue_size or self._pending_bytes + size > self.max_queued_bytes:
             self._shut(CLOSE_TOO_SLOW, "too slow to keep up")
             return
         self._pending.append(frame)
+        self._pending_bytes += size
         wakeup = self._wakeup
         if wakeup is not None:
             self._wakeup = None
@@ -142,8 +193,21 @@ class PushConsumer(AsyncWebsocketConsumer):
             self.grants.check_subscribe(topic_filter)
         except (InvalidTopicError, PushRefused) as exc:
             raise BadRequest(str(exc), request_id=request.id) from None
-        if topic_filter not in self.subscriptions and len(self.subscriptions) >= self.max_subscriptions:
+        replaced = topic_filter in self.subscriptions
+        if not replaced and len(self.subscriptions) >= self.max_subscriptions:
             raise BadRequest(f"at most {self.max_subscriptions} subscriptions per connection", request_id=request.id)
+        held = self._subscription_bytes
+        if replaced:
+            held -= subscription_bytes(topic_filter, self.subscriptions[topic_filter])
+        held += subscription_bytes(topic_filter, request.id)
+        if held > self.max_subscription_bytes:
+            raise BadRequest(
+                f"this connection's subscriptions would hold {held} bytes, more than the {self.max_subscription_bytes}"
+                f" allowed (a filter counts its text, its id and {LEVEL_BYTES} bytes per level): unsubscribe from"
+                " some, or use a wildcard",
+                request_id=request.id,
+            )
+        self._subscription_bytes = held
         self._live_since = {}
         try:
             self.hub.subscribe(self, topic_filter, request.id)
@@ -166,8 +230,10 @@ class PushConsumer(AsyncWebsocketConsumer):
             validate_filter(request.topic)
         except InvalidTopicError as exc:
             raise BadRequest(str(exc), request_id=request.id) from None
+        subscription_id = self.subscriptions.get(request.topic)
         if not self.hub.unsubscribe(self, request.topic):
             raise BadRequest(f"there is no subscription on {request.topic!r}", request_id=request.id)
+        self._subscription_bytes -= subscription_bytes(request.topic, subscription_id)
         self.offer(ack_frame(request.id))
 
     async def _publish(self, request: Request) -> None:
@@ -193,7 +259,12 @@ class PushConsumer(AsyncWebsocketConsumer):
         pending = self._pending
         while True:
             while pending:
-                await send({"type": "websocket.send", "text": pending.popleft()})
+                frame = pending[0]
+                # Counted until sent: a frame the server has not taken yet is still this process's memory.
+                await send({"type": "websocket.send", "text": frame})
+                if pending and pending[0] is frame:  # else _shut emptied the queue meanwhile
+                    pending.popleft()
+                    self._pending_bytes -= frame_bytes(frame)
             self._wakeup = self._loop.create_future()
             await self._wakeup
 
@@ -223,6 +294,9 @@ class PushConsumer(AsyncWebsocketConsumer):
             return
         self._closing = True
         self.hub.detach(self)
+        # Freed now, not when the peer finally takes the close frame (a reader that never reads may not).
+        self._pending.clear()
+        self._pending_bytes = 0
         logger.info("live push: closing a connection (%s) of %s: %s", code, self.scope.get("user"), why)
         for task in self._tasks:
             if task is not asyncio.current_task():

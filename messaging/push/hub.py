@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
+import weakref
 from typing import Any, Protocol
 
 from messaging.push.bus import PushBus
@@ -27,6 +29,48 @@ class PushConnection(Protocol):
 
     def offer(self, frame: str, message: PushMessage | None = None) -> None:
         """Queue a frame for the socket without waiting (a full queue is the connection's business)."""
+
+
+class SocketQuota:
+    """Open ``/ws/push`` sockets per user in this process, across its event loops (``PUSH_MAX_SOCKETS_PER_USER``).
+
+    Per web process: with several web processes a user may hold that many sockets in each. It needs no shared
+    store, and a process's memory is what the limit protects. Connections are held weakly, so one that vanished
+    without its disconnect (a cancelled task) stops counting once it is gone.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[Any, weakref.WeakSet] = {}
+
+    def claim(self, user_key: Any, connection: Any, limit: int) -> bool:
+        """Count ``connection`` for ``user_key``; False (and nothing counted) when it already has ``limit``."""
+        with self._lock:
+            connections = self._open.setdefault(user_key, weakref.WeakSet())
+            if connection in connections:
+                return True
+            if len(connections) >= limit:
+                return False
+            connections.add(connection)
+            return True
+
+    def release(self, user_key: Any, connection: Any) -> None:
+        with self._lock:
+            connections = self._open.get(user_key)
+            if connections is None:
+                return
+            connections.discard(connection)
+            if not connections:
+                del self._open[user_key]
+
+    def open_for(self, user_key: Any) -> int:
+        with self._lock:
+            connections = self._open.get(user_key)
+            return 0 if connections is None else len(connections)
+
+
+#: The process's count of open sockets per user.
+socket_quota = SocketQuota()
 
 
 class PushHub:

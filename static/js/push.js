@@ -20,6 +20,12 @@
   "use strict";
 
   const CLOSE_NOT_AUTHENTICATED = 4401;
+  // The hub's other close codes (README, "Live push"): each is worth a reconnect after the back-off.
+  const CLOSE_REASONS = {
+    4000: "heartbeat lost",
+    4408: "too slow to keep up",
+    4429: "too many open connections for this account: close another tab or device",
+  };
 
   const DEFAULTS = {
     url: null,
@@ -193,7 +199,8 @@
       const base = Math.min(this.options.maxDelay, this.options.minDelay * Math.pow(2, this._attempt));
       const delay = base / 2 + Math.random() * (base / 2);
       this._attempt += 1;
-      this._setStatus("reconnecting", code === undefined ? "" : "closed with " + code);
+      const reason = CLOSE_REASONS[code] ? CLOSE_REASONS[code] + "; " : "";
+      this._setStatus("reconnecting", code === undefined ? "" : reason + "closed with " + code);
       this._reconnectTimer = setTimeout(() => {
         if (!this._stopped) this._connect();
       }, delay);

@@ -1,0 +1,232 @@
+"""What one user can make a web process hold through ``/ws/push``: each limit exceeded, its refusal, and the
+process's memory (peak RSS, from /proc/self/status) staying within a stated bound meanwhile.
+
+The bounds are generous against the noise of a test process (a few MB) and far below what the same attacks
+cost before the limits counted bytes: a 60,000-level filter alone held 27 MB of filter index, and a socket
+that stopped reading queued up to 1,000 frames of any size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.routing import ProtocolTypeRouter, URLRouter
+from django.urls import path
+from websockets.asyncio.client import connect
+
+from hub.asgi import Lifespan
+from messaging import push
+from messaging.auth import push_auth_stack
+from messaging.consumers import PushConsumer
+from messaging.push.bus import MemoryBus
+from messaging.push.frames import LEVEL_BYTES, subscription_bytes
+from messaging.push.hub import socket_quota
+from tests.browser.support import HubServer
+from tests.messaging import push_support
+from tests.messaging.push_support import WebsocketCommunicator, bearer_token, connect_consumer
+from tests.messaging.test_ws_server import NonReadingClient
+
+memory_bus = push_support.memory_bus
+grants_db = push_support.grants_db
+household = push_support.household
+staff = push_support.staff
+
+MB = 1024 * 1024
+
+
+class PeakRss:
+    """The process's resident memory: its peak (VmHWM, reset on entry) above what it was on entry."""
+
+    @staticmethod
+    def _status_kb(field: str) -> int:
+        with open("/proc/self/status") as status:
+            return int(re.search(rf"^{field}:\s+(\d+) kB", status.read(), re.MULTILINE).group(1))
+
+    def __enter__(self) -> PeakRss:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")  # resets VmHWM to the current RSS
+        self.start = self._status_kb("VmRSS") * 1024
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.growth = self._status_kb("VmHWM") * 1024 - self.start
+
+    def assert_within(self, bound: int) -> None:
+        assert self.growth < bound, f"peak RSS grew by {self.growth / MB:.1f} MB, more than {bound / MB:.0f} MB"
+        print(f"peak RSS growth {self.growth / MB:.1f} MB (bound {bound / MB:.0f} MB)")
+
+
+def error_about(reply: dict, request_id, *words: str) -> bool:
+    return reply["op"] == "error" and reply["id"] == request_id and all(word in reply["message"] for word in words)
+
+
+# --- subscriptions: how many, and what they hold ---------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("memory_bus")
+async def test_deep_filters_are_refused_before_they_reach_the_filter_index(household):
+    socket = await connect_consumer(household)
+    with PeakRss() as rss:
+        for n in range(5):
+            deep = f"/home/{n}" + "/" * 60_000  # inside the household's /home/# grant, 60,003 levels
+            reply = await socket.subscribe(deep, n)
+            assert error_about(reply, n, "bytes", "per level"), reply
+    rss.assert_within(16 * MB)  # accepted, the five held about 135 MB of index
+    assert await socket.subscribe("/home/+/measure/#", "ok") == {"op": "ack", "id": "ok"}, "still usable"
+    await socket.close()
+
+
+@pytest.mark.usefixtures("memory_bus")
+async def test_long_filters_are_refused_once_a_sockets_subscriptions_hold_push_max_subscription_bytes(
+    household, settings
+):
+    limit = settings.PUSH_MAX_SUBSCRIPTION_BYTES
+    assert limit == MB, "the documented default"
+    socket = await connect_consumer(household)
+    # 60 kB each, near MQTT's 65,535-byte limit on a filter.
+    filters = [f"/home/{n}/{'x' * 60_000}" for n in range(40)]
+    held = accepted = 0
+    with PeakRss() as rss:
+        for n, topic_filter in enumerate(filters):
+            reply = await socket.subscribe(topic_filter, n)
+            if held + subscription_bytes(topic_filter, n) <= limit:
+                assert reply == {"op": "ack", "id": n}
+                held += subscription_bytes(topic_filter, n)
+                accepted += 1
+            else:
+                assert error_about(reply, n, f"more than the {limit} allowed"), reply
+    rss.assert_within(16 * MB)
+    assert accepted == 16, "1 MiB holds sixteen such filters"
+    # Unsubscribing gives the room back.
+    assert await socket.request({"op": "unsubscribe", "topic": filters[0], "id": "u"}) == {"op": "ack", "id": "u"}
+    assert await socket.subscribe(filters[-1], "again") == {"op": "ack", "id": "again"}
+    await socket.close()
+
+
+@pytest.mark.usefixtures("memory_bus")
+async def test_a_huge_subscription_id_counts_too(household):
+    # Every message frame repeats the id: a 200 kB id on each of a few filters is as heavy as a long filter.
+    socket = await connect_consumer(household)
+    big_id = "i" * 200_000
+    replies = [await socket.subscribe(f"/home/room{n}/#", f"{n}{big_id}") for n in range(8)]
+    assert [reply["op"] for reply in replies] == ["ack"] * 5 + ["error"] * 3
+    await socket.close()
+
+
+@pytest.mark.usefixtures("memory_bus")
+async def test_thousands_of_subscriptions_stop_at_push_max_subscriptions(household, settings):
+    assert settings.PUSH_MAX_SUBSCRIPTIONS == 256, "the documented default"
+    socket = await connect_consumer(household)
+    with PeakRss() as rss:
+        replies = [await socket.subscribe(f"/home/room{n}/measure/+", n) for n in range(3_000)]
+    rss.assert_within(16 * MB)
+    assert all(reply == {"op": "ack", "id": n} for n, reply in enumerate(replies[:256]))
+    assert all(error_about(reply, n, "at most 256 subscriptions") for n, reply in enumerate(replies) if n >= 256)
+    # The same filter again only renames the subscription: allowed at the limit.
+    assert await socket.subscribe("/home/room0/measure/+", "renamed") == {"op": "ack", "id": "renamed"}
+    await socket.close()
+
+
+@pytest.mark.usefixtures("memory_bus")
+async def test_the_subscription_limits_are_settings(household, settings):
+    settings.PUSH_MAX_SUBSCRIPTIONS = 3
+    settings.PUSH_MAX_SUBSCRIPTION_BYTES = 5 * LEVEL_BYTES
+    socket = await connect_consumer(household)
+    assert (await socket.subscribe("/home/#", 1))["op"] == "ack"  # 3 levels: "", "home", "#"
+    assert (await socket.subscribe("/a/b", 2))["op"] == "error", "not granted"
+    assert error_about(await socket.subscribe("/home/x/#", 3), 3, "more than the 2560 allowed")
+    settings.PUSH_MAX_SUBSCRIPTION_BYTES = 8192
+    socket = await connect_consumer(household)
+    for n in range(3):
+        assert await socket.subscribe(f"/home/{n}", n) == {"op": "ack", "id": n}
+    assert error_about(await socket.subscribe("/home/3", 3), 3, "at most 3 subscriptions")
+    await socket.close()
+
+
+# --- sockets per user ------------------------------------------------------------------------------------------
+
+
+async def open_consumer(user) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(PushConsumer.as_asgi(), "/ws/push")
+    communicator.scope["user"] = user
+    connected, _ = await communicator.connect()
+    assert connected, "accepted first, so a refusal can carry its close code"
+    return communicator
+
+
+@pytest.mark.usefixtures("memory_bus")
+async def test_a_user_gets_at_most_push_max_sockets_per_user_sockets_in_a_process(household, staff, settings):
+    assert settings.PUSH_MAX_SOCKETS_PER_USER == 20, "the documented default"
+    with PeakRss() as rss:
+        sockets = [await open_consumer(household) for _ in range(20)]
+        refused = [await open_consumer(household) for _ in range(200)]
+    rss.assert_within(24 * MB)
+    for communicator in refused:
+        closed = await communicator.receive_output(2)
+        assert closed == {"type": "websocket.close", "code": 4429}
+    for communicator in sockets:
+        assert await communicator.receive_nothing(0.01), "the first twenty stay open"
+    assert socket_quota.open_for(household.pk) == 20
+    # Another user is not affected; a closed socket frees its place.
+    other = push_support.Socket(await open_consumer(staff))
+    assert await other.request({"op": "ping", "id": 1}) == {"op": "pong", "id": 1}
+    await sockets[0].disconnect()
+    again = push_support.Socket(await open_consumer(household))
+    assert await again.request({"op": "ping", "id": 2}) == {"op": "pong", "id": 2}
+    for communicator in [*sockets[1:], again.communicator, other.communicator]:
+        await communicator.disconnect()
+    assert socket_quota.open_for(household.pk) == 0
+
+
+# --- a reader that never reads -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def served_push(grants_db):
+    """The hub's /ws/push stack on a real uvicorn, with the in-process bus; yields its ws:// URL."""
+    bus = MemoryBus()
+    push.use_bus(bus)
+    routes = URLRouter([path("ws/push", PushConsumer.as_asgi())])
+    server = HubServer(Lifespan(ProtocolTypeRouter({"websocket": push_auth_stack(routes)}), run_embedded=False))
+    yield server.url.replace("http://", "ws://") + "/ws/push"
+    server.stop()
+    push.use_bus(None)
+
+
+@pytest.mark.slow
+async def test_a_reader_that_never_reads_is_closed_with_4408_once_push_max_queued_bytes_wait(
+    served_push, staff, settings
+):
+    assert settings.PUSH_MAX_QUEUED_BYTES == 4 * MB, "the documented default"
+    token = await sync_to_async(bearer_token)(staff, "push:read")
+    slow = await asyncio.to_thread(NonReadingClient, served_push, token)
+    slow.send({"op": "subscribe", "topic": "/flood/#", "id": 1})
+    assert (await asyncio.to_thread(slow.next_text)) == {"op": "ack", "id": 1}
+    total = 320  # 80 MB of 256 kB messages, far fewer than 1,000 frames: the frame count alone never closed it
+    async with connect(served_push, additional_headers={"Authorization": f"Bearer {token}"}, max_size=None) as fast:
+        await fast.send(json.dumps({"op": "subscribe", "topic": "/flood/#", "id": 1}))
+        assert json.loads(await fast.recv()) == {"op": "ack", "id": 1}
+
+        async def publish():
+            for n in range(total):
+                await push.fanout(f"/flood/{n}", "x" * 256 * 1024)
+                await asyncio.sleep(0.002)
+
+        async def read_fast():
+            got = 0
+            while got < total:
+                json.loads(await asyncio.wait_for(fast.recv(), 10))
+                got += 1
+            return got
+
+        with PeakRss() as rss:
+            _, received = await asyncio.gather(publish(), read_fast())
+        assert received == total, "a socket that reads gets everything"
+    rss.assert_within(40 * MB)
+    code, frames = await asyncio.to_thread(slow.read_until_closed)
+    assert code == 4408
+    assert frames < 40, f"what was on its way before the close: {frames} frames"

@@ -1,0 +1,188 @@
+"""The device authorization grant (RFC 8628) as a standard client drives it: authlib against a live hub.
+
+A device code is single use (a second exchange is ``invalid_grant``, also when two race) and bound to its
+client; a device-grant token request without ``device_code`` is a 400 ``invalid_request``, not a 500 page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+import requests
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
+from django.conf import settings as django_settings
+from django.db import connection
+from django.test import Client
+from oauth2_provider.models import AccessToken, Application, RefreshToken
+from oauth2_provider.oauth2_validators import OAuth2Validator
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+# The race below runs each exchange on its own thread and database connection. pytest-django's in-memory
+# SQLite test database shares one cache between connections, where a second writer fails at once with "table
+# is locked" instead of waiting as it does on the hub's SQLite file (busy timeout, IMMEDIATE transactions).
+# So, as the browser tests do (a full run collects them, and with them this setting), the session's SQLite
+# test database is a file whenever this module is collected.
+_database = django_settings.DATABASES["default"]
+if _database["ENGINE"] == "django.db.backends.sqlite3" and not _database.get("TEST", {}).get("NAME"):
+    _database.setdefault("TEST", {})["NAME"] = str(Path(django_settings.HUB_VAR_DIR) / "test-browser.sqlite3")
+
+
+@pytest.fixture
+def hub(live_server, django_db_serialized_rollback, settings):
+    """The live hub's base URL; the test's database is the one it serves, restored (groups too) afterwards."""
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "DEVICE_FLOW_INTERVAL": 0}
+    return live_server.url
+
+
+def script_client(application: Application) -> OAuth2Session:
+    # A public client: it authenticates by sending its client_id in the body (RFC 6749 section 2.3.1).
+    return OAuth2Session(client_id=application.client_id, token_endpoint_auth_method="none", scope="users:read")
+
+
+def start_device_flow(hub: str, session: OAuth2Session) -> dict:
+    """What a script does first: ask for a device code and a user code (RFC 8628 section 3.1)."""
+    answer = session.post(
+        f"{hub}/o/device-authorization/",
+        data={"client_id": session.client_id, "scope": "users:read"},
+        withhold_token=True,  # no token yet: this is how the script gets one
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def user_approves(user, user_code: str) -> None:
+    """The user types the code on the hub's device page, signed in, and allows it."""
+    browser = Client()
+    browser.force_login(user)
+    to_confirm = browser.post("/o/device/", {"user_code": user_code})
+    assert to_confirm.status_code == 302, to_confirm.content
+    assert browser.post(to_confirm["Location"], {"action": "accept"}).status_code == 302
+
+
+def exchange(hub: str, session: OAuth2Session, device_code: str) -> dict:
+    return session.fetch_token(f"{hub}/o/token/", grant_type=DEVICE_GRANT, device_code=device_code)
+
+
+def test_a_device_code_gives_tokens_once_then_invalid_grant(hub, household_user, oauth_application):
+    script = script_client(oauth_application)
+    device = start_device_flow(hub, script)
+    with pytest.raises(OAuthError) as pending:
+        exchange(hub, script, device["device_code"])
+    assert pending.value.error == "authorization_pending"
+
+    user_approves(household_user, device["user_code"])
+    token = exchange(hub, script, device["device_code"])
+    assert token["token_type"] == "Bearer"
+    me = requests.get(f"{hub}/v1/users/me", headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=10)
+    assert me.status_code == 200
+    assert me.json()["username"] == "alice"
+
+    # Replayed (a copy from a log, shell history or a second process): no second token family.
+    with pytest.raises(OAuthError) as replayed:
+        exchange(hub, script_client(oauth_application), device["device_code"])
+    assert replayed.value.error == "invalid_grant"
+    assert AccessToken.objects.count() == 1
+    assert RefreshToken.objects.count() == 1
+    # The first exchange's tokens keep working: a refused replay revokes nothing.
+    refreshed = script.refresh_token(f"{hub}/o/token/", refresh_token=token["refresh_token"])
+    assert refreshed["access_token"] != token["access_token"]
+
+
+def test_a_device_code_is_refused_to_another_client(hub, household_user, oauth_application):
+    script = script_client(oauth_application)
+    device = start_device_flow(hub, script)
+    user_approves(household_user, device["user_code"])
+    other_app = Application.objects.create(
+        name="another script",
+        client_type=Application.CLIENT_PUBLIC,
+        authorization_grant_type=Application.GRANT_DEVICE_CODE,
+    )
+    with pytest.raises(OAuthError) as refused:
+        exchange(hub, script_client(other_app), device["device_code"])
+    assert refused.value.error == "invalid_grant"
+    assert not AccessToken.objects.exists()
+    # The client it was issued to still gets its tokens.
+    assert exchange(hub, script, device["device_code"])["access_token"]
+
+
+def test_a_device_token_request_without_device_code_is_invalid_request(hub, oauth_application):
+    script = script_client(oauth_application)
+    with pytest.raises(OAuthError) as refused:
+        script.fetch_token(f"{hub}/o/token/", grant_type=DEVICE_GRANT)
+    assert refused.value.error == "invalid_request"
+    # As curl sends it: a JSON 400, not Django's 500 page.
+    answer = requests.post(
+        f"{hub}/o/token/",
+        data=urlencode({"grant_type": DEVICE_GRANT, "client_id": oauth_application.client_id}),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=10,
+    )
+    assert answer.status_code == 400
+    assert answer.headers["Content-Type"].startswith("application/json")
+    assert answer.json()["error"] == "invalid_request"
+    empty = requests.post(f"{hub}/o/token/", data={"grant_type": DEVICE_GRANT, "device_code": ""}, timeout=10)
+    assert (empty.status_code, empty.json()["error"]) == (400, "invalid_request")
+
+
+@pytest.mark.postgres
+def test_two_simultaneous_exchanges_of_one_code_give_exactly_one_token(
+    transactional_db, django_db_serialized_rollback, household_user, oauth_application, settings, monkeypatch
+):
+    """Each exchange in its own thread and database connection, held inside the token write so that both
+    would have read the grant as AUTHORIZED before either commits, were the exchange not serialized."""
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "DEVICE_FLOW_INTERVAL": 0}
+    script = Client()
+    started = script.post(
+        "/o/device-authorization/",
+        urlencode({"client_id": oauth_application.client_id}),
+        content_type="application/x-www-form-urlencoded",
+    )
+    device = started.json()
+    user_approves(household_user, device["user_code"])
+
+    racers = 4
+    inside_token_write = threading.Barrier(racers, timeout=1.5)
+    save_bearer_token = OAuth2Validator.save_bearer_token
+
+    def slow_save(self, token, request, *args, **kwargs):
+        # Wait (briefly) for every racer to reach this point: with the exchange serialized only one ever does,
+        # and the barrier times out; without it, all of them would be here at once.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            inside_token_write.wait()
+        return save_bearer_token(self, token, request, *args, **kwargs)
+
+    monkeypatch.setattr(OAuth2Validator, "save_bearer_token", slow_save)
+    answers: list[tuple[int, dict]] = []
+
+    def race():
+        try:
+            response = Client().post(
+                "/o/token/",
+                urlencode(
+                    {
+                        "grant_type": DEVICE_GRANT,
+                        "device_code": device["device_code"],
+                        "client_id": oauth_application.client_id,
+                    }
+                ),
+                content_type="application/x-www-form-urlencoded",
+            )
+            answers.append((response.status_code, response.json()))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=race) for _ in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] + [400] * (racers - 1), answers
+    assert all(body["error"] == "invalid_grant" for status, body in answers if status == 400)
+    assert AccessToken.objects.count() == 1

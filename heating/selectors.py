@@ -96,7 +96,9 @@ def nodes_matching(user, q: str, limit: int) -> list[dict]:
     (the id in hex as the API writes it, ``0x``-prefixed, or decimal as in lagarto's endpoint ids)."""
     text = q.strip().lower()
     by_address = Q(key=text.removeprefix("0x"))
-    if text.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²" or "①", which int() refuses; and nine digits at most,
+    # so a 5,000-digit query never reaches int() (it refuses those too) nor overflows the column.
+    if text.isascii() and text.isdigit() and len(text) <= 9:
         by_address |= Q(address=int(text))
     matches = Node.objects.filter(Q(name__icontains=text) | Q(location__icontains=text) | by_address)
     return [

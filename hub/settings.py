@@ -260,7 +260,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "hub.api.filters.TimeRangeFilter",
         "hub.api.filters.ExactFieldFilter",
-        "rest_framework.filters.SearchFilter",  # ?q= over the view's search_fields
+        "hub.api.filters.HubSearchFilter",  # ?q= over the view's search_fields (DRF's, its length bounded)
     ],
     "SEARCH_PARAM": "q",
     "EXCEPTION_HANDLER": "hub.api.errors.api_exception_handler",

@@ -30,4 +30,7 @@ def parse_utc(text: str) -> datetime:
         raise ValueError(f"{text!r} is not an ISO 8601 time such as 2026-11-28T07:30:00.000Z") from None
     if moment.tzinfo is None:
         raise ValueError(f"{text!r} has no zone; add Z for UTC")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-01:00 is a valid ISO time whose UTC lies past year 9999
+        raise ValueError(f"{text!r} is outside the years 1 to 9999 once in UTC") from None

@@ -28,8 +28,10 @@ ERROR_KINDS: tuple[ErrorKind, ...] = (
         "invalid-input",
         400,
         "Invalid input",
-        "A body field or a query parameter (limit, offset, fields, since, until, a filter) has a value the API "
-        "cannot use. The body's fields names each one with what is wrong; fix them and send the request again.",
+        "A body field or a query parameter (limit, offset, fields, since, until, q, a filter) has a value the API "
+        "cannot use: a word or another script's digits for a number, a number past its range, a bad date, a NUL "
+        "character, a search over 200 characters or any query value over 1,000. The body's fields names each one "
+        "with what is wrong; fix them and send the request again.",
     ),
     ErrorKind(
         "malformed-body",
@@ -54,7 +56,7 @@ ERROR_KINDS: tuple[ErrorKind, ...] = (
         401,
         "Invalid or expired token",
         "The access token is unknown, revoked or expired. Get a new one from the token endpoint /o/token/ "
-        "(with your refresh token, or with the password grant) and retry.",
+        "(with your refresh token, or through the device flow again) and retry.",
     ),
     ErrorKind(
         "permission-denied",

@@ -5,6 +5,10 @@
 * Any error that did not come out of a DRF view — an unknown path, Django's 405 or CSRF page, an unhandled
   exception — answers the JSON error body instead of an HTML page.
 * ``?suppress_response_code=true`` answers 200 and carries the real status as ``"response_code"``.
+* A query parameter whose name or value holds a NUL character, or whose value is longer than
+  ``MAX_QUERY_VALUE_LENGTH`` characters, is a 400 naming it, before any view runs. PostgreSQL cannot store or
+  compare text with NUL in it (the driver raises: a 500), SQLite refuses a LIKE pattern over 50,000 bytes (a
+  500 too), and no value the API takes needs either. Anything else is left to the parameter's own parser.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ import logging
 
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.core.signals import got_request_exception
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
-from hub.api.errors import error_response
+from hub.api.errors import error_body, error_response
 
 API_PREFIX = "/v1/"
 OVERRIDABLE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _TRUE = frozenset({"true", "1", "yes"})
+# Longer than any id, time, filter value or ?fields= list the API takes (a search, ?q=, is bounded tighter).
+MAX_QUERY_VALUE_LENGTH = 1000
 # Headers a client still needs once an error page is replaced by the JSON body.
 _KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After", "Vary")
 # Exceptions Django itself turns into a 4xx page; that page is rewritten on the way out.
@@ -53,7 +59,7 @@ class ApiMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not _is_api(request):
             return self.get_response(request)
-        response = self._override_method(request) or self.get_response(request)
+        response = self._refuse_unusable_query(request) or self._override_method(request) or self.get_response(request)
         response = self._error_page_as_json(request, response)
         if request.GET.get("suppress_response_code", "").lower() in _TRUE:
             response = self._suppress_status(response)
@@ -71,6 +77,20 @@ class ApiMiddleware:
         )
         got_request_exception.send(sender=self.__class__, request=request)
         return error_response(request, status=500)
+
+    @staticmethod
+    def _refuse_unusable_query(request: HttpRequest) -> HttpResponse | None:
+        fields: dict[str, list[str]] = {}
+        for name, values in request.GET.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                fields[name.replace("\x00", "\\0")] = ["A NUL character is not allowed in a query parameter."]
+            elif any(len(value) > MAX_QUERY_VALUE_LENGTH for value in values):
+                longest = max(len(value) for value in values)
+                fields[name] = [f"At most {MAX_QUERY_VALUE_LENGTH} characters, not {longest}."]
+        if not fields:
+            return None
+        message = "Invalid input — " + "; ".join(f"{name}: {problems[0]}" for name, problems in fields.items())
+        return JsonResponse(error_body(request, anchor="invalid-input", message=message, fields=fields), status=400)
 
     @staticmethod
     def _override_method(request: HttpRequest) -> HttpResponse | None:

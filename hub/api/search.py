@@ -23,6 +23,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from hub.api.filters import search_text
 from hub.api.pagination import bounded_int_param
 from hub.api.permissions import SignedIn
 from hub.api.scopes import scope_granted
@@ -98,7 +99,7 @@ class SearchView(APIView):
         ),
     )
     def get(self, request):
-        query = request.query_params.get(SEARCH_PARAM, "").strip()
+        query = search_text(request, SEARCH_PARAM).strip()
         if not query:
             raise serializers.ValidationError({SEARCH_PARAM: ["Give the words to search for, e.g. ?q=boiler."]})
         limit = bounded_int_param(request, "limit", default=DEFAULT_HITS, minimum=1, maximum=MAX_HITS)

@@ -48,7 +48,7 @@ class TokenView(dot_views.TokenView):
     """django-oauth-toolkit's token endpoint, with the device grant's exchange done here.
 
     Two faults of the toolkit's ``TokenView.device_flow_token_response``, which came with the device grant in
-    django-oauth-toolkit 3.0 (pull request #1539) and are unchanged on its development branch as of this
+    django-oauth-toolkit 3.2 (pull request #1539) and are unchanged on its development branch as of this
     writing (no upstream issue or fix for either was found):
 
     * A request with the device grant but no ``device_code`` read ``request.POST["device_code"]`` and failed

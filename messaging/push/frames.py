@@ -21,6 +21,10 @@ BASE64 = "base64"
 OPS = ("subscribe", "unsubscribe", "publish", "ping")
 #: Client frames larger than this are refused (a publish carries a small fact, not a file).
 MAX_REQUEST_CHARS = 256 * 1024
+#: The largest WebSocket message the server should read at all: MAX_REQUEST_CHARS in UTF-8's worst case. The
+#: server buffers a whole message before the hub sees it, and uvicorn's own default (16 MiB) let one user's 20
+#: sockets hold 720 MB at once; ``runhub`` and the production command pass this as ``ws_max_size`` (else 1009).
+MAX_FRAME_BYTES = 4 * MAX_REQUEST_CHARS
 #: What a subscription's filter costs per level beyond its text: the filter index keeps a node per level
 #: (about 450 bytes measured), so ``/home////…`` with 60,000 levels held 27 MB while its text was 60 kB.
 LEVEL_BYTES = 512

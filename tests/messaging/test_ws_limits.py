@@ -9,21 +9,34 @@ that stopped reading queued up to 1,000 frames of any size.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
+import socket
+import struct
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import uvicorn
+import yaml
 from asgiref.sync import sync_to_async
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.urls import path
 from websockets.asyncio.client import connect
+from websockets.client import ClientProtocol
+from websockets.frames import Close, Frame, Opcode
+from websockets.http11 import Response
+from websockets.uri import parse_uri
 
 from hub.asgi import Lifespan
 from messaging import push
 from messaging.auth import push_auth_stack
 from messaging.consumers import PushConsumer
 from messaging.push.bus import MemoryBus
-from messaging.push.frames import LEVEL_BYTES, subscription_bytes
+from messaging.push.frames import LEVEL_BYTES, MAX_FRAME_BYTES, MAX_REQUEST_CHARS, subscription_bytes
 from messaging.push.hub import socket_quota
 from tests.browser.support import HubServer
 from tests.messaging import push_support
@@ -230,3 +243,114 @@ async def test_a_reader_that_never_reads_is_closed_with_4408_once_push_max_queue
     code, frames = await asyncio.to_thread(slow.read_until_closed)
     assert code == 4408
     assert frames < 40, f"what was on its way before the close: {frames} frames"
+
+
+# --- one message, read whole by the server before the hub sees it -------------------------------------------------
+
+
+class TunedServer:
+    """The hub's /ws/push stack on a real uvicorn with the given server options (``ws_max_size``)."""
+
+    def __init__(self, app, **options) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        host, port = self._socket.getsockname()
+        self.url = f"ws://{host}:{port}/ws/push"
+        config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False, **options)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._socket.close()
+
+
+def open_raw_socket(url: str, token: str) -> tuple[socket.socket, ClientProtocol]:
+    protocol = ClientProtocol(parse_uri(url), max_size=None)
+    parts = urlsplit(url)
+    raw = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    handshake = protocol.connect()
+    handshake.headers["Authorization"] = f"Bearer {token}"
+    protocol.send_request(handshake)
+    for data in protocol.data_to_send():
+        raw.sendall(data)
+    while not any(isinstance(event, Response) for event in protocol.events_received()):
+        protocol.receive_data(raw.recv(65_536))
+    return raw, protocol
+
+
+def send_huge_text_frame(raw: socket.socket, size: int) -> None:
+    """One masked text frame of ``size`` bytes, streamed (a zero mask key leaves the payload as it is), so the
+    client holds 64 kB whatever the size; stops quietly when the server hangs up."""
+    prefix, suffix = b'{"op":"ping","id":"', b'"}'
+    try:
+        raw.sendall(bytes([0x81, 0x80 | 127]) + struct.pack("!Q", size) + b"\0\0\0\0" + prefix)
+        left, chunk = size - len(prefix) - len(suffix), b"x" * 65_536
+        while left > 0:
+            raw.sendall(chunk[: min(left, len(chunk))])
+            left -= len(chunk)
+        raw.sendall(suffix)
+    except OSError:
+        pass
+
+
+def close_code(raw: socket.socket, protocol: ClientProtocol) -> int | None:
+    while True:
+        for event in protocol.events_received():
+            if isinstance(event, Frame) and event.opcode == Opcode.CLOSE:
+                return Close.parse(event.data).code
+        try:
+            data = raw.recv(65_536)
+        except OSError:
+            return None
+        if not data:
+            return None
+        protocol.receive_data(data)
+
+
+async def test_a_message_larger_than_a_request_may_be_is_refused_before_it_is_read(grants_db, staff):
+    push.use_bus(MemoryBus())
+    routes = URLRouter([path("ws/push", PushConsumer.as_asgi())])
+    app = Lifespan(ProtocolTypeRouter({"websocket": push_auth_stack(routes)}), run_embedded=False)
+    # What runhub and the production command pass; uvicorn's default (16 MiB) let these 20 sockets hold 720 MB.
+    server = TunedServer(app, ws_max_size=MAX_FRAME_BYTES)
+    try:
+        token = await sync_to_async(bearer_token)(staff, "push:read")
+        sockets = [await asyncio.to_thread(open_raw_socket, server.url, token) for _ in range(20)]
+        with PeakRss() as rss:
+            await asyncio.gather(*(asyncio.to_thread(send_huge_text_frame, raw, 16 * MB) for raw, _ in sockets))
+            codes = await asyncio.gather(*(asyncio.to_thread(close_code, raw, proto) for raw, proto in sockets))
+        rss.assert_within(48 * MB)
+        assert codes == [1009] * 20, "message too big, closed by the server"
+        # The largest request the hub answers still fits.
+        async with connect(server.url, additional_headers={"Authorization": f"Bearer {token}"}) as client:
+            await client.send(json.dumps({"op": "ping", "id": "€" * (MAX_REQUEST_CHARS - 30)}, ensure_ascii=False))
+            assert json.loads(await asyncio.wait_for(client.recv(), 10))["op"] == "pong"
+    finally:
+        server.stop()
+        push.use_bus(None)
+
+
+def test_the_embedded_server_and_the_production_command_read_no_message_larger_than_a_request(monkeypatch, db):
+    import uvicorn as uvicorn_module
+    from django.core.management import call_command
+
+    seen = {}
+    monkeypatch.setattr(uvicorn_module, "run", lambda *args, **options: seen.update(options))
+    call_command("runhub", stdout=io.StringIO())
+    assert seen["ws_max_size"] == MAX_FRAME_BYTES == 4 * MAX_REQUEST_CHARS
+
+    root = Path(__file__).resolve().parents[2]
+    web = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]["web"]["command"]
+    assert f"--ws-max-size={MAX_FRAME_BYTES}" in web
+    dockerfile_cmd = re.search(r"^CMD\s+(\[.*\])\s*$", (root / "Dockerfile").read_text(), re.MULTILINE).group(1)
+    argv = json.loads(dockerfile_cmd)
+    assert argv[argv.index("--ws-max-size") + 1] == str(MAX_FRAME_BYTES)

@@ -26,6 +26,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         import uvicorn
 
+        from messaging.push.frames import MAX_FRAME_BYTES
+
         password = admin_account_ensure()
         if password:
             self.stdout.write(
@@ -58,4 +60,6 @@ class Command(BaseCommand):
             # The embedded server faces its clients directly: an X-Forwarded-For from anyone, loopback
             # included, would let that client pick the address sign-in throttling counts.
             proxy_headers=False,
+            # A WebSocket message is read whole before the hub can refuse it: no bigger than a request may be.
+            ws_max_size=MAX_FRAME_BYTES,
         )

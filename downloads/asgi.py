@@ -20,7 +20,7 @@ import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
 from urllib.parse import quote
 
@@ -63,6 +63,8 @@ class DownloadConfig:
     chunk_size: int = 256 * 1024
     # Files up to this size are read in the same thread trip as the lookup (one hop instead of two).
     inline_size: int = 64 * 1024
+    # How long after its last request a capped download may be continued by a Range that skips byte 0.
+    resume_window: timedelta = timedelta(hours=1)
 
 
 def config_from_settings() -> DownloadConfig:
@@ -77,6 +79,7 @@ def config_from_settings() -> DownloadConfig:
         keys=settings.DOWNLOADS_KEYS,
         legacy=legacy_config(),
         accel_location=settings.DOWNLOADS_ACCEL_LOCATION.rstrip("/"),
+        resume_window=timedelta(seconds=settings.DOWNLOADS_RESUME_WINDOW),
     )
 
 
@@ -205,14 +208,15 @@ class DownloadApp:
         if_range = headers.get(b"if-range", b"").decode("latin-1") or None
         loop = asyncio.get_running_loop()
         known, record = link_records.peek(link)
-        if known and (record is None or record.max_downloads is None):
+        client = (attempt.ip, attempt.user_agent)
+        if known and (record is None or not record.capped):
             # The record is fresh in memory and no count must be claimed: no database work is left, only the
             # file's metadata (and a small file's bytes), from the page cache in microseconds. A thread trip
             # would cost more than it saves here; bigger files are still read on threads.
-            plan = self._plan(link, method, range_header, if_range, attempt.at, record=record)
+            plan = self._plan(link, method, range_header, if_range, attempt.at, client, record=record)
         else:
             plan = await loop.run_in_executor(
-                self.executor, self._plan, link, method, range_header, if_range, attempt.at
+                self.executor, self._plan, link, method, range_header, if_range, attempt.at, client
             )
         attempt.status, attempt.outcome, attempt.link_id = plan.status, plan.outcome, plan.link_id
         attempt.count_pending = plan.count_pending
@@ -246,10 +250,12 @@ class DownloadApp:
         else:
             attempt.bytes_sent = await self._stream(receive, send, plan)
 
-    def _plan(self, link: VerifiedLink, method: str, range_header, if_range, now: datetime, record=_UNKNOWN) -> _Plan:
+    def _plan(
+        self, link: VerifiedLink, method: str, range_header, if_range, now: datetime, client, record=_UNKNOWN
+    ) -> _Plan:
         """The link's record, the file, the Range and the download count (in a worker thread unless the record
-        is already known and nothing needs the database)."""
-        from downloads.services import link_download_claim
+        is already known and nothing needs the database). ``client`` is (address, User-Agent)."""
+        from downloads.services import link_download_resume, link_download_start
 
         if record is _UNKNOWN:
             try:
@@ -268,7 +274,8 @@ class DownloadApp:
         link_id = record.id if record else None
         if record is not None and record.revoked:
             return _Plan(410, "revoked", b"Link revoked\n", link_id)
-        if record is not None and record.max_downloads is not None and record.download_count >= record.max_downloads:
+        if record is not None and record.used_up and (method != "GET" or range_header is None):
+            # Only a Range GET may still be served: as the continuation of the download that took the last unit.
             return _Plan(410, "used_up", b"Download limit reached\n", link_id)
         try:
             real, relative, status = stat_under_real_root(self.config.root, link.path)
@@ -282,7 +289,8 @@ class DownloadApp:
         # Under X-Accel nginx writes Last-Modified itself: the date is only formatted when something reads it.
         last_modified = formatdate(status.st_mtime, usegmt=True) if not accel or if_range is not None else ""
         wanted = parse_ranges(range_header, size)
-        if if_range is not None and if_range not in (etag, last_modified):
+        # Under X-Accel the client holds nginx's validator ("<mtime hex>-<size hex>"), which nginx checks itself.
+        if if_range is not None and if_range not in (etag, last_modified, *_nginx_etag(accel, status)):
             wanted = None  # the file changed since the client's first part: send it all again
         common = [
             (b"accept-ranges", b"bytes"),
@@ -302,16 +310,24 @@ class DownloadApp:
             )
         first, last = wanted[0] if wanted else (0, size - 1)
         length = last - first + 1 if size else 0
-        # A GET from byte 0 is a download; HEAD and resumed ranges are not.
-        counts = method == "GET" and first == 0
+        file_bytes = sum(b - a + 1 for a, b in wanted) if wanted else size
+        # A GET that includes byte 0 starts a download; HEAD never counts. A capped link's Range that skips byte 0
+        # is a continuation only of this client's recent download with bytes left in its budget (twice the file),
+        # else it starts one too: without that, `bytes=1-` again and again would fetch a capped file for ever.
         count_pending = False
-        if counts and record is not None:
-            if record.max_downloads is not None:
-                claimed = link_download_claim(link_id=record.id, now=now)
-                link_records.forget(link)  # its count changed: the next fetch reads it afresh
-                if not claimed:
-                    return _Plan(410, "used_up", b"Download limit reached\n", link_id)
-            else:
+        if method == "GET" and record is not None:
+            if record.capped:
+                ip, user_agent = client
+                counted = dict(record=record, ip=ip, user_agent=user_agent, bytes_planned=file_bytes, now=now)
+                resumed = first > 0 and link_download_resume(
+                    **counted, file_size=size, window=self.config.resume_window
+                )
+                if not resumed:
+                    started = link_download_start(**counted)
+                    link_records.forget(link)  # its count changed: the next fetch reads it afresh
+                    if not started:
+                        return _Plan(410, "used_up", b"Download limit reached\n", link_id)
+            elif first == 0:
                 count_pending = True
         content_type = _content_type(link.path)
         plan = _Plan(
@@ -325,13 +341,12 @@ class DownloadApp:
             first,
             length,
             relative=relative,
-            file_bytes=length,
+            file_bytes=file_bytes,
         )
         if wanted and len(wanted) > 1:
             # Parts apart from each other: one multipart/byteranges answer (RFC 9110 §14.6), at most 16 parts.
             boundary = secrets.token_hex(16).encode("ascii")
             plan.parts, plan.length = multipart_parts(wanted, size=size, content_type=content_type, boundary=boundary)
-            plan.file_bytes = sum(last - first + 1 for first, last in wanted)
             plan.ranges = ",".join(f"{first}-{last}" for first, last in wanted) + f"/{size}"
             content_type = b"multipart/byteranges; boundary=" + boundary
         plan.headers = [
@@ -395,6 +410,10 @@ class DownloadApp:
         # nginx saw here, trusting X-Forwarded-For from nginx's address only (an X-Real-IP could come from anyone).
         client = scope.get("client")
         return client[0] if client else None
+
+
+def _nginx_etag(accel: bool, status: os.stat_result) -> tuple[str, ...]:
+    return (f'"{int(status.st_mtime):x}-{status.st_size:x}"',) if accel else ()
 
 
 def _read_parts(handle, parts) -> list[bytes]:

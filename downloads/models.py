@@ -70,8 +70,10 @@ class DownloadLink(models.Model):
     note = models.CharField(max_length=500, blank=True)
     format = models.CharField(max_length=8, choices=Format.choices, default=Format.HUB)
     key_id = models.CharField(max_length=16, blank=True)
-    # The URL's first part: how a fetch finds its row (hub signatures are 128-bit MACs, so unique in practice).
+    # The URL's first part: how a fetch finds its row. Links with a nonce have a URL of their own (the unique
+    # constraint below); links issued without one (legacy, and hub links from before nonces) may share theirs.
     signature = models.CharField(max_length=64, db_index=True, editable=False)
+    nonce = models.CharField(max_length=16, blank=True, editable=False)
     # The expiry exactly as signed into the URL (the legacy format's local-time text differs from expires_at).
     expiry_text = models.CharField(max_length=32, editable=False)
     created_by = models.ForeignKey(
@@ -84,6 +86,12 @@ class DownloadLink(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["expires_at"])]
+        constraints = [
+            # Only rows with a nonce: rows issued before it may share a signature and must all stay valid.
+            models.UniqueConstraint(
+                fields=["signature"], condition=~Q(nonce=""), name="downloads_link_signature_unique_with_nonce"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.customer.slug}: {self.path}"
@@ -97,6 +105,28 @@ class DownloadLink(models.Model):
         if self.expires_at <= now:
             return LinkState.EXPIRED
         return LinkState.ACTIVE
+
+
+class CountedDownload(models.Model):
+    """One download of a capped link that took a unit of its cap, and the Range continuations served as part of it.
+
+    A Range that does not start at byte 0 continues the newest of these from the same address and browser while
+    it is recent and has not been handed twice the file's size; otherwise it is a new counted download.
+    """
+
+    link = models.ForeignKey(DownloadLink, on_delete=models.CASCADE, related_name="counted_downloads")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    started_at = models.DateTimeField()
+    last_at = models.DateTimeField(help_text="The latest request served as part of this download.")
+    bytes_served = models.BigIntegerField(default=0, help_text="Of the file's bytes, how many were handed out.")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["link", "started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.link_id} from {self.ip} at {self.started_at:%Y-%m-%d %H:%M:%S}"
 
 
 class DownloadEvent(models.Model):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -16,10 +18,22 @@ from downloads.signing import LinkParts, UnsafePath, VerifiedLink, resolve_under
 
 @dataclass(frozen=True, slots=True)
 class LinkRecord:
-    id: int
+    """The state a fetch must honour for one URL: the strictest among every recorded link behind it.
+
+    A link with a nonce has its own URL, so one row. A URL issued without one (legacy, or a hub link from before
+    nonces) may stand for several rows made with the same fields: it is refused when any of them is revoked,
+    used up when any capped one is, and a counted download takes a unit from every capped one.
+    """
+
+    ids: tuple[int, ...]  # oldest first
     revoked: bool
-    max_downloads: int | None
-    download_count: int
+    capped: bool
+    used_up: bool
+
+    @property
+    def id(self) -> int:
+        """The row the audit names (the oldest)."""
+        return self.ids[0]
 
 
 def _link_record_sql() -> str:
@@ -29,24 +43,45 @@ def _link_record_sql() -> str:
         f"SELECT l.id, l.revoked_at, l.max_downloads, l.download_count FROM {link.db_table} l "
         f"JOIN {customer.db_table} c ON c.id = l.customer_id "
         "WHERE l.signature = %s AND c.slug = %s AND l.expiry_text = %s AND l.path = %s "
-        "ORDER BY l.id LIMIT 1"
+        "ORDER BY l.id"
     )
 
 
 _LINK_RECORD_SQL: str | None = None
 
 
+def record_from_rows(rows) -> LinkRecord | None:
+    """(id, revoked_at, max_downloads, download_count) rows, oldest first → their combined :class:`LinkRecord`."""
+    if not rows:
+        return None
+    capped = [(max_downloads, count) for _, _, max_downloads, count in rows if max_downloads is not None]
+    return LinkRecord(
+        ids=tuple(row[0] for row in rows),
+        revoked=any(row[1] is not None for row in rows),
+        capped=bool(capped),
+        used_up=any(count >= max_downloads for max_downloads, count in capped),
+    )
+
+
+_sqlite_lock = threading.Lock()
+
+
+def sqlite_turn():
+    """On SQLite, the download threads of this process take turns for link rows: SQLite has one writer at a
+    time anyway, and an in-memory database (the tests') answers "table is locked" at once instead of waiting on
+    the busy timeout as a file does. A no-op on other databases."""
+    return _sqlite_lock if connection.vendor == "sqlite" else contextlib.nullcontext()
+
+
 def link_record_for(verified: VerifiedLink) -> LinkRecord | None:
-    """The recorded link a verified URL stands for (by signature, then the signed fields), or None."""
+    """The recorded link(s) a verified URL stands for (by signature, then the signed fields), or None."""
     global _LINK_RECORD_SQL
     if _LINK_RECORD_SQL is None:
         _LINK_RECORD_SQL = _link_record_sql()
-    with connection.cursor() as cursor:
+    with sqlite_turn(), connection.cursor() as cursor:
         cursor.execute(_LINK_RECORD_SQL, [verified.signature, verified.customer, verified.expiry, verified.path])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return LinkRecord(row[0], row[1] is not None, row[2], row[3])
+        rows = cursor.fetchall()
+    return record_from_rows(rows)
 
 
 class LinkRecordCache:

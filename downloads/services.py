@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import F, Q, Subquery
 from django.utils import timezone
 
 from downloads import events
-from downloads.models import Customer, DownloadEvent, DownloadLink
-from downloads.selectors import link_records
+from downloads.models import CountedDownload, Customer, DownloadEvent, DownloadLink
+from downloads.selectors import LinkRecord, link_records, sqlite_turn
 from downloads.signing import (
     LegacyConfig,
     UnsafePath,
     format_legacy_expiry,
+    link_nonce,
     parse_legacy_expiry,
     resolve_under_root,
     sign_legacy_link,
     sign_link,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class LinkError(ValueError):
@@ -73,7 +77,10 @@ def link_create(
             raise LinkError("legacy links need DOWNLOADS_LEGACY_SECRET to be set", field="legacy")
         # The old format has minutes in the legacy zone: round down so the link never outlives what was asked.
         expiry_text = format_legacy_expiry(expires_at, config.zone)
-        parts = sign_legacy_link(legacy=config, customer=customer.slug, expiry=expiry_text, path=path)
+        try:
+            parts = sign_legacy_link(legacy=config, customer=customer.slug, expiry=expiry_text, path=path)
+        except ValueError as exc:
+            raise LinkError(str(exc), field="legacy") from None
         key_id = ""
         expires_at = parse_legacy_expiry(expiry_text, config.zone)
     else:
@@ -87,7 +94,9 @@ def link_create(
             "the maximum number of downloads must be at least 1 (or empty for no limit)", field="max_downloads"
         )
     with transaction.atomic():
-        link = DownloadLink.objects.create(
+        if legacy:
+            _refuse_legacy_twin(customer=customer, signature=parts.signature, expiry_text=parts.expiry, path=path)
+        fields = dict(
             customer=customer,
             path=path,
             expires_at=expires_at,
@@ -95,12 +104,50 @@ def link_create(
             note=note,
             format=DownloadLink.Format.LEGACY if legacy else DownloadLink.Format.HUB,
             key_id=key_id,
-            signature=parts.signature,
             expiry_text=parts.expiry,
             created_by=created_by,
         )
+        for attempt in range(3):
+            try:
+                # A savepoint: two links drawing the same 48-bit nonce for the same fields is next to impossible,
+                # but the unique constraint would then refuse the row, and a fresh nonce is all it takes.
+                with transaction.atomic():
+                    link = DownloadLink.objects.create(
+                        signature=parts.signature, nonce=link_nonce(parts.signature), **fields
+                    )
+                break
+            except IntegrityError:
+                if legacy or attempt == 2:
+                    raise
+                parts = sign_link(
+                    keys=settings.DOWNLOADS_KEYS, customer=customer.slug, expires_at=expires_at, path=path
+                )
         events.publish_link_event("downloads.link_created", link, by=created_by)
     return link
+
+
+def _refuse_legacy_twin(*, customer: Customer, signature: str, expiry_text: str, path: str) -> None:
+    """A legacy URL carries nothing of its own: a second link with the same fields would share the first's URL,
+    and so its revocation and cap."""
+    twin = (
+        DownloadLink.objects.filter(
+            signature=signature,
+            customer=customer,
+            expiry_text=expiry_text,
+            path=path,
+            format=DownloadLink.Format.LEGACY,
+        )
+        .order_by("id")
+        .first()
+    )
+    if twin is None:
+        return
+    raise LinkError(
+        f"legacy link #{twin.pk} (created {twin.created_at:%Y-%m-%d %H:%M} UTC, {twin.state()}) already has this "
+        f"customer, file and expiry, and a legacy URL cannot tell two links apart: send link #{twin.pk} again, "
+        "choose another expiry, or make a hub-format link",
+        field="legacy",
+    )
 
 
 def link_revoke(*, link: DownloadLink, by: AbstractBaseUser | None = None, now: datetime | None = None) -> bool:
@@ -129,6 +176,87 @@ def link_download_claim(*, link_id: int, now: datetime) -> bool:
         .filter(Q(max_downloads__isnull=True) | Q(download_count__lt=F("max_downloads")))
         .update(download_count=F("download_count") + 1, last_fetched_at=now)
     )
+
+
+def _links_download_claim(*, link_ids: Sequence[int], now: datetime) -> bool:
+    """:func:`link_download_claim` for a URL shared by several rows: all of them count it, or none does."""
+    rows = list(
+        DownloadLink.objects.select_for_update()
+        .filter(pk__in=link_ids)
+        .order_by("pk")
+        .values_list("revoked_at", "max_downloads", "download_count")
+    )
+    if len(rows) != len(link_ids) or any(
+        revoked_at is not None or (cap is not None and count >= cap) for revoked_at, cap, count in rows
+    ):
+        return False
+    DownloadLink.objects.filter(pk__in=link_ids).update(download_count=F("download_count") + 1, last_fetched_at=now)
+    return True
+
+
+def link_download_start(
+    *, record: LinkRecord, ip: str | None, user_agent: str, bytes_planned: int, now: datetime
+) -> bool:
+    """Start a counted download of a capped link: take one unit of its cap (of every capped row behind the URL)
+    and remember who started it and how many bytes it was handed. False, and nothing changed, when no unit is
+    left or the link is revoked."""
+    with sqlite_turn():
+        return _link_download_start(record=record, ip=ip, user_agent=user_agent, bytes_planned=bytes_planned, now=now)
+
+
+def _link_download_start(*, record: LinkRecord, ip, user_agent: str, bytes_planned: int, now: datetime) -> bool:
+    if len(record.ids) == 1:
+        # The conditional UPDATE alone decides the cap, exactly, however many fetches race; the download's row
+        # follows it outside a transaction (a continuation racing ahead of that row counts as a new download).
+        claimed = link_download_claim(link_id=record.id, now=now)
+    else:
+        with transaction.atomic():
+            claimed = _links_download_claim(link_ids=record.ids, now=now)
+    if claimed:
+        try:
+            CountedDownload.objects.create(
+                link_id=record.id,
+                ip=ip,
+                user_agent=user_agent[:512],
+                started_at=now,
+                last_at=now,
+                bytes_served=bytes_planned,
+            )
+        except DatabaseError:
+            # The unit is taken: serve it. Without the row a later Range from this client counts anew (stricter).
+            logger.exception("downloads: could not record the start of a counted download of link %s", record.id)
+    return claimed
+
+
+def link_download_resume(
+    *,
+    record: LinkRecord,
+    ip: str | None,
+    user_agent: str,
+    bytes_planned: int,
+    file_size: int,
+    window: timedelta,
+    now: datetime,
+) -> bool:
+    """Serve a Range that skips byte 0 as the continuation of the newest counted download of this link from the
+    same address and browser: True (and its bytes added) only while that download's last request is within
+    ``window`` and the bytes it has been handed stay at most twice the file's size.
+
+    One conditional UPDATE of that download's row, so parallel continuations cannot overspend its budget.
+    """
+    newest = (
+        CountedDownload.objects.filter(link_id=record.id, ip=ip, user_agent=user_agent[:512])
+        .order_by("-started_at", "-id")
+        .values("id")[:1]
+    )
+    with sqlite_turn():
+        return bool(
+            CountedDownload.objects.filter(
+                id=Subquery(newest),
+                last_at__gte=now - window,
+                bytes_served__lte=2 * file_size - bytes_planned,
+            ).update(bytes_served=F("bytes_served") + bytes_planned, last_at=now)
+        )
 
 
 #: The audit row's columns, as the batch writer inserts them and the API shows them (after its id).

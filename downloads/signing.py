@@ -1,12 +1,18 @@
 """Signed download links: the legacy format byte for byte, the hub's own format, and safe path resolution.
 
 Pure: no Django. Both formats share the readable four-part shape
-``<signature>/<customer>/<expiry>/<path>`` (see ``shared/specs/signed-links.md``).
+``<signature>/<customer>/<expiry>/<path>`` (described in ``docs/downloads-links.md``).
 
 * Legacy (the old OpenResty tool): 12 characters of base64(hex(HMAC-SHA1(secret, customer+expiry+path))),
   expiry ``YYYY-MM-DDTHH:MM`` in the server's zone.
-* Hub: ``<key id>.<base64url HMAC-SHA256, 128 bits>``, expiry ``YYYY-MM-DDTHH:MM:SSZ`` (UTC), the MAC taken
-  over a length-prefixed canonical message so no two field splits give the same bytes.
+* Hub: ``<key id>.<nonce>.<base64url HMAC-SHA256, 128 bits>``, expiry ``YYYY-MM-DDTHH:MM:SSZ`` (UTC), the MAC
+  taken over a length-prefixed canonical message so no two field splits give the same bytes. The nonce (8
+  random base64url characters) makes every issued link's URL its own, even when two links name the same
+  customer, file and expiry. Links issued before the nonce existed, ``<key id>.<mac>``, still verify.
+
+The legacy format signs ``customer + expiry + path`` with no separators, so a signature could be re-read with
+the fields cut elsewhere. Fixing the expiry's shape (``T`` and ``:`` at known places) and refusing a ``:`` in
+the customer leaves no other cut that verifies (see ``docs/downloads-links.md``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import hashlib
 import hmac
 import os
 import re
+import secrets
 import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,11 +40,16 @@ MIN_SECRET_BYTES = 16
 
 _CUSTOMER_RE = re.compile(CUSTOMER_ID_PATTERN)
 _KEY_ID_RE = re.compile(KEY_ID_PATTERN)
-_LEGACY_EXPIRY_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
-_HUB_EXPIRY_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+# ASCII digits only: ``\d`` would also take other scripts' digits.
+_LEGACY_EXPIRY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}")
+_HUB_EXPIRY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _LEGACY_SIGNATURE_RE = re.compile(r"[A-Za-z0-9_,-]{12}")
 _HUB_MAC_RE = re.compile(r"[A-Za-z0-9_-]{22}")
+NONCE_LENGTH = 8  # base64url characters: 48 random bits
+_NONCE_RE = re.compile(r"[A-Za-z0-9_-]{8}")
 _CANONICAL_TAG = b"hub-download-link/v1"
+# Links with a nonce sign under their own tag, so no v1 message can ever equal a v2 one.
+_CANONICAL_TAG_NONCE = b"hub-download-link/v2"
 _LEGACY_TRANSLATION = str.maketrans({"+": "-", "/": "_", "=": ","})
 
 
@@ -83,11 +95,13 @@ class VerifiedLink:
 
     format: str  # "hub" or "legacy"
     key_id: str  # "" for legacy links
-    signature: str
+    signature: str  # the URL's first part
     customer: str
     expiry: str
     expires_at: datetime  # aware, UTC
     path: str
+    # "" for legacy links and hub links issued before nonces: their URL may stand for several recorded links.
+    nonce: str = ""
 
     def is_expired(self, now: datetime) -> bool:
         # The old tool's rule, kept for both formats: valid while now < expiry, strictly.
@@ -181,37 +195,69 @@ def format_hub_expiry(expires_at: datetime) -> str:
     return expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def canonical_message(key_id: str, customer: str, expiry: str, path: str) -> bytes:
-    """Each field length-prefixed, so moving bytes from one field to its neighbour changes the message."""
-    parts = [_CANONICAL_TAG]
-    for field in (key_id, customer, expiry, path):
+def canonical_message(key_id: str, customer: str, expiry: str, path: str, nonce: str | None = None) -> bytes:
+    """Each field length-prefixed, so moving bytes from one field to its neighbour changes the message.
+
+    ``nonce=None`` is the message of links issued before nonces (kept byte for byte so they still verify).
+    """
+    if nonce is None:
+        tag, fields = _CANONICAL_TAG, (key_id, customer, expiry, path)
+    else:
+        tag, fields = _CANONICAL_TAG_NONCE, (key_id, nonce, customer, expiry, path)
+    parts = [tag]
+    for field in fields:
         encoded = field.encode("utf-8", "surrogatepass")
         parts.append(len(encoded).to_bytes(4, "big") + encoded)
     return b"".join(parts)
 
 
-def _hub_mac(secret: bytes, key_id: str, customer: str, expiry: str, path: str) -> str:
-    digest = hmac.new(secret, canonical_message(key_id, customer, expiry, path), hashlib.sha256).digest()
+def _hub_mac(secret: bytes, key_id: str, customer: str, expiry: str, path: str, nonce: str | None = None) -> str:
+    digest = hmac.new(secret, canonical_message(key_id, customer, expiry, path, nonce), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:MAC_BYTES]).rstrip(b"=").decode("ascii")
 
 
-def sign_link(*, keys: KeyRing, customer: str, expires_at: datetime, path: str) -> LinkParts:
-    """A hub link for ``customer`` to ``path`` (relative to the downloads root) until ``expires_at``."""
+def new_nonce() -> str:
+    """8 base64url characters from the operating system's random source."""
+    return secrets.token_urlsafe(6)
+
+
+def sign_link(*, keys: KeyRing, customer: str, expires_at: datetime, path: str, nonce: str | None = None) -> LinkParts:
+    """A hub link for ``customer`` to ``path`` (relative to the downloads root) until ``expires_at``.
+
+    Its first part is ``<key id>.<nonce>.<mac>``; a fresh random nonce unless one is given (tests, vectors).
+    """
     if not _CUSTOMER_RE.fullmatch(customer):
         raise ValueError(f"customer id {customer!r} must match {CUSTOMER_ID_PATTERN}")
     check_relative_path(path)
+    nonce = new_nonce() if nonce is None else nonce
+    if not _NONCE_RE.fullmatch(nonce):
+        raise ValueError(f"a nonce is {NONCE_LENGTH} base64url characters")
     expiry = format_hub_expiry(expires_at)
     key_id = keys.active_id
-    mac = _hub_mac(keys.secret(key_id), key_id, customer, expiry, path)
-    return LinkParts(f"{key_id}.{mac}", customer, expiry, path)
+    mac = _hub_mac(keys.secret(key_id), key_id, customer, expiry, path, nonce)
+    return LinkParts(f"{key_id}.{nonce}.{mac}", customer, expiry, path)
+
+
+def link_nonce(signature: str) -> str:
+    """The nonce inside a hub signature, "" for one issued before nonces (or a legacy signature)."""
+    pieces = signature.split(".")
+    return pieces[1] if len(pieces) == 3 else ""
 
 
 def _verify_hub(parts: LinkParts, keys: KeyRing) -> VerifiedLink:
-    key_id, dot, mac = parts.signature.partition(".")
-    secret = keys.secret(key_id) if dot else None
+    pieces = parts.signature.split(".")
+    if len(pieces) == 3:
+        key_id, nonce, mac = pieces
+        if not _NONCE_RE.fullmatch(nonce):
+            raise InvalidLink
+    elif len(pieces) == 2:
+        (key_id, mac), nonce = pieces, None  # issued before nonces: verifies exactly as it did then
+    else:
+        raise InvalidLink
+    secret = keys.secret(key_id)
     if secret is None or not _HUB_MAC_RE.fullmatch(mac):
         raise InvalidLink
-    expected = _hub_mac(secret, key_id, parts.customer, parts.expiry, parts.path)
+    expected = _hub_mac(secret, key_id, parts.customer, parts.expiry, parts.path, nonce)
     if not hmac.compare_digest(expected.encode("ascii"), mac.encode("ascii")):
         raise InvalidLink
     # Only authentic text reaches here; a malformed field is still refused, never trusted.
@@ -221,7 +267,9 @@ def _verify_hub(parts: LinkParts, keys: KeyRing) -> VerifiedLink:
         expires_at = datetime.fromisoformat(parts.expiry)
     except ValueError:
         raise InvalidLink from None
-    return VerifiedLink("hub", key_id, parts.signature, parts.customer, parts.expiry, expires_at, parts.path)
+    return VerifiedLink(
+        "hub", key_id, parts.signature, parts.customer, parts.expiry, expires_at, parts.path, nonce or ""
+    )
 
 
 # --- The legacy format ------------------------------------------------------------------------------------
@@ -251,14 +299,36 @@ def format_legacy_expiry(expires_at: datetime, zone: ZoneInfo) -> str:
     return expires_at.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
 
 
+def check_legacy_customer(customer: str) -> None:
+    """Refuse a customer the legacy format cannot carry unambiguously (ValueError says why).
+
+    The signed message is customer + expiry + path with nothing between them. A customer holding an expiry-like
+    text, or just a ``:``, would let someone cut the same signed bytes into a link with another expiry or file.
+    """
+    if not customer:
+        raise ValueError("a legacy link needs a customer id")
+    if _LEGACY_EXPIRY_RE.search(customer):
+        raise ValueError(
+            f"customer id {customer!r} contains a date like YYYY-MM-DDTHH:MM: the legacy format could not tell it "
+            "from the expiry"
+        )
+    if ":" in customer or "/" in customer:
+        raise ValueError(f"customer id {customer!r} contains ':' or '/', which legacy links cannot carry")
+
+
 def sign_legacy_link(*, legacy: LegacyConfig, customer: str, expiry: str, path: str) -> LinkParts:
     """A link the old server accepts (for operators still running it side by side)."""
+    check_legacy_customer(customer)
     parse_legacy_expiry(expiry, legacy.zone)
     return LinkParts(legacy_signature(legacy.secret, customer, expiry, path), customer, expiry, path)
 
 
 def _verify_legacy(parts: LinkParts, legacy: LegacyConfig) -> VerifiedLink:
     if not _LEGACY_SIGNATURE_RE.fullmatch(parts.signature):
+        raise InvalidLink
+    # Before the MAC: only the one cut of the signed bytes where the expiry has exactly its shape and the
+    # customer no ':' is accepted, so the same signature cannot be re-read with other fields.
+    if not _LEGACY_EXPIRY_RE.fullmatch(parts.expiry) or ":" in parts.customer or "/" in parts.customer:
         raise InvalidLink
     expected = legacy_signature(legacy.secret, parts.customer, parts.expiry, parts.path)
     # The old tool compared plainly; a constant-time compare costs nothing and leaks nothing.

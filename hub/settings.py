@@ -410,6 +410,9 @@ DOWNLOADS_DEFAULT_EXPIRY_DAYS = env.int("DOWNLOADS_DEFAULT_EXPIRY_DAYS", 7, mini
 # How long a web process may reuse a link's record: a revocation made elsewhere reaches it within this. 0: never.
 DOWNLOADS_LINK_CACHE_SECONDS = env.int("DOWNLOADS_LINK_CACHE_SECONDS", 1, minimum=0, maximum=60)
 DOWNLOADS_ACCEL_LOCATION = env.str("DOWNLOADS_ACCEL_LOCATION")
+# Seconds after its last request in which a capped download may be resumed by a Range that skips byte 0 (same
+# address and User-Agent, at most twice the file's size in all) without taking another unit of the cap.
+DOWNLOADS_RESUME_WINDOW = env.int("DOWNLOADS_RESUME_WINDOW", 3600, minimum=0)
 
 # --- Retention ------------------------------------------------------------------------------------------
 EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", 90, minimum=1)

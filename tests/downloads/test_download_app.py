@@ -53,13 +53,16 @@ def test_every_kind_of_inauthentic_link_gets_the_same_404_body(make_app, make_li
     customer_create(slug="other")
     link = make_link()
     good = LinkParts(link.signature, "acme", link.expiry_text, link.path)
-    key_id, mac = good.signature.split(".")
+    key_id, nonce, mac = good.signature.split(".")
     later = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     variants = [
-        LinkParts(f"{key_id}.{mac[:-1]}", good.customer, good.expiry, good.path),  # truncated
-        LinkParts(f"{key_id}.{mac}A", good.customer, good.expiry, good.path),  # padded
-        LinkParts(f"{key_id}.{'A' * 22}", good.customer, good.expiry, good.path),  # forged
-        LinkParts(f"k9.{mac}", good.customer, good.expiry, good.path),  # unknown key
+        LinkParts(f"{key_id}.{nonce}.{mac[:-1]}", good.customer, good.expiry, good.path),  # truncated
+        LinkParts(f"{key_id}.{nonce}.{mac}A", good.customer, good.expiry, good.path),  # padded
+        LinkParts(f"{key_id}.{nonce}.{'A' * 22}", good.customer, good.expiry, good.path),  # forged
+        LinkParts(f"k9.{nonce}.{mac}", good.customer, good.expiry, good.path),  # unknown key
+        LinkParts(f"{key_id}.{'A' * 8}.{mac}", good.customer, good.expiry, good.path),  # another nonce
+        LinkParts(f"{key_id}.{mac}", good.customer, good.expiry, good.path),  # nonce dropped
+        LinkParts(f"{key_id}.{nonce}x.{mac}", good.customer, good.expiry, good.path),  # malformed nonce
         LinkParts(good.signature, "other", good.expiry, good.path),  # replayed for another customer
         LinkParts(good.signature, good.customer, later, good.path),  # later expiry
         LinkParts(good.signature, good.customer, good.expiry, "big.bin"),  # another file
@@ -120,20 +123,21 @@ def test_a_deleted_link_counts_as_revoked(make_app, make_link):
 
 
 @pytest.mark.postgres
-def test_a_used_up_link_says_so_and_the_cap_counts_only_full_gets(make_app, make_link):
+def test_a_used_up_link_says_so_and_the_cap_counts_downloads_not_requests(make_app, make_link):
     link = make_link("big.bin", max_downloads=2)
     app = make_app()
     path = link_path(link)
-    assert (fetch(app, path, method="HEAD")).status == 200
-    assert (fetch(app, path, headers=[("Range", "bytes=1000-")])).status == 206
-    assert (fetch(app, path, headers=[("Range", "bytes=0-99")])).status == 206  # counts: from 0
+    assert (fetch(app, path, method="HEAD")).status == 200  # never counts
+    assert (fetch(app, path, headers=[("Range", "bytes=0-99")])).status == 206  # counts: includes byte 0
+    assert (fetch(app, path, headers=[("Range", "bytes=100-")])).status == 206  # its continuation
     assert (fetch(app, path)).status == 200  # counts
     link.refresh_from_db()
     assert link.download_count == 2
     response = fetch(app, path)
     assert (response.status, response.body) == (410, b"Download limit reached\n")
-    # A resumed range of a used-up link is refused too: the cap is reached.
-    assert (fetch(app, path, headers=[("Range", "bytes=1000-")])).status == 410
+    # A resumed range from someone else is a new download, and none is left.
+    other = fetch(app, path, headers=[("Range", "bytes=1000-")], client=("198.51.100.9", 4444))
+    assert (other.status, other.body) == (410, b"Download limit reached\n")
 
 
 @pytest.mark.postgres
@@ -518,7 +522,10 @@ def _legacy(path: str) -> str:
 
 
 def _hub(path: str) -> str:
-    parts = sign_link(keys=KEYS, customer="acme", expires_at=datetime(2030, 1, 1, tzinfo=UTC), path=path)
+    # A fixed nonce: the test records the link and fetches it with separately built URLs.
+    parts = sign_link(
+        keys=KEYS, customer="acme", expires_at=datetime(2030, 1, 1, tzinfo=UTC), path=path, nonce="fixedNce"
+    )
     return "/dl/" + "/".join((parts.signature, parts.customer, parts.expiry, parts.path))
 
 

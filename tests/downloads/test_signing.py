@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
 from dataclasses import astuple, replace
 from datetime import UTC, datetime, timedelta
@@ -18,6 +21,7 @@ from downloads.signing import (
     LinkParts,
     UnsafePath,
     canonical_message,
+    check_legacy_customer,
     legacy_signature,
     parse_key_ring,
     parse_legacy_expiry,
@@ -96,8 +100,10 @@ def test_an_impossible_date_is_refused_even_when_correctly_signed():
 
 def test_a_hub_link_keeps_the_readable_shape_with_a_128_bit_mac_a_key_id_and_utc_expiry():
     parts = sign_link(keys=KEYS, customer="acme", expires_at=EXPIRY, path="dir1/example1.txt")
-    key_id, mac = parts.signature.split(".")
+    key_id, nonce, mac = parts.signature.split(".")
     assert key_id == "k2"
+    assert len(nonce) == 8
+    assert set(nonce) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     assert len(mac) == 22  # 16 bytes of HMAC-SHA256, base64url
     assert parts.customer == "acme"
     assert parts.expiry == "2030-01-02T03:04:05Z"
@@ -136,7 +142,7 @@ def test_key_rotation_signs_with_the_new_key_and_still_verifies_links_made_with_
     with pytest.raises(InvalidLink):
         verify_link(old_link, keys=retired, legacy=None)
     # A link relabelled with another key id is not authentic either.
-    relabelled = replace(old_link, signature="k2." + old_link.signature.split(".")[1])
+    relabelled = replace(old_link, signature="k2." + old_link.signature.split(".", 1)[1])
     with pytest.raises(InvalidLink):
         verify_link(relabelled, keys=rotated, legacy=None)
 
@@ -154,6 +160,55 @@ def test_key_rotation_signs_with_the_new_key_and_still_verifies_links_made_with_
 def test_a_malformed_key_ring_says_what_is_wrong(text, problem):
     with pytest.raises(ValueError, match=problem):
         parse_key_ring(text)
+
+
+# Links issued before nonces: `<key id>.<mac>`, the MAC over the v1 message (tag, key id, customer, expiry,
+# path). The vector below was printed by the hub's code of that time; the function re-derives it independently.
+PRE_NONCE_VECTOR = (
+    "k2.vt2_Dy5B51dnNtTlWToJZw",
+    "acme",
+    "2099-01-02T03:04:05Z",
+    "dir1/example1.txt",
+)
+
+
+def pre_nonce_signature(key_id: str, secret: bytes, customer: str, expiry: str, path: str) -> str:
+    message = b"hub-download-link/v1" + b"".join(
+        len(field.encode()).to_bytes(4, "big") + field.encode() for field in (key_id, customer, expiry, path)
+    )
+    mac = hmac.new(secret, message, hashlib.sha256).digest()[:16]
+    return key_id + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def test_a_link_issued_before_nonces_still_verifies_byte_for_byte():
+    signature, customer, expiry, path = PRE_NONCE_VECTOR
+    assert pre_nonce_signature("k2", b"k" * 32, customer, expiry, path) == signature
+    link = verify_link(split_link("/".join(PRE_NONCE_VECTOR)), keys=KEYS, legacy=None)
+    assert (link.format, link.key_id, link.signature, link.nonce) == ("hub", "k2", signature, "")
+    assert link.expires_at == datetime(2099, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def test_two_links_with_equal_fields_get_different_urls_that_each_verify():
+    one = sign_link(keys=KEYS, customer="acme", expires_at=EXPIRY, path="a.txt")
+    two = sign_link(keys=KEYS, customer="acme", expires_at=EXPIRY, path="a.txt")
+    assert one.signature != two.signature
+    assert one.as_path().split("/", 1)[1] == two.as_path().split("/", 1)[1]  # still the readable four parts
+    for parts in (one, two):
+        verified = verify_link(split_link(parts.as_path()), keys=KEYS, legacy=None)
+        assert verified.nonce == parts.signature.split(".")[1]
+
+
+def test_the_nonce_is_signed_as_its_own_field():
+    parts = sign_link(keys=KEYS, customer="acme", expires_at=EXPIRY, path="a.txt", nonce="AAAAAAAA")
+    key_id, _, mac = parts.signature.split(".")
+    assert canonical_message("k2", "acme", parts.expiry, "a.txt", "AAAAAAAA") != canonical_message(
+        "k2", "acme", parts.expiry, "a.txt"
+    )
+    for forged in (f"{key_id}.AAAAAAAB.{mac}", f"{key_id}.{mac}", f"{key_id}.AAAAAAAA.{mac}.x", f"k2AAAAAAAA.{mac}"):
+        with pytest.raises(InvalidLink):
+            verify_link(replace(parts, signature=forged), keys=KEYS, legacy=None)
+    with pytest.raises(ValueError, match="nonce"):
+        sign_link(keys=KEYS, customer="acme", expires_at=EXPIRY, path="a.txt", nonce="short")
 
 
 def test_the_customer_id_of_a_hub_link_must_be_url_safe():
@@ -328,7 +383,7 @@ def test_expiry_is_strict(root):
 
 @st.composite
 def _legacy_link_and_a_change(draw):
-    customer = draw(st.text(alphabet=st.characters(codec="utf-8", exclude_characters="/"), min_size=1, max_size=12))
+    customer = draw(st.text(alphabet=st.characters(codec="utf-8", exclude_characters="/:"), min_size=1, max_size=12))
     path = draw(st.from_regex(r"[A-Za-z0-9 ._-]{1,8}(/[A-Za-z0-9 ._-]{1,8}){0,2}", fullmatch=True))
     moment = draw(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1)))
     parts = sign_legacy_link(legacy=LEGACY, customer=customer, expiry=moment.strftime("%Y-%m-%dT%H:%M"), path=path)
@@ -362,3 +417,81 @@ def test_no_change_to_any_part_of_a_valid_legacy_link_verifies(pair):
     assert verify_link(valid, keys=KEYS, legacy=LEGACY).format == "legacy"
     with pytest.raises(InvalidLink):
         verify_link(changed, keys=KEYS, legacy=LEGACY)
+
+
+# --- legacy fields cut at other places ------------------------------------------------------------------
+
+
+def _every_other_cut(parts: LinkParts):
+    """Every reading of the same signed bytes (customer + expiry + path) with the fields cut elsewhere."""
+    message = parts.customer + parts.expiry + parts.path
+    for first in range(1, len(message)):
+        for second in range(first + 1, len(message)):
+            cut = LinkParts(parts.signature, message[:first], message[first:second], message[second:])
+            if cut != parts and "/" not in cut.customer and "/" not in cut.expiry:
+                yield cut
+
+
+def test_a_legacy_link_re_cut_with_date_characters_moved_into_the_customer_is_refused():
+    # An expired link whose path starts like a date: the old check accepted customer "acme2015-08-15T20:30" with
+    # expiry "2031-01-01T00:00", a valid link to another file.
+    parts = sign_legacy_link(legacy=LEGACY, customer="acme", expiry="2015-08-15T20:30", path="2031-01-01T00:00x/a")
+    recut = LinkParts(parts.signature, "acme2015-08-15T20:30", "2031-01-01T00:00", "x/a")
+    assert recut.customer + recut.expiry + recut.path == parts.customer + parts.expiry + parts.path
+    with pytest.raises(InvalidLink):
+        verify_link(recut, keys=KEYS, legacy=LEGACY)
+
+
+def test_a_legacy_link_re_cut_with_customer_characters_moved_into_the_date_is_refused():
+    parts = sign_legacy_link(legacy=LEGACY, customer="acme2015", expiry="2015-08-15T20:30", path="dir1/example1.txt")
+    for recut in (
+        LinkParts(parts.signature, "acme", "2015" + "2015-08-15T2", "0:30dir1/example1.txt"),
+        LinkParts(parts.signature, "acme20", "152015-08-15T20", ":30dir1/example1.txt"),
+    ):
+        with pytest.raises(InvalidLink):
+            verify_link(recut, keys=KEYS, legacy=LEGACY)
+
+
+@pytest.mark.parametrize(
+    "customer", ["acme", "ACME", "acme.com", "Café Ñandú", "客户", "acme2015", "2015-08-15", "x-12-34T56"]
+)
+def test_no_other_cut_of_a_legacy_link_verifies(customer):
+    parts = sign_legacy_link(legacy=LEGACY, customer=customer, expiry="2015-08-15T20:30", path="2020-01-01T00:00/a")
+    assert verify_link(parts, keys=KEYS, legacy=LEGACY).customer == customer
+    cuts = list(_every_other_cut(parts))
+    assert len(cuts) > 100
+    for cut in cuts:
+        with pytest.raises(InvalidLink):
+            verify_link(cut, keys=KEYS, legacy=LEGACY)
+
+
+@pytest.mark.parametrize("customer", ["ACME", "acme.com", "Café Ñandú"])
+def test_legacy_customers_the_old_tool_accepted_still_verify(customer):
+    signature = legacy_signature(POST_SECRET, customer, "2015-08-15T20:30", "dir1/example1.txt")
+    link = verify_link(
+        LinkParts(signature, customer, "2015-08-15T20:30", "dir1/example1.txt"), keys=KEYS, legacy=LEGACY
+    )
+    assert (link.format, link.customer) == ("legacy", customer)
+
+
+@pytest.mark.parametrize(
+    ("customer", "problem"),
+    [
+        ("acme2015-08-15T20:30", "contains a date"),
+        ("2015-08-15T20:30", "contains a date"),
+        ("acme:x", "':'"),
+        ("", "needs a customer"),
+    ],
+)
+def test_a_legacy_link_whose_customer_could_be_re_cut_is_never_issued(customer, problem):
+    with pytest.raises(ValueError, match=problem):
+        check_legacy_customer(customer)
+    with pytest.raises(ValueError, match=problem):
+        sign_legacy_link(legacy=LEGACY, customer=customer, expiry="2015-08-15T20:30", path="a")
+
+
+def test_a_legacy_date_needs_ascii_digits():
+    expiry = "\uff12\uff10\uff11\uff15-08-15T20:30"  # full-width digits match \d, but are not the old format
+    signature = legacy_signature(POST_SECRET, "acme", expiry, "a")
+    with pytest.raises(InvalidLink):
+        verify_link(LinkParts(signature, "acme", expiry, "a"), keys=KEYS, legacy=LEGACY)

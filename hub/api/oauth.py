@@ -9,12 +9,13 @@ user approves the code a script shows.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 
 from django import http
 from django.db import transaction
-from django.urls import path
+from django.urls import URLPattern
 from oauth2_provider import urls as dot_urls
 from oauth2_provider import views as dot_views
 from oauth2_provider.models import get_access_token_model, get_device_grant_model
@@ -112,7 +113,42 @@ class TokenView(dot_views.TokenView):
         return response
 
 
+class DeviceAuthorizationView(dot_views.DeviceAuthorizationView):
+    """The toolkit's ``device-authorization/``, with a request it cannot read answered as RFC 8628 says.
+
+    oauthlib's endpoint reads ``request.headers["Content-Type"]`` (``DeviceAuthorizationEndpoint.
+    validate_device_authorization_request``), so a POST without that header (``curl -X POST``, an empty body)
+    failed with a 500 page before it could say the client_id is missing. Such a request is the 400
+    ``invalid_request`` the endpoint means to give (RFC 8628 section 3.1, RFC 6749 section 5.2).
+    """
+
+    def post(self, request: http.HttpRequest, *args, **kwargs) -> http.HttpResponse:
+        if request.content_type != "application/x-www-form-urlencoded" or not request.POST.get("client_id"):
+            return _oauth_error(
+                "invalid_request", "Send client_id (and optionally scope) as application/x-www-form-urlencoded."
+            )
+        return super().post(request, *args, **kwargs)
+
+
+def _refusing_nul(view):
+    """``view``, answering 400 ``invalid_request`` to a parameter holding a NUL character.
+
+    Every parameter of these endpoints (a client id, a code, a token) is looked up in the database, and
+    PostgreSQL cannot compare text holding NUL: the driver raises, and the toolkit answered a 500 page."""
+
+    @functools.wraps(view)
+    def refusing(request: http.HttpRequest, *args, **kwargs):
+        for params in (request.GET, request.POST) if request.method == "POST" else (request.GET,):
+            for name, values in params.lists():
+                if "\x00" in name or any("\x00" in value for value in values):
+                    return _oauth_error("invalid_request", "A parameter holds a NUL character.")
+        return view(request, *args, **kwargs)
+
+    return refusing
+
+
+_OWN_VIEWS = {"token": TokenView.as_view(), "device-authorization": DeviceAuthorizationView.as_view()}
 urlpatterns = [
-    path("token/", TokenView.as_view(), name="token") if pattern.name == "token" else pattern
+    URLPattern(pattern.pattern, _refusing_nul(_OWN_VIEWS.get(pattern.name, pattern.callback)), name=pattern.name)
     for pattern in dot_urls.base_urlpatterns
 ]

@@ -49,10 +49,21 @@ class DownloadLinkAddForm(forms.ModelForm):
 
     class Meta:
         model = DownloadLink
-        fields = ["customer", "path", "expires_at", "max_downloads", "note"]
+        fields = ["customer", "path", "expires_at", "max_downloads", "note", "format"]
+
+    @staticmethod
+    def field_names() -> list[str]:
+        # The old tool's format is offered only where its secret is configured.
+        names = DownloadLinkAddForm.Meta.fields
+        return names if settings.DOWNLOADS_LEGACY_SECRET else [name for name in names if name != "format"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if "format" in self.fields:
+            self.fields["format"].help_text = (
+                "Legacy: the old tool's URL format, for customers still using it. Only one legacy link can exist "
+                "per customer, file and expiry (their URLs would be the same)."
+            )
         files = downloads_root_files()
         self.fields["path"].choices = [("", "---------")] + [(name, name) for name in files]
         if not files:
@@ -150,7 +161,7 @@ class DownloadLinkAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, change, **kwargs)
 
     def get_fields(self, request, obj=None):
-        return DownloadLinkAddForm.Meta.fields if obj is None else self.fields
+        return DownloadLinkAddForm.field_names() if obj is None else self.fields
 
     def get_readonly_fields(self, request, obj=None):
         # Customer, file and expiry are signed into the URL: a link is revoked and made anew, never edited.
@@ -170,6 +181,7 @@ class DownloadLinkAdmin(admin.ModelAdmin):
             max_downloads=form.cleaned_data["max_downloads"],
             note=form.cleaned_data["note"],
             created_by=request.user,
+            legacy=form.cleaned_data.get("format") == DownloadLink.Format.LEGACY,
         )
         obj.__dict__.update({k: v for k, v in created.__dict__.items() if k != "_state"})
         obj._state.adding = False
@@ -178,7 +190,8 @@ class DownloadLinkAdmin(admin.ModelAdmin):
         try:
             return super().add_view(request, form_url, extra_context)
         except LinkError as exc:
-            # The file vanished or the expiry passed between the form's checks and saving.
+            # The file vanished or the expiry passed between the form's checks and saving, or a legacy link with
+            # the same fields exists (the message names it).
             self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 

@@ -87,10 +87,16 @@ class DownloadLinkSerializer(HubModelSerializer):
             "download_count",
             "last_fetched_at",
             "revoked_at",
-            "format",
             "key_id",
             "created_at",
         ]
+        extra_kwargs = {
+            "format": {
+                "required": False,
+                "help_text": "hub (default) or legacy, the old tool's format (needs DOWNLOADS_LEGACY_SECRET; one "
+                "legacy link per customer, file and expiry).",
+            }
+        }
 
     def get_state(self, link: DownloadLink) -> str:
         return link.state()
@@ -110,9 +116,11 @@ class DownloadLinkSerializer(HubModelSerializer):
                 max_downloads=validated_data.get("max_downloads"),
                 note=validated_data.get("note", ""),
                 created_by=self.context["request"].user,
+                legacy=validated_data.get("format") == DownloadLink.Format.LEGACY,
             )
         except LinkError as exc:
-            raise serializers.ValidationError({exc.field: [str(exc)]}) from None
+            field = "format" if exc.field == "legacy" else exc.field
+            raise serializers.ValidationError({field: [str(exc)]}) from None
 
 
 _STATE_PARAM = OpenApiParameter("state", str, enum=list(LinkState.values), description="active, expired, …")

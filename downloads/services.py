@@ -143,7 +143,7 @@ def _refuse_legacy_twin(*, customer: Customer, signature: str, expiry_text: str,
     if twin is None:
         return
     raise LinkError(
-        f"legacy link #{twin.pk} (created {twin.created_at:%Y-%m-%d %H:%M} UTC, {twin.state()}) already has this "
+        f"Legacy link #{twin.pk} (created {twin.created_at:%Y-%m-%d %H:%M} UTC, {twin.state()}) already has this "
         f"customer, file and expiry, and a legacy URL cannot tell two links apart: send link #{twin.pk} again, "
         "choose another expiry, or make a hub-format link",
         field="legacy",

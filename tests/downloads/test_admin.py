@@ -183,3 +183,33 @@ def test_a_customers_id_cannot_be_renamed_in_the_admin(admin_client_signed_in, a
     response = admin_client_signed_in.get(f"/admin/downloads/customer/{acme.pk}/change/")
     assert 'name="slug"' not in response.content.decode()
     assert "acme" in text_of(response)
+
+
+def test_a_second_legacy_link_with_the_same_fields_is_refused_naming_the_first(
+    admin_client_signed_in, downloads_root, acme, settings
+):
+    settings.DOWNLOADS_LEGACY_SECRET = "This is just a long string to set a seed"
+    fields = {
+        "customer": acme.pk,
+        "path": "dir1/example1.txt",
+        "expires_at_0": "2099-01-01",
+        "expires_at_1": "10:00:00",
+        "format": "legacy",
+    }
+    first = admin_client_signed_in.post("/admin/downloads/downloadlink/add/", fields)
+    assert first.status_code == 302
+    link = DownloadLink.objects.get()
+    assert link.format == "legacy"
+    again = admin_client_signed_in.post("/admin/downloads/downloadlink/add/", fields, follow=True)
+    assert f"Legacy link #{link.pk} " in text_of(again)
+    assert DownloadLink.objects.count() == 1
+
+
+def test_the_legacy_format_is_offered_only_with_the_legacy_secret(admin_client_signed_in, downloads_root, settings):
+    settings.DOWNLOADS_LEGACY_SECRET = ""
+    assert (
+        "format"
+        not in admin_client_signed_in.get("/admin/downloads/downloadlink/add/").context["adminform"].form.fields
+    )
+    settings.DOWNLOADS_LEGACY_SECRET = "This is just a long string to set a seed"
+    assert "format" in admin_client_signed_in.get("/admin/downloads/downloadlink/add/").context["adminform"].form.fields

@@ -115,3 +115,22 @@ def test_a_token_needs_the_downloads_scopes(client, staff_user, bearer, download
     # No expiry given: the configured default (7 days).
     link = DownloadLink.objects.get()
     assert 6.9 < (link.expires_at - timezone.now()).total_seconds() / 86400 <= 7
+
+
+def test_a_second_legacy_link_with_the_same_fields_is_a_400_naming_the_first(staff_api, downloads_root, acme, settings):
+    settings.DOWNLOADS_LEGACY_SECRET = "This is just a long string to set a seed"
+    first = create(staff_api, format="legacy")
+    assert first.status_code == 201, first.content
+    assert first.json()["format"] == "legacy"
+    again = create(staff_api, format="legacy", max_downloads=2)
+    assert again.status_code == 400
+    assert f"Legacy link #{first.json()['id']} " in again.content.decode()
+    assert list(again.json()["fields"]) == ["format"]
+    assert DownloadLink.objects.count() == 1
+
+
+def test_a_legacy_link_needs_the_legacy_secret(staff_api, downloads_root, acme, settings):
+    settings.DOWNLOADS_LEGACY_SECRET = ""
+    response = create(staff_api, format="legacy")
+    assert response.status_code == 400
+    assert "DOWNLOADS_LEGACY_SECRET" in response.json()["fields"]["format"][0]

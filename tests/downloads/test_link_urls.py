@@ -133,7 +133,7 @@ def test_an_old_url_shared_by_capped_rows_is_used_up_when_any_is_and_counts_on_e
 def test_a_second_legacy_link_with_the_same_fields_is_refused_naming_the_first(customer, downloads_root, settings):
     settings.DOWNLOADS_LEGACY_SECRET = POST_SECRET
     first = link_create(customer=customer, path="dir1/example1.txt", expires_at=EXPIRES, legacy=True)
-    with pytest.raises(LinkError, match=f"legacy link #{first.pk} ") as refused:
+    with pytest.raises(LinkError, match=f"Legacy link #{first.pk} ") as refused:
         link_create(customer=customer, path="dir1/example1.txt", expires_at=EXPIRES, legacy=True, max_downloads=2)
     assert refused.value.field == "legacy"
     assert DownloadLink.objects.count() == 1
@@ -148,7 +148,7 @@ def test_the_command_refuses_a_second_legacy_link_with_the_same_fields(customer,
     settings.DOWNLOADS_LEGACY_SECRET = POST_SECRET
     call_command("create_secure_link", "acme", "2099-08-15T20:30", "dir1/example1.txt", "--legacy")
     first = DownloadLink.objects.get()
-    with pytest.raises(CommandError, match=f"legacy link #{first.pk} "):
+    with pytest.raises(CommandError, match=f"Legacy link #{first.pk} "):
         call_command("create_secure_link", "acme", "2099-08-15T20:30", "dir1/example1.txt", "--legacy")
 
 

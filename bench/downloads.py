@@ -10,10 +10,13 @@ Measured side by side in one run, all on 127.0.0.1:
 4. a 200 MB file: throughput as a ratio to nginx sendfile (≥ 0.9 with X-Accel, ≥ 0.5 when the hub streams it
    itself), and the hub's memory while streaming 20 MB and 200 MB (it must not grow with the file size);
 5. the audit writer: attempts written per second by ``AuditWriter.flush`` (rows, counts and one bus event per
-   attempt in one transaction per batch), on SQLite and on PostgreSQL when it answers.
+   attempt in one transaction per batch), on SQLite and on PostgreSQL when it answers;
+6. the audit journal: the embedded default's CPU per small download with the journal (each served download
+   appended to a file before its bytes go out) and without it (``DOWNLOADS_AUDIT_JOURNAL=``), alternating runs.
 
-    python -m bench downloads        (BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_NGINX_WORKERS change the load)
-    python -m bench.downloads audit  (only part 5; BENCH_AUDIT_ROWS; BENCH_POSTGRES_URL as in bench.heating)
+    python -m bench downloads          (BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_NGINX_WORKERS change the load)
+    python -m bench.downloads audit    (only part 5; BENCH_AUDIT_ROWS; BENCH_POSTGRES_URL as in bench.heating)
+    python -m bench.downloads journal  (only part 6; BENCH_JOURNAL_ROUNDS, default 3 of each)
 
 Needs ``wrk``, ``nginx`` and ``curl`` (Debian packages; ``.ci/run`` installs them) and stops with a clear
 message where one is missing. Each hub and nginx serve with one worker process unless told otherwise.
@@ -187,6 +190,61 @@ def print_audit_figures() -> None:
                 f"   {name:12} {result['rows_per_second']:9.0f} attempts/s written "
                 f"({result['rows']} a round; {result['bus_events']} bus events for {3 * result['rows']} attempts)"
             )
+
+
+# --- 6. the audit journal -------------------------------------------------------------------------------
+
+
+def journal_cost(*, seconds: int, connections: int) -> dict[str, tuple[float, float]]:
+    """{"with the journal" / "without": (median req/s, median server CPU µs a request)} for runhub and a small
+    file; runs alternate so a change in the machine's load hits both alike."""
+    rounds = int(os.environ.get("BENCH_JOURNAL_ROUNDS", "3"))
+    results: dict[str, list[tuple[float, float]]] = {"with the journal": [], "without (DOWNLOADS_AUDIT_JOURNAL=)": []}
+    with tempfile.TemporaryDirectory(prefix="bench-journal-") as tmp_name:
+        tmp = Path(tmp_name)
+        root = tmp / "downloads"
+        root.mkdir()
+        (root / "small.bin").write_bytes(os.urandom(SMALL_SIZE))
+        var_dir = tmp / "var"
+        environ = hub_env(var_dir, root)
+        manage(environ, "migrate", "--noinput", "-v0")
+        path = link_path(
+            manage(environ, "create_secure_link", "bench", "2099-01-01T00:00:00Z", "small.bin", "--create-customer")
+        )
+        for _ in range(rounds):
+            for name, extra in zip(results, ({}, {"DOWNLOADS_AUDIT_JOURNAL": ""}), strict=True):
+                port = free_port()
+                url = f"http://{HOST}:{port}{path}"
+                hub = start(
+                    [sys.executable, "manage.py", "runhub"],
+                    hub_env(var_dir, root, HUB_BIND=f"{HOST}:{port}", **extra),
+                    url,
+                    tmp / "journal.log",
+                )
+                try:
+                    rate, errors, cpu = requests_per_second(
+                        url, process_tree(hub.pid), seconds=seconds, connections=connections
+                    )
+                    if errors:
+                        raise RuntimeError(f"{errors} errors from {url}")
+                    results[name].append((rate, cpu))
+                finally:
+                    stop(hub)
+    return {
+        name: (statistics.median(rate for rate, _ in runs), statistics.median(cpu for _, cpu in runs))
+        for name, runs in results.items()
+    }
+
+
+def print_journal_figures(*, seconds: int, connections: int) -> None:
+    print(
+        f"\n6. the audit journal, a {SMALL_SIZE} B file from runhub, wrk {connections} connections, {seconds} s a run:"
+    )
+    figures = journal_cost(seconds=seconds, connections=connections)
+    for name, (rate, cpu) in figures.items():
+        print(f"   {name:36} {rate:9.0f} req/s  {cpu:7.0f} µs CPU a request")
+    (_, with_cpu), (_, without_cpu) = figures.values()
+    print(f"   the journal costs                    {with_cpu - without_cpu:+7.0f} µs CPU a request")
 
 
 # --- servers --------------------------------------------------------------------------------------------
@@ -410,6 +468,12 @@ def main(argv: list[str]) -> int:
         return 0
     seconds = int(os.environ.get("BENCH_SECONDS", "5"))
     connections = int(os.environ.get("BENCH_CONNECTIONS", "64"))
+    if argv == ["journal"]:
+        if shutil.which("wrk") is None:
+            print("part 6 needs wrk (apt-get install wrk)", file=sys.stderr)
+            return 1
+        print_journal_figures(seconds=seconds, connections=connections)
+        return 0
     print("1. signature verification alone (best of 5 rounds of 50,000):")
     for name, micro in verification_microseconds().items():
         print(f"   {name:28} {micro:6.2f} µs per link   (target ≤ 20 µs)")
@@ -536,6 +600,7 @@ def main(argv: list[str]) -> int:
             for process in reversed(processes):
                 stop(process)
     print_audit_figures()
+    print_journal_figures(seconds=seconds, connections=connections)
     return 0
 
 

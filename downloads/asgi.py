@@ -129,11 +129,15 @@ class DownloadApp:
         config: DownloadConfig,
         *,
         submit: Callable[[audit.Attempt], None] = audit.submit,
+        journal: Callable[[audit.Attempt], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         executor: ThreadPoolExecutor | None = None,
     ) -> None:
         self.config = config
         self.submit = submit
+        # Appends a served attempt to the audit journal; the writer ``submit`` feeds must be the one that
+        # empties and replays it (downloads_router pairs the process's own).
+        self.journal = journal
         self.clock = clock
         self._executor = executor
         self._host = config.host.encode("latin-1")
@@ -227,6 +231,18 @@ class DownloadApp:
             attempt.range = plan.ranges
         elif plan.first or plan.length != plan.size:
             attempt.range = f"{plan.first}-{plan.first + plan.length - 1}/{plan.size}"
+        if self.journal is not None:
+            # On disk before any byte goes out: a kill from here on cannot lose this download's audit. The line
+            # says the whole answer went out, which is what a replay records if the kill comes mid-body.
+            attempt.bytes_sent = plan.file_bytes if method == "GET" else 0
+            try:
+                self.journal(attempt)
+            except OSError:
+                logger.exception("download audit journal not writable: refusing to serve without an audit")
+                attempt.status, attempt.outcome, attempt.bytes_sent = 503, "error", 0
+                await _text(send, 503, b"Service unavailable, try again later\n", method)
+                return
+            attempt.bytes_sent = 0
         if self.config.accel_location:
             # nginx sends the bytes and does Range itself; the audit records what it was asked to hand out.
             attempt.accel, attempt.bytes_sent = True, plan.file_bytes if method == "GET" else 0
@@ -455,7 +471,7 @@ async def _text(send, status: int, body: bytes, method: str, extra=()) -> None:
 
 def downloads_router(fallback, app: DownloadApp | None = None):
     """An ASGI app sending download requests to ``app`` (built from settings) and everything else to ``fallback``."""
-    app = app or DownloadApp(config_from_settings())
+    app = app or DownloadApp(config_from_settings(), journal=audit.journal_for_settings())
 
     async def route(scope, receive, send) -> None:
         if app.handles(scope):

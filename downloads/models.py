@@ -144,6 +144,9 @@ class DownloadEvent(models.Model):
     bytes_sent = models.BigIntegerField(default=0)
     accel = models.BooleanField(default=False, help_text="Handed to nginx by X-Accel-Redirect.")
     at = models.DateTimeField(db_index=True)
+    # Served attempts are journaled before their bytes go out; the id lets a replay after a kill skip those the
+    # database already has (empty for refusals, which are not journaled, and for rows from before the journal).
+    attempt_id = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -410,6 +410,8 @@ DOWNLOADS_DEFAULT_EXPIRY_DAYS = env.int("DOWNLOADS_DEFAULT_EXPIRY_DAYS", 7, mini
 # How long a web process may reuse a link's record: a revocation made elsewhere reaches it within this. 0: never.
 DOWNLOADS_LINK_CACHE_SECONDS = env.int("DOWNLOADS_LINK_CACHE_SECONDS", 1, minimum=0, maximum=60)
 DOWNLOADS_ACCEL_LOCATION = env.str("DOWNLOADS_ACCEL_LOCATION")
+# Served downloads are journaled here before their bytes go out, so a killed process loses no audit row; empty: off.
+DOWNLOADS_AUDIT_JOURNAL = env.str_or_empty("DOWNLOADS_AUDIT_JOURNAL", str(HUB_VAR_DIR / "audit-journal"))
 # Seconds after its last request in which a capped download may be resumed by a Range that skips byte 0 (same
 # address and User-Agent, at most twice the file's size in all) without taking another unit of the cap.
 DOWNLOADS_RESUME_WINDOW = env.int("DOWNLOADS_RESUME_WINDOW", 3600, minimum=0)

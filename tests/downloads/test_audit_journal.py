@@ -5,6 +5,7 @@ tests/hub/test_kill_nothing_lost.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -19,7 +20,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def journal_lines(directory) -> list[bytes]:
-    return [line for path in sorted(directory.glob("*.journal")) for line in path.read_bytes().splitlines()]
+    """The attempts' lines of every journal file (each file starts with a header naming the fields)."""
+    return [line for path in sorted(directory.glob("*.journal")) for line in journal_lines_of(path)]
+
+
+def journal_lines_of(path) -> list[bytes]:
+    return path.read_bytes().split(b"\0", 1)[0].splitlines()[1:]
 
 
 def served(link, n: int) -> Attempt:
@@ -66,8 +72,8 @@ def test_a_served_download_is_in_the_journal_before_its_response_starts(make_lin
     response = asyncio.run(request())
     assert response.status == 200
     assert len(seen_at_start) == 1
-    assert b'"user_agent":"first look"' in seen_at_start[0]
-    assert b'"status":200' in seen_at_start[0]
+    assert b'"first look"' in seen_at_start[0]
+    assert b",200," in seen_at_start[0]
     # Written to the database, the journal lets go of it.
     assert writer.flush() == 1
     assert journal_lines(tmp_path / "journal") == []
@@ -130,27 +136,45 @@ def test_a_live_processs_journal_is_not_replayed_and_a_torn_last_line_is_skipped
     die(alive)
     [path] = directory.glob("*.journal")
     with path.open("ab") as handle:
-        handle.write(b'{"attempt_id":"00ff","at":"2026-')  # the kill came mid-write: no byte went out for it
+        handle.write(b'["2026-12-05T10:00:00+00:00","GET",2')  # the kill came mid-write: no byte went out for it
     assert other.replay() == 1
     assert DownloadEvent.objects.get().user_agent == "agent 1"
 
 
-def test_a_busy_journal_starts_a_new_file_and_deletes_the_old_once_written(make_link, tmp_path):
+def test_a_full_journal_file_is_followed_by_a_new_one_and_deleted_once_all_its_lines_are_written(make_link, tmp_path):
     link = make_link()
     directory = tmp_path / "journal"
     journal = AuditJournal(directory, segment_bytes=1000)
     writer = AuditWriter(journal=journal)
     in_flight = served(link, 0)
     journal.append(in_flight)  # a long download still streaming: its line must stay
-    for n in range(1, 8):
+    for n in range(1, 20):
         attempt = served(link, n)
         journal.append(attempt)
         writer.submit(attempt)
+    files = sorted(directory.glob("*.journal"))
+    assert len(files) > 2  # each file holds what fits in 1,000 bytes
+    assert len(journal_lines(directory)) == 20
     writer.flush()
-    assert len(list(directory.glob("*.journal"))) == 1  # sealed: the in-flight line is still in it
-    journal.append(served(link, 99))
-    assert len(list(directory.glob("*.journal"))) == 2
+    # Files whose lines are all written are deleted (or, the one in use, emptied); the first keeps the one still
+    # streaming (and its neighbours, skipped by a replay as already written).
+    assert sorted(directory.glob("*.journal")) == [files[0], files[-1]]
+    assert journal_lines(directory) == journal_lines_of(files[0])
+    assert any(b'"agent 0"' in line for line in journal_lines(directory))
     writer.submit(in_flight)
     writer.flush()
-    assert len(list(directory.glob("*.journal"))) == 1
-    assert len(journal_lines(directory)) == 1  # the new file's line, not written yet
+    assert journal_lines(directory) == []
+    assert len(list(directory.glob("*.journal"))) == 1  # the file in use stays, with nothing but its header
+
+
+def test_a_journal_written_with_other_fields_is_replayed_by_its_header(make_link, tmp_path):
+    """A hub upgraded between the kill and the restart: the file names its fields, whatever the order or extras."""
+    link = make_link()
+    directory = tmp_path / "journal"
+    directory.mkdir()
+    fields = ["status", "at", "method", "outcome", "link_id", "user_agent", "attempt_id", "some_future_field"]
+    values = [200, "2026-12-05T10:00:00+00:00", "GET", "served", link.pk, "older hub", "ab" * 16, 1]
+    (directory / "1-1-1.journal").write_text(json.dumps({"fields": fields}) + "\n" + json.dumps(values) + "\n")
+    assert AuditWriter(journal=AuditJournal(directory)).replay() == 1
+    row = DownloadEvent.objects.get()
+    assert (row.user_agent, row.status, row.link_id, row.attempt_id.hex) == ("older hub", 200, link.pk, "ab" * 16)

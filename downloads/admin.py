@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from downloads.models import Customer, DownloadEvent, DownloadLink, LinkState
+from downloads.models import CountedDownload, Customer, DownloadEvent, DownloadLink, LinkState
 from downloads.selectors import downloads_root_files, link_url
 from downloads.services import LinkError, link_create, links_revoke
 
@@ -229,13 +229,8 @@ class DownloadLinkAdmin(admin.ModelAdmin):
         self.message_user(request, f"{revoked} link(s) revoked.", messages.SUCCESS)
 
 
-@admin.register(DownloadEvent)
-class DownloadEventAdmin(admin.ModelAdmin):
-    list_display = ["at", "status", "outcome", "customer", "path", "ip", "range", "bytes_sent", "accel"]
-    list_filter = ["outcome", "status", "accel"]
-    search_fields = ["customer", "path", "ip", "user_agent"]
-    date_hierarchy = "at"
-    list_select_related = ["link"]
+class RecordAdmin(admin.ModelAdmin):
+    """What the hub records by itself: viewable and searchable, never added, edited or deleted by hand."""
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -245,3 +240,22 @@ class DownloadEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(CountedDownload)
+class CountedDownloadAdmin(RecordAdmin):
+    """The downloads that took a unit of a capped link's cap, with the bytes their Range continuations served."""
+
+    list_display = ["link", "started_at", "last_at", "ip", "user_agent", "bytes_served"]
+    search_fields = ["link__customer__slug", "link__path", "ip", "user_agent"]
+    date_hierarchy = "started_at"
+    list_select_related = ["link__customer"]
+
+
+@admin.register(DownloadEvent)
+class DownloadEventAdmin(RecordAdmin):
+    list_display = ["at", "status", "outcome", "customer", "path", "ip", "range", "bytes_sent", "accel"]
+    list_filter = ["outcome", "status", "accel"]
+    search_fields = ["customer", "path", "ip", "user_agent"]
+    date_hierarchy = "at"
+    list_select_related = ["link"]

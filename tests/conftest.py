@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.support.services import require_service
 from tests.support.tcp_proxy import TcpProxy
+
+BROWSER_TESTS = Path(__file__).resolve().parent / "browser"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    # A transactional test's flush empties tables (content types included), and a later lazy lookup re-creates
+    # content types under new ids; a serialized rollback (which restores the migrated rows by id) then fails on
+    # a unique constraint. So whatever the selection, tests that restore the migrated contents come first: the
+    # browser tests, then the others. tryfirst: this runs before pytest-django's own (stable) sort, which then
+    # still puts rollback tests before every transactional one.
+    def order(item) -> tuple[bool, bool]:
+        in_browser = BROWSER_TESTS in Path(item.path).resolve().parents
+        return (not in_browser, "django_db_serialized_rollback" not in getattr(item, "fixturenames", ()))
+
+    items.sort(key=order)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -47,12 +47,8 @@ if _database["ENGINE"] == "django.db.backends.sqlite3" and not _database.get("TE
     _database.setdefault("TEST", {})["NAME"] = str(Path(settings.HUB_VAR_DIR) / "test-browser.sqlite3")
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    # A transactional test's flush empties tables (content types included) that the browser tests' served
-    # database relies on, so whatever the selection, the browser tests come first. tryfirst: this runs before
-    # pytest-django's own (stable) sort, which then still puts rollback tests before every transactional one.
-    items.sort(key=lambda item: BROWSER_TESTS not in Path(item.path).resolve().parents)
+    # Which tests run first is decided in tests/conftest.py (browser tests, then other serialized rollbacks).
     for item in items:
         if BROWSER_TESTS in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.browser)

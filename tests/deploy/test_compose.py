@@ -230,6 +230,7 @@ def test_data_lives_in_named_volumes():
     downloads_root = HUB_SERVICES["web"]["environment"]["DOWNLOADS_ROOT"]
     assert web[downloads_root] in volumes, "the downloads (the hub's media) survive a new container"
     assert web["/app/staticfiles"] == mounts("init")["/app/staticfiles"] == "static"
+    assert web["/var/lib/hub"] in volumes, "the download audit journal outlives a re-created web container"
     nginx = mounts("nginx")
     assert nginx["/srv/hub/static"] == "static", "nginx serves what init collected"
     assert nginx["/srv/hub/downloads"] == web[downloads_root], "nginx sends the files the hub signs links for"

@@ -4,18 +4,98 @@ A worker subclasses :class:`Worker` and implements :meth:`Worker.serve`, a loop
 that returns once ``self.stopping`` is set. Production runs it in the foreground
 with :func:`run_in_foreground` (SIGTERM/SIGINT stop it cleanly); the embedded
 default starts it on a thread from the ASGI lifespan (:mod:`hub.embedded`).
+
+A worker that loses a dependency (broker, database, modem) waits before trying again with a :class:`Backoff`:
+exponential, capped, with jitter, configured by two fields every worker's timings call ``retry_initial`` and
+``retry_max``.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import signal
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Literal
 
 from django.db import close_old_connections
 
 logger = logging.getLogger(__name__)
+
+Jitter = Literal["none", "full", "equal"]
+JITTERS: tuple[Jitter, ...] = ("none", "full", "equal")
+
+#: What the workers use: each wait is between half and all of the exponential delay, so processes that lost the
+#: same broker at the same moment do not all come back at the same moment, and none retries in a tight loop.
+DEFAULT_JITTER: Jitter = "equal"
+
+
+class Backoff:
+    """Exponential back-off with a cap and jitter.
+
+    The n-th :meth:`next_delay` (counting from 0 since the last :meth:`reset`) is based on
+    ``min(maximum, initial * multiplier**n)``; jitter then picks the wait from that base:
+
+    * ``"none"``: the base itself;
+    * ``"full"``: uniformly between 0 and the base;
+    * ``"equal"``: half the base plus uniformly up to the other half.
+
+    (The two jittered forms are those of AWS's architecture note "Exponential Backoff And Jitter": they spread
+    clients that failed together, so they do not all retry together.) ``random`` returns a float in [0, 1); tests
+    pass their own to make the waits exact.
+    """
+
+    def __init__(
+        self,
+        *,
+        initial: float,
+        maximum: float,
+        multiplier: float = 2.0,
+        jitter: Jitter = DEFAULT_JITTER,
+        random: Callable[[], float] = random.random,
+    ) -> None:
+        if initial < 0 or maximum < initial:
+            raise ValueError(f"back-off needs 0 <= initial <= maximum, not initial={initial!r} maximum={maximum!r}")
+        if multiplier < 1:
+            raise ValueError(f"back-off multiplier must be at least 1, not {multiplier!r}")
+        if jitter not in JITTERS:
+            raise ValueError(f"back-off jitter must be one of {', '.join(JITTERS)}, not {jitter!r}")
+        self.initial = initial
+        self.maximum = maximum
+        self.multiplier = multiplier
+        self.jitter = jitter
+        self._random = random
+        self.attempts = 0
+        self._base = initial
+
+    @classmethod
+    def from_timings(cls, timings: object, *, random: Callable[[], float] = random.random) -> Backoff:
+        """The back-off a worker's timings describe: their ``retry_initial``, ``retry_max`` and ``retry_jitter``."""
+        return cls(
+            initial=timings.retry_initial,
+            maximum=timings.retry_max,
+            jitter=getattr(timings, "retry_jitter", DEFAULT_JITTER),
+            random=random,
+        )
+
+    def next_delay(self) -> float:
+        """How long to wait before the next attempt; each call counts one more failed attempt."""
+        base = self._base
+        self.attempts += 1
+        # Grown step by step (not initial * multiplier**attempts): no overflow however long the outage.
+        self._base = min(self.maximum, self._base * self.multiplier)
+        if self.jitter == "full":
+            return base * self._random()
+        if self.jitter == "equal":
+            return base / 2 + base / 2 * self._random()
+        return base
+
+    def reset(self) -> None:
+        """The dependency answered: the next failure waits ``initial`` again."""
+        self.attempts = 0
+        self._base = self.initial
 
 
 class Worker(ABC):

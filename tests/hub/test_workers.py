@@ -6,7 +6,7 @@ import time
 import pytest
 
 from hub import embedded
-from hub.workers import Worker, run_in_foreground
+from hub.workers import Backoff, Worker, run_in_foreground
 
 
 class CountingWorker(Worker):
@@ -92,3 +92,70 @@ def test_embedded_parts_start_in_registration_order_and_stop_in_reverse(clean_re
     assert [w.name for w in started] == ["relay", "consumer"]
     embedded.stop_all()
     assert events == ["start relay", "start consumer", "stop consumer", "stop relay"]
+
+
+# --- Backoff ---------------------------------------------------------------------------------------------------
+
+
+def test_backoff_without_jitter_doubles_from_initial_up_to_the_cap_and_reset_starts_again():
+    backoff = Backoff(initial=0.5, maximum=5.0, jitter="none")
+    assert [backoff.next_delay() for _ in range(7)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+    assert backoff.attempts == 7
+    backoff.reset()
+    assert backoff.attempts == 0
+    assert backoff.next_delay() == 0.5
+
+
+def test_backoff_multiplier_sets_the_growth():
+    backoff = Backoff(initial=1.0, maximum=100.0, multiplier=3.0, jitter="none")
+    assert [backoff.next_delay() for _ in range(5)] == [1.0, 3.0, 9.0, 27.0, 81.0]
+
+
+def test_full_jitter_waits_between_nothing_and_the_exponential_delay():
+    draws = iter([0.0, 0.5, 0.999, 0.25])
+    backoff = Backoff(initial=1.0, maximum=4.0, jitter="full", random=lambda: next(draws))
+    assert [backoff.next_delay() for _ in range(4)] == [0.0, 1.0, 0.999 * 4.0, 1.0]
+
+
+def test_equal_jitter_waits_at_least_half_the_exponential_delay():
+    draws = iter([0.0, 0.5, 1.0, 0.0])
+    backoff = Backoff(initial=2.0, maximum=8.0, jitter="equal", random=lambda: next(draws))
+    assert [backoff.next_delay() for _ in range(4)] == [1.0, 3.0, 8.0, 4.0]
+
+
+def test_the_default_jitter_spreads_waits_within_half_to_all_of_the_delay():
+    backoff = Backoff(initial=1.0, maximum=1.0)
+    delays = {backoff.next_delay() for _ in range(200)}
+    assert all(0.5 <= delay <= 1.0 for delay in delays)
+    assert len(delays) > 100  # spread, not one value every process would share
+
+
+def test_backoff_survives_a_very_long_outage():
+    backoff = Backoff(initial=0.5, maximum=30.0, jitter="none")
+    for _ in range(5000):
+        delay = backoff.next_delay()
+    assert delay == 30.0
+
+
+def test_backoff_from_timings_reads_the_shared_field_names():
+    class Timings:
+        retry_initial = 0.25
+        retry_max = 1.0
+        retry_jitter = "none"
+
+    backoff = Backoff.from_timings(Timings())
+    assert [backoff.next_delay() for _ in range(4)] == [0.25, 0.5, 1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"initial": -1.0, "maximum": 1.0}, "0 <= initial <= maximum"),
+        ({"initial": 2.0, "maximum": 1.0}, "0 <= initial <= maximum"),
+        ({"initial": 1.0, "maximum": 2.0, "multiplier": 0.5}, "multiplier"),
+        ({"initial": 1.0, "maximum": 2.0, "jitter": "decorrelated"}, "jitter must be one of none, full, equal"),
+    ],
+)
+def test_backoff_refuses_settings_that_make_no_sense(options, message):
+    with pytest.raises(ValueError, match=message):
+        Backoff(**options)

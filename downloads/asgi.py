@@ -28,7 +28,7 @@ from django.db import close_old_connections
 from django.db.utils import DatabaseError
 
 from downloads import audit
-from downloads.http_range import UNSATISFIABLE, multipart_parts, parse_ranges
+from downloads.http_range import UNSATISFIABLE, multipart_parts, nginx_range_bytes, parse_ranges
 from downloads.selectors import link_records
 from downloads.signing import (
     InvalidLink,
@@ -305,9 +305,18 @@ class DownloadApp:
         # Under X-Accel nginx writes Last-Modified itself: the date is only formatted when something reads it.
         last_modified = formatdate(status.st_mtime, usegmt=True) if not accel or if_range is not None else ""
         wanted = parse_ranges(range_header, size)
-        # Under X-Accel the client holds nginx's validator ("<mtime hex>-<size hex>"), which nginx checks itself.
-        if if_range is not None and if_range not in (etag, last_modified, *_nginx_etag(accel, status)):
+        # Under X-Accel nginx checks If-Range itself, against its own validators only ("<mtime hex>-<size hex>",
+        # Last-Modified): the hub's ETag would send the client the whole file.
+        validators = (last_modified, *_nginx_etag(accel, status)) if accel else (etag, last_modified)
+        if if_range is not None and if_range not in validators:
             wanted = None  # the file changed since the client's first part: send it all again
+        nginx_bytes = None
+        if accel and wanted and wanted != UNSATISFIABLE:
+            # What nginx will hand out is what counts: it sends overlapping ranges as asked, and the whole file
+            # when they add up to more than it or the header is not exactly "bytes=…".
+            nginx_bytes = nginx_range_bytes(range_header, size)
+            if nginx_bytes is None:
+                wanted = None
         common = [
             (b"accept-ranges", b"bytes"),
             (b"etag", etag.encode("ascii")),
@@ -327,6 +336,8 @@ class DownloadApp:
         first, last = wanted[0] if wanted else (0, size - 1)
         length = last - first + 1 if size else 0
         file_bytes = sum(b - a + 1 for a, b in wanted) if wanted else size
+        if nginx_bytes is not None:
+            file_bytes = nginx_bytes
         # A GET that includes byte 0 starts a download; HEAD never counts. A capped link's Range that skips byte 0
         # is a continuation only of this client's recent download with bytes left in its budget (twice the file),
         # else it starts one too: without that, `bytes=1-` again and again would fetch a capped file for ever.

@@ -24,6 +24,29 @@ def _number(digits: str) -> int:
 def parse_ranges(header: str | None, size: int) -> list[tuple[int, int]] | str | None:
     """The ``(first, last)`` ranges (inclusive, merged, in file order), :data:`UNSATISFIABLE` (answer 416), or
     ``None`` (ignore the header, send it all)."""
+    wanted = _specs(header, size)
+    return _merged(wanted) if isinstance(wanted, list) else wanted
+
+
+def nginx_range_bytes(header: str | None, size: int) -> int | None:
+    """How many of the file's bytes nginx's range filter sends for a ``header`` that :func:`parse_ranges` reads
+    as ranges, or ``None`` when nginx sends the whole file instead.
+
+    nginx merges nothing: it sends every range as asked, overlaps included, and sends the whole file when they
+    add up to more than the file or when the header does not start with exactly ``bytes=`` (in any case). Under
+    X-Accel-Redirect that, not what the hub would have sent, is what a capped download is handed.
+    """
+    if not header or header[:6].lower() != "bytes=":
+        return None
+    wanted = _specs(header, size)
+    if not isinstance(wanted, list):
+        return None
+    total = sum(last - first + 1 for first, last in wanted)
+    return total if total <= size else None
+
+
+def _specs(header: str | None, size: int) -> list[tuple[int, int]] | str | None:
+    """The ranges as asked (clipped to the file, unmerged, in header order), UNSATISFIABLE or None."""
     if not header or len(header) > MAX_HEADER_LENGTH:
         return None
     unit, sep, specs_text = header.partition("=")
@@ -48,9 +71,11 @@ def parse_ranges(header: str | None, size: int) -> list[tuple[int, int]] | str |
             suffix = _number(match[2])
             if suffix > 0 and size > 0:
                 wanted.append((max(0, size - suffix), size - 1))
-    if not wanted:
-        return UNSATISFIABLE
-    wanted.sort()
+    return wanted or UNSATISFIABLE
+
+
+def _merged(wanted: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    wanted = sorted(wanted)
     merged = [wanted[0]]
     for first, last in wanted[1:]:
         if first <= merged[-1][1] + 1:

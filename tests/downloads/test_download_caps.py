@@ -135,3 +135,41 @@ def test_parallel_continuations_cannot_overspend_the_byte_budget(make_app, make_
     statuses = sorted(response.status for response in asyncio.run(together()))
     assert statuses == [206] * 2 + [410] * 18  # 1 + 5 + 5 = 11 ≤ 12; a third would be 16
     assert CountedDownload.objects.get(link=link).bytes_served == 11
+
+
+def _accel_app_after_a_one_byte_start(make_app, make_link):
+    """A capped link under X-Accel whose one unit was taken by ``bytes=0-0``: only continuations are left."""
+    app = make_app(DOWNLOADS_ACCEL_LOCATION="/_accel/downloads/")
+    link = make_link("big.bin", max_downloads=1)
+    path = link_path(link)
+    assert fetch(app, path, headers=_range("0-0")).status == 200  # nginx answers the Range itself
+    return app, link, path
+
+
+def test_under_x_accel_ranges_nginx_would_answer_with_the_whole_file_count_as_a_new_download(
+    make_app, make_link, downloads_root
+):
+    # nginx's range filter sends the whole file (200) when the ranges it is asked for add up to more than the file
+    # (it does not merge overlapping ones), when the header does not start with exactly "bytes=", and when
+    # If-Range is not one of its own validators. The hub must charge what nginx will send, not what it would
+    # have sent itself: before, each of these cost the budget a few bytes and handed out the whole 1 MiB file.
+    app, link, path = _accel_app_after_a_one_byte_start(make_app, make_link)
+    status = (downloads_root / "big.bin").stat()
+    hub_etag = f'"{status.st_mtime_ns:x}-{status.st_size:x}"'  # the hub's own validator, which nginx ignores
+    for headers in (
+        _range(",".join(["1-100000"] * 16)),  # 16 times 100,000 bytes asked > 1 MiB: nginx ignores the Range
+        [*CURL, ("Range", "BYTES = 1-1")],
+        [*_range("1-1"), ("If-Range", hub_etag)],
+    ):
+        response = fetch(app, path, headers=headers)
+        assert (response.status, response.body) == (410, b"Download limit reached\n"), headers
+    link.refresh_from_db()
+    assert link.download_count == 1
+
+
+def test_under_x_accel_overlapping_ranges_are_charged_as_nginx_sends_them(make_app, make_link):
+    app, link, path = _accel_app_after_a_one_byte_start(make_app, make_link)
+    # nginx sends each of the 16 ranges (it merges none): 16,000 bytes of the file, not 1,000.
+    response = fetch(app, path, headers=_range(",".join(["1-1000"] * 16)))
+    assert "x-accel-redirect" in response.headers
+    assert CountedDownload.objects.get(link=link).bytes_served == 1 + 16 * 1000

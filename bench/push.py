@@ -557,7 +557,6 @@ def main(argv: list[str] | None = None) -> int:
         f"({os.cpu_count()} CPUs); {processes} client processes; {seconds:.0f} s per step",
         flush=True,
     )
-    all_steps: list[Step] = []
     with tempfile.TemporaryDirectory(prefix="bench-push-") as scratch:
         directory = Path(scratch)
         mosquitto = Mosquitto(directory)
@@ -581,7 +580,6 @@ def main(argv: list[str] | None = None) -> int:
                 finally:
                     hub_pool.close()
                     anchor_pool.close()
-                all_steps += hub_steps + anchor_steps
                 summarise(size, hub_steps, anchor_steps)
         finally:
             hub.stop()

@@ -183,7 +183,10 @@ class DownloadLinkAdmin(admin.ModelAdmin):
             created_by=request.user,
             legacy=form.cleaned_data.get("format") == DownloadLink.Format.LEGACY,
         )
-        obj.__dict__.update({k: v for k, v in created.__dict__.items() if k != "_state"})
+        # The admin goes on with the form's instance (its log entry, the redirect to the link's page): it becomes
+        # the row link_create wrote, with the signature, nonce and expiry the service settled on.
+        obj.pk = created.pk
+        obj.refresh_from_db()
         obj._state.adding = False
 
     def add_view(self, request, form_url="", extra_context=None):

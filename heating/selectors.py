@@ -67,10 +67,6 @@ def node_definition(node: Node, library: DefinitionLibrary | None = None) -> Dev
     return (definitions() if library is None else library).get(node.manufacturer_id, node.product_id)
 
 
-def node_get(key: str) -> Node | None:
-    return Node.objects.filter(key=key).first()
-
-
 def latest_readings(node: Node) -> list[Reading]:
     """The newest reading of each endpoint of ``node``, in endpoint id order."""
     definition = node_definition(node)

@@ -19,6 +19,7 @@ from django.utils import timezone
 import messaging
 from heating.models import Command, CommandState, Node, Reading
 from heating.swap import DeviceDefinition, Endpoint
+from heating.topics import definition_label, endpoint_find, lagarto_value, measure_topic
 from hub.services import heartbeat_record
 from hub.timefmt import format_utc
 
@@ -33,29 +34,6 @@ class CommandRefused(ValueError):
     def __init__(self, message: str, *, field: str = "endpoint") -> None:
         super().__init__(message)
         self.field = field
-
-
-# --- topics and payloads ---------------------------------------------------------------------------------------
-
-
-def measure_topic(*, location: str, endpoint_id: str) -> str:
-    """lagarto's ``/<location>/measure/<id>`` under the house prefix (an empty prefix gives lagarto's exact shape)."""
-    return f"{settings.MQTT_HOME_PREFIX}/{location}/measure/{endpoint_id}"
-
-
-def action_topic(*, location: str, endpoint_id: str) -> str:
-    return f"{settings.MQTT_HOME_PREFIX}/{location}/action/{endpoint_id}"
-
-
-def lagarto_value(endpoint: Endpoint, value: Any) -> Any:
-    """lagarto shows binary endpoints as ``"on"``/``"off"``; numbers and text as they are."""
-    if endpoint.type == "bin":
-        return "on" if value else "off"
-    return value
-
-
-def definition_label(definition: DeviceDefinition) -> str:
-    return f"{definition.developer}/{definition.product}"
 
 
 # --- nodes -----------------------------------------------------------------------------------------------------
@@ -268,13 +246,6 @@ def command_queue(
 
     transaction.on_commit(wake_for_commands)
     return command
-
-
-def endpoint_find(definition: DeviceDefinition, *, address: int, name_or_id: str) -> Endpoint | None:
-    for candidate in definition.endpoints:
-        if candidate.name == name_or_id or candidate.lagarto_id(address) == name_or_id:
-            return candidate
-    return None
 
 
 def command_mark_sent(*, command: Command, at: datetime) -> None:

@@ -30,10 +30,6 @@ def events_filter(
     return events.order_by("-occurred_at", "id")
 
 
-def event_get(*, event_id) -> Event | None:
-    return Event.objects.filter(id=event_id).first()
-
-
 # --- The outbox (read by the relay and the health report) ------------------------------------------------
 
 

@@ -36,7 +36,6 @@ class VirtualModem:
         self.state = "off"
         #: Every AT command received, in order (what tests check the driver wrote).
         self.commands: list[str] = []
-        self.reboots = 0
         self._buffer = bytearray()
         self._last_byte = float("-inf")
         self._ready_at = 0.0
@@ -55,7 +54,6 @@ class VirtualModem:
         self._buffer.clear()
         self.state = "booting"
         self._ready_at = now + self.boot_time
-        self.reboots += 1
 
     def power_off(self) -> None:
         self.state = "off"

@@ -136,7 +136,7 @@ def relay_child(count: int) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
     django.setup()
     from messaging.models import OutboxEvent
-    from messaging.relay import OutboxRelay
+    from messaging.relay import OutboxRelay, RelayTimings
 
     now = datetime.now(UTC)
     rows = (
@@ -156,7 +156,7 @@ def relay_child(count: int) -> None:
             OutboxEvent.objects.bulk_create(batch)
             batch = []
     OutboxEvent.objects.bulk_create(batch)
-    relay = OutboxRelay(batch_size=BATCH_SIZE, confirm_timeout=30.0)
+    relay = OutboxRelay(timings=RelayTimings(batch_size=BATCH_SIZE, confirm_timeout=30.0))
     started = time.perf_counter()
     published = relay.drain(timeout=600)
     elapsed = time.perf_counter() - started

@@ -39,7 +39,7 @@ from hub.health import CheckResult, heartbeat_check
 from hub.selectors import heartbeat_get
 from hub.services import heartbeat_record
 from hub.timefmt import format_utc, parse_utc
-from hub.workers import Worker
+from hub.workers import DEFAULT_JITTER, Backoff, Jitter, Worker
 from messaging import envelope, selectors, services, topology
 from messaging.event_store import outbox_events_store
 from messaging.models import OutboxEvent
@@ -280,39 +280,42 @@ def relay_lock_for(name: str) -> RelayLock:
 # --- The worker ------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RelayTimings:
+    """The relay's sizes and timers (tests shrink the timers to milliseconds)."""
+
+    #: Rows per batch, one wait for the broker's confirms each.
+    batch_size: int = 500
+    #: How long a batch waits for its confirms before it counts as failed.
+    confirm_timeout: float = 10.0
+    #: How often an idle relay looks at the outbox (a commit in this process wakes it at once).
+    idle_interval: float = 1.0
+    #: How often a relay waiting for another one's lock asks again.
+    lock_interval: float = 2.0
+    #: Back-off after a failure (broker or database): the first wait, the longest, the jitter (``hub.workers``).
+    retry_initial: float = 0.5
+    retry_max: float = 30.0
+    retry_jitter: Jitter = DEFAULT_JITTER
+    #: How often the relay records its heartbeat for /healthz.
+    heartbeat_interval: float = 15.0
+    connect_timeout: float = 5.0
+    #: The AMQP heartbeat asked of the broker (a half-open connection is noticed within about twice this).
+    broker_heartbeat: float = 30.0
+
+
 class OutboxRelay(Worker):
     """Drains the outbox to the broker; ``python manage.py relay_outbox`` in production, a thread when embedded.
 
-    Every timer is a constructor argument so tests run in milliseconds.
+    Every timer is a field of :class:`RelayTimings` so tests run in milliseconds.
     """
 
     name = RELAY_NAME
 
-    def __init__(
-        self,
-        *,
-        amqp_url: str | None = None,
-        batch_size: int = 500,
-        confirm_timeout: float = 10.0,
-        idle_interval: float = 1.0,
-        lock_interval: float = 2.0,
-        retry_initial: float = 0.5,
-        retry_max: float = 30.0,
-        heartbeat_interval: float = 15.0,
-        connect_timeout: float = 5.0,
-        broker_heartbeat: float = 30.0,
-    ) -> None:
+    def __init__(self, *, amqp_url: str | None = None, timings: RelayTimings | None = None) -> None:
         super().__init__()
         self.amqp_url = amqp_url or settings.AMQP_URL
-        self.batch_size = batch_size
-        self.confirm_timeout = confirm_timeout
-        self.idle_interval = idle_interval
-        self.lock_interval = lock_interval
-        self.retry_initial = retry_initial
-        self.retry_max = retry_max
-        self.heartbeat_interval = heartbeat_interval
-        self.connect_timeout = connect_timeout
-        self.broker_heartbeat = broker_heartbeat
+        self.timings = timings or RelayTimings()
+        self._backoff = Backoff.from_timings(self.timings)
         self.published = 0
         self.unroutable = 0
         self.last_unroutable: Unroutable | None = None
@@ -357,11 +360,11 @@ class OutboxRelay(Worker):
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
-                self.step()
+                delay = self.step()
                 if not selectors.outbox_backlog()[0]:
                     break
                 if self._failures:
-                    time.sleep(self._retry_delay())
+                    time.sleep(delay)
         finally:
             self._disconnect()
             self._release_lock()
@@ -374,17 +377,17 @@ class OutboxRelay(Worker):
         rows: list[OutboxEvent] = []
         try:
             if not self._acquire_lock():
-                return self.lock_interval
+                return self.timings.lock_interval
             self._delete_confirmed()
             self._ensure_publisher()
             self._probe_broker()
             self._beat_if_due()
-            rows = selectors.outbox_batch(limit=self.batch_size)
+            rows = selectors.outbox_batch(limit=self.timings.batch_size)
             if not rows:
-                self._failures = 0  # connected, and nothing waits: whatever failed before is over
-                return self.idle_interval
+                self._recovered()  # connected, and nothing waits: whatever failed before is over
+                return self.timings.idle_interval
             self._publish(rows)
-            self._failures = 0
+            self._recovered()
             return 0.0
         except DatabaseError as exc:
             self._note_failure(f"database: {exc}")
@@ -393,7 +396,7 @@ class OutboxRelay(Worker):
             self.leader = False
             with contextlib.suppress(Exception):
                 connection.close()
-            return self._retry_delay()
+            return self._backoff.next_delay()
         except (KombuError, OSError, PublishFailed, topology.TopologyConflict, *self._broker_errors) as exc:
             self._note_failure(f"broker: {type(exc).__name__}: {exc}")
             self._disconnect()
@@ -401,7 +404,7 @@ class OutboxRelay(Worker):
             with contextlib.suppress(DatabaseError):
                 services.outbox_failure_record(row_ids=[row.id for row in rows[confirmed:]], error=self.last_error)
             self._beat_if_due()  # alive, and says the broker is unreachable
-            return self._retry_delay()
+            return self._backoff.next_delay()
 
     def _publish(self, rows: list[OutboxEvent]) -> None:
         assert self._publisher is not None
@@ -438,13 +441,15 @@ class OutboxRelay(Worker):
     def _ensure_publisher(self) -> None:
         if self._publisher is not None:
             return
-        conn = Connection(self.amqp_url, connect_timeout=self.connect_timeout, heartbeat=self.broker_heartbeat)
+        conn = Connection(
+            self.amqp_url, connect_timeout=self.timings.connect_timeout, heartbeat=self.timings.broker_heartbeat
+        )
         try:
             # One attempt, no kombu retry pause: the relay's own back-off decides when to try again.
             conn.ensure_connection(max_retries=0)
             declared = topology.declare(conn)
             self._publisher = BatchPublisher(
-                conn, declared.fanout, confirm_timeout=self.confirm_timeout, on_unroutable=self._on_unroutable
+                conn, declared.fanout, confirm_timeout=self.timings.confirm_timeout, on_unroutable=self._on_unroutable
             )
         except BaseException:
             with contextlib.suppress(Exception):
@@ -516,16 +521,19 @@ class OutboxRelay(Worker):
         log = logger.warning if self._failures == 1 else logger.debug
         log("relay attempt %d failed, the outbox is kept: %s", self._failures, error)
 
-    def _retry_delay(self) -> float:
-        return min(self.retry_max, self.retry_initial * 2 ** max(0, self._failures - 1))
+    def _recovered(self) -> None:
+        self._failures = 0
+        self._backoff.reset()
 
     def _beat_if_due(self, *, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and self._last_beat is not None and now - self._last_beat < self.heartbeat_interval:
+        if not force and self._last_beat is not None and now - self._last_beat < self.timings.heartbeat_interval:
             return
         self._last_beat = now
         with contextlib.suppress(DatabaseError):
-            heartbeat_record(name=RELAY_NAME, interval_seconds=self.heartbeat_interval, details=self.health_details())
+            heartbeat_record(
+                name=RELAY_NAME, interval_seconds=self.timings.heartbeat_interval, details=self.health_details()
+            )
 
     def health_details(self) -> dict[str, Any]:
         return {

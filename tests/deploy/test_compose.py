@@ -275,16 +275,17 @@ def test_every_variable_compose_reads_is_in_the_production_env_example():
     assert listed - interpolated - settings_variables() == set()
 
 
-def test_the_readme_tells_ops_how_to_set_up_back_up_and_restore():
-    readme = (PROJECT_DIR / "README.md").read_text()
-    section = readme.split("## Production (docker compose)", 1)[1].split("\n## ", 1)[0]
+def test_the_production_docs_tell_ops_how_to_set_up_back_up_and_restore():
+    page = (PROJECT_DIR / "docs" / "production.md").read_text()
+    section = page.split("## Set-up", 1)[1]
     required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", COMPOSE_TEXT))
     assert sorted(name for name in required if name not in section) == []
     for needed in ("deploy/production.env.example", "deploy/selfsigned-cert.sh", "--scale", "pg_dump", "pg_restore"):
         assert needed in section
     assert "export_definitions" in section
     assert "import_definitions" in section
-    assert "## Choosing the ASGI server" in readme
+    assert "docs/production.md" in (PROJECT_DIR / "README.md").read_text()
+    assert "uvicorn" in (PROJECT_DIR / "docs" / "decisions" / "0001-asgi-server.md").read_text()
 
 
 def test_web_trusts_forwarded_headers_from_nginx_s_fixed_address_only():

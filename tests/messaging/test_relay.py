@@ -15,7 +15,7 @@ from hub.models import Heartbeat
 from messaging import relay as relay_module
 from messaging.envelope import RETAIN_HEADER, TOPICS_HEADER, event_from_message
 from messaging.models import OutboxEvent
-from messaging.relay import BatchPublisher, FileLock, OutboxRelay, ProcessLock, PublishFailed
+from messaging.relay import BatchPublisher, FileLock, OutboxRelay, ProcessLock, PublishFailed, RelayTimings
 from tests.messaging.relay_support import bus_fixture, delete_names  # noqa: F401
 
 pytestmark = [pytest.mark.services, pytest.mark.postgres, pytest.mark.django_db]
@@ -23,7 +23,9 @@ pytestmark = [pytest.mark.services, pytest.mark.postgres, pytest.mark.django_db]
 
 def fast_relay(**overrides) -> OutboxRelay:
     timers = {"retry_initial": 0.01, "retry_max": 0.05, "idle_interval": 0.02, "lock_interval": 0.02}
-    return OutboxRelay(**{**timers, "heartbeat_interval": 30.0, "confirm_timeout": 5.0, **overrides})
+    return OutboxRelay(
+        timings=RelayTimings(**{**timers, "heartbeat_interval": 30.0, "confirm_timeout": 5.0, **overrides})
+    )
 
 
 def test_the_wire_carries_the_envelope_and_its_amqp_properties(bus):

@@ -40,7 +40,9 @@ def test_published_events_are_stored_by_the_in_process_consumer(settings):
     settings.EVENTS_DB_QUEUE = f"{prefix}.db"
     settings.EVENTS_NOTIFY_QUEUE = f"{prefix}.notify"
     settings.EVENTS_DEAD_LETTER_QUEUE = f"{prefix}.dead"
-    relay = relay_module.OutboxRelay(idle_interval=0.05, retry_initial=0.02, retry_max=0.1)
+    relay = relay_module.OutboxRelay(
+        timings=relay_module.RelayTimings(idle_interval=0.05, retry_initial=0.02, retry_max=0.1)
+    )
     store = EventsDbConsumer(amqp_url="memory://", batch_size=16, flush_after=0.02, idle_poll=0.05)
     relay.start()
     store.start()
@@ -67,7 +69,9 @@ def test_on_the_memory_transport_an_event_leaves_the_outbox_only_stored_in_the_e
     import messaging
 
     ids = messaging.publish_many(messaging.new_event("test.kill", {"n": n}, source="test") for n in range(1200))
-    relay = relay_module.OutboxRelay(batch_size=500, retry_initial=0.02, retry_max=0.1)
+    relay = relay_module.OutboxRelay(
+        timings=relay_module.RelayTimings(batch_size=500, retry_initial=0.02, retry_max=0.1)
+    )
     # Pass by pass, as a kill could interrupt it anywhere: after each, every event is in exactly one place.
     while OutboxEvent.objects.exists():
         relay.step()
@@ -87,7 +91,9 @@ def test_the_events_db_consumer_after_the_relay_stores_nothing_twice(settings):
     settings.EVENTS_DB_QUEUE = f"{prefix}.db"
     settings.EVENTS_NOTIFY_QUEUE = f"{prefix}.notify"
     settings.EVENTS_DEAD_LETTER_QUEUE = f"{prefix}.dead"
-    relay = relay_module.OutboxRelay(idle_interval=0.05, retry_initial=0.02, retry_max=0.1)
+    relay = relay_module.OutboxRelay(
+        timings=relay_module.RelayTimings(idle_interval=0.05, retry_initial=0.02, retry_max=0.1)
+    )
     store = EventsDbConsumer(amqp_url="memory://", batch_size=16, flush_after=0.02, idle_poll=0.05)
     relay.start()
     store.start()

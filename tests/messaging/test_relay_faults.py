@@ -6,7 +6,7 @@ import pytest
 
 import messaging
 from messaging.models import OutboxEvent
-from messaging.relay import OutboxRelay
+from messaging.relay import OutboxRelay, RelayTimings
 from tests.messaging.relay_support import bus_fixture, publish_beside_a_running_relay  # noqa: F401
 
 # Also run on PostgreSQL by `make test`'s second pass. While the relay thread runs, progress is read from the
@@ -16,9 +16,8 @@ pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.postgres, pyte
 
 def relay_through(url: str, **overrides) -> OutboxRelay:
     timers = {"retry_initial": 0.02, "retry_max": 0.2, "idle_interval": 0.05, "lock_interval": 0.05}
-    return OutboxRelay(
-        amqp_url=url, connect_timeout=1.0, confirm_timeout=2.0, heartbeat_interval=30.0, **{**timers, **overrides}
-    )
+    timings = RelayTimings(connect_timeout=1.0, confirm_timeout=2.0, heartbeat_interval=30.0, **{**timers, **overrides})
+    return OutboxRelay(amqp_url=url, timings=timings)
 
 
 def wait_until(condition, *, timeout: float, interval: float = 0.02) -> bool:

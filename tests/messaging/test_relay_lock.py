@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from messaging.models import OutboxEvent
-from messaging.relay import OutboxRelay, PostgresAdvisoryLock, relay_lock_for
+from messaging.relay import OutboxRelay, PostgresAdvisoryLock, RelayTimings, relay_lock_for
 from tests.messaging.relay_support import bus_fixture, publish_beside_a_running_relay  # noqa: F401
 
 pytestmark = [pytest.mark.services, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -18,7 +18,9 @@ pytestmark = [pytest.mark.services, pytest.mark.postgres, pytest.mark.django_db(
 
 def quick_relay() -> OutboxRelay:
     return OutboxRelay(
-        retry_initial=0.02, retry_max=0.2, idle_interval=0.05, lock_interval=0.05, heartbeat_interval=30.0
+        timings=RelayTimings(
+            retry_initial=0.02, retry_max=0.2, idle_interval=0.05, lock_interval=0.05, heartbeat_interval=30.0
+        )
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from hub.workers import run_in_foreground
-from messaging.relay import OutboxRelay
+from messaging.relay import OutboxRelay, RelayTimings
 
 
 class Command(BaseCommand):
@@ -15,8 +15,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--batch-size", type=int, default=500, help="rows per batch (one confirm wait each)")
-        parser.add_argument("--confirm-timeout", type=float, default=10.0, help="seconds to wait for a batch's acks")
+        defaults = RelayTimings()
+        parser.add_argument(
+            "--batch-size", type=int, default=defaults.batch_size, help="rows per batch (one confirm wait each)"
+        )
+        parser.add_argument(
+            "--confirm-timeout", type=float, default=defaults.confirm_timeout, help="seconds to wait for a batch's acks"
+        )
 
     def handle(self, *args, batch_size: int, confirm_timeout: float, **options):
-        run_in_foreground(OutboxRelay(batch_size=batch_size, confirm_timeout=confirm_timeout))
+        timings = RelayTimings(batch_size=batch_size, confirm_timeout=confirm_timeout)
+        run_in_foreground(OutboxRelay(timings=timings))

@@ -129,6 +129,9 @@ def link_create(
 def _refuse_legacy_twin(*, customer: Customer, signature: str, expiry_text: str, path: str) -> None:
     """A legacy URL carries nothing of its own: a second link with the same fields would share the first's URL,
     and so its revocation and cap."""
+    # Two requests at once must not both find no twin and both write: the customer's row lock makes them take
+    # turns until the first commits (PostgreSQL; SQLite's IMMEDIATE transactions take turns already).
+    list(Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True))
     twin = (
         DownloadLink.objects.filter(
             signature=signature,

@@ -197,3 +197,35 @@ def test_a_re_cut_legacy_link_gets_the_generic_404(make_app, settings, downloads
 
 def _fields(parts: LinkParts) -> tuple[str, str, str, str]:
     return (parts.signature, parts.customer, parts.expiry, parts.path)
+
+
+def test_two_legacy_links_with_the_same_fields_made_at_the_same_moment_give_one_link(
+    customer, downloads_root, settings
+):
+    # Two admins (or an admin and a script) asking at once: both checks for an existing link ran before either
+    # row was written, and two links shared one URL, so one's cap and revocation leaked into the other's.
+    import threading
+
+    from django.db import connection
+
+    settings.DOWNLOADS_LEGACY_SECRET = POST_SECRET
+    rounds, racers = 12, 4
+    for round_ in range(rounds):
+        barrier = threading.Barrier(racers)
+        expires = EXPIRES + timedelta(hours=round_)
+
+        def make(expires=expires, barrier=barrier):
+            try:
+                barrier.wait()
+                link_create(customer=customer, path="dir1/example1.txt", expires_at=expires, legacy=True)
+            except LinkError:
+                pass
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=make) for _ in range(racers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert DownloadLink.objects.count() == rounds

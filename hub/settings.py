@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -388,24 +389,12 @@ SWAP_DEVICES_DIR = env.str("SWAP_DEVICES_DIR")
 DOWNLOADS_ROOT = Path(env.str("DOWNLOADS_ROOT", str(HUB_VAR_DIR / "downloads")))
 DOWNLOADS_PREFIX = "/" + env.str("DOWNLOADS_PREFIX", "/dl/").strip("/") + "/"
 DOWNLOADS_HOST = env.str("DOWNLOADS_HOST")
-# `kid2:base64secret,kid1:oldsecret`: the first signs new links, the others still verify theirs.
-# Unset → keys derived from SECRET_KEY (signs) and each of SECRET_KEY_FALLBACKS (still verify).
-# (downloads.signing is pure: no Django, safe to import here.)
-from downloads.signing import derived_key_ring, parse_key_ring, parse_zone  # noqa: E402
-
-_downloads_keys_text = env.raw("DOWNLOADS_KEYS")
-try:
-    DOWNLOADS_KEYS = (
-        parse_key_ring(_downloads_keys_text)
-        if _downloads_keys_text
-        else derived_key_ring(SECRET_KEY, SECRET_KEY_FALLBACKS)
-    )
-except ValueError as exc:  # the message names the variable but never echoes the secrets
-    raise ImproperlyConfigured(
-        f"DOWNLOADS_KEYS is not valid: {exc}; expected key_id:base64secret[,key_id:base64secret…], the first active"
-    ) from None
+# `kid2:base64secret,kid1:oldsecret`: the first signs new links, the others still verify theirs. Kept as text:
+# the downloads app makes the key ring (downloads/keys.py) and stops start-up if it is malformed. Unset → keys
+# derived from SECRET_KEY (signs) and each of SECRET_KEY_FALLBACKS (still verify).
+DOWNLOADS_KEYS = env.str("DOWNLOADS_KEYS")
 DOWNLOADS_LEGACY_SECRET = env.str("DOWNLOADS_LEGACY_SECRET")
-DOWNLOADS_LEGACY_TZ = env.parsed("DOWNLOADS_LEGACY_TZ", parse_zone, parse_zone(TIME_ZONE), "expected an IANA zone")
+DOWNLOADS_LEGACY_TZ = ZoneInfo(env.parsed("DOWNLOADS_LEGACY_TZ", parse_time_zone, TIME_ZONE, "expected an IANA zone"))
 DOWNLOADS_DEFAULT_EXPIRY_DAYS = env.int("DOWNLOADS_DEFAULT_EXPIRY_DAYS", 7, minimum=1)
 # How long a web process may reuse a link's record: a revocation made elsewhere reaches it within this. 0: never.
 DOWNLOADS_LINK_CACHE_SECONDS = env.int("DOWNLOADS_LINK_CACHE_SECONDS", 1, minimum=0, maximum=60)

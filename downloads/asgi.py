@@ -70,13 +70,14 @@ class DownloadConfig:
 def config_from_settings() -> DownloadConfig:
     from django.conf import settings
 
+    from downloads.keys import key_ring
     from downloads.services import legacy_config
 
     return DownloadConfig(
         root=os.path.realpath(settings.DOWNLOADS_ROOT),
         prefix=settings.DOWNLOADS_PREFIX,
         host=settings.DOWNLOADS_HOST.lower(),
-        keys=settings.DOWNLOADS_KEYS,
+        keys=key_ring(),
         legacy=legacy_config(),
         accel_location=settings.DOWNLOADS_ACCEL_LOCATION.rstrip("/"),
         resume_window=timedelta(seconds=settings.DOWNLOADS_RESUME_WINDOW),

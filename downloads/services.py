@@ -13,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from downloads import events
+from downloads.keys import key_ring
 from downloads.models import CountedDownload, Customer, DownloadEvent, DownloadLink
 from downloads.selectors import LinkRecord, link_records, sqlite_turn
 from downloads.signing import (
@@ -85,8 +86,8 @@ def link_create(
         expires_at = parse_legacy_expiry(expiry_text, config.zone)
     else:
         expires_at = expires_at.replace(microsecond=0)
-        parts = sign_link(keys=settings.DOWNLOADS_KEYS, customer=customer.slug, expires_at=expires_at, path=path)
-        key_id = settings.DOWNLOADS_KEYS.active_id
+        parts = sign_link(keys=key_ring(), customer=customer.slug, expires_at=expires_at, path=path)
+        key_id = key_ring().active_id
     if expires_at <= now:
         raise LinkError(f"the expiry {expires_at.isoformat()} is in the past", field="expires_at")
     if max_downloads is not None and max_downloads < 1:
@@ -119,9 +120,7 @@ def link_create(
             except IntegrityError:
                 if legacy or attempt == 2:
                     raise
-                parts = sign_link(
-                    keys=settings.DOWNLOADS_KEYS, customer=customer.slug, expires_at=expires_at, path=path
-                )
+                parts = sign_link(keys=key_ring(), customer=customer.slug, expires_at=expires_at, path=path)
         events.publish_link_event("downloads.link_created", link, by=created_by)
     return link
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 CUSTOMER_ID_PATTERN = r"[a-z0-9_-]{1,64}"
 KEY_ID_PATTERN = r"[A-Za-z0-9_-]{1,16}"
@@ -350,14 +350,6 @@ def verify_link(parts: LinkParts, *, keys: KeyRing, legacy: LegacyConfig | None)
     if legacy is not None:
         return _verify_legacy(parts, legacy)
     raise InvalidLink
-
-
-def parse_zone(name: str) -> ZoneInfo:
-    """An IANA zone name → ZoneInfo; ValueError (not KeyError) when unknown, for the settings reader."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}") from None
 
 
 # --- Paths ------------------------------------------------------------------------------------------------

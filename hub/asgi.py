@@ -50,6 +50,16 @@ class Lifespan:
                 return
 
 
+def websocket_max_size() -> int:
+    """The largest WebSocket message the server reads: live push's frame limit (its only WebSocket route).
+
+    Here, in the composition root, so the server command (``runhub``) names no app.
+    """
+    from messaging.push.frames import MAX_FRAME_BYTES
+
+    return MAX_FRAME_BYTES
+
+
 def build_application(*, run_embedded: bool):
     from channels.routing import URLRouter
 

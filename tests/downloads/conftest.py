@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,8 @@ from downloads.signing import KeyRing
 
 POST_SECRET = "This is just a long string to set a seed"
 KEYS = KeyRing((("k2", b"k" * 32), ("k1", b"o" * 32)))
+#: KEYS as DOWNLOADS_KEYS spells them (the settings keep the text; downloads.keys makes the ring).
+KEYS_SETTING = "k2:" + base64.b64encode(b"k" * 32).decode() + ",k1:" + base64.b64encode(b"o" * 32).decode()
 
 
 @dataclass
@@ -94,7 +97,7 @@ def downloads_root(tmp_path, settings):
     os.symlink(tmp_path / "secret.txt", root / "escape.txt")
     os.symlink(tmp_path, root / "escape_dir")
     settings.DOWNLOADS_ROOT = root
-    settings.DOWNLOADS_KEYS = KEYS
+    settings.DOWNLOADS_KEYS = KEYS_SETTING
     settings.DOWNLOADS_LEGACY_SECRET = ""
     settings.DOWNLOADS_LEGACY_TZ = ZoneInfo("Europe/Madrid")
     settings.DOWNLOADS_ACCEL_LOCATION = ""

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from downloads.keys import key_ring_from
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_FILE = PROJECT_ROOT / "hub" / "settings.py"
 ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
@@ -214,8 +216,12 @@ def test_a_weak_key_moved_to_the_fallbacks_lets_production_start_and_still_verif
     weak = "x"
     loaded = load_settings(**{**PRODUCTION, "SECRET_KEY_FALLBACKS": weak})
     assert loaded["SECRET_KEY_FALLBACKS"] == [weak]
-    old_ring = load_settings(SECRET_KEY=weak)["DOWNLOADS_KEYS"]
-    ring = loaded["DOWNLOADS_KEYS"]
+    old = load_settings(SECRET_KEY=weak)
+    # The downloads app makes its key ring from these settings (DOWNLOADS_KEYS unset: derived from the keys).
+    old_ring = key_ring_from(old["DOWNLOADS_KEYS"], secret_key=old["SECRET_KEY"], fallbacks=old["SECRET_KEY_FALLBACKS"])
+    ring = key_ring_from(
+        loaded["DOWNLOADS_KEYS"], secret_key=loaded["SECRET_KEY"], fallbacks=loaded["SECRET_KEY_FALLBACKS"]
+    )
     assert ring.active_id != old_ring.active_id, "new links name the new key"
     assert ring.secret(old_ring.active_id) == old_ring.secret(old_ring.active_id), "old links still verify"
 

@@ -26,7 +26,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         import uvicorn
 
-        from messaging.push.frames import MAX_FRAME_BYTES
+        # The composition root knows the apps' limits (hub names no app elsewhere); uvicorn reuses this module.
+        from hub.asgi import websocket_max_size
 
         password = admin_account_ensure()
         if password:
@@ -61,5 +62,5 @@ class Command(BaseCommand):
             # included, would let that client pick the address sign-in throttling counts.
             proxy_headers=False,
             # A WebSocket message is read whole before the hub can refuse it: no bigger than a request may be.
-            ws_max_size=MAX_FRAME_BYTES,
+            ws_max_size=websocket_max_size(),
         )

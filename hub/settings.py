@@ -336,6 +336,8 @@ PUSH_MAX_SUBSCRIPTION_BYTES = env.int("PUSH_MAX_SUBSCRIPTION_BYTES", 1024 * 1024
 PUSH_MAX_SUBSCRIPTIONS = env.int("PUSH_MAX_SUBSCRIPTIONS", 256, minimum=1)
 # Open sockets per user in one web process; one more is closed with 4429.
 PUSH_MAX_SOCKETS_PER_USER = env.int("PUSH_MAX_SOCKETS_PER_USER", 20, minimum=1)
+# Bytes all retained values may hold (every topic, every user): a browser's retained publish beyond is refused.
+PUSH_MAX_RETAINED_BYTES = env.int("PUSH_MAX_RETAINED_BYTES", 64 * 1024 * 1024, minimum=1024 * 1024)
 
 # --- Message bus and Celery -----------------------------------------------------------------------------
 AMQP_URL = env.str("AMQP_URL", "memory://")

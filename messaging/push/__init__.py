@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from messaging.push.bus import MemoryBus, PushBus, RedisBus
+from messaging.push.bus import MemoryBus, PushBus, RedisBus, wire_bytes
 from messaging.push.frames import PushMessage, encode_message
 from messaging.push.grants import Grants, PushRefused, grants_for
 from messaging.push.hub import PushHub
@@ -160,6 +160,9 @@ async def browser_publish(
         grants = await database_sync_to_async(grants_for)(user)
     grants.check_publish(topic)
     data = mqtt.encode_payload(payload)
+    pending = message(topic, data, retain=retain)
+    if pending.retain and not pending.clears:
+        await _check_retained_room(pending, limit=settings.PUSH_MAX_RETAINED_BYTES)
     # The handlers learn who asked (a command row names its author); they run once, as published, with retain
     # False: a retained copy replayed later (to a browser, or by the broker to the bridge) is not a new request.
     author = user.pk if user is not None and user.is_authenticated else None
@@ -169,7 +172,23 @@ async def browser_publish(
         await publish_request(topic, data, retain=retain, published_by=author)
     else:
         await mqtt.handlers.dispatch(mqtt.MqttMessage(topic=topic, payload=data, qos=1, published_by=author))
-    await fanout(topic, data, retain=retain)
+    await get_bus().publish([pending])
+
+
+async def _check_retained_room(pending: PushMessage, *, limit: int) -> None:
+    """Refuse a retained value that would take the bus's retained store beyond ``limit`` bytes (all topics).
+
+    Checked before the publish, not in the same step, so parallel publishes may pass it together: each is at
+    most one request (262,144 characters), which bounds the overshoot.
+    """
+    total, held = await get_bus().retained_size(pending.topic)
+    size = wire_bytes(pending)
+    if total - held + size > limit:
+        raise PushRefused(
+            f"the hub keeps at most {limit} bytes of retained values (PUSH_MAX_RETAINED_BYTES) and holds {total}: "
+            f"this {size}-byte value would not fit. Publish it without retain, or clear retained topics "
+            "(a retained empty payload)"
+        )
 
 
 def health_check():

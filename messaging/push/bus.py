@@ -5,8 +5,8 @@ One interface, two implementations picked by ``REDIS_URL``:
 * :class:`MemoryBus` (embedded default, one process): retained values in a dict, deliveries handed straight to
   this process's hubs (thread-safe, so the ``events.notify`` thread and the bridge may call it).
 * :class:`RedisBus`: ONE Redis pub/sub message per message, whatever the number of subscribers — each web
-  process subscribes once and fans out locally (PITFALLS: a Channels group send per subscriber delivered a
-  quarter of the load at seconds of latency). Retained values live in a Redis hash, so every process sees them;
+  process subscribes once and fans out locally (a Channels group send per subscriber delivered a quarter of
+  the load at seconds of latency: docs/benchmarks.md). Retained values live in a Redis hash, so every process sees them;
   storing and publishing are one script, one round trip.
 """
 
@@ -39,8 +39,16 @@ class PushBus(Protocol):
     async def retained(self, topic_filter: str) -> list[PushMessage]:
         """The last retained value of every topic the filter matches."""
 
+    async def retained_size(self, topic: str) -> tuple[int, int]:
+        """(bytes every retained value holds, bytes ``topic``'s holds), each counted as its wire text in UTF-8."""
+
     async def listen(self, deliver: Deliver) -> None:
         """Run until cancelled, calling ``deliver`` (on this loop) for every message any process published."""
+
+
+def wire_bytes(message: PushMessage) -> int:
+    """What a retained value holds, as both buses count it: its wire text (topic, header, payload) in UTF-8."""
+    return len(message.to_wire().encode())
 
 
 def _newer(message: PushMessage, current: PushMessage | None) -> bool:
@@ -53,6 +61,8 @@ class MemoryBus:
 
     def __init__(self) -> None:
         self._retained: dict[str, PushMessage] = {}
+        self._retained_sizes: dict[str, int] = {}
+        self._retained_bytes = 0
         self._lock = threading.Lock()
         self._listeners: set[tuple[asyncio.AbstractEventLoop, Deliver]] = set()
 
@@ -61,10 +71,13 @@ class MemoryBus:
         with self._lock:
             for message in messages:
                 if message.retain and _newer(message, self._retained.get(message.topic)):
+                    self._retained_bytes -= self._retained_sizes.pop(message.topic, 0)
                     if message.clears:
                         self._retained.pop(message.topic, None)
                     else:
                         self._retained[message.topic] = message
+                        self._retained_sizes[message.topic] = size = wire_bytes(message)
+                        self._retained_bytes += size
             listeners = list(self._listeners)
         for loop, deliver in listeners:
             try:
@@ -84,6 +97,10 @@ class MemoryBus:
                 return [found] if found else []
             return [message for topic, message in self._retained.items() if matches(topic_filter, topic)]
 
+    async def retained_size(self, topic: str) -> tuple[int, int]:
+        with self._lock:
+            return self._retained_bytes, self._retained_sizes.get(topic, 0)
+
     def listen(self, deliver: Deliver) -> Coroutine[None, None, None]:
         # Registered before the coroutine first runs, so a fanout right after the hub starts is not missed.
         entry = (asyncio.get_running_loop(), deliver)
@@ -99,31 +116,57 @@ class MemoryBus:
                 self._listeners.discard(entry)
 
 
-# KEYS: the retained values hash, their order keys hash. ARGV: channel, wire message, topic, mode, order.
-# mode: 0 live only, 1 retain, 2 clear the retained value (an empty retained MQTT payload).
-_PUBLISH_SCRIPT = """
+# KEYS[3], the bytes every retained value holds, is kept with the hash. A deployment whose hash predates that
+# count (or whose count was lost) has it summed once from the hash, the first time either script runs.
+_COUNT_RETAINED = """
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  local total = 0
+  for _, wire in ipairs(redis.call('HVALS', KEYS[1])) do total = total + #wire end
+  redis.call('SET', KEYS[3], total)
+end
+"""
+
+# KEYS: the retained values hash, their order keys hash, their byte count. ARGV: channel, wire message, topic,
+# mode, order. mode: 0 live only, 1 retain, 2 clear the retained value (an empty retained MQTT payload).
+_PUBLISH_SCRIPT = (
+    """
 if ARGV[4] ~= '0' then
   local current = redis.call('HGET', KEYS[2], ARGV[3])
   if (not current) or tonumber(ARGV[5]) >= tonumber(current) then
+"""
+    + _COUNT_RETAINED
+    + """
+    local held = redis.call('HSTRLEN', KEYS[1], ARGV[3])
     if ARGV[4] == '2' then
       redis.call('HDEL', KEYS[1], ARGV[3])
       redis.call('HDEL', KEYS[2], ARGV[3])
+      redis.call('DECRBY', KEYS[3], held)
     else
       redis.call('HSET', KEYS[1], ARGV[3], ARGV[2])
       redis.call('HSET', KEYS[2], ARGV[3], ARGV[5])
+      redis.call('INCRBY', KEYS[3], string.len(ARGV[2]) - held)
     end
   end
 end
 return redis.call('PUBLISH', ARGV[1], ARGV[2])
 """
+)
+
+# KEYS: the retained values hash, (unused), their byte count. ARGV: a topic. Returns {all bytes, the topic's}.
+_SIZE_SCRIPT = (
+    _COUNT_RETAINED
+    + """
+return {tonumber(redis.call('GET', KEYS[3])), redis.call('HSTRLEN', KEYS[1], ARGV[1])}
+"""
+)
 
 
 class RedisBus:
     """Redis pub/sub between web processes, a hash for retained values.
 
     ``pool_size`` bounds the connections one process opens for commands: a burst of 1,000 subscriptions
-    waits for a free connection instead of failing with ``MaxConnectionsError`` (PITFALLS). The subscriber
-    connection has no socket timeout (redis-py's 5 s would tear it down, PITFALLS) and pings every
+    waits for a free connection instead of failing with ``MaxConnectionsError``. The subscriber
+    connection has no socket timeout (redis-py 8's default 5 s would tear it down) and pings every
     ``health_check_interval`` seconds instead, so a dead connection is noticed and re-made after
     ``reconnect_delay`` (doubling up to ``reconnect_max_delay``).
     """
@@ -143,6 +186,7 @@ class RedisBus:
         self.channel = f"{prefix}messages"
         self.retained_key = f"{prefix}retained"
         self.order_key = f"{prefix}retained-order"
+        self.bytes_key = f"{prefix}retained-bytes"
         self.pool_size = pool_size
         self.health_check_interval = health_check_interval
         self.reconnect_delays = (reconnect_delay, reconnect_max_delay)
@@ -175,7 +219,13 @@ class RedisBus:
     def _script_args(self, message: PushMessage) -> tuple[list[str], list[object]]:
         mode = "2" if message.clears else "1" if message.retain else "0"
         wire = message.to_wire()
-        return [self.retained_key, self.order_key], [self.channel, wire, message.topic, mode, message.order]
+        return [self.retained_key, self.order_key, self.bytes_key], [
+            self.channel,
+            wire,
+            message.topic,
+            mode,
+            message.order,
+        ]
 
     def publish_sync(self, messages: Iterable[PushMessage]) -> None:
         messages = list(messages)
@@ -213,6 +263,11 @@ class RedisBus:
             if matches(topic_filter, topic.decode("utf-8")):
                 found.append(PushMessage.from_wire(wire))
         return found
+
+    async def retained_size(self, topic: str) -> tuple[int, int]:
+        script = self._client().register_script(_SIZE_SCRIPT)
+        total, held = await script(keys=[self.retained_key, self.order_key, self.bytes_key], args=[topic])
+        return int(total), int(held)
 
     async def listen(self, deliver: Deliver) -> None:
         delay = self.reconnect_delays[0]

@@ -67,9 +67,10 @@ def child() -> None:
     from heating.models import Command, CommandState, Node, Reading
     from heating.modem import ModemTimings, NetworkSettings
     from heating.selectors import node_definition
-    from heating.services import command_queue
+    from heating.services import COMMANDS_QUEUED, command_queue
     from heating.simulator import SimulatedNetwork
     from heating.worker import READ_POLL_INTERVAL, SerialWorker, WorkerTimings
+    from hub import wakeups
 
     burst = int(os.environ.get("BENCH_BURST", "5000"))
     commands = int(os.environ.get("BENCH_COMMANDS", "20"))
@@ -120,12 +121,12 @@ def child() -> None:
             return latencies
 
         in_process = confirm_latencies(commands)
-        worker_module_wake = worker_module.wake_for_commands
-        worker_module.wake_for_commands = lambda: None  # as a request from another process: no in-process wake
+        # As a request from another process: no in-process wake, the worker finds the command at its next poll.
+        wakeups.unregister(COMMANDS_QUEUED, worker_module.wake_for_commands)
         try:
             other_process = confirm_latencies(commands)
         finally:
-            worker_module.wake_for_commands = worker_module_wake
+            wakeups.register(COMMANDS_QUEUED, worker_module.wake_for_commands)
     finally:
         worker.stop()
         simulated.stop()

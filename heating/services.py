@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -20,12 +21,15 @@ import messaging
 from heating.models import Command, CommandState, Node, Reading
 from heating.swap import DeviceDefinition, Endpoint
 from heating.topics import definition_label, endpoint_find, lagarto_value, measure_topic
+from hub import wakeups
 from hub.services import heartbeat_record
 from hub.timefmt import format_utc
 
 SOURCE = "heating"
 #: The serial worker's heartbeat row (``hub.Heartbeat``): link state, decode errors, modem versions in ``details``.
 WORKER_HEARTBEAT = "serial_worker"
+#: The wake-up signal a commit that queued a command sends (the serial worker registers for it: ``hub.wakeups``).
+COMMANDS_QUEUED = "heating.commands_queued"
 
 
 class CommandRefused(ValueError):
@@ -242,9 +246,8 @@ def command_queue(
         origin=origin,
         requested_at=timezone.now(),
     )
-    from heating.worker import wake_for_commands
-
-    transaction.on_commit(wake_for_commands)
+    # The serial worker of this process (the embedded default) sends it at once, not at its next poll.
+    transaction.on_commit(partial(wakeups.wake, COMMANDS_QUEUED))
     return command
 
 

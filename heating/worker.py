@@ -36,6 +36,7 @@ from heating.selectors import commands_pending, definitions, node_definition
 from heating.swap import DecodeError, DefinitionLibrary, DeviceDefinition, Function, Packet
 from heating.swap.codec import command_line, discovery_line, query_line
 from heating.swap.registers import StandardRegister, SystemState, split_product_code
+from hub import wakeups
 from hub.timefmt import format_utc
 from hub.workers import Worker
 
@@ -47,6 +48,10 @@ _commands_queued = threading.Event()
 
 def wake_for_commands() -> None:
     _commands_queued.set()
+
+
+# A worker exists in this process only once this module is imported, so registering here misses none.
+wakeups.register(services.COMMANDS_QUEUED, wake_for_commands)
 
 
 #: How long one read of the port blocks. Short, because a queued command waits for the read in progress and a

@@ -35,6 +35,7 @@ from django.utils import timezone
 from kombu import Connection, Exchange, Producer
 from kombu.exceptions import KombuError
 
+from hub import wakeups
 from hub.health import CheckResult, heartbeat_check
 from hub.selectors import heartbeat_get
 from hub.services import heartbeat_record
@@ -55,6 +56,10 @@ def wake_relays() -> None:
     """Called after a transaction that wrote outbox rows commits: an idle relay in this process starts at once."""
     for relay in list(_relays):
         relay.wake()
+
+
+# A relay exists in this process only once this module is imported, so registering here misses none.
+wakeups.register(services.OUTBOX_WRITTEN, wake_relays)
 
 
 def event_from_row(row: OutboxEvent) -> envelope.Event:

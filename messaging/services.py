@@ -5,13 +5,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.db import transaction
 from django.db.models import F
 
+from hub import wakeups
 from messaging.envelope import Event, new_event
 from messaging.models import OutboxEvent
+
+#: The wake-up signal a commit that wrote outbox rows sends (the relay registers for it: ``hub.wakeups``).
+OUTBOX_WRITTEN = "messaging.outbox_written"
 
 
 def event_publish(
@@ -38,7 +43,8 @@ def events_publish(*, events: Sequence[Event]) -> list[uuid.UUID]:
     """
     OutboxEvent.objects.bulk_create([_outbox_row(event) for event in events], batch_size=500)
     if events:
-        transaction.on_commit(_wake_relays)
+        # Wakes an idle relay in this process (the embedded default) instead of leaving the event to its next poll.
+        transaction.on_commit(partial(wakeups.wake, OUTBOX_WRITTEN))
     return [event.id for event in events]
 
 
@@ -52,13 +58,6 @@ def _outbox_row(event: Event) -> OutboxEvent:
         topics=list(event.topics),
         retain=event.retain,
     )
-
-
-def _wake_relays() -> None:
-    # Wakes an idle relay in this process (the embedded default) instead of leaving the event to its next poll.
-    from messaging.relay import wake_relays
-
-    wake_relays()
 
 
 def outbox_published_delete(*, row_ids: Sequence[int]) -> int:

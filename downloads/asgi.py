@@ -1,11 +1,10 @@
-"""The download path: a lean ASGI app dispatched in ``hub/asgi.py`` before Django.
+"""The download path: a lean ASGI app dispatched in ``hub/asgi.py`` before Django, whose request cycle costs far
+more than verifying a link (docs/decisions/0001-asgi-server.md#consequences).
 
-Django's request cycle costs ~1.5 ms a request here (PITFALLS); this app verifies the link (pure, ~5 µs),
-looks up its record and the file in one trip to a thread, and streams the bytes itself (with Range) or hands
-them to nginx by ``X-Accel-Redirect``. Every attempt goes to the batched audit (``downloads.audit``).
-
-Answers:  not the four-part shape → 403 · not authentic → 404 (one fixed body) · expired → 410 ·
-revoked / used up → 410 · file missing → 404 ``File not found`` · valid → 200 / 206 (416 for a bad Range).
+It verifies the link, looks up its record and the file in one trip to a thread, and streams the bytes itself
+(with Range) or hands them to nginx by ``X-Accel-Redirect``; every attempt goes to the batched audit
+(``downloads.audit``). The answers: docs/downloads-links.md#answers; the whole path:
+docs/downloads.md#why-it-is-fast-the-download-path-before-django.
 """
 
 from __future__ import annotations
@@ -110,7 +109,7 @@ class _Plan:
 
 @functools.lru_cache(maxsize=4096)
 def _content_type(path: str) -> bytes:
-    # mimetypes walks its tables for every call (~3 µs); a busy link asks for the same name again and again.
+    # mimetypes walks its tables for every call; a busy link asks for the same name again and again.
     return (mimetypes.guess_type(path)[0] or "application/octet-stream").encode("latin-1")
 
 

@@ -72,8 +72,8 @@ _SUFFIX = ".journal"
 # Each file starts with the field names; each line after it is a JSON array of one attempt's values in that
 # order. A replay maps values by that header, so a hub upgraded between the kill and the restart reads old files.
 _HEADER = json.dumps({"fields": _JOURNALED}).encode() + b"\n"
-# JSON text for each value type an attempt holds, without json.dumps (it cost 8 µs a line, a quarter of the
-# journal's cost per download; this costs 3).
+# JSON text for each value type an attempt holds, without json.dumps (more than twice as slow, and a quarter of
+# the journal's cost per download: docs/benchmarks.md).
 _JSON_TEXT = {
     str: encode_basestring_ascii,
     int: str,
@@ -93,8 +93,8 @@ class _Segment:
 
     Lines are copied into a shared mapping of the file: that is the kernel's page cache itself, so a line is kept
     once the copy is done, whatever happens to the process. A ``write(2)`` would do the same but lets go of the GIL,
-    and under load every such let-go hands the event loop's turn to a busy thread for up to 5 ms (it cost 30 % of
-    the embedded default's download rate, bench/downloads.py part 6). The file's blocks are reserved when it is
+    and under load every such let-go hands the event loop's turn to a busy thread for up to 5 ms (a measurable share of
+    the embedded default's download rate: docs/benchmarks.md). The file's blocks are reserved when it is
     made, so a full disk is an ``OSError`` then, never a crash (SIGBUS) on a later copy.
     """
 

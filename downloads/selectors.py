@@ -37,7 +37,7 @@ class LinkRecord:
 
 
 def _link_record_sql() -> str:
-    # Plain SQL: building this query through the ORM costs ~1 ms a request here, the query itself ~30 µs.
+    # Plain SQL: building this query through the ORM costs far more than running it (docs/benchmarks.md).
     link, customer = DownloadLink._meta, DownloadLink._meta.get_field("customer").related_model._meta
     return (
         f"SELECT l.id, l.revoked_at, l.max_downloads, l.download_count FROM {link.db_table} l "

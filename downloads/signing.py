@@ -399,7 +399,7 @@ def stat_under_real_root(real_root: str, path: str) -> tuple[str, str, os.stat_r
 
     The same answer as :func:`resolve_under_real_root` followed by ``os.stat``, for the download path: one
     ``lstat`` per segment of ``path`` instead of ``realpath``'s walk over every component of the root as well
-    (~2 µs instead of ~23 µs a request here). The root's own components were resolved at start-up; as soon as a
+    (a tenth of the time: docs/benchmarks.md). The root's own components were resolved at start-up; as soon as a
     segment under it is a symlink, the whole path is resolved with ``realpath`` and checked as before.
     """
     check_relative_path(path)

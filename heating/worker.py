@@ -1,20 +1,9 @@
 """The serial worker: the hub's side of the panStamp radio, on the modem driver (``heating.modem``).
 
-One :class:`SerialWorker` owns the modem. It opens it (reset, ``Modem ready!``, AT set-up), broadcasts a
-product-code query at start and every ``discovery_interval``, and then, in a loop:
-
-* reads packets in batches and records them in one transaction per batch: the node registry (last heard,
-  signal, state, nonce, register values), every endpoint value as a reading, unknown products as unknown nodes;
-  a STATUS repeating the last one of its node (same nonce, register and value) is a duplicate and ignored;
-* sends queued commands and confirms each by the STATUS that carries the written value; unconfirmed after
-  ``command_timeout`` it is sent again, ``command_retries`` times, then marked failed. Commands for a sleeping node
-  (system state "RX off", or a power-down device) wait until the node is heard;
-* marks a node unreachable after ``node_silence`` without a packet, reachable again when heard;
-* beats its heartbeat (link state, decode errors) for ``/healthz`` and the admin.
-
-The modem unplugged (or rebooting, or never ready) puts the link down: the worker waits ``reconnect_delay``
-(doubling up to ``reconnect_max``), reopens and sets the modem up again. Lines that are not packets are counted
-as decode errors and skipped. Every timer is a field of :class:`WorkerTimings`.
+One :class:`SerialWorker` owns the modem: it sets it up, discovers nodes, stores readings in batches, sends
+commands and confirms them, tracks each node's reachability and beats its heartbeat; every timer is a field of
+:class:`WorkerTimings`. Each step: docs/architecture/heating-radio.md#the-serial-worker-and-the-api; the
+protocol: docs/protocols/swap.md.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def websocket_max_size() -> int:
 def build_application(*, run_embedded: bool):
     from channels.routing import URLRouter
 
-    # Signed downloads answer before Django: its request cycle is too slow for that path (PITFALLS).
+    # Signed downloads answer before Django: its request cycle is too slow for that path (docs/benchmarks.md).
     from downloads.asgi import downloads_router
     from messaging.auth import push_auth_stack
     from messaging.routing import websocket_urlpatterns

@@ -247,7 +247,7 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- REST API (/v1/, hub/api/) ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    # JSON only: any other Accept is a 406, any other body a 415 (rest-api.md "format").
+    # JSON only: any other Accept is a 406, any other body a 415 (docs/api-rules.md §2).
     "DEFAULT_RENDERER_CLASSES": ["hub.api.renderers.HubJSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "hub.api.renderers.SuffixFirstNegotiation",
     "DEFAULT_PARSER_CLASSES": ["hub.api.parsers.HubJSONParser"],
@@ -297,7 +297,7 @@ OAUTH2_PROVIDER = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Hub API",
     "DESCRIPTION": "The hub's REST API. Errors: /v1/docs/errors. Tokens: the device flow at /o/device-authorization/ "
-    "then /o/token/ (see the README).",
+    "then /o/token/ (docs/api.md in the hub's source).",
     "VERSION": "1",
     "SCHEMA_PATH_PREFIX": "/v1/",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -321,7 +321,7 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # socket_timeout None: the layer blocks on BZPOPMIN and must not time out (PITFALLS).
+            # socket_timeout None: the layer blocks on BZPOPMIN and must not time out (redis-py 8's default is 5 s).
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}], "capacity": 1000},
         }
     }
@@ -421,7 +421,7 @@ from hub.logging import build_logging_config  # noqa: E402  (needs the values ab
 LOGGING = build_logging_config(level=LOG_LEVEL, syslog_address=SYSLOG_ADDRESS, syslog_facility=SYSLOG_FACILITY)
 
 # --- Event bus names (messaging/topology.py declares them) ----------------------------------------------
-# The fanout exchange keeps the post's name so its producer scripts reach the hub unchanged.
+# The fanout exchange keeps the name existing kombu producer scripts use, so they reach the hub unchanged.
 EVENTS_EXCHANGE = env.str("EVENTS_EXCHANGE", "ce")
 EVENTS_TOPIC_EXCHANGE = env.str("EVENTS_TOPIC_EXCHANGE", "events.topic")
 EVENTS_DB_QUEUE = env.str("EVENTS_DB_QUEUE", "events.db")

@@ -1,4 +1,4 @@
-"""``/ws/push``: the WebSocket consumer (protocol in ``messaging.push.frames``, README "Live push").
+"""``/ws/push``: the WebSocket consumer (protocol in ``messaging.push.frames`` and docs/architecture/live-push.md).
 
 Thin: parse a request, check it against the user's grants, hand subscriptions to the process's
 :class:`~messaging.push.hub.PushHub`, answer. Everything sent to the socket goes through one bounded queue
@@ -52,7 +52,7 @@ CLOSE_HEARTBEAT_LOST = 4000
 
 class PushConsumer(AsyncWebsocketConsumer):
     # Deliveries come from the process's hub, not from a channel-layer channel per socket: no Redis work per
-    # connection (PITFALLS: 1,000 sockets arriving at once exhausted channels-redis' pool in group_add).
+    # connection (a group_add per socket exhausted channels-redis' pool when 1,000 sockets arrived at once).
     channel_layer_alias = None
 
     #: Frames waiting for a socket before it counts as too slow (closed with 4408).

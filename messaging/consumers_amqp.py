@@ -2,7 +2,7 @@
 
 Both run the same loop (:class:`BatchConsumer`): prefetch 2N messages, collect up to N or for T seconds, process
 the batch on a thread of its own while the next one arrives, and only then acknowledge it with ONE multiple-ack
-from the connection's thread (PITFALLS: batching acks and inserts is where the throughput comes from).
+from the connection's thread: batching acks and inserts is where the throughput comes from (docs/benchmarks.md).
 kombu's ``on_message`` hook hands over raw messages, so kombu deserialises nothing: a pickled body is refused
 by :mod:`messaging.envelope`, never loaded.
 

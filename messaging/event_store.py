@@ -55,8 +55,8 @@ ON CONFLICT (id) DO NOTHING
 
 def _insert_postgresql(events: Sequence[envelope.Event]) -> None:
     """The same insert as ``bulk_create(ignore_conflicts=True)``, but as seven array parameters instead of seven
-    placeholders per row: the ORM spent 270 µs an event compiling and adapting a 3,500-parameter statement
-    (bench/bus_consume.py), more than the broker costs, so it halved the consumer's rate."""
+    placeholders per row: compiling and adapting a 3,500-parameter statement cost the ORM more than the broker
+    costs, and halved the consumer's rate (docs/benchmarks.md)."""
     with connection.cursor() as cursor:
         cursor.execute(
             _POSTGRESQL_INSERT.format(table=connection.ops.quote_name(Event._meta.db_table)),

@@ -198,7 +198,7 @@ class HandlerRegistry:
     async def dispatch(self, message: MqttMessage, subscriptions: Iterable[Subscription] | None = None) -> None:
         """Run every handler matching the message, in registration order; a failing handler is logged and skipped.
 
-        Also what a granted browser publish uses when there is no broker (ARCHITECTURE's MQTT section).
+        Also what a granted browser publish uses when there is no broker (docs/architecture/mqtt-bridge.md).
         """
         if subscriptions is None:
             subscriptions = self.subscriptions_for(message.topic)

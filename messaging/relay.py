@@ -1,17 +1,8 @@
-"""The outbox relay: takes the rows ``messaging.publish`` wrote and publishes them to the fanout exchange.
+"""The outbox relay: publishes the rows ``messaging.publish`` wrote to the fanout exchange, in ``id`` order, in
+batches the broker confirms once each, and deletes only confirmed rows. One relay publishes at a time (a lock).
 
-Rows leave in ``id`` order, in batches: a batch is published with persistent delivery and ``mandatory`` and the
-relay then waits once for the broker's publisher confirms (RabbitMQ acks with ``multiple``); only confirmed rows
-are deleted. A nack, a confirm timeout or a lost connection keeps the rest, and the relay backs off and tries
-again from the oldest row, so nothing is lost and the order holds (a retried row may arrive twice; the
-``events.db`` consumer stores each id once). An unroutable event (``basic.return``) is logged with its id and
-counted in the relay's health. Only one relay publishes at a time: the others wait on a lock (a PostgreSQL
-advisory lock, or a file lock beside an SQLite database).
-
-The memory transport of the embedded default has no confirms, and what it holds dies with the process: there
-the relay stores each batch in the event log and deletes its outbox rows in one transaction *before* handing it
-to the transport (for live push, the MQTT bridge, and the ``events.db`` consumer, whose insert then finds every
-id already stored). A kill at any moment leaves each event either in the outbox or in the event log.
+What it does on a nack, a timeout, a lost connection, an unroutable event, and on the embedded default's
+``memory://``: docs/architecture/event-bus.md#the-relay. Why an outbox: docs/decisions/0002-outbox.md.
 """
 
 from __future__ import annotations

@@ -37,9 +37,8 @@ def events_publish(*, events: Sequence[Event]) -> list[uuid.UUID]:
     """:func:`event_publish` for a burst of events built with ``new_event``: one insert instead of one per event.
 
     One INSERT per event was three quarters of the cost of storing a burst of radio readings (bench/heating.py).
-    On PostgreSQL Django's ``bulk_create`` inserts through UNNEST and beat a hand-built multi-row INSERT
-    (47 against 86 µs an event, measured); on SQLite the hand-built one was twice as fast but not worth a
-    second code path.
+    On PostgreSQL Django's ``bulk_create`` inserts through UNNEST and beat a hand-built multi-row INSERT; on
+    SQLite the hand-built one was faster but not worth a second code path (docs/benchmarks.md).
     """
     OutboxEvent.objects.bulk_create([_outbox_row(event) for event in events], batch_size=500)
     if events:

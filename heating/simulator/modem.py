@@ -1,4 +1,4 @@
-"""A virtual panStamp modem: the modem sketch's serial behaviour (specs/panstamp-swap.md §1-3) as a state machine.
+"""A virtual panStamp modem: the modem sketch's serial behaviour (docs/protocols/swap.md §1-4) as a state machine.
 
 Bytes from the host go in through :meth:`VirtualModem.feed`, text for the host comes out through ``output``, and
 packets the host sends go to the radio through ``transmit``. Time is passed in (real seconds), so the ``+++``

@@ -1,6 +1,6 @@
 """A simulated room-heater node (product 72/1): its firmware's registers and reporting, and its room's warmth.
 
-Behaviour copied from the firmware as specs/panstamp-swap.md §3 and §5 describe it:
+Behaviour copied from the firmware as docs/protocols/swap.md §4 and §6 describe it:
 
 * every ``TX_INTERVAL`` (60 s) it sends its product code and its Heating register; about every 16 minutes its
   room temperature; about every hour it re-syncs (system state SYNC, then RXON);

@@ -1,4 +1,4 @@
-"""SWAP packets as the panStamp modem prints and accepts them (specs/panstamp-swap.md §2-3).
+"""SWAP packets as the panStamp modem prints and accepts them (docs/protocols/swap.md §3-4).
 
 Received in data mode, one packet a line: ``(RRQQ)HEXBYTES`` — RSSI and LQI bytes, then the SWAP packet.
 Sent by the host: the packet alone as uppercase hex, ended by ``\\r`` (the driver adds the ``\\r``).
@@ -37,8 +37,8 @@ class EncodeError(ValueError):
 
 
 class Packet(NamedTuple):
-    """One SWAP packet; a named tuple because building one is most of what decoding costs (here a frozen dataclass
-    took about 1 µs to build, the tuple under 0.1 µs)."""
+    """One SWAP packet; a named tuple because building one is most of what decoding costs (a frozen dataclass
+    took ten times as long: docs/benchmarks.md)."""
 
     destination: int
     source: int

@@ -1,4 +1,4 @@
-"""The standard registers every SWAP node has (specs/panstamp-swap.md §4); product registers start at 11."""
+"""The standard registers every SWAP node has (docs/protocols/swap.md §5); product registers start at 11."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The REST conventions every app's API under ``/v1/`` reuses (``shared/specs/rest-api.md``).
+"""The REST conventions every app's API under ``/v1/`` reuses (docs/api-rules.md).
 
 An app builds its API from these pieces and wires it into ``hub/urls.py`` under ``v1/``:
 

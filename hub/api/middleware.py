@@ -1,7 +1,7 @@
 """What ``/v1/`` does around every view, DRF's or not.
 
 * ``POST`` with ``X-HTTP-Method-Override`` (or ``?method=``) is treated as PUT, PATCH or DELETE. Any other
-  method ignores both: a GET must stay safe for caches, prefetchers and CSRF (rest-api.md departs from the post).
+  method ignores both: a GET must stay safe for caches, prefetchers and CSRF (docs/api-rules.md §5).
 * Any error that did not come out of a DRF view — an unknown path, Django's 405 or CSRF page, an unhandled
   exception — answers the JSON error body instead of an HTML page.
 * ``?suppress_response_code=true`` answers 200 and carries the real status as ``"response_code"``.

@@ -1,7 +1,7 @@
 """The ``events.notify`` consumer's hand-off for live push: each event to its topics, in one round trip.
 
 An event reaches browsers on ``/events/<type with dots as slashes>`` as its whole envelope, and on each of its
-own ``topics`` as its ``data`` (ARCHITECTURE, Events). A retained event becomes the last value of all of
+own ``topics`` as its ``data`` (docs/architecture/live-push.md). A retained event becomes the last value of all of
 those topics; "last" is the greatest ``occurred_at``, then the order the consumer hands events over (the
 outbox's).
 """

@@ -9,7 +9,7 @@
  *   sub.unsubscribe();
  *   push.onstatus = (status, detail) => ...;              // "connecting" | "open" | "reconnecting" | "closed"
  *
- * The protocol (README, "Live push"): JSON text frames; every request carries an id answered by
+ * The protocol (docs/architecture/live-push.md): JSON text frames; every request carries an id answered by
  * {"op": "ack"} or {"op": "error"}; a message lists the ids of the subscriptions it matched in "subs".
  * After a lost connection it reconnects with back-off (minDelay doubling to maxDelay, with jitter) and sends
  * every subscription again with its own id, so callbacks keep working. A close with 4401 (not signed in)
@@ -20,7 +20,7 @@
   "use strict";
 
   const CLOSE_NOT_AUTHENTICATED = 4401;
-  // The hub's other close codes (README, "Live push"): each is worth a reconnect after the back-off.
+  // The hub's other close codes (docs/architecture/live-push.md): each is worth a reconnect after the back-off.
   const CLOSE_REASONS = {
     4000: "heartbeat lost",
     4408: "too slow to keep up",

@@ -1,4 +1,4 @@
-"""The benchmark runner and the ASGI benchmark's reading of wrk (the figures in the README come from it)."""
+"""The benchmark runner and the ASGI benchmark's reading of wrk (the figures in docs/benchmarks.md come from it)."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ def mosquitto_pub(url: str, topic: str, payload: str) -> None:
 
 @pytest.fixture
 def bridge(mqtt_url, hub_server) -> Iterator[MqttBridge]:
-    # /news/# as in the blog post; the subscriptions then decide which browser gets what.
+    # /news/# as in the live-push examples; the subscriptions then decide which browser gets what.
     running = MqttBridge(
         mqtt_url=mqtt_url,
         filters=["/news/#"],

@@ -285,7 +285,7 @@ def test_an_empty_file_is_served_empty(make_app, make_link):
 # --- legacy links and the downloads host ----------------------------------------------------------------
 
 LEGACY_PATH = "/YjZhNDAzZDY0/acme/2015-08-15T20:30/dir1/example1.txt"
-BEFORE_EXPIRY = datetime(2015, 8, 12, 18, 27, 14, tzinfo=UTC)  # "Wed Aug 12 20:27:14 CEST 2015" in the post
+BEFORE_EXPIRY = datetime(2015, 8, 12, 18, 27, 14, tzinfo=UTC)  # "Wed Aug 12 20:27:14 CEST 2015" on the old server
 AFTER_EXPIRY = datetime(2015, 8, 15, 18, 31, 40, tzinfo=UTC)
 
 

@@ -1,4 +1,4 @@
-"""The modem driver against a pty and a socket playing the modem's start-up transcript (specs/panstamp-swap.md §1, §6).
+"""The modem driver against a pty and a socket playing the modem's start-up transcript (docs/protocols/swap.md §1, §7).
 
 The far end is a small scripted modem written here, independent of the simulator, so the driver is checked
 against the spec's transcript and not against the hub's own idea of a modem.

@@ -1,4 +1,4 @@
-"""Foreign producers: the blog post's kombu producer reaches the hub with serializer="json"; pickle is refused."""
+"""Foreign producers: a plain kombu producer script reaches the hub with serializer="json"; pickle is refused."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ PAYLOADS = [
 
 
 def post_producer(url: str, exchange_name: str, *, serializer: str, **properties) -> None:
-    """The post's producer script, as written there apart from the exchange name and the serializer."""
+    """A plain kombu producer script, as households already run it, apart from the exchange name and the serializer."""
     task_exchange = Exchange(exchange_name, type="fanout")
     connection = Connection(url)
     try:

@@ -89,7 +89,7 @@ async def test_every_web_process_subscribes_once_and_delivers_to_all_its_sockets
             sockets.append(socket)
     await wait_until(lambda: all(bus.connected.is_set() for bus in processes))
     client = redis.Redis.from_url(redis_url)
-    # Two processes, 200 sockets: two subscribers on the channel, not 200 (PITFALLS: no Redis work per socket).
+    # Two processes, 200 sockets: two subscribers on the channel, not 200 (no Redis work per socket).
     assert client.pubsub_numsub(processes[0].channel) == [(processes[0].channel.encode(), 2)]
     client.close()
     await processes[0].publish([push.message("/news/europe/sport", b"goal")])

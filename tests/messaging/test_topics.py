@@ -18,7 +18,7 @@ from messaging.topics import (
     validate_topic,
 )
 
-# --- the spec's examples (MQTT 3.1.1 §4.7.1.2, §4.7.1.3, §4.7.2, §4.7.3) and the blog post's ---------------
+# --- the spec's examples (MQTT 3.1.1 §4.7.1.2, §4.7.1.3, §4.7.2, §4.7.3) and the live-push examples' ------------
 
 MATCHING = [
     ("sport/tennis/player1/#", "sport/tennis/player1"),

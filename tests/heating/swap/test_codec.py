@@ -1,4 +1,4 @@
-"""The SWAP codec against every example line of specs/panstamp-swap.md §6, plus property and fuzz tests."""
+"""The SWAP codec against every example line of docs/protocols/swap.md §7, plus property and fuzz tests."""
 
 from __future__ import annotations
 

@@ -198,7 +198,7 @@ def form_post(client: Client, path: str, fields: dict):
 
 
 def _admin_registers_a_script_app(admin_browser: Client) -> str:
-    """What the README tells an admin to do in the Django admin; returns the client id it shows."""
+    """What docs/api.md tells an admin to do in the Django admin; returns the client id it shows."""
     form = admin_browser.get("/admin/oauth2_provider/application/add/").content.decode()
     client_id, client_secret = _form_value(form, "client_id"), _form_value(form, "client_secret")
     saved = admin_browser.post(

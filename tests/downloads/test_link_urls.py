@@ -242,3 +242,20 @@ def test_two_legacy_links_with_the_same_fields_made_at_the_same_moment_give_one_
             thread.join()
     assert outcomes == ["done"] * rounds * racers  # each racer made its link or was refused, naming the first
     assert DownloadLink.objects.count() == rounds
+
+
+def test_a_second_legacy_link_for_a_revoked_one_is_refused_without_advising_to_send_it_again(
+    customer, downloads_root, settings
+):
+    # The shared URL stays refused once any link behind it is revoked or used up: "send link #N again" would hand
+    # the customer a link that answers 410.
+    settings.DOWNLOADS_LEGACY_SECRET = POST_SECRET
+    first = link_create(customer=customer, path="dir1/example1.txt", expires_at=EXPIRES, legacy=True)
+    link_revoke(link=first)
+    with pytest.raises(LinkError) as refused:
+        link_create(customer=customer, path="dir1/example1.txt", expires_at=EXPIRES, legacy=True)
+    message = str(refused.value)
+    assert f"Legacy link #{first.pk} " in message
+    assert "send link" not in message
+    assert "revoked" in message
+    assert "choose another expiry" in message

@@ -172,8 +172,8 @@ def links_revoke(*, links: Sequence[DownloadLink], by: AbstractBaseUser | None =
 
 
 class _CountingSql:
-    """The statements of a counted download, built once: through the ORM each cost ~0.3 ms a request here, more
-    than the statement itself (the same reason as the link lookup's plain SQL in ``downloads.selectors``)."""
+    """The statements of a counted download, built once: building each through the ORM cost more than running it
+    (docs/benchmarks.md; the same reason as the link lookup's plain SQL in ``downloads.selectors``)."""
 
     def __init__(self) -> None:
         q = connection.ops.quote_name
@@ -324,8 +324,8 @@ def attempts_record(*, attempts: Sequence, skip_recorded: bool = False) -> int:
     """Write a batch of audited attempts (``downloads.audit.Attempt``) and their effects in one transaction;
     returns how many were written.
 
-    One ``executemany`` of plain rows: model instances and ``bulk_create`` cost ~100 µs a row here, more than
-    serving the download they describe. ``skip_recorded`` (a journal's replay) leaves out attempts whose
+    One ``executemany`` of plain rows: model instances and ``bulk_create`` cost more per row than serving the
+    download they describe (docs/benchmarks.md). ``skip_recorded`` (a journal's replay) leaves out attempts whose
     ``attempt_id`` is already there: the process may have died after their batch's commit, before it let go of
     their journal lines.
     """

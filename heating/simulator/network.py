@@ -297,6 +297,20 @@ class SimulatedNetwork(Worker):
             self._close_ports()
 
     def _step(self) -> None:
+        ready = self._wait_for_ports()
+        real_now = self._clock()
+        self._read_ports(ready, real_now)
+        self._run_requests()
+        if self._plug_at is not None and real_now >= self._plug_at:
+            self._plug()
+        self.modem.tick(real_now)
+        simulated = self.now()
+        for node in self.nodes:
+            for packet in node.advance(simulated, outdoor=self.outdoor):
+                self._radio_to_modem(node, packet)
+
+    def _wait_for_ports(self) -> list:
+        """Up to one tick for a port to become readable, flushing what the host has not taken yet; the readable."""
         readable = []
         if self.pty is not None:
             readable.append(self.pty)
@@ -305,17 +319,18 @@ class SimulatedNetwork(Worker):
         writable = [
             port for port in (self.pty, self.tcp and self.tcp.client) if port is not None and self._pending(port)
         ]
-        if readable:
-            ready, can_write, _ = select.select(readable, writable, [], self.tick)
-            if can_write:
-                if self.pty is not None:
-                    self.pty.flush()
-                if self.tcp is not None:
-                    self.tcp.flush()
-        else:
-            ready = []
+        if not readable:
             self.stopping.wait(self.tick)
-        real_now = self._clock()
+            return []
+        ready, can_write, _ = select.select(readable, writable, [], self.tick)
+        if can_write:
+            if self.pty is not None:
+                self.pty.flush()
+            if self.tcp is not None:
+                self.tcp.flush()
+        return ready
+
+    def _read_ports(self, ready: list, real_now: float) -> None:
         for source in ready:
             if source is self.pty:
                 self.modem.feed(self.pty.read(), real_now)
@@ -323,19 +338,15 @@ class SimulatedNetwork(Worker):
                 self.tcp.accept()
             elif self.tcp is not None and source is self.tcp.client:
                 self.modem.feed(self.tcp.read(), real_now)
+
+    def _run_requests(self) -> None:
+        """What other threads asked for (faults, unplugging, raw bytes), run on the simulator's own thread."""
         while True:
             try:
                 request = self._requests.get_nowait()
             except queue.Empty:
-                break
+                return
             request()
-        if self._plug_at is not None and real_now >= self._plug_at:
-            self._plug()
-        self.modem.tick(real_now)
-        simulated = self.now()
-        for node in self.nodes:
-            for packet in node.advance(simulated, outdoor=self.outdoor):
-                self._radio_to_modem(node, packet)
 
     def _pending(self, port) -> bool:
         return bool(self.pty.pending) if port is self.pty else bool(self.tcp and self.tcp.pending)

@@ -184,16 +184,7 @@ class Request:
 
 def parse_request(text: str | bytes | None) -> Request:
     """A client frame as a :class:`Request`, or :class:`BadRequest` (``request_id`` None when unparseable)."""
-    if text is None:
-        raise BadRequest("frames are JSON text; binary frames are not understood")
-    if len(text) > MAX_REQUEST_CHARS:
-        raise BadRequest(f"a frame is at most {MAX_REQUEST_CHARS} characters")
-    try:
-        frame = json.loads(text, parse_constant=_refuse_constant)
-    except ValueError as exc:
-        raise BadRequest(f"not a JSON frame: {exc}") from None
-    if not isinstance(frame, dict):
-        raise BadRequest('a frame is a JSON object such as {"op": "ping", "id": 1}')
+    frame = _json_object(text)
     request_id = frame.get("id")
     if isinstance(request_id, bool) or not isinstance(request_id, int | str | None):
         raise BadRequest("id must be a number or a string")
@@ -212,13 +203,33 @@ def parse_request(text: str | bytes | None) -> Request:
     retain = frame.get("retain", False)
     if not isinstance(retain, bool):
         raise BadRequest("retain must be true or false", request_id=request_id)
+    payload = _publish_payload(frame, request_id)
+    return Request(op=op, id=request_id, topic=topic, payload=payload, retain=retain)
+
+
+def _json_object(text: str | bytes | None) -> dict:
+    if text is None:
+        raise BadRequest("frames are JSON text; binary frames are not understood")
+    if len(text) > MAX_REQUEST_CHARS:
+        raise BadRequest(f"a frame is at most {MAX_REQUEST_CHARS} characters")
+    try:
+        frame = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as exc:
+        raise BadRequest(f"not a JSON frame: {exc}") from None
+    if not isinstance(frame, dict):
+        raise BadRequest('a frame is a JSON object such as {"op": "ping", "id": 1}')
+    return frame
+
+
+def _publish_payload(frame: dict, request_id: Any) -> Any:
+    """A publish's payload: JSON as it is, or the bytes of ``"encoding": "base64"``."""
     payload = frame.get("payload")
     encoding = frame.get("encoding")
-    if encoding is not None:
-        if encoding != BASE64 or not isinstance(payload, str):
-            raise BadRequest('encoding must be "base64" with a string payload', request_id=request_id)
-        try:
-            payload = base64.b64decode(payload, validate=True)
-        except ValueError:
-            raise BadRequest("the payload is not valid base64", request_id=request_id) from None
-    return Request(op=op, id=request_id, topic=topic, payload=payload, retain=retain)
+    if encoding is None:
+        return payload
+    if encoding != BASE64 or not isinstance(payload, str):
+        raise BadRequest('encoding must be "base64" with a string payload', request_id=request_id)
+    try:
+        return base64.b64decode(payload, validate=True)
+    except ValueError:
+        raise BadRequest("the payload is not valid base64", request_id=request_id) from None

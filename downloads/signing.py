@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 CUSTOMER_ID_PATTERN = r"[a-z0-9_-]{1,64}"
 KEY_ID_PATTERN = r"[A-Za-z0-9_-]{1,16}"
 MAX_PATH_LENGTH = 1024
-# 128 bits is the spec's floor; the URL stays readable (22 characters).
+# 128 bits is the floor docs/downloads-links.md sets; the URL stays readable (22 characters).
 MAC_BYTES = 16
 MIN_SECRET_BYTES = 16
 

@@ -72,7 +72,7 @@ class NetworkSettings:
 
 @dataclass(frozen=True)
 class ModemTimings:
-    #: How long the modem may take to print ``Modem ready!`` after a reset (the spec's 5 s).
+    #: How long the modem may take to print ``Modem ready!`` after a reset (docs/protocols/swap.md §1).
     ready_timeout: float = 5.0
     #: Silence after ``+++`` (and before it): the modem's guard time is 1.5 s, any byte restarts it.
     command_guard: float = 1.6

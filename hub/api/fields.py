@@ -20,7 +20,7 @@ DATE_EXAMPLE = "2026-11-28T07:30:00.000Z"
 
 
 def validate_resource_id(value: str) -> str:
-    """For resources whose id a user chooses (a node's name, a room's slug): the URL-safe rule of the spec."""
+    """For resources whose id a user chooses (a node's name, a room's slug): docs/api-rules.md §1's id rule."""
     if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         raise serializers.ValidationError("An id is 1 to 64 characters of a-z, 0-9, '_' and '-'.")
     if value in RESERVED_IDS:

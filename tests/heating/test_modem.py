@@ -1,7 +1,7 @@
 """The modem driver against a pty and a socket playing the modem's start-up transcript (docs/protocols/swap.md §1, §7).
 
 The far end is a small scripted modem written here, independent of the simulator, so the driver is checked
-against the spec's transcript and not against the hub's own idea of a modem.
+against the documented transcript (docs/protocols/swap.md §7) and not against the hub's own idea of a modem.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from heating.modem import (
 
 GUARD = 0.1
 FAST = ModemTimings(ready_timeout=0.5, command_guard=GUARD, answer_timeout=0.5, write_gap=0.0, poll_interval=0.02)
-# The spec's transcript; ATDA? is not in it, but ATDA=01 is, so the modem had another address.
+# The documented transcript; ATDA? is not in it, but ATDA=01 is, so the modem had another address.
 TRANSCRIPT = {
     "ATHV?": "100",
     "ATFV?": "101",

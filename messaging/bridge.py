@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,9 +41,9 @@ from hub.selectors import heartbeat_get
 from hub.services import heartbeat_record
 from hub.workers import Worker
 from messaging import topology
-from messaging.consumers_amqp import BatchConsumer
+from messaging.consumers_amqp import BatchConsumer, ConsumerTimings
 from messaging.envelope import Event
-from messaging.mqtt import HandlerRegistry, MqttClient, MqttMessage, Publication, encode_payload
+from messaging.mqtt import HandlerRegistry, MqttClient, MqttMessage, MqttTimings, Publication, encode_payload
 from messaging.topics import InvalidTopicError, validate_filter, validate_topic
 
 logger = logging.getLogger(__name__)
@@ -108,11 +109,17 @@ class BridgeEventsConsumer(BatchConsumer):
     transient_errors = (BrokerDidNotConfirm,)
     # ``events.db`` dead-letters an unreadable message already; a second copy would only be noise.
     dead_letter_unreadable = False
+    default_timings = ConsumerTimings(flush_after=0.02, batch_size=100)
 
-    def __init__(self, *, bridge: MqttBridge, confirm_timeout: float = 10.0, **options) -> None:
-        options.setdefault("flush_after", 0.02)
-        options.setdefault("batch_size", 100)
-        super().__init__(**options)
+    def __init__(
+        self,
+        *,
+        bridge: MqttBridge,
+        confirm_timeout: float = 10.0,
+        amqp_url: str | None = None,
+        timings: ConsumerTimings | None = None,
+    ) -> None:
+        super().__init__(amqp_url=amqp_url, timings=timings)
         self.bridge = bridge
         self.confirm_timeout = confirm_timeout
         #: Set once the queue is declared and bound: from then on no event is missed.
@@ -143,8 +150,23 @@ class BridgeEventsConsumer(BatchConsumer):
                 )
 
 
+@dataclass(frozen=True)
+class BridgeTimings:
+    """The bridge's timers and sizes, its MQTT client's and its event consumer's among them."""
+
+    #: How often the bridge records its heartbeat for /healthz.
+    heartbeat_interval: float = 15.0
+    #: How many broker messages may wait for the browsers' fan-out before further ones are dropped (and counted).
+    forward_queue_size: int = 10_000
+    #: Its MQTT client: a shorter keepalive and back-off than a client's defaults, as browsers wait on the bridge.
+    mqtt: MqttTimings = field(default_factory=lambda: MqttTimings(keepalive=30, retry_initial=0.5, retry_max=30.0))
+    #: Its consumer of the event bus.
+    events: ConsumerTimings = field(default_factory=lambda: BridgeEventsConsumer.default_timings)
+
+
 class MqttBridge(Worker):
-    """See the module docstring. Every timer is injectable; ``fanout`` and ``registry`` too (tests)."""
+    """See the module docstring. Every timer is a field of :class:`BridgeTimings`; ``fanout`` and ``registry`` are
+    injectable (tests)."""
 
     name = BRIDGE_NAME
 
@@ -157,14 +179,9 @@ class MqttBridge(Worker):
         registry: HandlerRegistry | None = None,
         consume_events: bool = True,
         amqp_url: str | None = None,
-        events_options: dict[str, Any] | None = None,
         receive_browser_publishes: bool = True,
         channel_layer: Any = None,
-        heartbeat_seconds: float = 15.0,
-        keepalive: int = 30,
-        reconnect_min_delay: float = 0.5,
-        reconnect_max_delay: float = 30.0,
-        forward_queue_size: int = 10_000,
+        timings: BridgeTimings | None = None,
     ) -> None:
         super().__init__()
         self.mqtt_url = mqtt_url or settings.MQTT_URL
@@ -175,16 +192,9 @@ class MqttBridge(Worker):
         self.registry = registry
         self.consume_events = consume_events
         self.amqp_url = amqp_url
-        self.events_options = events_options or {}
         self.receive_browser_publishes = receive_browser_publishes
         self._channel_layer = channel_layer
-        self.heartbeat_seconds = heartbeat_seconds
-        self._client_options = {
-            "keepalive": keepalive,
-            "reconnect_min_delay": reconnect_min_delay,
-            "reconnect_max_delay": reconnect_max_delay,
-        }
-        self._forward_queue_size = forward_queue_size
+        self.timings = timings or BridgeTimings()
         self.client: MqttClient | None = None
         self.events: BridgeEventsConsumer | None = None
         self.stats = {"forwarded": 0, "forward_dropped": 0, "events_published": 0, "browser_published": 0}
@@ -200,7 +210,7 @@ class MqttBridge(Worker):
     def serve(self) -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        self._forward_queue = asyncio.Queue(maxsize=self._forward_queue_size)
+        self._forward_queue = asyncio.Queue(maxsize=self.timings.forward_queue_size)
         self.client = MqttClient(
             self.mqtt_url,
             loop=loop,
@@ -211,10 +221,10 @@ class MqttBridge(Worker):
             # A live message published retained is the topic's new last value for browsers too, not only the one
             # the broker hands over on (re)subscribe.
             retain_as_published=True,
-            **self._client_options,
+            timings=self.timings.mqtt,
         )
         if self.consume_events:
-            self.events = BridgeEventsConsumer(bridge=self, amqp_url=self.amqp_url, **self.events_options)
+            self.events = BridgeEventsConsumer(bridge=self, amqp_url=self.amqp_url, timings=self.timings.events)
         self.client.start()
         if self.events is not None:
             self.events.start()
@@ -253,7 +263,7 @@ class MqttBridge(Worker):
                 now = time.monotonic()
                 if now >= next_beat:
                     await self._beat()
-                    next_beat = now + self.heartbeat_seconds
+                    next_beat = now + self.timings.heartbeat_interval
                 for task in tasks:
                     if task.done() and not task.cancelled() and task.exception() is not None:
                         raise task.exception()
@@ -385,7 +395,7 @@ class MqttBridge(Worker):
         }
         try:
             await database_sync_to_async(heartbeat_record)(
-                name=BRIDGE_NAME, interval_seconds=self.heartbeat_seconds, details=details
+                name=BRIDGE_NAME, interval_seconds=self.timings.heartbeat_interval, details=details
             )
         except Exception as exc:  # a missed heartbeat shows in /healthz; it must not stop the bridge
             logger.info("MQTT bridge: heartbeat not recorded: %s", exc)

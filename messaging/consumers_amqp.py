@@ -24,7 +24,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connections, reset_queries
@@ -32,7 +33,7 @@ from kombu import Connection, Consumer, Producer, Queue
 from kombu.message import Message
 
 from hub.services import heartbeat_record
-from hub.workers import Worker
+from hub.workers import DEFAULT_JITTER, Backoff, Jitter, Worker
 from messaging import topology
 from messaging.envelope import REASON_HEADER, Event, PoisonMessage, event_from_message
 from messaging.event_store import events_store
@@ -141,8 +142,26 @@ class DeadLetterPublisher:
         self._connection = self._producer = None
 
 
-def backoff_delays(*, first: float, maximum: float) -> Callable[[int], float]:
-    return lambda attempt: min(maximum, first * (2**attempt))
+@dataclass(frozen=True)
+class ConsumerTimings:
+    """A consumer's sizes and timers (tests shrink the timers to milliseconds)."""
+
+    #: The most messages processed and acknowledged at once (the prefetch is twice this).
+    batch_size: int = 500
+    #: The longest a batch waits to fill before it is processed.
+    flush_after: float = 0.2
+    #: Failures before a message goes to the dead-letter queue.
+    max_attempts: int = 5
+    #: How often the consumer records its heartbeat for /healthz.
+    heartbeat_interval: float = 15.0
+    #: Back-off for a lost broker connection and for transient errors: first wait, longest, jitter (``hub.workers``).
+    retry_initial: float = 0.5
+    retry_max: float = 10.0
+    retry_jitter: Jitter = DEFAULT_JITTER
+    #: How long one wait for deliveries lasts while nothing arrives.
+    idle_poll: float = 1.0
+    #: The AMQP heartbeat asked of the broker.
+    broker_heartbeat: float = 30.0
 
 
 class BatchConsumer(Worker):
@@ -154,29 +173,13 @@ class BatchConsumer(Worker):
     transient_errors: tuple[type[BaseException], ...] = ()
     #: Whether an unreadable message goes to the dead-letter queue (else it is logged and dropped).
     dead_letter_unreadable: bool = True
+    #: This kind of consumer's timings when none are given.
+    default_timings: ClassVar[ConsumerTimings] = ConsumerTimings()
 
-    def __init__(
-        self,
-        *,
-        amqp_url: str | None = None,
-        batch_size: int = 500,
-        flush_after: float = 0.2,
-        max_attempts: int = 5,
-        heartbeat_seconds: float = 15.0,
-        retry_first: float = 0.5,
-        retry_max: float = 10.0,
-        idle_poll: float = 1.0,
-        amqp_heartbeat: float = 30.0,
-    ) -> None:
+    def __init__(self, *, amqp_url: str | None = None, timings: ConsumerTimings | None = None) -> None:
         super().__init__()
         self.amqp_url = amqp_url or settings.AMQP_URL
-        self.batch_size = batch_size
-        self.flush_after = flush_after
-        self.max_attempts = max_attempts
-        self.heartbeat_seconds = heartbeat_seconds
-        self.retry_delay = backoff_delays(first=retry_first, maximum=retry_max)
-        self.idle_poll = idle_poll
-        self.amqp_heartbeat = amqp_heartbeat
+        self.timings = timings or self.default_timings
         self.dead_letters = DeadLetterPublisher(amqp_url=self.amqp_url, exchange=settings.EVENTS_DEAD_LETTER_EXCHANGE)
         self.stats = {"processed": 0, "dead_lettered": 0, "requeued": 0, "batches": 0}
         self._pending: list[Message] = []
@@ -185,6 +188,11 @@ class BatchConsumer(Worker):
         self._queue_name = ""
         self._next_heartbeat = 0.0
         self._processing: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def timings_with(cls, **changes) -> ConsumerTimings:
+        """This kind of consumer's default timings with ``changes`` (field names of :class:`ConsumerTimings`)."""
+        return replace(cls.default_timings, **changes)
 
     # --- what a subclass provides -------------------------------------------------------------------------
     def process(self, events: Sequence[Event]) -> None:
@@ -208,18 +216,17 @@ class BatchConsumer(Worker):
         # the database works on one batch while the next arrives (py-amqp is used from this thread only).
         self._processing = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-process")
         try:
-            attempt = 0
+            backoff = Backoff.from_timings(self.timings)
             while not self.stopping.is_set():
                 connection = self._connect()
                 errors = (*connection.connection_errors, *connection.channel_errors, OSError)
                 try:
                     self._consume(connection)
-                    attempt = 0
+                    backoff.reset()
                 except _StopRequested:
                     return
                 except errors as exc:
-                    delay = self.retry_delay(attempt)
-                    attempt += 1
+                    delay = backoff.next_delay()
                     logger.warning(
                         "%s: broker connection lost (%s: %s); reconnecting in %.1f s",
                         self.name,
@@ -245,7 +252,7 @@ class BatchConsumer(Worker):
         if self.amqp_url.startswith("memory://"):
             # The in-process broker of the embedded default polls; poll often so events are not held back.
             return Connection(self.amqp_url, transport_options={"polling_interval": 0.01})
-        return Connection(self.amqp_url, heartbeat=self.amqp_heartbeat)
+        return Connection(self.amqp_url, heartbeat=self.timings.broker_heartbeat)
 
     def _consume(self, connection: Connection) -> None:
         queue = self.queue_declare(connection, topology.declare(connection))
@@ -255,15 +262,15 @@ class BatchConsumer(Worker):
         channel = connection.channel()
         # Per-consumer prefetch (global QoS is not supported by quorum queues): one batch being processed, the
         # next one arriving meanwhile.
-        channel.basic_qos(0, 2 * self.batch_size, False)
+        channel.basic_qos(0, 2 * self.timings.batch_size, False)
         consumer = Consumer(channel, queues=[queue], on_message=self._receive, no_ack=False, auto_declare=False)
         with consumer:
             logger.info(
                 "%s consuming %s (batch %d, flush %.0f ms)",
                 self.name,
                 queue.name,
-                self.batch_size,
-                self.flush_after * 1000,
+                self.timings.batch_size,
+                self.timings.flush_after * 1000,
             )
             self._drain(connection)
 
@@ -278,11 +285,12 @@ class BatchConsumer(Worker):
                 now = time.monotonic()
                 if now >= self._next_heartbeat:
                     self._beat()
-                    self._next_heartbeat = now + self.heartbeat_seconds
+                    self._next_heartbeat = now + self.timings.heartbeat_interval
                 if in_flight is not None and in_flight.future.done():
                     self._finish(in_flight, connection)
                     in_flight = None
-                timeout = self.idle_poll if deadline is None else max(0.001, min(self.idle_poll, deadline - now))
+                idle_poll = self.timings.idle_poll
+                timeout = idle_poll if deadline is None else max(0.001, min(idle_poll, deadline - now))
                 if in_flight is not None:
                     timeout = min(timeout, 0.005)  # come back soon to acknowledge the batch once it is processed
                 try:
@@ -290,8 +298,8 @@ class BatchConsumer(Worker):
                 except TimeoutError:  # socket.timeout: nothing arrived within the timeout
                     connection.heartbeat_check()
                 if self._pending and deadline is None:
-                    deadline = time.monotonic() + self.flush_after
-                if self._pending and (len(self._pending) >= self.batch_size or time.monotonic() >= deadline):
+                    deadline = time.monotonic() + self.timings.flush_after
+                if self._pending and (len(self._pending) >= self.timings.batch_size or time.monotonic() >= deadline):
                     if in_flight is not None:
                         self._finish(in_flight, connection)  # batches are acknowledged in delivery order
                         in_flight = None
@@ -318,7 +326,7 @@ class BatchConsumer(Worker):
                 delivery.event, reason = delivery_read(delivery.message)
                 if delivery.event is None:
                     self._unreadable(delivery, reason)
-                elif delivery.delivery_count >= self.max_attempts:
+                elif delivery.delivery_count >= self.timings.max_attempts:
                     delivery.dead(f"delivered {delivery.delivery_count} times without being processed")
             self._process_with_fallback([d for d in deliveries if d.verdict is Verdict.ACK and d.event is not None])
         finally:
@@ -372,14 +380,13 @@ class BatchConsumer(Worker):
                 self._failed(delivery, exc)
 
     def _retrying(self, action: Callable[[], None]) -> None:
-        attempt = 0
+        backoff = Backoff.from_timings(self.timings)
         while True:
             try:
                 action()
                 return
             except self.transient_errors as exc:
-                delay = self.retry_delay(attempt)
-                attempt += 1
+                delay = backoff.next_delay()
                 logger.warning(
                     "%s: %s: %s; retrying in %.1f s, nothing acknowledged", self.name, type(exc).__name__, exc, delay
                 )
@@ -394,7 +401,7 @@ class BatchConsumer(Worker):
         key = str(delivery.event.id)
         local = self._failures.pop(key, 0) + 1
         attempts = max(local, delivery.delivery_count + 1)
-        if attempts >= self.max_attempts:
+        if attempts >= self.timings.max_attempts:
             delivery.dead(f"failed {attempts} times: {type(exc).__name__}: {exc}")
             return
         self._failures[key] = local
@@ -406,7 +413,7 @@ class BatchConsumer(Worker):
             self.name,
             key,
             attempts,
-            self.max_attempts,
+            self.timings.max_attempts,
             type(exc).__name__,
             exc,
         )
@@ -441,7 +448,7 @@ class BatchConsumer(Worker):
 
     def _beat(self) -> None:
         try:
-            heartbeat_record(name=self.name, interval_seconds=self.heartbeat_seconds, details=dict(self.stats))
+            heartbeat_record(name=self.name, interval_seconds=self.timings.heartbeat_interval, details=dict(self.stats))
         except Exception as exc:  # a missed heartbeat shows in /healthz; it must not stop the consumer
             logger.info("%s: heartbeat not recorded: %s", self.name, exc)
             close_old_connections()
@@ -454,8 +461,14 @@ class EventsDbConsumer(BatchConsumer):
     queue_role = "db_queue"
     transient_errors = (OperationalError, InterfaceError)
 
-    def __init__(self, *, store: Callable[..., None] = events_store, **options) -> None:
-        super().__init__(**options)
+    def __init__(
+        self,
+        *,
+        store: Callable[..., None] = events_store,
+        amqp_url: str | None = None,
+        timings: ConsumerTimings | None = None,
+    ) -> None:
+        super().__init__(amqp_url=amqp_url, timings=timings)
         self.store = store
 
     def process(self, events: Sequence[Event]) -> None:
@@ -486,11 +499,18 @@ class EventsNotifyConsumer(BatchConsumer):
     queue_role = "notify_queue"
     transient_errors = _channel_layer_errors()
     dead_letter_unreadable = False
+    # Live push: latency matters more than batch size.
+    default_timings = ConsumerTimings(flush_after=0.02, batch_size=100)
 
-    def __init__(self, *, notifier: Notifier | None = None, handoff_timeout: float = 10.0, **options) -> None:
-        options.setdefault("flush_after", 0.02)  # live push: latency matters more than batch size
-        options.setdefault("batch_size", 100)
-        super().__init__(**options)
+    def __init__(
+        self,
+        *,
+        notifier: Notifier | None = None,
+        handoff_timeout: float = 10.0,
+        amqp_url: str | None = None,
+        timings: ConsumerTimings | None = None,
+    ) -> None:
+        super().__init__(amqp_url=amqp_url, timings=timings)
         self.notifier = notifier
         self.handoff_timeout = handoff_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -511,4 +531,11 @@ class EventsNotifyConsumer(BatchConsumer):
 
 CONSUMERS: dict[str, type[BatchConsumer]] = {"db": EventsDbConsumer, "notify": EventsNotifyConsumer}
 
-__all__ = ["CONSUMERS", "BatchConsumer", "DeadLetterPublisher", "EventsDbConsumer", "EventsNotifyConsumer"]
+__all__ = [
+    "CONSUMERS",
+    "BatchConsumer",
+    "ConsumerTimings",
+    "DeadLetterPublisher",
+    "EventsDbConsumer",
+    "EventsNotifyConsumer",
+]

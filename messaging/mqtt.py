@@ -56,6 +56,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hub.health import CheckResult
+from hub.workers import DEFAULT_JITTER, Backoff, Jitter
 from messaging.topics import FilterIndex, covers, minimal_filters, validate_filter, validate_topic
 
 logger = logging.getLogger(__name__)
@@ -332,6 +333,41 @@ class _BrokerSubscription:
 _live_clients: weakref.WeakSet[MqttClient] = weakref.WeakSet()
 
 
+@dataclass(frozen=True)
+class MqttTimings:
+    """A client's timers and sizes (tests shrink the timers)."""
+
+    #: Seconds between keepalive pings; the broker drops a client silent for one and a half times this.
+    keepalive: int = 60
+    #: Reconnect back-off (``hub.workers.Backoff``): first wait, longest, jitter; back to the first once connected.
+    retry_initial: float = 1.0
+    retry_max: float = 60.0
+    retry_jitter: Jitter = DEFAULT_JITTER
+    #: How long (MQTT v3.1.1 only) a message like one this client published counts as its own echo.
+    own_publication_window: float = 30.0
+    #: How far handlers may fall behind before messages for them are dropped (and counted).
+    queue_size: int = 10_000
+
+
+class _PahoClient(paho.Client):
+    """paho's client, waiting between reconnection attempts as :class:`hub.workers.Backoff` says.
+
+    paho's loop thread calls ``_reconnect_wait`` before each new attempt; the wait it takes is set through the public
+    ``reconnect_delay_set`` (both bounds the same), so paho only sleeps (and still stops sleeping when told to stop).
+    Were a paho release to stop calling this method, its own doubling between the same bounds would take over.
+    """
+
+    def __init__(self, *args, backoff: Backoff, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.backoff = backoff
+        self.reconnect_delay_set(backoff.initial, backoff.maximum)
+
+    def _reconnect_wait(self) -> None:
+        delay = self.backoff.next_delay()
+        self.reconnect_delay_set(delay, delay)
+        super()._reconnect_wait()
+
+
 def encode_payload(payload: Any) -> bytes:
     """bytes as they are, text as UTF-8, ``None`` as empty, anything else as compact JSON."""
     if isinstance(payload, bytes | bytearray | memoryview):
@@ -352,9 +388,8 @@ class MqttClient:
     * ``loop``: the one asyncio loop that receives paho's callbacks; needed for handlers or ``on_message``,
       not for a client that only publishes.
 
-    Every timer is injectable (``keepalive``, ``reconnect_min_delay``, ``reconnect_max_delay``,
-    ``own_publication_window``) so tests run fast. ``start`` and ``stop`` may be called from any thread.
-    ``queue_size`` bounds how far handlers may fall behind before messages for them are dropped (and counted).
+    Every timer and size is a field of :class:`MqttTimings` (keepalive, reconnect back-off, the v3.1.1 echo window,
+    the handlers' queue) so tests run fast. ``start`` and ``stop`` may be called from any thread.
     ``retain_as_published`` (MQTT v5): ``MqttMessage.retain`` is then True for every message its publisher sent
     retained, live ones included, not only for those the broker hands over on (re)subscribe.
     """
@@ -371,12 +406,8 @@ class MqttClient:
         on_message: Callable[[MqttMessage], Awaitable[None] | None] | None = None,
         protocol: str | None = None,
         client_id: str | None = None,
-        keepalive: int = 60,
-        reconnect_min_delay: float = 1.0,
-        reconnect_max_delay: float = 60.0,
-        own_publication_window: float = 30.0,
-        queue_size: int = 10_000,
         retain_as_published: bool = False,
+        timings: MqttTimings | None = None,
     ) -> None:
         if url is None:
             url = settings.MQTT_URL
@@ -401,10 +432,11 @@ class MqttClient:
         # sent retained (the bridge needs that to keep browsers' last values current). v3.1.1 has no such option.
         self._retain_as_published = retain_as_published
         self.client_id = client_id or self.address.client_id or _default_client_id()
-        self._keepalive = keepalive
-        self._reconnect_delays = (reconnect_min_delay, reconnect_max_delay)
-        self._own = _OwnPublications(own_publication_window, track_live=self.protocol == PROTOCOL_V311)
-        self._queue: asyncio.Queue[tuple[MqttMessage, list[Subscription]]] = asyncio.Queue(maxsize=queue_size)
+        self.timings = timings or MqttTimings()
+        self._own = _OwnPublications(self.timings.own_publication_window, track_live=self.protocol == PROTOCOL_V311)
+        self._queue: asyncio.Queue[tuple[MqttMessage, list[Subscription]]] = asyncio.Queue(
+            maxsize=self.timings.queue_size
+        )
         self._dispatcher: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
 
@@ -436,7 +468,7 @@ class MqttClient:
         self._paho.connect_async(
             self.address.host,
             self.address.port,
-            keepalive=self._keepalive,
+            keepalive=self.timings.keepalive,
             **({"clean_start": True} if self.protocol == PROTOCOL_V5 else {}),
         )
         logger.info("MQTT client %s connecting to %s (MQTT %s)", self.client_id, self.address, self.protocol)
@@ -499,7 +531,8 @@ class MqttClient:
 
     def _build_paho(self) -> paho.Client:
         v5 = self.protocol == PROTOCOL_V5
-        client = paho.Client(
+        client = _PahoClient(
+            backoff=Backoff.from_timings(self.timings),
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=_PROTOCOLS[self.protocol],
@@ -508,7 +541,6 @@ class MqttClient:
         # Our callbacks catch their own errors; this keeps an unforeseen one from ending paho's thread.
         client.suppress_exceptions = True
         client.enable_logger(logging.getLogger(f"{__name__}.paho"))
-        client.reconnect_delay_set(*self._reconnect_delays)
         if self.address.username is not None:
             client.username_pw_set(self.address.username, self.address.password)
         if self.address.tls:
@@ -536,6 +568,7 @@ class MqttClient:
             self._last_error = f"broker refused the connection: {reason_code}"
             logger.warning("MQTT broker %s refused the connection: %s", self.address, reason_code)
             return
+        self._paho.backoff.reset()
         with self._lock:
             self._connects += 1
             self._since = datetime.now(UTC)

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from messaging.bridge import MqttBridge
-from messaging.mqtt import HandlerRegistry
+from messaging.bridge import BridgeTimings, MqttBridge
+from messaging.mqtt import HandlerRegistry, MqttTimings
 from tests.browser.support import PHONE
 
 MOSQUITTO_PUB = "/usr/bin/mosquitto_pub"
@@ -38,9 +38,9 @@ def bridge(mqtt_url, hub_server) -> Iterator[MqttBridge]:
         registry=HandlerRegistry(),  # the apps' handlers are not what these tests are about
         consume_events=False,
         receive_browser_publishes=False,
-        heartbeat_seconds=3600,
-        reconnect_min_delay=0.05,
-        reconnect_max_delay=0.5,
+        timings=BridgeTimings(
+            heartbeat_interval=3600, mqtt=MqttTimings(keepalive=30, retry_initial=0.05, retry_max=0.5)
+        ),
     )
     running.start()
     assert running.wait_until_ready(15), "the bridge did not connect to Mosquitto"

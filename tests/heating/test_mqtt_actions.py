@@ -148,7 +148,7 @@ def redis_layer(redis_url):
 def test_through_the_broker_the_author_is_kept_and_a_restarted_bridge_does_not_act_on_the_retained_copy(
     settings, mqtt_url, redis_layer, grants_db, memory_bus, caplog
 ):
-    from messaging.bridge import MqttBridge
+    from messaging.bridge import BridgeTimings, MqttBridge
 
     prefix = f"/test-actions/{uuid.uuid4().hex[:12]}"  # this test's own house on the shared broker
     settings.MQTT_HOME_PREFIX = prefix
@@ -168,10 +168,9 @@ def test_through_the_broker_the_author_is_kept_and_a_restarted_bridge_does_not_a
             consume_events=False,
             receive_browser_publishes=True,
             channel_layer=redis_layer(),
-            heartbeat_seconds=3600,
-            keepalive=5,
-            reconnect_min_delay=0.05,
-            reconnect_max_delay=0.2,
+            timings=BridgeTimings(
+                heartbeat_interval=3600, mqtt=mqtt.MqttTimings(keepalive=5, retry_initial=0.05, retry_max=0.2)
+            ),
         )
         bridge.start()
         assert bridge.wait_until_ready(WAIT + 5), "the bridge did not get ready"

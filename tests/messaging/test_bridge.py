@@ -23,8 +23,8 @@ from django.core.management.base import CommandError
 
 from hub import embedded
 from messaging import bridge as bridge_module
-from messaging.bridge import MqttBridge, bridge_check, embedded_bridge, publish_request
-from messaging.mqtt import HandlerRegistry, MqttMessage
+from messaging.bridge import BridgeTimings, MqttBridge, bridge_check, embedded_bridge, publish_request
+from messaging.mqtt import HandlerRegistry, MqttMessage, MqttTimings
 from messaging.topics import FilterIndex
 from tests.messaging.consume_support import bus_names, make_event, rabbit  # noqa: F401 (fixtures)
 from tests.messaging.test_mqtt_broker import (
@@ -91,20 +91,20 @@ def registry() -> HandlerRegistry:
     return HandlerRegistry()
 
 
+FAST_MQTT = MqttTimings(keepalive=5, retry_initial=0.05, retry_max=0.2)
+
+
 @pytest.fixture
 def start_bridge(browsers, registry):
     """``start_bridge(url, **options)`` → a running bridge with fast timers, stopped after the test."""
     bridges: list[MqttBridge] = []
 
-    def start(url: str, *, ready: bool = True, **options) -> MqttBridge:
+    def start(url: str, *, ready: bool = True, heartbeat_interval: float = 3600, **options) -> MqttBridge:
         options.setdefault("fanout", browsers.fanout)
         options.setdefault("registry", registry)
         options.setdefault("consume_events", False)
         options.setdefault("receive_browser_publishes", False)
-        options.setdefault("heartbeat_seconds", 3600)
-        options.setdefault("keepalive", 5)
-        options.setdefault("reconnect_min_delay", 0.05)
-        options.setdefault("reconnect_max_delay", 0.2)
+        options.setdefault("timings", BridgeTimings(heartbeat_interval=heartbeat_interval, mqtt=FAST_MQTT))
         bridge = MqttBridge(mqtt_url=url, **options)
         bridges.append(bridge)
         bridge.start()
@@ -417,7 +417,7 @@ def test_heartbeat_and_health_check_follow_the_brokers_connection(
     from hub.selectors import heartbeat_get
 
     proxy = tcp_proxy(mqtt_url)
-    bridge = start_bridge(proxy.url_for(mqtt_url), filters=[f"{base}/#"], heartbeat_seconds=0.2)
+    bridge = start_bridge(proxy.url_for(mqtt_url), filters=[f"{base}/#"], heartbeat_interval=0.2)
     wait_for(lambda: heartbeat_get(bridge_module.BRIDGE_NAME) is not None, message="a heartbeat")
     wait_for(lambda: bridge_check().ok, message="a healthy bridge")
     assert "connected to" in bridge_check().detail

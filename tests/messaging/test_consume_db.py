@@ -20,16 +20,16 @@ rabbit = consume_support.rabbit
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
-def fast_consumer(url, **options) -> EventsDbConsumer:
+def fast_consumer(url, *, store=events_store, **options) -> EventsDbConsumer:
     options = {
         "batch_size": 100,
         "flush_after": 0.05,
-        "retry_first": 0.05,
+        "retry_initial": 0.05,
         "retry_max": 0.2,
         "idle_poll": 0.1,
         **options,
     }
-    return EventsDbConsumer(amqp_url=url, **options)
+    return EventsDbConsumer(amqp_url=url, store=store, timings=EventsDbConsumer.timings_with(**options))
 
 
 def test_each_event_is_stored_once_however_often_it_is_delivered(rabbit):
@@ -181,7 +181,12 @@ def test_a_long_database_outage_keeps_the_broker_connection_alive(rabbit, caplog
     stored = []
     rabbit.publish_events(make_event(i) for i in range(2500))  # more than the two batches prefetched
     consumer = fast_consumer(
-        rabbit.url, store=database_away_for_a_while, batch_size=500, retry_first=0.5, retry_max=0.5, amqp_heartbeat=1
+        rabbit.url,
+        store=database_away_for_a_while,
+        batch_size=500,
+        retry_initial=0.5,
+        retry_max=0.5,
+        broker_heartbeat=1,
     )
     with running(consumer):
         # Only the consumer touches the table meanwhile (SQLite's shared in-memory test database locks tables).

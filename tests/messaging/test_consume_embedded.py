@@ -30,8 +30,12 @@ def test_events_published_on_the_memory_transport_are_stored_and_handed_over(bus
     with Connection("memory://") as connection:
         topology.declare(connection)
         producer = Producer(connection.default_channel)
-        store = EventsDbConsumer(amqp_url="memory://", batch_size=16, flush_after=0.02, idle_poll=0.05)
-        notify = EventsNotifyConsumer(amqp_url="memory://", notifier=notifier, idle_poll=0.05)
+        store = EventsDbConsumer(
+            amqp_url="memory://", timings=EventsDbConsumer.timings_with(batch_size=16, flush_after=0.02, idle_poll=0.05)
+        )
+        notify = EventsNotifyConsumer(
+            amqp_url="memory://", notifier=notifier, timings=EventsNotifyConsumer.timings_with(idle_poll=0.05)
+        )
         with running(store), running(notify):
             for event in events:
                 producer.publish(
@@ -58,7 +62,9 @@ def test_both_consumers_are_registered_for_the_embedded_lifespan_and_report_hear
 
 
 def test_a_running_consumer_keeps_its_heartbeat_fresh(bus_names, client):
-    consumer = EventsDbConsumer(amqp_url="memory://", heartbeat_seconds=0.05, idle_poll=0.02)
+    consumer = EventsDbConsumer(
+        amqp_url="memory://", timings=EventsDbConsumer.timings_with(heartbeat_interval=0.05, idle_poll=0.02)
+    )
     with running(consumer):
         assert wait_until(lambda: client.get("/healthz").json()["checks"]["worker:events.db"]["ok"])
 
@@ -74,4 +80,4 @@ def test_consume_events_runs_the_chosen_consumer_with_its_options(which, monkeyp
     call_command("consume_events", which, "--batch-size", "200", "--flush-ms", "75", "--max-attempts", "3")
     [worker] = ran
     assert worker.name == f"events.{which}"
-    assert (worker.batch_size, worker.flush_after, worker.max_attempts) == (200, 0.075, 3)
+    assert (worker.timings.batch_size, worker.timings.flush_after, worker.timings.max_attempts) == (200, 0.075, 3)

@@ -79,7 +79,9 @@ def test_poison_messages_end_in_the_dead_letter_queue_and_the_consumer_keeps_goi
         rabbit.publish_raw(message_id=name, **message)
         rabbit.publish_events(good[index : index + 1])
 
-    consumer = EventsDbConsumer(amqp_url=rabbit.url, batch_size=3, flush_after=0.05, idle_poll=0.1)
+    consumer = EventsDbConsumer(
+        amqp_url=rabbit.url, timings=EventsDbConsumer.timings_with(batch_size=3, flush_after=0.05, idle_poll=0.1)
+    )
     with running(consumer):
         assert wait_until(lambda: rabbit.ready(rabbit.names.dead_letter_queue) == len(poison), timeout=30)
         assert wait_until(lambda: rabbit.ready(rabbit.names.db_queue) == 0)
@@ -119,7 +121,11 @@ def test_the_embedded_memory_transport_dead_letters_too(bus_names):
         )
         good = make_event(1)
         producer.publish(good.body(), exchange=bus_names.exchange, routing_key=good.type, **good.amqp_properties())
-        with running(EventsDbConsumer(amqp_url="memory://", flush_after=0.02, idle_poll=0.05)):
+        with running(
+            EventsDbConsumer(
+                amqp_url="memory://", timings=EventsDbConsumer.timings_with(flush_after=0.02, idle_poll=0.05)
+            )
+        ):
             assert wait_until(lambda: StoredEvent.objects.filter(id=good.id).exists())
             taken = []
             channel = connection.channel()

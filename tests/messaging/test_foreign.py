@@ -41,7 +41,9 @@ def post_producer(url: str, exchange_name: str, *, serializer: str, **properties
 
 
 def consumer(url: str) -> EventsDbConsumer:
-    return EventsDbConsumer(amqp_url=url, batch_size=50, flush_after=0.05, idle_poll=0.1)
+    return EventsDbConsumer(
+        amqp_url=url, timings=EventsDbConsumer.timings_with(batch_size=50, flush_after=0.05, idle_poll=0.1)
+    )
 
 
 def test_a_foreign_json_body_becomes_an_event_typed_by_its_routing_key():

@@ -9,10 +9,13 @@ import threading
 import pytest
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 from hub import health
+from hub.workers import Backoff
 from messaging import mqtt
-from messaging.mqtt import HandlerRegistry, MqttClient, MqttMessage, encode_payload, parse_mqtt_url
+from messaging.mqtt import HandlerRegistry, MqttClient, MqttMessage, MqttTimings, encode_payload, parse_mqtt_url
 from messaging.topics import InvalidTopicError
 
 
@@ -98,6 +101,23 @@ def test_a_publish_only_client_subscribes_to_nothing_even_with_handlers_register
     registry.subscribe("/home/#", print)
     client = MqttClient("mqtt://127.0.0.1:1", registry=registry)
     assert client.broker_filters == []
+
+
+def test_the_client_waits_between_reconnection_attempts_as_its_backoff_says_and_starts_over_once_connected():
+    client = MqttClient("mqtt://127.0.0.1:1", timings=MqttTimings(retry_initial=0.01, retry_max=0.04))
+    paho_client = client._paho
+    assert (paho_client.backoff.initial, paho_client.backoff.maximum) == (0.01, 0.04)
+    draws = iter([1.0, 0.5, 0.0, 1.0])
+    paho_client.backoff = Backoff(initial=0.01, maximum=0.04, jitter="full", random=lambda: next(draws))
+    waits = []
+    for _ in range(3):
+        # What paho's loop thread does before each new attempt.
+        paho_client._reconnect_wait()
+        waits.append(paho_client._reconnect_delay)
+    assert waits == [0.01, 0.01, 0.0]
+    client._on_connect(paho_client, None, None, ReasonCode(PacketTypes.CONNACK, "Success"), None)
+    paho_client._reconnect_wait()
+    assert paho_client._reconnect_delay == 0.01
 
 
 def test_the_broker_gets_the_widest_filters_only_with_the_highest_qos_they_cover():

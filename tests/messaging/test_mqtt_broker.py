@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from messaging import mqtt
-from messaging.mqtt import HandlerRegistry, MqttClient, MqttMessage
+from messaging.mqtt import HandlerRegistry, MqttClient, MqttMessage, MqttTimings
 
 pytestmark = pytest.mark.services
 
@@ -164,13 +164,11 @@ def start_client(loop_thread, registry):
     loop, _ = loop_thread
     clients: list[MqttClient] = []
 
-    def start(url: str, *, ready: bool = True, **options) -> MqttClient:
+    def start(url: str, *, ready: bool = True, queue_size: int = MqttTimings.queue_size, **options) -> MqttClient:
         options.setdefault("loop", loop)
         options.setdefault("registry", registry)
-        options.setdefault("keepalive", 5)
-        options.setdefault("reconnect_min_delay", 0.05)
-        options.setdefault("reconnect_max_delay", 0.2)
-        client = MqttClient(url, **options)
+        timings = MqttTimings(keepalive=5, retry_initial=0.05, retry_max=0.2, queue_size=queue_size)
+        client = MqttClient(url, timings=timings, **options)
         clients.append(client)
         client.start()
         if ready:

@@ -34,8 +34,8 @@ class RecordingNotifier:
 
 
 def notify_consumer(url, notifier, **options):
-    options = {"flush_after": 0.02, "retry_first": 0.02, "retry_max": 0.1, "idle_poll": 0.1, **options}
-    return EventsNotifyConsumer(amqp_url=url, notifier=notifier, **options)
+    options = {"flush_after": 0.02, "retry_initial": 0.02, "retry_max": 0.1, "idle_poll": 0.1, **options}
+    return EventsNotifyConsumer(amqp_url=url, notifier=notifier, timings=EventsNotifyConsumer.timings_with(**options))
 
 
 @pytest.mark.services

@@ -43,7 +43,9 @@ def test_published_events_are_stored_by_the_in_process_consumer(settings):
     relay = relay_module.OutboxRelay(
         timings=relay_module.RelayTimings(idle_interval=0.05, retry_initial=0.02, retry_max=0.1)
     )
-    store = EventsDbConsumer(amqp_url="memory://", batch_size=16, flush_after=0.02, idle_poll=0.05)
+    store = EventsDbConsumer(
+        amqp_url="memory://", timings=EventsDbConsumer.timings_with(batch_size=16, flush_after=0.02, idle_poll=0.05)
+    )
     relay.start()
     store.start()
     try:
@@ -94,7 +96,9 @@ def test_the_events_db_consumer_after_the_relay_stores_nothing_twice(settings):
     relay = relay_module.OutboxRelay(
         timings=relay_module.RelayTimings(idle_interval=0.05, retry_initial=0.02, retry_max=0.1)
     )
-    store = EventsDbConsumer(amqp_url="memory://", batch_size=16, flush_after=0.02, idle_poll=0.05)
+    store = EventsDbConsumer(
+        amqp_url="memory://", timings=EventsDbConsumer.timings_with(batch_size=16, flush_after=0.02, idle_poll=0.05)
+    )
     relay.start()
     store.start()
     try:

@@ -50,7 +50,9 @@ async def test_an_event_reaches_a_signed_in_browser_through_the_notify_consumer(
                     )
 
             # The consumer's own notifier: what MessagingConfig.ready installed (PushNotifier on this bus).
-            with running(EventsNotifyConsumer(amqp_url="memory://", idle_poll=0.05)):
+            with running(
+                EventsNotifyConsumer(amqp_url="memory://", timings=EventsNotifyConsumer.timings_with(idle_poll=0.05))
+            ):
                 await asyncio.to_thread(publish_on_memory_transport)
                 frames = [json.loads(await asyncio.wait_for(socket.recv(), 10)) for _ in range(2)]
         assert [(f["topic"], f["subs"]) for f in frames] == [

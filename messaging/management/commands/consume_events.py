@@ -23,5 +23,7 @@ class Command(BaseCommand):
             "max_attempts": options["max_attempts"],
             "retry_max": options["retry_max_seconds"],
         }
-        worker = CONSUMERS[which](**{key: value for key, value in chosen.items() if value is not None})
+        consumer = CONSUMERS[which]
+        timings = consumer.timings_with(**{key: value for key, value in chosen.items() if value is not None})
+        worker = consumer(timings=timings)
         run_in_foreground(worker)

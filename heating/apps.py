@@ -16,7 +16,9 @@ class HeatingConfig(AppConfig):
         from heating.services import WORKER_HEARTBEAT
         from heating.worker import embedded_radio
         from hub import embedded, health
+        from hub.api.scopes import register_scopes
         from hub.api.search import register_search_provider
+        from hub.pages.navigation import Section, register_section
         from messaging import mqtt, require_publish_permission
         from messaging.topic_rules import expand_home
 
@@ -24,7 +26,11 @@ class HeatingConfig(AppConfig):
         health.register_heartbeat(WORKER_HEARTBEAT)
         health.register_check("heating:modem_link", modem_link_check)
         health.register_check("heating:device_definitions", device_definitions_check)
+        register_scopes("heating", order=10)
         register_search_provider("nodes", scope="heating:read", search=nodes_matching)
+        register_section(
+            Section("heating", "Heating", "Every room's temperature and heater, and the setpoint you choose."), order=10
+        )
         # heating owns the house's action topics: it says what publishing there needs, and messaging enforces it
         # for browsers (the broker's ACL does for MQTT clients). The rule covers every topic the handler acts on.
         require_publish_permission(

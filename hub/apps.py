@@ -12,9 +12,13 @@ class HubConfig(AppConfig):
 
         from hub import embedded, health
         from hub.api import search, users
+        from hub.api.scopes import register_scopes
         from hub.beat import embedded_beat
 
         health.register_builtin_checks()
+        # Each app registers its own scopes (and menu sections) from its ready(), with its place in the list; the
+        # hub's own users scope comes after the apps' (whatever the INSTALLED_APPS order).
+        register_scopes("users", order=50)
         search.register_search_provider("users", scope="users:read", search=users.users_matching, staff_only=True)
         if settings.EMBEDDED:
             # Production runs `celery -A hub beat` instead.

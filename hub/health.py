@@ -22,7 +22,7 @@ from asgiref.sync import async_to_sync
 from django.db import connection
 from django.utils import timezone
 
-from hub.api.scopes import API_SCOPES
+from hub.api.scopes import api_scopes
 from hub.roles import user_is_staff
 
 logger = logging.getLogger(__name__)
@@ -161,7 +161,8 @@ def _staff_token_with_read_scope(request) -> bool:
     if not valid or not user_is_staff(oauth_request.user):
         return False
     held = set((oauth_request.access_token.scope or "").split())
-    return "read" in held or any(scope.endswith(":read") and scope in API_SCOPES for scope in held)
+    known = api_scopes()
+    return "read" in held or any(scope.endswith(":read") and scope in known for scope in held)
 
 
 def without_details(report: dict[str, dict]) -> dict[str, dict]:

@@ -269,10 +269,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
-from hub.api.scopes import API_SCOPES  # noqa: E402  (pure: no Django)
-
 OAUTH2_PROVIDER = {
-    "SCOPES": API_SCOPES,
+    # `<app>:read` / `<app>:write` and the umbrellas read / write: each app registers its pair when it loads.
+    "SCOPES_BACKEND_CLASS": "hub.api.scopes.RegisteredScopes",
     # A client that asks for no scope gets read access only, never everything.
     "DEFAULT_SCOPES": ["read"],
     "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
@@ -312,7 +311,7 @@ SPECTACULAR_SETTINGS = {
     "OAUTH2_AUTHORIZATION_URL": "/o/authorize/",
     "OAUTH2_TOKEN_URL": "/o/token/",
     "OAUTH2_REFRESH_URL": "/o/token/",
-    "OAUTH2_SCOPES": API_SCOPES,
+    # No OAUTH2_SCOPES: the document lists what the scopes backend (OAUTH2_PROVIDER) knows.
 }
 
 # --- Channels -------------------------------------------------------------------------------------------

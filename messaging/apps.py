@@ -8,8 +8,26 @@ class MessagingConfig(AppConfig):
     def ready(self) -> None:
         # Registration only: the embedded lifespan starts these; production runs `manage.py consume_events`.
         from hub import embedded, health
+        from hub.api.scopes import register_scopes
+        from hub.pages.navigation import Section, register_section
         from messaging import relay
         from messaging.consumers_amqp import EventsDbConsumer, EventsNotifyConsumer
+
+        register_scopes("events", order=30)
+        register_scopes("push", order=40)
+        register_section(
+            Section("live", "Live", "Readings and events as they happen, pushed to this page without reloading."),
+            order=20,
+        )
+        register_section(
+            Section(
+                "events",
+                "Events",
+                "The stored event log: what happened in the hub, when and from where.",
+                staff_only=True,
+            ),
+            order=40,
+        )
 
         # The relay: `manage.py relay_outbox` in production.
         embedded.register(relay.RELAY_NAME, relay.embedded_relay)

@@ -1,6 +1,12 @@
 """The sections of the hub's navigation bar and who sees them.
 
-Each section is a URL name that its app's page urls define (``hub/urls.py`` mounts them). Staff-only pages
+Each app registers its sections from its ``AppConfig.ready`` (hub names no app)::
+
+    from hub.pages.navigation import Section, register_section
+
+    register_section(Section("heating", "Heating", "Every room's temperature …"), order=10)
+
+A section is a URL name that its app's page urls define (``hub/urls.py`` mounts them). Staff-only pages
 guard themselves with ``hub.pages.access.staff_required``.
 """
 
@@ -22,12 +28,22 @@ class Section:
     staff_only: bool = False
 
 
-SECTIONS: tuple[Section, ...] = (
-    Section("heating", "Heating", "Every room's temperature and heater, and the setpoint you choose."),
-    Section("live", "Live", "Readings and events as they happen, pushed to this page without reloading."),
-    Section("downloads", "Downloads", "Expiring signed links for customers and the audit of every download.", True),
-    Section("events", "Events", "The stored event log: what happened in the hub, when and from where.", True),
-)
+#: url_name → (its place in the menu, lower first, the section).
+_sections: dict[str, tuple[int, Section]] = {}
+
+
+def register_section(section: Section, *, order: int) -> None:
+    """Add (or replace) ``section`` in the menu; equal ``order`` keeps registration order."""
+    _sections[section.url_name] = (order, section)
+
+
+def unregister_section(url_name: str) -> None:
+    _sections.pop(url_name, None)
+
+
+def sections() -> list[Section]:
+    """Every registered section, in menu order."""
+    return [section for _order, section in sorted(_sections.values(), key=lambda entry: entry[0])]
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,6 @@ def navigation_for(user, *, current_url_name: str | None = None) -> list[Navigat
     staff = user_is_staff(user)
     return [
         NavigationItem(section=section, url=reverse(section.url_name), active=section.url_name == current_url_name)
-        for section in SECTIONS
+        for section in sections()
         if staff or not section.staff_only
     ]

@@ -8,8 +8,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from oauth2_provider.models import AccessToken, Application
+from oauth2_provider.scopes import get_scopes_backend
 
-from hub.api.scopes import API_SCOPES, SCOPED_APPS
+from hub.api.scopes import api_scopes, scoped_apps
 from hub.models import Heartbeat
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.hub.api.resource_urls")]
@@ -20,9 +21,28 @@ def error_anchor(response) -> str:
 
 
 def test_the_scopes_are_exactly_the_specs():
-    expected = {"read", "write"} | {f"{app}:{access}" for app in SCOPED_APPS for access in ("read", "write")}
-    assert set(API_SCOPES) == expected
-    assert set(SCOPED_APPS) == {"heating", "downloads", "events", "push", "users"}
+    expected = {"read", "write"} | {f"{app}:{access}" for app in scoped_apps() for access in ("read", "write")}
+    assert set(api_scopes()) == expected
+    assert set(scoped_apps()) == {"heating", "downloads", "events", "push", "users"}
+
+
+def test_the_apps_registered_scopes_keep_their_order_and_reach_oauth_and_the_schema(client):
+    """Registered from each app's ready(), the scopes are listed in the same order as when hub named the apps."""
+    assert list(api_scopes()) == [
+        "read",
+        "write",
+        *(
+            f"{app}:{access}"
+            for app in ("heating", "downloads", "events", "push", "users")
+            for access in ("read", "write")
+        ),
+    ]
+    assert api_scopes()["heating:write"] == "Write heating"
+    assert get_scopes_backend().get_all_scopes() == api_scopes()
+    assert get_scopes_backend().get_default_scopes() == ["read"]
+    schema = client.get("/v1/schema").json()
+    flows = schema["components"]["securitySchemes"]["oauth2"]["flows"]
+    assert list(next(iter(flows.values()))["scopes"]) == list(api_scopes())
 
 
 def test_no_credentials_is_401_with_a_bearer_challenge(client):

@@ -27,7 +27,7 @@ from heating.swap.codec import command_line, discovery_line, query_line
 from heating.swap.registers import StandardRegister, SystemState, split_product_code
 from hub import wakeups
 from hub.timefmt import format_utc
-from hub.workers import Worker
+from hub.workers import DEFAULT_JITTER, Backoff, Jitter, Worker
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +60,10 @@ class WorkerTimings:
     discovery_interval: float = 300.0
     #: A node not heard for this long is marked unreachable (the room heater reports every 60 s).
     node_silence: float = 180.0
-    #: First wait before reopening a lost modem; doubles up to ``reconnect_max``.
-    reconnect_delay: float = 1.0
-    reconnect_max: float = 30.0
+    #: Back-off before reopening a lost or unready modem (``hub.workers.Backoff``): first wait, longest, jitter.
+    retry_initial: float = 1.0
+    retry_max: float = 30.0
+    retry_jitter: Jitter = DEFAULT_JITTER
     heartbeat_interval: float = 15.0
     #: Most packets stored in one transaction.
     batch_size: int = 500
@@ -150,16 +151,15 @@ class SerialWorker(Worker):
     # --- the loop --------------------------------------------------------------------------------------------------
 
     def serve(self) -> None:
-        delay = self.timings.reconnect_delay
+        backoff = Backoff.from_timings(self.timings)
         while not self.stopping.is_set():
             try:
                 info = self.modem.open()
             except ModemError as exc:
                 self._link_changed(False, f"cannot set up the modem on {self.port}: {exc}")
-                self._wait(delay)
-                delay = min(delay * 2, self.timings.reconnect_max)
+                self._wait(backoff.next_delay())
                 continue
-            delay = self.timings.reconnect_delay
+            backoff.reset()
             self._link_changed(
                 True,
                 f"modem on {self.port}: hardware {info.hardware_version:X}, firmware {info.firmware_version:X}, "
@@ -172,7 +172,7 @@ class SerialWorker(Worker):
                 self.modem.close()
                 self._link_changed(False, f"modem on {self.port} lost: {exc}")
                 close_old_connections()
-                self._wait(delay)
+                self._wait(backoff.next_delay())
         self.modem.close()
         if self.link_up:
             self._link_changed(False, "the serial worker stopped")

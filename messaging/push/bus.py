@@ -23,6 +23,7 @@ from typing import Protocol
 import redis
 import redis.asyncio as aioredis
 
+from hub.workers import Backoff
 from messaging.push.frames import PushMessage
 from messaging.topics import is_wildcard, matches
 
@@ -167,8 +168,8 @@ class RedisBus:
     ``pool_size`` bounds the connections one process opens for commands: a burst of 1,000 subscriptions
     waits for a free connection instead of failing with ``MaxConnectionsError``. The subscriber
     connection has no socket timeout (redis-py 8's default 5 s would tear it down) and pings every
-    ``health_check_interval`` seconds instead, so a dead connection is noticed and re-made after
-    ``reconnect_delay`` (doubling up to ``reconnect_max_delay``).
+    ``health_check_interval`` seconds instead, so a dead connection is noticed and re-made after a back-off
+    (:class:`hub.workers.Backoff`) from ``retry_initial`` up to ``retry_max``.
     """
 
     def __init__(
@@ -178,8 +179,8 @@ class RedisBus:
         prefix: str = "hub:push:",
         pool_size: int = 32,
         health_check_interval: float = 15.0,
-        reconnect_delay: float = 0.2,
-        reconnect_max_delay: float = 5.0,
+        retry_initial: float = 0.2,
+        retry_max: float = 5.0,
         command_timeout: float = 10.0,
     ) -> None:
         self.url = url
@@ -189,7 +190,8 @@ class RedisBus:
         self.bytes_key = f"{prefix}retained-bytes"
         self.pool_size = pool_size
         self.health_check_interval = health_check_interval
-        self.reconnect_delays = (reconnect_delay, reconnect_max_delay)
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
         self.command_timeout = command_timeout
         self._sync = redis.Redis(
             connection_pool=redis.BlockingConnectionPool.from_url(
@@ -270,7 +272,7 @@ class RedisBus:
         return int(total), int(held)
 
     async def listen(self, deliver: Deliver) -> None:
-        delay = self.reconnect_delays[0]
+        backoff = Backoff.from_timings(self)
         while True:
             client = aioredis.Redis.from_url(
                 self.url, socket_timeout=None, health_check_interval=self.health_check_interval
@@ -279,7 +281,7 @@ class RedisBus:
             try:
                 await pubsub.subscribe(self.channel)
                 self.connected.set()
-                delay = self.reconnect_delays[0]
+                backoff.reset()
                 logger.info("live push: listening on Redis channel %s", self.channel)
                 while True:
                     message = await pubsub.get_message(timeout=self.health_check_interval)
@@ -295,12 +297,12 @@ class RedisBus:
                         logger.exception("live push: a message from Redis could not be delivered")
             except (redis.RedisError, OSError) as exc:
                 self.connected.clear()
+                delay = backoff.next_delay()
                 logger.warning("live push: Redis subscription lost (%s); again in %.1f s", exc, delay)
             finally:
                 self.connected.clear()
                 await _close_quietly(pubsub, client)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, self.reconnect_delays[1])
 
     def ping(self) -> None:
         self._sync.ping()

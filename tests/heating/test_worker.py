@@ -40,8 +40,8 @@ FAST = WorkerTimings(
     command_poll=0.05,
     discovery_interval=60.0,
     node_silence=60.0,
-    reconnect_delay=0.1,
-    reconnect_max=0.2,
+    retry_initial=0.1,
+    retry_max=0.2,
     heartbeat_interval=0.2,
 )
 

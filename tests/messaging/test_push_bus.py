@@ -146,7 +146,7 @@ async def test_a_fanout_from_another_thread_reaches_the_sockets_of_this_loop():
 @pytest.mark.slow
 async def test_the_subscription_comes_back_after_the_redis_connection_is_cut(redis_url, redis_prefix, tcp_proxy):
     proxy = tcp_proxy(redis_url)
-    behind_proxy = redis_bus(proxy.url_for(redis_url), redis_prefix, reconnect_delay=0.05, health_check_interval=0.5)
+    behind_proxy = redis_bus(proxy.url_for(redis_url), redis_prefix, retry_initial=0.05, health_check_interval=0.5)
     direct = redis_bus(redis_url, redis_prefix)
     hub = PushHub(behind_proxy, loop=asyncio.get_running_loop())
     hub.start()
@@ -234,7 +234,7 @@ async def test_the_push_health_check_reports_the_redis_subscription(redis_url, r
 
     assert health._checks["push"].critical is False
     proxy = tcp_proxy(redis_url)
-    bus = redis_bus(proxy.url_for(redis_url), redis_prefix, reconnect_delay=0.05, health_check_interval=0.5)
+    bus = redis_bus(proxy.url_for(redis_url), redis_prefix, retry_initial=0.05, health_check_interval=0.5)
     push.use_bus(bus)
     try:
         assert (await asyncio.to_thread(push.health_check)).detail == "Redis answers; no WebSocket served yet"

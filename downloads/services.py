@@ -18,6 +18,7 @@ from downloads.models import CountedDownload, Customer, DownloadEvent, DownloadL
 from downloads.selectors import LinkRecord, link_records, sqlite_turn
 from downloads.signing import (
     LegacyConfig,
+    LinkParts,
     UnsafePath,
     format_legacy_expiry,
     link_nonce,
@@ -66,24 +67,10 @@ def link_create(
     now = now or timezone.now()
     if timezone.is_naive(expires_at):
         raise LinkError("the expiry needs a time zone", field="expires_at")
-    try:
-        real = resolve_under_root(settings.DOWNLOADS_ROOT, path)
-    except UnsafePath as exc:
-        raise LinkError(f"{path!r} is not a file under the downloads root ({exc})", field="path") from None
-    if not real.is_file():
-        raise LinkError(f"no file {path!r} under the downloads root {settings.DOWNLOADS_ROOT}", field="path")
+    _check_offered(path)
     if legacy:
-        config = legacy_config()
-        if config is None:
-            raise LinkError("legacy links need DOWNLOADS_LEGACY_SECRET to be set", field="legacy")
-        # The old format has minutes in the legacy zone: round down so the link never outlives what was asked.
-        expiry_text = format_legacy_expiry(expires_at, config.zone)
-        try:
-            parts = sign_legacy_link(legacy=config, customer=customer.slug, expiry=expiry_text, path=path)
-        except ValueError as exc:
-            raise LinkError(str(exc), field="legacy") from None
+        parts, expires_at = _legacy_signed(customer=customer, path=path, expires_at=expires_at)
         key_id = ""
-        expires_at = parse_legacy_expiry(expiry_text, config.zone)
     else:
         expires_at = expires_at.replace(microsecond=0)
         parts = sign_link(keys=key_ring(), customer=customer.slug, expires_at=expires_at, path=path)
@@ -97,7 +84,9 @@ def link_create(
     with transaction.atomic():
         if legacy:
             _refuse_legacy_twin(customer=customer, signature=parts.signature, expiry_text=parts.expiry, path=path)
-        fields = dict(
+        link = _link_insert(
+            parts,
+            legacy=legacy,
             customer=customer,
             path=path,
             expires_at=expires_at,
@@ -108,21 +97,50 @@ def link_create(
             expiry_text=parts.expiry,
             created_by=created_by,
         )
-        for attempt in range(3):
-            try:
-                # A savepoint: two links drawing the same 48-bit nonce for the same fields is next to impossible,
-                # but the unique constraint would then refuse the row, and a fresh nonce is all it takes.
-                with transaction.atomic():
-                    link = DownloadLink.objects.create(
-                        signature=parts.signature, nonce=link_nonce(parts.signature), **fields
-                    )
-                break
-            except IntegrityError:
-                if legacy or attempt == 2:
-                    raise
-                parts = sign_link(keys=key_ring(), customer=customer.slug, expires_at=expires_at, path=path)
         events.publish_link_event("downloads.link_created", link, by=created_by)
     return link
+
+
+def _check_offered(path: str) -> None:
+    """``path`` names a file under DOWNLOADS_ROOT, or :class:`LinkError` on ``path``."""
+    try:
+        real = resolve_under_root(settings.DOWNLOADS_ROOT, path)
+    except UnsafePath as exc:
+        raise LinkError(f"{path!r} is not a file under the downloads root ({exc})", field="path") from None
+    if not real.is_file():
+        raise LinkError(f"no file {path!r} under the downloads root {settings.DOWNLOADS_ROOT}", field="path")
+
+
+def _legacy_signed(*, customer: Customer, path: str, expires_at: datetime) -> tuple[LinkParts, datetime]:
+    """A legacy link's parts and the expiry it can carry."""
+    config = legacy_config()
+    if config is None:
+        raise LinkError("legacy links need DOWNLOADS_LEGACY_SECRET to be set", field="legacy")
+    # The old format has minutes in the legacy zone: round down so the link never outlives what was asked.
+    expiry_text = format_legacy_expiry(expires_at, config.zone)
+    try:
+        parts = sign_legacy_link(legacy=config, customer=customer.slug, expiry=expiry_text, path=path)
+    except ValueError as exc:
+        raise LinkError(str(exc), field="legacy") from None
+    return parts, parse_legacy_expiry(expiry_text, config.zone)
+
+
+def _link_insert(parts: LinkParts, *, legacy: bool, **fields) -> DownloadLink:
+    for attempt in range(3):
+        try:
+            # A savepoint: two links drawing the same 48-bit nonce for the same fields is next to impossible,
+            # but the unique constraint would then refuse the row, and a fresh nonce is all it takes.
+            with transaction.atomic():
+                return DownloadLink.objects.create(
+                    signature=parts.signature, nonce=link_nonce(parts.signature), **fields
+                )
+        except IntegrityError:
+            if legacy or attempt == 2:
+                raise
+            parts = sign_link(
+                keys=key_ring(), customer=fields["customer"].slug, expires_at=fields["expires_at"], path=fields["path"]
+            )
+    raise AssertionError("unreachable: the third refusal is raised")
 
 
 def _refuse_legacy_twin(*, customer: Customer, signature: str, expiry_text: str, path: str) -> None:

@@ -221,9 +221,25 @@ class PushConsumer(AsyncWebsocketConsumer):
                 # A live message newer than the stored value arrived meanwhile: the stored one is stale now.
                 if self._live_since.get(message.topic, -1) >= message.order:
                     continue
+                await self._replay_room()
+                if self._closing:
+                    return
                 self.offer(message_frame(message.frame_prefix(retained=True), [request.id]))
         finally:
             self._live_since = None
+
+    async def _replay_room(self) -> None:
+        """Wait while half of what this socket may queue is waiting.
+
+        A replay answers the socket's own request and may hold more values than the socket may have waiting
+        (1,000 frames, ``PUSH_MAX_QUEUED_BYTES``): offered at once it closed a reader that keeps up with 4408.
+        Paced, it holds at most half of either; live messages keep the other half. A peer that stops reading
+        stays here until the heartbeat watch closes it.
+        """
+        while not self._closing and (
+            len(self._pending) >= self.queue_size // 2 or self._pending_bytes >= self.max_queued_bytes // 2
+        ):
+            await asyncio.sleep(0.005)
 
     def _unsubscribe(self, request: Request) -> None:
         try:

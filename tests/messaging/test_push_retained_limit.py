@@ -115,3 +115,26 @@ async def test_each_bus_counts_the_bytes_its_retained_values_hold(make_bus, requ
     assert await bus.retained_size("/a") == (old, 0)
     if make_bus == "redis":
         bus.close()
+
+
+@pytest.mark.parametrize(("topics", "size"), [(1_500, 100), (1_200, 5_000)])
+async def test_a_subscriber_receives_every_retained_value_even_beyond_what_a_socket_may_queue(
+    bus, publisher, topics, size
+):
+    # More retained values than a socket may have waiting (1,000 frames, or PUSH_MAX_QUEUED_BYTES: 4 MiB; the
+    # second case holds 6 MB): the replay waits for the socket to take them instead of closing it with 4408, which
+    # shut the live page (/live/?topic=/home/%23) at once and again at every reconnect.
+    await push.fanout_many(
+        [push.message(f"/home/room{n}/measure/1.{n}.0", "v" * size, retain=True) for n in range(topics)]
+    )
+    socket = await connect_consumer(publisher)
+    assert await socket.subscribe("/home/#", "all") == {"op": "ack", "id": "all"}
+    seen = set()
+    for _ in range(topics):
+        frame = await socket.receive(timeout=5)
+        assert frame["op"] == "message", frame
+        assert frame["retained"] is True
+        seen.add(frame["topic"])
+    assert len(seen) == topics
+    assert await socket.request({"op": "ping", "id": "still"}) == {"op": "pong", "id": "still"}
+    await socket.close()

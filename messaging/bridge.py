@@ -170,7 +170,7 @@ class MqttBridge(Worker):
 
     name = BRIDGE_NAME
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 — collaborators and switches, keyword-only with defaults; timings in BridgeTimings
         self,
         *,
         mqtt_url: str | None = None,

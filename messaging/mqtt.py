@@ -394,7 +394,7 @@ class MqttClient:
     retained, live ones included, not only for those the broker hands over on (re)subscribe.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 — broker, collaborators, client options, all defaulted; timings in MqttTimings
         self,
         url: str | BrokerAddress | None = None,
         *,

@@ -168,7 +168,7 @@ class TcpPort:
 class SimulatedNetwork(Worker):
     name = "panstamp-simulator"
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 — a test instrument: each of its knobs is keyword-only with a default
         self,
         *,
         nodes: list[RoomHeaterNode] | None = None,

@@ -288,3 +288,19 @@ def test_process_lock_lets_one_relay_in_at_a_time():
     first.release()
     assert second.acquire()
     second.release()
+
+
+def test_a_relay_that_cannot_reach_the_broker_waits_longer_each_time_up_to_retry_max_with_jitter(settings):
+    settings.EVENTS_EXCHANGE = "test.relay-backoff"  # a lock of its own: no other test's relay holds it
+    unreachable = "amqp://guest:guest@127.0.0.1:1//"
+    exact = RelayTimings(retry_initial=0.1, retry_max=0.4, retry_jitter="none", connect_timeout=0.5)
+    relay = OutboxRelay(amqp_url=unreachable, timings=exact)
+    assert [relay.step() for _ in range(4)] == [0.1, 0.2, 0.4, 0.4]
+    assert relay.health_details()["failures"] == 4
+    relay._release_lock()
+
+    jittered = OutboxRelay(amqp_url=unreachable, timings=RelayTimings(retry_initial=0.1, retry_max=0.4))
+    waits = [jittered.step() for _ in range(3)]
+    jittered._release_lock()
+    # Equal jitter: between half and all of 0.1, 0.2, 0.4 s, so relays that lost the broker together spread out.
+    assert [0.05 <= waits[0] <= 0.1, 0.1 <= waits[1] <= 0.2, 0.2 <= waits[2] <= 0.4] == [True, True, True]

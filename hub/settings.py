@@ -25,6 +25,8 @@ EMBEDDED = HUB_MODE == "embedded"
 HUB_BIND = env.str("HUB_BIND", "127.0.0.1:8000")
 HUB_BIND_HOST, HUB_BIND_PORT = env.parsed("HUB_BIND", parse_bind, ("127.0.0.1", 8000), "expected host:port")
 _bind_host_for_url = "127.0.0.1" if HUB_BIND_HOST in ("0.0.0.0", "::") else HUB_BIND_HOST
+if ":" in _bind_host_for_url:  # an IPv6 address is written in brackets in a URL
+    _bind_host_for_url = f"[{_bind_host_for_url}]"
 HUB_PUBLIC_URL = env.str("HUB_PUBLIC_URL", f"http://{_bind_host_for_url}:{HUB_BIND_PORT}").rstrip("/")
 if urlsplit(HUB_PUBLIC_URL).scheme not in ("http", "https"):
     raise ImproperlyConfigured(f"HUB_PUBLIC_URL={HUB_PUBLIC_URL!r} is not valid: expected an http(s) URL")
@@ -71,7 +73,7 @@ else:
     if not ALLOWED_HOSTS:
         # Listening on every interface means phones reach the box by whatever address it has.
         ALLOWED_HOSTS = (
-            ["*"] if HUB_BIND_HOST in ("0.0.0.0", "::") else ["127.0.0.1", "localhost", "[::1]", HUB_BIND_HOST]
+            ["*"] if HUB_BIND_HOST in ("0.0.0.0", "::") else ["127.0.0.1", "localhost", "[::1]", _bind_host_for_url]
         )
 
 INSTALLED_APPS = [

@@ -12,11 +12,15 @@ Measured side by side in one run, all on 127.0.0.1:
 5. the audit writer: attempts written per second by ``AuditWriter.flush`` (rows, counts and one bus event per
    attempt in one transaction per batch), on SQLite and on PostgreSQL when it answers;
 6. the audit journal: the embedded default's CPU per small download with the journal (each served download
-   appended to a file before its bytes go out) and without it (``DOWNLOADS_AUDIT_JOURNAL=``), alternating runs.
+   appended to a file before its bytes go out) and without it (``DOWNLOADS_AUDIT_JOURNAL=``), alternating runs;
+7. the download path alone, called in-process: CPU µs per request for a few kinds of request, this checkout
+   beside another one (``BENCH_BASELINE_TREE``, e.g. a git worktree of the parent commit), alternating rounds.
 
     python -m bench downloads          (BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_NGINX_WORKERS change the load)
     python -m bench.downloads audit    (only part 5; BENCH_AUDIT_ROWS; BENCH_POSTGRES_URL as in bench.heating)
     python -m bench.downloads journal  (only part 6; BENCH_JOURNAL_ROUNDS, default 3 of each)
+    python -m bench.downloads hotpath [TREE]  (only part 7, against TREE or BENCH_BASELINE_TREE when given;
+                                       BENCH_HOTPATH_ROUNDS, default 5; BENCH_HOTPATH_REQUESTS, default 10000)
 
 Needs ``wrk``, ``nginx`` and ``curl`` (Debian packages; ``.ci/run`` installs them) and stops with a clear
 message where one is missing. Each hub and nginx serve with one worker process unless told otherwise.
@@ -36,7 +40,7 @@ import time
 import timeit
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from bench.asgi_servers import (
     HOST,
@@ -248,6 +252,90 @@ def print_journal_figures(*, seconds: int, connections: int) -> None:
         print(f"   {name:36} {rate:9.0f} req/s  {cpu:7.0f} µs CPU a request")
     (_, with_cpu), (_, without_cpu) = figures.values()
     print(f"   the journal costs                    {with_cpu - without_cpu:+7.0f} µs CPU a request")
+
+
+# --- 7. the download path in-process, against another checkout --------------------------------------------
+
+
+def hotpath_cpu(trees: dict[str, Path], *, rounds: int) -> dict[str, dict[str, float]]:
+    """{tree name: {case: median CPU µs a request}} over ``rounds`` rounds, each tree measured in a fresh process
+    of its own (bench/_download_hotpath.py) on the same links; the trees take turns going first."""
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    with tempfile.TemporaryDirectory(prefix="bench-hotpath-") as tmp_name:
+        tmp = Path(tmp_name)
+        root = tmp / "downloads"
+        root.mkdir()
+        (root / "small.bin").write_bytes(os.urandom(SMALL_SIZE))
+        environ = hub_env(tmp / "var", root)
+        manage(environ, "migrate", "--noinput", "-v0")
+        expiry = "2099-01-01T00:00:00Z"
+        uncapped = link_path(manage(environ, "create_secure_link", "bench", expiry, "small.bin", "--create-customer"))
+        capped = link_path(
+            manage(environ, "create_secure_link", "bench", expiry, "small.bin", "--max-downloads=10000000")
+        )
+        links = {
+            # As a server hands them over: percent-decoded.
+            "uncapped": unquote(uncapped),
+            "capped": unquote(capped),
+            "forged": unquote(uncapped).replace("/bench/", "/bencx/", 1),
+        }
+        child = Path(__file__).with_name("_download_hotpath.py")
+        order = list(trees.items())
+        for number in range(rounds):
+            for name, tree in order if number % 2 == 0 else order[::-1]:
+                done = subprocess.run(
+                    [sys.executable, str(child)],
+                    cwd=tree,
+                    env={
+                        **environ,
+                        "PYTHONPATH": str(tree),
+                        "BENCH_HOTPATH_TREE": str(tree),
+                        "BENCH_HOTPATH_LINKS": json.dumps(links),
+                    },
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                )
+                if done.returncode != 0:
+                    raise RuntimeError(
+                        f"the download path of {tree} failed:\n{done.stderr[-2000:]}{done.stdout[-500:]}"
+                    )
+                runs[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+                print(
+                    f"   (round {number + 1}, {name}: "
+                    + ", ".join(f"{v:.0f}" for v in runs[name][-1].values())
+                    + " µs)",
+                    flush=True,
+                )
+    return {
+        name: {case: statistics.median(run[case] for run in measured) for case in measured[0]}
+        for name, measured in runs.items()
+    }
+
+
+def print_hotpath_figures(baseline: Path | None) -> None:
+    rounds = int(os.environ.get("BENCH_HOTPATH_ROUNDS", "5"))
+    trees = {"this checkout": PROJECT_DIR}
+    if baseline is not None:
+        trees["baseline"] = baseline.resolve()
+    print(
+        f"\n7. the download path in-process, CPU µs a request (median of {rounds} rounds)"
+        + (f"; baseline: {trees['baseline']}" if baseline is not None else "")
+        + ":"
+    )
+    figures = hotpath_cpu(trees, rounds=rounds)
+    mine = figures["this checkout"]
+    if baseline is None:
+        for case, micro in mine.items():
+            print(f"   {case:36} {micro:7.1f} µs")
+        return
+    base = figures["baseline"]
+    print(f"   {'':36} {'this':>7}   {'baseline':>8}   change")
+    for case, micro in mine.items():
+        print(f"   {case:36} {micro:7.1f}   {base[case]:8.1f}   {(micro / base[case] - 1) * 100:+5.1f} %")
+    # Each case weighs the same (the capped GET's database write would drown the others in a plain sum).
+    change = statistics.geometric_mean(mine[case] / base[case] for case in mine)
+    print(f"   {'geometric mean of the changes':36} {'':7}   {'':8}   {(change - 1) * 100:+5.1f} %")
 
 
 # --- servers --------------------------------------------------------------------------------------------
@@ -471,6 +559,11 @@ def main(argv: list[str]) -> int:
         return 0
     seconds = int(os.environ.get("BENCH_SECONDS", "5"))
     connections = int(os.environ.get("BENCH_CONNECTIONS", "64"))
+    baseline = os.environ.get("BENCH_BASELINE_TREE") or None
+    if argv[:1] == ["hotpath"]:
+        tree = argv[1] if len(argv) > 1 else baseline
+        print_hotpath_figures(Path(tree) if tree else None)
+        return 0
     if argv == ["journal"]:
         if shutil.which("wrk") is None:
             print("part 6 needs wrk (apt-get install wrk)", file=sys.stderr)
@@ -604,6 +697,7 @@ def main(argv: list[str]) -> int:
                 stop(process)
     print_audit_figures()
     print_journal_figures(seconds=seconds, connections=connections)
+    print_hotpath_figures(Path(baseline) if baseline else None)
     return 0
 
 

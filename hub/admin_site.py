@@ -6,7 +6,10 @@ app's ``@admin.register`` lands here unchanged. Kept apart from ``hub/admin.py``
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib import admin
+from django.http import HttpResponseBadRequest
 
 # Menu groups in order, each with the app labels merged into it. Apps not named here (heating, downloads, …)
 # keep their own name and sit between the hub's group and Messaging.
@@ -24,6 +27,23 @@ class HubAdminSite(admin.AdminSite):
     site_header = "Hub administration"
     site_title = "Hub admin"
     index_title = "Hub administration"
+
+    def admin_view(self, view, cacheable=False):
+        wrapped = super().admin_view(view, cacheable)
+
+        @functools.wraps(wrapped)
+        def inner(request, *args, **kwargs):
+            try:
+                return wrapped(request, *args, **kwargs)
+            except OverflowError:
+                # SQLite's driver refuses integers beyond 64 bits (e.g. ?node=99999999999999999999 on a list's
+                # filter) while the list's queries run; that is the address's fault, not the hub's.
+                return HttpResponseBadRequest(
+                    "A number in this address is too large. Go back to the list and filter again.",
+                    content_type="text/plain; charset=utf-8",
+                )
+
+        return inner
 
     def get_app_list(self, request, app_label=None):
         app_list = super().get_app_list(request, app_label)

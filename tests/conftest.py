@@ -1,11 +1,15 @@
-"""Fixtures every test may use: real-service URLs, a TCP proxy for fault tests, and the PostgreSQL run."""
+"""Fixtures every test may use: real-service URLs, a TCP proxy for fault tests, the PostgreSQL run, and users."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.contrib.auth.models import Group, User
+from django.utils import timezone
+from oauth2_provider.models import AccessToken, Application, set_token_value
 
 from tests.support.services import require_service
 from tests.support.tcp_proxy import TcpProxy
@@ -67,3 +71,59 @@ def tcp_proxy():
     yield make
     for proxy in proxies:
         proxy.close()
+
+
+USER_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def household_user(db) -> User:
+    """Alice, in the household group (what a family member's account is)."""
+    user = User.objects.create_user(
+        "alice", email="alice@example.test", password=USER_PASSWORD, first_name="Alice", last_name="Liddell"
+    )
+    user.groups.add(Group.objects.get(name="household"))
+    return user
+
+
+@pytest.fixture
+def staff_user(db) -> User:
+    """Bob, staff (the flag and the group): he runs the downloads and reads every endpoint."""
+    user = User.objects.create_user("bob", email="bob@example.test", password=USER_PASSWORD, is_staff=True)
+    user.groups.add(Group.objects.get(name="staff"))
+    return user
+
+
+@pytest.fixture
+def client_as(client):
+    """``client_as(user)`` → the test client with ``user`` signed in (pytest-django's ``admin_client`` for admins)."""
+
+    def sign_in(user: User):
+        client.force_login(user)
+        return client
+
+    return sign_in
+
+
+@pytest.fixture
+def oauth_application(db) -> Application:
+    return Application.objects.create(
+        name="script",
+        client_type=Application.CLIENT_PUBLIC,
+        authorization_grant_type=Application.GRANT_DEVICE_CODE,
+    )
+
+
+@pytest.fixture
+def bearer(oauth_application):
+    """``bearer(user, "events:read", expires_in=...)`` → headers for the test client carrying a fresh token."""
+    counter = iter(range(1_000_000))
+
+    def make(user: User, scope: str, *, expires_in: timedelta = timedelta(hours=1)) -> dict[str, str]:
+        raw = f"test-token-{next(counter)}-{user.pk}"
+        token = AccessToken(user=user, application=oauth_application, scope=scope, expires=timezone.now() + expires_in)
+        set_token_value(token, raw)  # hashed at rest, as the token endpoint stores it
+        token.save()
+        return {"Authorization": f"Bearer {raw}"}
+
+    return make

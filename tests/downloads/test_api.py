@@ -7,13 +7,12 @@ from django.utils import timezone
 
 from downloads.models import DownloadEvent, DownloadLink
 from downloads.services import customer_create, link_revoke
-from tests.hub.api.conftest import bearer, household_user, oauth_application, staff_user  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def staff_api(client, staff_user):  # noqa: F811
+def staff_api(client, staff_user):
     client.force_login(staff_user)
     return client
 
@@ -94,13 +93,13 @@ def test_customers_and_the_audit(staff_api, downloads_root, acme):
     assert staff_api.post("/v1/download-events", {}, content_type="application/json").status_code == 405
 
 
-def test_household_users_may_not_use_it(client, household_user, acme):  # noqa: F811
+def test_household_users_may_not_use_it(client, household_user, acme):
     client.force_login(household_user)
     assert client.get("/v1/download-links").status_code == 403
     assert client.get("/v1/customers").status_code == 403
 
 
-def test_a_token_needs_the_downloads_scopes(client, staff_user, bearer, downloads_root, acme):  # noqa: F811
+def test_a_token_needs_the_downloads_scopes(client, staff_user, bearer, downloads_root, acme):
     body = {"customer": "acme", "path": "dir1/example1.txt"}
     read_only = bearer(staff_user, "downloads:read")
     assert client.get("/v1/download-links", headers=read_only).status_code == 200

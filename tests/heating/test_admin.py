@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from django.contrib.auth.models import User
 
 from heating.models import Command, CommandState, Node, Reading
 from heating.services import WORKER_HEARTBEAT
@@ -15,12 +14,6 @@ from hub.services import heartbeat_record
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def admin_client(client):
-    client.force_login(User.objects.create_superuser("root", password="plum-orchard-velvet-42"))
-    return client
 
 
 @pytest.fixture
@@ -95,7 +88,7 @@ def test_giving_up_on_a_queued_command_fails_it_with_an_event(admin_client, heat
     )
     command.refresh_from_db()
     assert command.state == CommandState.FAILED
-    assert "given up by root" in command.error
+    assert "given up by admin" in command.error
     assert OutboxEvent.objects.filter(type="heating.command_failed", data__command=command.pk).exists()
 
 

@@ -26,13 +26,6 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture
-def household_user(db) -> User:
-    user = User.objects.create_user("alice", password="correct horse battery")
-    user.groups.add(Group.objects.get(name="household"))
-    return user
-
-
-@pytest.fixture
 def commander(db) -> User:
     user = User.objects.create_user("carol", password="correct horse battery")
     user.groups.add(Group.objects.get(name="household"))

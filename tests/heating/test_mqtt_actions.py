@@ -20,12 +20,21 @@ from messaging import mqtt, push
 from messaging.models import TopicGrant
 from messaging.push.grants import PushRefused
 from messaging.topic_rules import expand_home
-from tests.messaging import push_support
-from tests.messaging.push_support import connect_consumer, make_user
-from tests.messaging.test_mqtt_broker import WAIT, clear_retained, mosquitto_pub, mosquitto_sub_one, wait_for
+from tests.messaging.push_support import connect_consumer, ensure_default_grants, make_user, memory_bus_in_use
+from tests.messaging.test_mqtt_broker import WAIT, clear_retained, mosquitto_pub, mosquitto_sub_one
+from tests.support.waiting import wait_for
 
-memory_bus = push_support.memory_bus
-grants_db = push_support.grants_db
+
+@pytest.fixture
+def memory_bus():
+    with memory_bus_in_use() as bus:
+        yield bus
+
+
+@pytest.fixture
+def grants_db(transactional_db):
+    ensure_default_grants()
+
 
 PREFIXES = ["/home", "", "/site/a/home"]
 ENDPOINT = "161.12.0"  # the room heater's "Heating" output at address 0xA1
@@ -179,7 +188,7 @@ def test_through_the_broker_the_author_is_kept_and_a_restarted_bridge_does_not_a
     bridge = start_bridge()
     try:
         asyncio.run(push.browser_publish(user=author, topic=topic, payload="on", retain=True))
-        wait_for(Command.objects.exists, message="the bridge to queue the command")
+        wait_for(Command.objects.exists, timeout=WAIT, what="the bridge to queue the command")
         kept = mosquitto_sub_one(mqtt_url, topic, retained_only=True)
         output, _ = kept.communicate(timeout=WAIT + 2)
         assert output.strip() == f"1 1 {topic} on", "the broker keeps it retained, as the browser asked"
@@ -191,7 +200,8 @@ def test_through_the_broker_the_author_is_kept_and_a_restarted_bridge_does_not_a
     try:
         wait_for(
             lambda: "retained action on" in caplog.text and topic in caplog.text,
-            message="the new bridge's handler to see the retained copy",
+            timeout=WAIT,
+            what="the new bridge's handler to see the retained copy",
         )
         assert [(c.requested_by, c.origin) for c in Command.objects.select_related("requested_by")] == [
             (author, "push")
@@ -199,7 +209,7 @@ def test_through_the_broker_the_author_is_kept_and_a_restarted_bridge_does_not_a
         clear_retained(mqtt_url, topic)
         # An MQTT client's live action is taken as before (the broker's ACL vouched for it): no author, origin mqtt.
         mosquitto_pub(mqtt_url, topic, "off")
-        wait_for(lambda: Command.objects.count() == 2, message="the broker's action to be queued")
+        wait_for(lambda: Command.objects.count() == 2, timeout=WAIT, what="the broker's action to be queued")
     finally:
         bridge.stop(timeout=WAIT)
         clear_retained(mqtt_url, topic)

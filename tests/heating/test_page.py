@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Permission
 
 from heating.models import Command, Node, Reading
 
@@ -11,11 +11,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def household(client):
-    user = User.objects.create_user("alice", password="correct horse battery")
-    user.groups.add(Group.objects.get(name="household"))
-    client.force_login(user)
-    return user
+def household(client_as, household_user):
+    client_as(household_user)
+    return household_user
 
 
 def test_the_page_and_its_state_need_a_sign_in(client):

@@ -28,6 +28,7 @@ from heating.worker import SerialWorker, WorkerTimings
 from hub.health import run_checks
 from hub.timefmt import parse_utc
 from messaging.models import OutboxEvent
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -44,16 +45,6 @@ FAST = WorkerTimings(
     retry_max=0.2,
     heartbeat_interval=0.2,
 )
-
-
-def wait_until(condition, *, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -93,9 +84,9 @@ def heaters_known(count):
 
 def test_discovery_registers_the_heaters_and_their_readings_arrive(radio):
     simulated, _worker = radio(node_count=3)
-    wait_until(lambda: heaters_known(3), what="three heaters discovered")
+    wait_for(lambda: heaters_known(3), what="three heaters discovered")
     # Identified nodes are asked for their inputs at once: every room's temperature shows without waiting.
-    wait_until(lambda: Reading.objects.filter(name="RoomTemp").values("node").distinct().count() == 3, what="temps")
+    wait_for(lambda: Reading.objects.filter(name="RoomTemp").values("node").distinct().count() == 3, what="temps")
     node = Node.objects.get(address=0xA3)
     assert (node.manufacturer_id, node.product_id) == (72, 1)
     assert node.reachable
@@ -121,10 +112,10 @@ def test_discovery_registers_the_heaters_and_their_readings_arrive(radio):
 
 def test_a_relay_command_is_sent_and_confirmed_by_the_following_status(radio):
     simulated, _worker = radio()
-    wait_until(lambda: heaters_known(2), what="heaters")
+    wait_for(lambda: heaters_known(2), what="heaters")
     node = Node.objects.get(address=0xA1)
     command = command_queue(node=node, endpoint="Heating", value=1, definition=node_definition(node), origin="test")
-    command = wait_until(
+    command = wait_for(
         lambda: Command.objects.filter(pk=command.pk, state=CommandState.CONFIRMED).first(), what="confirmation"
     )
     assert command.attempts == 1
@@ -141,13 +132,11 @@ def test_a_relay_command_is_sent_and_confirmed_by_the_following_status(radio):
 
 def test_an_unconfirmed_command_is_retried_three_times_then_failed(radio):
     simulated, _worker = radio()
-    wait_until(lambda: heaters_known(2), what="heaters")
+    wait_for(lambda: heaters_known(2), what="heaters")
     simulated.ignore_commands(0xA2)
     node = Node.objects.get(address=0xA2)
     command = command_queue(node=node, endpoint="Heating", value=1, definition=node_definition(node))
-    command = wait_until(
-        lambda: Command.objects.filter(pk=command.pk, state=CommandState.FAILED).first(), what="failure"
-    )
+    command = wait_for(lambda: Command.objects.filter(pk=command.pk, state=CommandState.FAILED).first(), what="failure")
     assert command.attempts == 4  # the first send and three retries
     assert "4 attempts" in command.error
     sent = [p for p in simulated.transmitted if p.function is Function.COMMAND and p.destination == 0xA2]
@@ -157,12 +146,12 @@ def test_an_unconfirmed_command_is_retried_three_times_then_failed(radio):
 
 def test_commands_for_a_sleeping_node_wait_until_it_is_heard(radio):
     simulated, _worker = radio()
-    wait_until(lambda: heaters_known(2), what="heaters")
+    wait_for(lambda: heaters_known(2), what="heaters")
     # The node says it goes to sleep (system state 2, RX off), then falls silent.
     sleeper = simulated.node(0xA1)
     sleeper.registers[3] = b"\x02"
     simulated.modem.receive(sleeper.status_packet(3))
-    wait_until(lambda: Node.objects.get(address=0xA1).system_state == 2, what="RX off recorded")
+    wait_for(lambda: Node.objects.get(address=0xA1).system_state == 2, what="RX off recorded")
     simulated.silence(0xA1)
     node = Node.objects.get(address=0xA1)
     command = command_queue(node=node, endpoint="Heating", value=1, definition=node_definition(node))
@@ -173,7 +162,7 @@ def test_commands_for_a_sleeping_node_wait_until_it_is_heard(radio):
     simulated.silence(0xA1, False)
     sleeper.registers[3] = b"\x01"
     simulated.modem.receive(sleeper.status_packet(3))
-    wait_until(
+    wait_for(
         lambda: Command.objects.filter(pk=command.pk, state=CommandState.CONFIRMED).exists(), what="sent once awake"
     )
 
@@ -181,32 +170,32 @@ def test_commands_for_a_sleeping_node_wait_until_it_is_heard(radio):
 def test_a_silent_node_is_marked_unreachable_and_reachable_again(radio):
     silence = WorkerTimings(**{**FAST.__dict__, "node_silence": 0.6})
     simulated, _worker = radio(timings=silence)
-    wait_until(lambda: heaters_known(2), what="heaters")
+    wait_for(lambda: heaters_known(2), what="heaters")
     simulated.silence(0xA2)
-    wait_until(lambda: not Node.objects.get(address=0xA2).reachable, what="unreachable")
+    wait_for(lambda: not Node.objects.get(address=0xA2).reachable, what="unreachable")
     assert OutboxEvent.objects.filter(type="heating.link_changed", data__node="a2", data__reachable=False).exists()
     simulated.silence(0xA2, False)
     simulated.modem.receive(simulated.node(0xA2).status_packet(11))
-    wait_until(lambda: Node.objects.get(address=0xA2).reachable, what="reachable again")
+    wait_for(lambda: Node.objects.get(address=0xA2).reachable, what="reachable again")
     assert OutboxEvent.objects.filter(type="heating.link_changed", data__node="a2", data__reachable=True).exists()
 
 
 def test_duplicate_status_packets_are_ignored_and_unknown_products_recorded(radio):
     simulated, worker = radio()
-    wait_until(lambda: heaters_known(2), what="heaters")
+    wait_for(lambda: heaters_known(2), what="heaters")
     simulated.silence(0xA1)  # its own reports would add readings meanwhile; the repeated line is all it sends
     time.sleep(0.2)
     before = Reading.objects.filter(node__address=0xA1, name="RoomTemp").count()
     packet = simulated.node(0xA1).status_packet(11)
     line = (encode_received(packet) + "\r\n").encode()
     simulated.emit_raw(line + line + line)
-    wait_until(lambda: worker.stats.duplicates >= 2, what="duplicates counted")
+    wait_for(lambda: worker.stats.duplicates >= 2, what="duplicates counted")
     time.sleep(0.3)
     assert Reading.objects.filter(node__address=0xA1, name="RoomTemp").count() == before + 1
     # A product no definition describes: recorded as an unknown node, not dropped.
     stranger = Packet(0, 0x33, Function.STATUS, 0x33, 0, bytes.fromhex("000000990000002A"), 5, rssi=-70.0, lqi=30)
     simulated.emit_raw((encode_received(stranger) + "\r\n").encode())
-    node = wait_until(lambda: Node.objects.filter(address=0x33, unknown_product=True).first(), what="unknown node")
+    node = wait_for(lambda: Node.objects.filter(address=0x33, unknown_product=True).first(), what="unknown node")
     assert (node.manufacturer_id, node.product_id) == (0x99, 0x2A)
     assert node.definition == ""
     assert OutboxEvent.objects.filter(type="heating.node_seen", data__node="33", data__unknown_product=True).exists()
@@ -214,47 +203,47 @@ def test_duplicate_status_packets_are_ignored_and_unknown_products_recorded(radi
 
 def test_garbage_bad_hex_and_cut_lines_are_counted_not_fatal(radio):
     simulated, worker = radio()
-    wait_until(lambda: heaters_known(2), what="heaters")
+    wait_for(lambda: heaters_known(2), what="heaters")
     garbage = b"\x00\xff\xfe garbage\r\n(ZZZZ)0000\r\n(2A2F)00050000010000XYZ\r\n(2A2F)0005000\r\n" + bytes(range(256))
     simulated.emit_raw(garbage + b"\r\n")
-    wait_until(lambda: worker.stats.decode_errors >= 4, what="decode errors counted")
+    wait_for(lambda: worker.stats.decode_errors >= 4, what="decode errors counted")
     assert worker.alive
     assert worker.link_up
     # Still working afterwards: a command is confirmed.
     node = Node.objects.get(address=0xA2)
     command = command_queue(node=node, endpoint="Heating", value=1, definition=node_definition(node))
-    wait_until(lambda: Command.objects.filter(pk=command.pk, state=CommandState.CONFIRMED).exists(), what="confirm")
-    wait_until(lambda: link_state()["decode_errors"] >= 4, what="decode errors in the heartbeat")
+    wait_for(lambda: Command.objects.filter(pk=command.pk, state=CommandState.CONFIRMED).exists(), what="confirm")
+    wait_for(lambda: link_state()["decode_errors"] >= 4, what="decode errors in the heartbeat")
 
 
 def test_an_unplugged_modem_puts_the_link_down_and_it_comes_back(radio):
     simulated, worker = radio()
-    wait_until(lambda: heaters_known(2), what="heaters")
+    wait_for(lambda: heaters_known(2), what="heaters")
     simulated.unplug(seconds=1.0)
-    wait_until(lambda: not worker.link_up, what="link down")
-    wait_until(lambda: link_state()["up"] is False, what="link down in the heartbeat")
+    wait_for(lambda: not worker.link_up, what="link down")
+    wait_for(lambda: link_state()["up"] is False, what="link down in the heartbeat")
     status, report = run_checks()
     assert status == "degraded"
     assert not report["heating:modem_link"]["ok"]
-    wait_until(lambda: worker.link_up, timeout=15, what="link up again")
+    wait_for(lambda: worker.link_up, timeout=15, what="link up again")
     assert worker.stats.reconnects >= 1
     assert worker.alive
     assert OutboxEvent.objects.filter(type="heating.link_changed", data__link="modem", data__up=False).exists()
     # Re-initialised: the modem is set up again and commands flow.
     node = Node.objects.get(address=0xA1)
     command = command_queue(node=node, endpoint="Heating", value=1, definition=node_definition(node))
-    wait_until(lambda: Command.objects.filter(pk=command.pk, state=CommandState.CONFIRMED).exists(), what="confirm")
-    wait_until(lambda: run_checks()[1]["heating:modem_link"]["ok"], what="healthz link ok")
+    wait_for(lambda: Command.objects.filter(pk=command.pk, state=CommandState.CONFIRMED).exists(), what="confirm")
+    wait_for(lambda: run_checks()[1]["heating:modem_link"]["ok"], what="healthz link ok")
 
 
 @pytest.mark.slow
 def test_a_burst_of_1000_lines_is_stored(radio):
     simulated, worker = radio(node_count=3)
-    wait_until(lambda: heaters_known(3), what="heaters")
+    wait_for(lambda: heaters_known(3), what="heaters")
     time.sleep(0.3)
     before = Reading.objects.filter(name="RoomTemp").count()
     simulated.burst(1000)
-    wait_until(
+    wait_for(
         lambda: Reading.objects.filter(name="RoomTemp").count() >= before + 1000, timeout=30, what="1,000 readings"
     )
     assert worker.alive
@@ -279,7 +268,7 @@ def test_the_command_stops_cleanly_on_sigterm(tmp_path):
         )
         try:
             # The real driver's 1.6 s command-mode guard, then data mode and discovery.
-            wait_until(lambda: any(p.function is Function.QUERY for p in simulated.transmitted), timeout=30, what="q")
+            wait_for(lambda: any(p.function is Function.QUERY for p in simulated.transmitted), timeout=30, what="q")
             process.send_signal(signal.SIGTERM)
             output, _ = process.communicate(timeout=15)
         finally:
@@ -310,9 +299,9 @@ def test_the_embedded_default_runs_the_simulator_and_the_worker_without_serial_p
     radio = EmbeddedRadio()
     radio.start()
     try:
-        wait_until(lambda: heaters_known(3), timeout=20, what="the simulated heaters")
-        wait_until(lambda: Reading.objects.filter(name="RoomTemp").count() >= 3, timeout=20, what="temperatures")
-        wait_until(lambda: link_state()["up"], what="link up")
+        wait_for(lambda: heaters_known(3), timeout=20, what="the simulated heaters")
+        wait_for(lambda: Reading.objects.filter(name="RoomTemp").count() >= 3, timeout=20, what="temperatures")
+        wait_for(lambda: link_state()["up"], what="link up")
     finally:
         radio.stop(timeout=10)
     assert not radio.alive
@@ -325,7 +314,7 @@ def test_a_database_error_loses_a_batch_not_the_radio(radio, monkeypatch):
     from heating import services
 
     simulated, worker = radio()
-    wait_until(lambda: heaters_known(2), what="heaters")
+    wait_for(lambda: heaters_known(2), what="heaters")
     real_record = services.readings_record
     failures = []
 
@@ -338,9 +327,9 @@ def test_a_database_error_loses_a_batch_not_the_radio(radio, monkeypatch):
     monkeypatch.setattr(services, "readings_record", failing_once)
     before = Reading.objects.filter(node__address=0xA1, name="RoomTemp").count()
     simulated.modem.receive(simulated.node(0xA1).status_packet(11))
-    wait_until(lambda: failures, what="the failing insert")
+    wait_for(lambda: failures, what="the failing insert")
     simulated.modem.receive(simulated.node(0xA1).status_packet(11))
-    wait_until(
+    wait_for(
         lambda: Reading.objects.filter(node__address=0xA1, name="RoomTemp").count() > before,
         what="readings stored again after the error",
     )
@@ -348,7 +337,7 @@ def test_a_database_error_loses_a_batch_not_the_radio(radio, monkeypatch):
     assert worker.link_up
     node = Node.objects.get(address=0xA1)
     command = command_queue(node=node, endpoint="Heating", value=1, definition=node_definition(node))
-    wait_until(lambda: Command.objects.filter(pk=command.pk, state=CommandState.CONFIRMED).exists(), what="confirm")
+    wait_for(lambda: Command.objects.filter(pk=command.pk, state=CommandState.CONFIRMED).exists(), what="confirm")
 
 
 PULSE_METER = """<?xml version="1.0"?>
@@ -369,9 +358,9 @@ def test_a_device_xml_dropped_into_swap_devices_dir_identifies_its_nodes(radio, 
     settings.SWAP_DEVICES_DIR = str(tmp_path)
     (tmp_path / "broken.xml").write_text("<device><regular>")
     simulated, worker = radio(timings=dataclasses.replace(FAST, discovery_interval=0.3))
-    wait_until(lambda: heaters_known(2), what="heaters")
+    wait_for(lambda: heaters_known(2), what="heaters")
     simulated.emit_raw(stranger_status(0, bytes.fromhex("0000004800000003")))
-    node = wait_until(lambda: Node.objects.filter(address=0x33, unknown_product=True).first(), what="unknown node")
+    node = wait_for(lambda: Node.objects.filter(address=0x33, unknown_product=True).first(), what="unknown node")
     assert (node.manufacturer_id, node.product_id) == (72, 3)
     report = run_checks()[1]["heating:device_definitions"]
     assert not report["ok"]
@@ -379,12 +368,12 @@ def test_a_device_xml_dropped_into_swap_devices_dir_identifies_its_nodes(radio, 
 
     (tmp_path / "72").mkdir()
     (tmp_path / "72" / "3.xml").write_text(PULSE_METER)
-    wait_until(
+    wait_for(
         lambda: Node.objects.filter(address=0x33, unknown_product=False, definition="Acme/Pulse meter").exists(),
         what="the node identified by the dropped-in definition",
     )
     # Identified, it is asked for its inputs at once, as a node whose product code is heard for the first time.
-    wait_until(
+    wait_for(
         lambda: any(
             p.function is Function.QUERY and p.destination == 0x33 and p.register_id == 11
             for p in simulated.transmitted
@@ -392,7 +381,7 @@ def test_a_device_xml_dropped_into_swap_devices_dir_identifies_its_nodes(radio, 
         what="a QUERY for the new node's input register",
     )
     simulated.emit_raw(stranger_status(11, bytes.fromhex("0102"), nonce=2))
-    reading = wait_until(lambda: Reading.objects.filter(node__address=0x33, name="Pulses").first(), what="reading")
+    reading = wait_for(lambda: Reading.objects.filter(node__address=0x33, name="Pulses").first(), what="reading")
     assert reading.value == 258
     assert reading.endpoint_id == "51.11.0"
     # The shipped heaters are still identified: the folder is merged over the shipped definitions.
@@ -403,7 +392,7 @@ def test_a_device_xml_dropped_into_swap_devices_dir_identifies_its_nodes(radio, 
 def test_every_packet_heard_leaves_a_signal_sample_even_without_an_endpoint(radio):
     """Register 0 of an unknown product carries no endpoint and a duplicate makes no reading: both are heard."""
     simulated, worker = radio()
-    wait_until(lambda: heaters_known(2), what="heaters")
+    wait_for(lambda: heaters_known(2), what="heaters")
     product = bytes.fromhex("000000990000002A")
     for nonce, (rssi, lqi) in enumerate([(-80.0, 20), (-75.0, 25), (-70.0, 30)], start=1):
         packet = Packet(0, 0x33, Function.STATUS, 0x33, 0, product, nonce, rssi=rssi, lqi=lqi)
@@ -412,7 +401,7 @@ def test_every_packet_heard_leaves_a_signal_sample_even_without_an_endpoint(radi
         encode_received(Packet(0, 0x33, Function.STATUS, 0x33, 0, product, 3, rssi=-66.0, lqi=31)) + "\r\n"
     ).encode()
     simulated.emit_raw(repeated)  # same nonce, register and value as the last: a duplicate, still heard
-    node = wait_until(
+    node = wait_for(
         lambda: (n := Node.objects.filter(address=0x33).first()) and len(n.signal_history) >= 4 and n,
         what="four samples",
     )

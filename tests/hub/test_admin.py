@@ -24,17 +24,6 @@ pytestmark = pytest.mark.django_db
 REMOTE_IN_CSS = re.compile(r"""(@import\s+(url\()?\s*['"]?\s*https?:|url\(\s*['"]?\s*https?:|url\(\s*['"]?\s*//)""")
 
 
-@pytest.fixture
-def superuser():
-    return User.objects.create_superuser("root", password="plum-orchard-velvet-42")
-
-
-@pytest.fixture
-def admin_client_signed_in(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
 def project_models():
     """Every model of the project's own apps (those living in the repository, not in site-packages)."""
     root = Path(settings.BASE_DIR).resolve()
@@ -67,9 +56,9 @@ def test_every_registered_project_model_has_list_columns_and_search():
 
 
 @pytest.mark.parametrize("path", ["/admin/login/", "/admin/", "/admin/hub/heartbeat/", "/admin/auth/user/add/"])
-def test_admin_pages_load_no_external_script_or_stylesheet(client, superuser, path):
+def test_admin_pages_load_no_external_script_or_stylesheet(client, admin_user, path):
     if path != "/admin/login/":
-        client.force_login(superuser)
+        client.force_login(admin_user)
     response = client.get(path)
     assert response.status_code == 200
     html = response.content.decode()
@@ -86,10 +75,10 @@ def test_admin_pages_load_no_external_script_or_stylesheet(client, superuser, pa
             assert not REMOTE_IN_CSS.search(Path(found).read_text(errors="replace")), asset
 
 
-def test_the_admin_is_themed_by_jazzmin_with_the_hubs_name(client, superuser):
+def test_the_admin_is_themed_by_jazzmin_with_the_hubs_name(client, admin_user):
     login_html = client.get("/admin/login/").content.decode()
     assert "Sign in to administer the hub" in login_html
-    client.force_login(superuser)
+    client.force_login(admin_user)
     html = client.get("/admin/").content.decode()
     assert "/static/vendor/adminlte/css/adminlte.min.css" in assets_of(html)
     assert "/static/hub/favicon.svg" in html
@@ -97,9 +86,9 @@ def test_the_admin_is_themed_by_jazzmin_with_the_hubs_name(client, superuser):
     assert 'href="/"' in html  # the top menu's way back to the hub's dashboard
 
 
-def test_the_admin_menu_is_grouped_hub_first_then_messaging_oauth_auth(rf, superuser):
+def test_the_admin_menu_is_grouped_hub_first_then_messaging_oauth_auth(rf, admin_user):
     request = rf.get("/admin/")
-    request.user = superuser
+    request.user = admin_user
     app_list = admin.site.get_app_list(request)
     names = [app["name"] for app in app_list]
     assert names[0] == "Hub"
@@ -110,17 +99,17 @@ def test_the_admin_menu_is_grouped_hub_first_then_messaging_oauth_auth(rf, super
     assert "axes" not in [app["app_label"] for app in app_list]
 
 
-def test_one_apps_index_page_still_lists_that_app_alone(admin_client_signed_in):
-    response = admin_client_signed_in.get("/admin/axes/")
+def test_one_apps_index_page_still_lists_that_app_alone(admin_client):
+    response = admin_client.get("/admin/axes/")
     assert response.status_code == 200
     assert [app["app_label"] for app in response.context["app_list"]] == ["axes"]
 
 
-def test_heartbeats_show_name_liveness_age_and_interval_and_filter_by_state(admin_client_signed_in):
+def test_heartbeats_show_name_liveness_age_and_interval_and_filter_by_state(admin_client):
     now = timezone.now()
     Heartbeat.objects.create(name="relay", beat_at=now - timedelta(seconds=5), interval_seconds=30)
     Heartbeat.objects.create(name="modem", beat_at=now - timedelta(minutes=10), interval_seconds=30)
-    response = admin_client_signed_in.get("/admin/hub/heartbeat/")
+    response = admin_client.get("/admin/hub/heartbeat/")
     text = " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
     assert "Name Alive Beat at Age Interval seconds" in text
     html = response.content.decode()
@@ -129,7 +118,7 @@ def test_heartbeats_show_name_liveness_age_and_interval_and_filter_by_state(admi
     assert 'alt="False"' in html  # the modem is lost
 
     def names(query):
-        changelist = admin_client_signed_in.get(f"/admin/hub/heartbeat/{query}").context["cl"]
+        changelist = admin_client.get(f"/admin/hub/heartbeat/{query}").context["cl"]
         return [beat.name for beat in changelist.result_list]
 
     assert names("?state=alive") == ["relay"]
@@ -137,13 +126,13 @@ def test_heartbeats_show_name_liveness_age_and_interval_and_filter_by_state(admi
     assert names("?q=mod") == ["modem"]
 
 
-def test_heartbeats_are_written_by_workers_not_added_in_the_admin(admin_client_signed_in):
-    assert admin_client_signed_in.get("/admin/hub/heartbeat/add/").status_code == 403
+def test_heartbeats_are_written_by_workers_not_added_in_the_admin(admin_client):
+    assert admin_client.get("/admin/hub/heartbeat/add/").status_code == 403
 
 
-def test_the_admins_user_form_refuses_short_and_common_passwords(admin_client_signed_in):
+def test_the_admins_user_form_refuses_short_and_common_passwords(admin_client):
     for password in ("Zq8!k", "password123"):
-        response = admin_client_signed_in.post(
+        response = admin_client.post(
             "/admin/auth/user/add/",
             {"username": "dave", "usable_password": "true", "password1": password, "password2": password},
         )

@@ -10,104 +10,18 @@ import http.cookiejar
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
-import time
-import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+from tests.support.runhub import PROJECT_DIR, RunningHub
+
 PASSWORD_LINE = re.compile(r"^\s*password: (\S+)\s*$", re.MULTILINE)
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RunningHub:
-    """``manage.py runhub`` in a subprocess, its output collected as it comes."""
-
-    def __init__(self, environ: dict[str, str], port: int) -> None:
-        self.base = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runhub"],
-            cwd=PROJECT_DIR,
-            env=environ,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self._lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self._lines)
-
-    def wait_until_answering(self, timeout: float = 40.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"runhub exited early:\n{self.output}"
-            try:
-                with urllib.request.urlopen(self.base + "/healthz", timeout=2):
-                    return
-            except urllib.error.HTTPError:
-                return  # it answers; what it says is for the test to judge
-            except OSError:
-                time.sleep(0.1)
-        pytest.fail(f"runhub did not answer within {timeout:.0f} s:\n{self.output}")
-
-    def stop(self, signum: int, timeout: float = 15.0) -> int:
-        self.process.send_signal(signum)
-        try:
-            code = self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            pytest.fail(f"runhub ignored {signal.Signals(signum).name} for {timeout:.0f} s:\n{self.output}")
-        self._reader.join(timeout=5)
-        return code
-
-
-@pytest.fixture
-def hub_environment(tmp_path):
-    environ = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("HUB_", "DJANGO_", "DOWNLOADS_", "SYSLOG_"))
-        and key not in ("DATABASE_URL", "REDIS_URL", "AMQP_URL", "MQTT_URL", "DEBUG", "ALLOWED_HOSTS", "SECRET_KEY")
-    }
-    port = free_port()
-    environ.update(
-        HUB_MODE="embedded",
-        HUB_BIND=f"127.0.0.1:{port}",
-        HUB_VAR_DIR=str(tmp_path),
-        DATABASE_URL=f"sqlite:///{tmp_path / 'hub.sqlite3'}",
-    )
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=PROJECT_DIR,
-        env=environ,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return environ, port
 
 
 @pytest.fixture
@@ -122,9 +36,7 @@ def start_hub(hub_environment):
 
     yield start
     for hub in started:
-        if hub.process.poll() is None:
-            hub.process.kill()
-            hub.process.wait()
+        hub.kill()
 
 
 def sign_in(base: str, username: str, password: str) -> int:

@@ -7,7 +7,6 @@ check, which sees every detail. A request from anywhere else is made with ``REMO
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.db import DatabaseError
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, set_token_value
@@ -124,20 +123,6 @@ def assert_details(response):
     assert checks["broker"]["detail"] == REVEALING["broker"].detail
     assert checks["heating:modem_link"]["detail"] == "link up on /dev/ttyUSB0, 3 decode errors"
     assert checks["outbox"] == {"ok": True, "critical": False, "detail": "1234 published since start"}
-
-
-@pytest.fixture
-def staff_user(db):
-    user = User.objects.create_user("bob", password="correct horse battery", is_staff=True)
-    user.groups.add(Group.objects.get(name="staff"))
-    return user
-
-
-@pytest.fixture
-def household_user(db):
-    user = User.objects.create_user("alice", password="correct horse battery")
-    user.groups.add(Group.objects.get(name="household"))
-    return user
 
 
 @pytest.fixture

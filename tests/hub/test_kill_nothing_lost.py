@@ -4,10 +4,8 @@ and every download a client got a 200 or 206 for is audited exactly once (and co
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -15,11 +13,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+from tests.support.runhub import PROJECT_DIR, RunningHub, embedded_environment, free_port, manage
+from tests.support.waiting import wait_until
+
 ROUNDS = 4
 EVENTS_PER_ROUND = 3000
 DOWNLOADERS = 6
@@ -44,24 +43,6 @@ for line in sys.stdin:
     sent += total
     print("published", sent, flush=True)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(condition, *, timeout: float, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return True
-        except (OSError, sqlite3.OperationalError):
-            pass
-        time.sleep(interval)
-    return False
 
 
 class Downloaders:
@@ -113,29 +94,17 @@ def test_sigkill_at_random_moments_loses_no_event_and_no_download_audit(tmp_path
     (root / "file.txt").write_bytes(b"payload " * 512)
     database = tmp_path / "hub.sqlite3"
     port = free_port()
-    environ = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DOWNLOADS_", "HUB_", "DJANGO_", "EVENTS_"))
-        and key not in ("DATABASE_URL", "REDIS_URL", "AMQP_URL", "MQTT_URL", "SERIAL_PORT", "DEBUG", "ALLOWED_HOSTS")
-    }
-    environ.update(
-        HUB_MODE="embedded",
-        HUB_BIND=f"127.0.0.1:{port}",
+    environ = embedded_environment(
+        tmp_path,
+        port=port,
         HUB_VAR_DIR=str(tmp_path / "var"),
-        DATABASE_URL=f"sqlite:///{database}",
         DOWNLOADS_ROOT=str(root),
         SECRET_KEY="kill-test-secret-key-0123456789abcdef0123456789abcdef",
         LOG_LEVEL="WARNING",
     )
-    run = {"cwd": PROJECT_DIR, "env": environ, "capture_output": True, "text": True, "timeout": 120}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], check=True, **run)
+    manage(environ, "migrate", "-v0", timeout=120, check=True)
     create_link = ["create_secure_link", "--create-customer", "acme", "2099-01-01T00:00:00Z", "file.txt"]
-    link = subprocess.run(
-        [sys.executable, "manage.py", *create_link],
-        check=True,
-        **run,
-    ).stdout.strip()
+    link = manage(environ, *create_link, timeout=120, check=True).stdout.strip()
     url = f"http://127.0.0.1:{port}/dl/" + link.split("/dl/", 1)[1]
     publisher = subprocess.Popen(
         [sys.executable, "manage.py", "shell", "-v", "0", "-c", PUBLISHER],
@@ -146,25 +115,12 @@ def test_sigkill_at_random_moments_loses_no_event_and_no_download_audit(tmp_path
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    hubs: list[subprocess.Popen] = []
+    hubs: list[RunningHub] = []
 
-    def start_hub() -> subprocess.Popen:
-        hub = subprocess.Popen(
-            [sys.executable, "manage.py", "runhub"],
-            cwd=PROJECT_DIR,
-            env=environ,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        hubs.append(hub)
-
-        def answering() -> bool:
-            assert hub.poll() is None, "runhub exited"
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return True
-
-        assert wait_until(answering, timeout=40), "runhub did not answer"
-        return hub
+    def start_hub() -> RunningHub:
+        hubs.append(RunningHub(environ, port))
+        hubs[-1].wait_until_answering(timeout=40)
+        return hubs[-1]
 
     def query(sql: str) -> list[tuple]:
         with sqlite3.connect(database, timeout=10) as db:
@@ -182,8 +138,8 @@ def test_sigkill_at_random_moments_loses_no_event_and_no_download_audit(tmp_path
                 publisher.stdin.write(f"{EVENTS_PER_ROUND}\n")
                 publisher.stdin.flush()
                 time.sleep(rng.uniform(0.2, 1.5))  # somewhere in the burst, the relay and the audit writer busy
-                hub.send_signal(signal.SIGKILL)
-                hub.wait(timeout=10)
+                hub.process.send_signal(signal.SIGKILL)
+                hub.process.wait(timeout=10)
             received += downloads.received
             attempted |= set(downloads.attempted)
             line = publisher.stdout.readline()
@@ -201,14 +157,16 @@ def test_sigkill_at_random_moments_loses_no_event_and_no_download_audit(tmp_path
                 == query("SELECT count(*) FROM downloads_downloadevent WHERE status IN (200, 206)")
             ),
             timeout=30,
+            interval=0.1,
+            ignoring=(sqlite3.OperationalError,),
         )
-        hub.send_signal(signal.SIGTERM)
-        hub.wait(timeout=30)
+        hub.stop(signal.SIGTERM, timeout=30)
     finally:
-        for process in (*hubs, publisher):
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        for hub in hubs:
+            hub.kill()
+        if publisher.poll() is None:
+            publisher.kill()
+            publisher.wait()
 
     assert published == ROUNDS * EVENTS_PER_ROUND
     stored = query(

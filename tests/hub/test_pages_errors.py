@@ -17,7 +17,7 @@ import pytest
 from django.core.management import call_command
 from django.template.loader import render_to_string
 
-from tests.hub.test_embedded_run import PROJECT_DIR, RunningHub, hub_environment  # noqa: F401  (a fixture)
+from tests.support.runhub import PROJECT_DIR, running_hub
 
 # Django's debug pages: the 404 lists the URL map, the 500 shows the traceback and settings.
 DEBUG_PAGE_MARKS = ("Using the URLconf defined in", "Traceback", "DEBUG = True", "technical_500")
@@ -34,21 +34,15 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, str]
 
 
 @pytest.fixture
-def running_hub(hub_environment):  # noqa: F811
+def started_hub(hub_environment):
     environ, port = hub_environment
-    hub = RunningHub(environ, port)
-    try:
-        hub.wait_until_answering()
-        yield hub, environ
-    finally:
-        if hub.process.poll() is None:
-            hub.process.kill()
-            hub.process.wait()
+    with running_hub(environ, port) as running:
+        yield running, environ
 
 
 @pytest.mark.slow
-def test_make_run_answers_a_mistyped_address_with_the_hubs_404_and_still_serves_static_files(running_hub):
-    hub, _environ = running_hub
+def test_make_run_answers_a_mistyped_address_with_the_hubs_404_and_still_serves_static_files(started_hub):
+    hub, _environ = started_hub
     status, _type, body = get(hub.base + "/no-such-page/")
     assert status == 404
     assert "The hub has no page at this address" in body
@@ -65,8 +59,8 @@ def test_make_run_answers_a_mistyped_address_with_the_hubs_404_and_still_serves_
 
 
 @pytest.mark.slow
-def test_make_run_answers_a_failing_view_with_the_hubs_500(running_hub):
-    hub, environ = running_hub
+def test_make_run_answers_a_failing_view_with_the_hubs_500(started_hub):
+    hub, environ = started_hub
     # Break the database under the running server: every signed-in page then raises inside its view's stack.
     database = environ["DATABASE_URL"].removeprefix("sqlite:///")
     with sqlite3.connect(database) as connection:
@@ -122,7 +116,7 @@ def test_runhub_warns_when_debug_is_on_and_other_machines_can_connect(
 
 
 @pytest.mark.slow
-def test_the_runhub_warning_is_a_line_on_stderr(hub_environment):  # noqa: F811
+def test_the_runhub_warning_is_a_line_on_stderr(hub_environment):
     environ, port = hub_environment
     environ = {**environ, "DEBUG": "true", "HUB_BIND": f"0.0.0.0:{port}"}
     process = subprocess.Popen(

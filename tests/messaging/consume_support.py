@@ -1,15 +1,13 @@
-"""Helpers for the consumer tests: per-test bus names, a real-RabbitMQ test bus, waiting, running a worker."""
+"""Helpers for the consumer tests: per-test bus names, a real-RabbitMQ test bus, running a worker."""
 
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import pytest
 from kombu import Connection, Producer
 
 from hub.workers import Worker
@@ -100,30 +98,6 @@ class RabbitBus:
             for exchange in (self.topology.fanout, self.topology.topic, self.topology.dead_letter):
                 channel.exchange_delete(exchange.name)
         self.connection.release()
-
-
-@pytest.fixture
-def bus_names(settings) -> BusNames:
-    names = BusNames.unique()
-    for key, value in names.settings().items():
-        setattr(settings, key, value)
-    return names
-
-
-@pytest.fixture
-def rabbit(amqp_url, bus_names) -> Iterator[RabbitBus]:
-    bus = RabbitBus(amqp_url, bus_names)
-    yield bus
-    bus.close()
-
-
-def wait_until(predicate: Callable[[], bool], *, timeout: float = 20.0, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 @contextlib.contextmanager

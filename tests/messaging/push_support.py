@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from asgiref.testing import ApplicationCommunicator
 from django.contrib.auth.models import Group, Permission, User
 from django.utils import timezone
@@ -21,12 +22,15 @@ ORIGIN = "http://127.0.0.1:8000"
 HOST = "127.0.0.1:8000"
 
 
-@pytest.fixture
-def memory_bus():
+@contextlib.contextmanager
+def memory_bus_in_use() -> Iterator[MemoryBus]:
+    """A fresh in-memory push bus for the web process, the default one again afterwards."""
     bus = MemoryBus()
     push.use_bus(bus)
-    yield bus
-    push.use_bus(None)
+    try:
+        yield bus
+    finally:
+        push.use_bus(None)
 
 
 def make_user(name: str, *groups: str, perms: tuple[str, ...] = (), **fields) -> User:
@@ -46,21 +50,6 @@ def ensure_default_grants() -> None:
     grants_migration = importlib.import_module("messaging.migrations.0003_default_topic_grants")
     grants_migration.create_default_grants(apps, None)
     importlib.import_module("messaging.migrations.0004_topic_grants_follow_home_prefix").follow_prefix(apps, None)
-
-
-@pytest.fixture
-def grants_db(transactional_db):
-    ensure_default_grants()
-
-
-@pytest.fixture
-def household(grants_db) -> User:
-    return make_user("alice", "household")
-
-
-@pytest.fixture
-def staff(grants_db) -> User:
-    return make_user("bob", "staff", is_staff=True)
 
 
 def bearer_token(user: User, scope: str, *, expires_in: timedelta = timedelta(hours=1)) -> str:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-import uuid
 from dataclasses import dataclass
 
-import pytest
 from kombu import Connection, Consumer, Exchange, Queue
 
 NAME_SETTINGS = {
@@ -62,22 +60,6 @@ def collect(url: str, queue_name: str, *, count: int, timeout: float = 10.0, set
                 with contextlib.suppress(socket.timeout):
                     conn.drain_events(timeout=max(0.01, settle_until - time.monotonic()))
     return received
-
-
-@pytest.fixture(name="bus")
-def bus_fixture(settings, amqp_url):
-    """Unique exchange and queue names for this test on the real RabbitMQ; all deleted afterwards."""
-    prefix = f"test-{uuid.uuid4().hex[:10]}"
-    names = {setting: f"{prefix}.{suffix}" for setting, suffix in NAME_SETTINGS.items()}
-    for setting, name in names.items():
-        setattr(settings, setting, name)
-    settings.AMQP_URL = amqp_url
-    yield Bus(url=amqp_url, names=names)
-    delete_names(
-        amqp_url,
-        queues=[names[s] for s in ("EVENTS_DB_QUEUE", "EVENTS_NOTIFY_QUEUE", "EVENTS_DEAD_LETTER_QUEUE")],
-        exchanges=[names[s] for s in ("EVENTS_TOPIC_EXCHANGE", "EVENTS_EXCHANGE", "EVENTS_DEAD_LETTER_EXCHANGE")],
-    )
 
 
 def delete_names(url: str, *, queues=(), exchanges=()) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import queue
 import subprocess
 import threading
@@ -26,7 +27,7 @@ from messaging import bridge as bridge_module
 from messaging.bridge import BridgeTimings, MqttBridge, bridge_check, embedded_bridge, publish_request
 from messaging.mqtt import HandlerRegistry, MqttMessage, MqttTimings
 from messaging.topics import FilterIndex
-from tests.messaging.consume_support import bus_names, make_event, rabbit  # noqa: F401 (fixtures)
+from tests.messaging.consume_support import make_event
 from tests.messaging.test_mqtt_broker import (
     MOSQUITTO_SUB,
     WAIT,
@@ -35,8 +36,8 @@ from tests.messaging.test_mqtt_broker import (
     host_port,
     mosquitto_pub,
     mosquitto_sub_one,
-    wait_for,
 )
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.services
 
@@ -61,11 +62,16 @@ class BrowserSubscriptions:
     def take(self, timeout: float = WAIT):
         return self.received.get(timeout=timeout)
 
-    def nothing_more(self, wait: float = 0.3) -> list:
-        time.sleep(wait)
+    def nothing_more(self, mqtt_url: str, sentinel_topic: str) -> list:
+        """What arrives before a sentinel published now to ``sentinel_topic`` (which one subscription matches).
+
+        The bridge forwards in the broker's order, so anything still to come from earlier publications is in the
+        list: no fixed wait is needed to prove that nothing else arrived.
+        """
+        payload = publish_sentinel(mqtt_url, sentinel_topic)
         seen = []
-        while not self.received.empty():
-            seen.append(self.received.get_nowait())
+        while (item := self.take())[1:3] != (sentinel_topic, payload):
+            seen.append(item)
         return seen
 
     def calls_so_far(self) -> list:
@@ -121,13 +127,33 @@ def start_bridge(browsers, registry):
 def mosquitto_sub(url: str, topic_filter: str, *, count: int, seconds: int = int(WAIT)) -> subprocess.Popen:
     """A foreign subscriber printing 'retain topic payload' for up to ``count`` messages within ``seconds``."""
     command = [MOSQUITTO_SUB, *host_port(url), "-t", topic_filter, "-q", "1", "-C", str(count), "-W", str(seconds)]
-    return subprocess.Popen([*command, "-F", "%r %t %p"], stdout=subprocess.PIPE, text=True)
+    # -d: it also prints its protocol steps, among them the line that says the subscription was acknowledged;
+    # stdbuf: line by line, as on a terminal (into a pipe, stdio would hold the lines until it exits).
+    command = ["stdbuf", "-oL", *command, "-d", "-F", "%r %t %p"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+
+def publish_sentinel(mqtt_url: str, topic: str) -> bytes:
+    """Publish a payload of its own to ``topic`` and return it: what arrives after it was published after it."""
+    payload = f"sentinel {uuid.uuid4().hex}"
+    mosquitto_pub(mqtt_url, topic, payload)
+    return payload.encode()
 
 
 def subscribed(process: subprocess.Popen) -> None:
-    # mosquitto_sub prints nothing when its subscription is acknowledged; a short pause covers it on loopback.
-    time.sleep(0.3)
-    assert process.poll() is None, "mosquitto_sub exited early"
+    """Return once the broker has acknowledged ``process``'s subscription (what it receives from now on counts)."""
+    line = process.stdout.readline()
+    while line and not line.startswith("Subscribed (mid"):
+        line = process.stdout.readline()
+    assert line, "mosquitto_sub exited before its subscription was acknowledged"
+
+
+def received(process: subprocess.Popen, *, timeout: float) -> str:
+    """The messages a ``mosquitto_sub`` printed, one a line, without its protocol steps."""
+    # Not communicate(): it reads the pipe itself and would miss what subscribed() left in the file's buffer.
+    process.wait(timeout=timeout)
+    output = process.stdout.read()
+    return "\n".join(line for line in output.splitlines() if not line.startswith(("Client ", "Subscribed (mid")))
 
 
 # --- broker → browsers -------------------------------------------------------------------------------------
@@ -142,7 +168,8 @@ def test_a_broker_message_reaches_the_browser_subscriptions_it_matches_and_no_ot
     mosquitto_pub(mqtt_url, "/news/europe/sport", f"goal {marker}")
 
     assert browsers.take() == ("sport", "/news/europe/sport", f"goal {marker}".encode(), False)
-    leftovers = [item for item in browsers.nothing_more() if marker in item[2].decode(errors="replace")]
+    later = browsers.nothing_more(mqtt_url, "/news/europe/sport")
+    leftovers = [item for item in later if marker in item[2].decode(errors="replace")]
     assert leftovers == [], "only the /news/+/sport subscription received the message"
 
 
@@ -154,7 +181,7 @@ def test_only_the_configured_filters_are_forwarded(mqtt_url, base, start_bridge,
     mosquitto_pub(mqtt_url, f"{base}/shared/x", "bridged")
 
     assert browsers.take() == ("everything", f"{base}/shared/x", b"bridged", False)
-    assert browsers.nothing_more() == []
+    assert browsers.nothing_more(mqtt_url, f"{base}/shared/sentinel") == []
 
 
 def test_messages_are_forwarded_in_the_order_the_broker_sent_them(mqtt_url, base, start_bridge, browsers):
@@ -199,8 +226,8 @@ def test_the_apps_mqtt_handlers_run_in_the_bridge_once_per_message(
     mosquitto_pub(mqtt_url, f"{base}/home/living/measure/3.12.0", "20.0")
 
     assert handled.take() == (f"{base}/home/living/action/3.12.0", b"1")
-    time.sleep(0.3)
-    assert handled.drain() == []
+    sentinel = publish_sentinel(mqtt_url, f"{base}/home/living/action/sentinel")
+    assert handled.take() == (f"{base}/home/living/action/sentinel", sentinel), "the measure topic was not handled"
 
 
 def test_a_failing_fanout_does_not_stop_the_bridge(mqtt_url, base, start_bridge, browsers):
@@ -224,14 +251,14 @@ def test_a_failing_fanout_does_not_stop_the_bridge(mqtt_url, base, start_bridge,
 
 
 @pytest.fixture
-def bridge_queue(settings, bus_names):  # noqa: F811 (pytest fixture)
+def bridge_queue(settings, bus_names):
     settings.MQTT_BRIDGE_QUEUE = f"test-mqtt-{uuid.uuid4().hex[:10]}"
     return settings.MQTT_BRIDGE_QUEUE
 
 
 def test_an_events_topics_reach_the_broker_retained_when_retained_and_never_come_back(
     mqtt_url,
-    rabbit,  # noqa: F811 (pytest fixture)
+    rabbit,
     bridge_queue,
     base,
     start_bridge,
@@ -258,17 +285,20 @@ def test_an_events_topics_reach_the_broker_retained_when_retained_and_never_come
                 make_event(3),  # no topics: nothing to publish
             ]
         )
-        output, _ = live.communicate(timeout=WAIT + 5)
+        output = received(live, timeout=WAIT + 5)
         assert sorted(output.splitlines()) == sorted([f"0 {retained_topic} " + '{"value":21.5}', f"0 {live_topic} on"])
 
         later = mosquitto_sub_one(mqtt_url, retained_topic, retained_only=True)
         later_output, _ = later.communicate(timeout=WAIT + 2)
         assert later_output.strip() == f"1 1 {retained_topic} " + '{"value":21.5}', "kept by the broker as retained"
 
-        wait_for(lambda: rabbit.ready(bridge_queue) == 0, message="the bridge's queue to be acknowledged")
-        time.sleep(0.5)
-        assert browsers.calls_so_far() == [], "the bridge's own publications are not forwarded back to browsers"
-        assert handled.drain() == [], "nor handed to the MQTT handlers"
+        wait_for(lambda: rabbit.ready(bridge_queue) == 0, timeout=WAIT, what="the bridge's queue to be acknowledged")
+        # A foreign publication after the bridge's own: the bridge receives in the broker's order, so its own
+        # two would come back before this one if they came back at all.
+        sentinel = publish_sentinel(mqtt_url, f"{base}/sentinel")
+        assert handled.take() == f"{base}/sentinel", "the bridge's own publications are not handed to the handlers"
+        assert browsers.take() == ("all", f"{base}/sentinel", sentinel, False)
+        assert browsers.calls_so_far() == [(f"{base}/sentinel", sentinel, False)], "nor forwarded back to browsers"
         assert bridge.stats["events_published"] == 2
     finally:
         clear_retained(mqtt_url, retained_topic)
@@ -276,11 +306,13 @@ def test_an_events_topics_reach_the_broker_retained_when_retained_and_never_come
 
 def test_an_older_retained_event_never_overwrites_a_newer_one(
     mqtt_url,
-    rabbit,  # noqa: F811 (pytest fixture)
+    rabbit,
     bridge_queue,
     base,
     start_bridge,
+    caplog,
 ):
+    caplog.set_level(logging.INFO, logger="messaging.bridge")
     start_bridge(mqtt_url, filters=[f"{base}/none"], consume_events=True, amqp_url=rabbit.url)
     topic = f"{base}/home/living/setpoint"
     now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
@@ -291,18 +323,21 @@ def test_an_older_retained_event_never_overwrites_a_newer_one(
                 make_event(2, topics=(topic,), retain=True, data=19, occurred_at=now - timedelta(minutes=5)),
             ]
         )
-        wait_for(lambda: rabbit.ready(bridge_queue) == 0, message="both events to be taken")
-        time.sleep(0.3)
-        later = mosquitto_sub_one(mqtt_url, topic, retained_only=True)
-        output, _ = later.communicate(timeout=WAIT + 2)
-        assert output.strip() == f"1 1 {topic} 22"
+        wait_for(lambda: "is older than the last one; skipped" in caplog.text, timeout=WAIT, what="19 to be skipped")
+
+        def retained() -> str:
+            output, _ = mosquitto_sub_one(mqtt_url, topic, retained_only=True).communicate(timeout=WAIT + 2)
+            return output.strip()
+
+        # 19 was never sent (the log says so); once the broker holds a retained value, it is the newer one.
+        assert wait_for(retained, timeout=WAIT, what="a retained value") == f"1 1 {topic} 22"
     finally:
         clear_retained(mqtt_url, topic)
 
 
 def test_each_event_reaches_the_broker_once(
     mqtt_url,
-    rabbit,  # noqa: F811 (pytest fixture)
+    rabbit,
     bridge_queue,
     base,
     start_bridge,
@@ -312,14 +347,14 @@ def test_each_event_reaches_the_broker_once(
     subscriber = mosquitto_sub(mqtt_url, f"{base}/#", count=100, seconds=3)
     subscribed(subscriber)
     rabbit.publish_events([make_event(i, topics=(f"{base}/n/{i}",), data=i) for i in range(20)])
-    output, _ = subscriber.communicate(timeout=WAIT + 5)
+    output = received(subscriber, timeout=WAIT + 5)
     topics = [line.split()[1] for line in output.splitlines()]
     assert sorted(topics) == sorted(f"{base}/n/{i}" for i in range(20))
 
 
 def test_embedded_default_events_on_the_memory_transport_reach_the_broker(
     mqtt_url,
-    bus_names,  # noqa: F811 (pytest fixture)
+    bus_names,
     bridge_queue,
     base,
     start_bridge,
@@ -338,7 +373,7 @@ def test_embedded_default_events_on_the_memory_transport_reach_the_broker(
             producer.publish(
                 event.body(), exchange=bus_names.exchange, routing_key=event.type, **event.amqp_properties()
             )
-        output, _ = subscriber.communicate(timeout=WAIT + 5)
+        output = received(subscriber, timeout=WAIT + 5)
     assert sorted(output.splitlines()) == [f"0 {base}/room{i}/temperature {20 + i}" for i in range(3)]
     assert bridge.stats["events_published"] == 3
 
@@ -374,12 +409,15 @@ def test_a_granted_browser_publish_from_another_process_reaches_the_broker_and_t
 
     asyncio.run(web_process_publishes())
 
-    output, _ = subscriber.communicate(timeout=WAIT + 2)
+    output = received(subscriber, timeout=WAIT + 2)
     assert output.strip() == f'0 {topic} {{"on":true}}'
     assert handled.take() == (topic, b'{"on":true}')
-    time.sleep(0.3)
-    assert handled.drain() == [], "the handlers ran once"
-    assert browsers.calls_so_far() == [], "the push endpoint delivered it to browsers; the bridge does not again"
+    sentinel = publish_sentinel(mqtt_url, f"{base}/home/living/action/sentinel")
+    assert handled.take() == (f"{base}/home/living/action/sentinel", sentinel), "the handlers ran once"
+    wait_for(lambda: not browsers.calls.empty(), timeout=WAIT, what="the sentinel's fanout")
+    assert browsers.calls_so_far() == [(f"{base}/home/living/action/sentinel", sentinel, False)], (
+        "the push endpoint delivered it to browsers; the bridge does not again"
+    )
 
 
 def test_publish_request_refuses_a_topic_with_wildcards():
@@ -400,7 +438,7 @@ def test_the_bridge_reconnects_after_a_cut_and_forwards_again(mqtt_url, base, st
     assert browsers.take()[1] == f"{base}/before"
 
     proxy.cut()
-    wait_for(lambda: not bridge.client.connected, message="the bridge to notice the cut")
+    wait_for(lambda: not bridge.client.connected, timeout=WAIT, what="the bridge to notice the cut")
     proxy.restore()
     assert bridge.wait_until_ready(WAIT + 5), "reconnected and subscribed again"
     mosquitto_pub(mqtt_url, f"{base}/after", "2")
@@ -418,19 +456,19 @@ def test_heartbeat_and_health_check_follow_the_brokers_connection(
 
     proxy = tcp_proxy(mqtt_url)
     bridge = start_bridge(proxy.url_for(mqtt_url), filters=[f"{base}/#"], heartbeat_interval=0.2)
-    wait_for(lambda: heartbeat_get(bridge_module.BRIDGE_NAME) is not None, message="a heartbeat")
-    wait_for(lambda: bridge_check().ok, message="a healthy bridge")
+    wait_for(lambda: heartbeat_get(bridge_module.BRIDGE_NAME) is not None, timeout=WAIT, what="a heartbeat")
+    wait_for(lambda: bridge_check().ok, timeout=WAIT, what="a healthy bridge")
     assert "connected to" in bridge_check().detail
 
     proxy.cut()
-    wait_for(lambda: not bridge_check().ok, message="the check to report the lost broker")
+    wait_for(lambda: not bridge_check().ok, timeout=WAIT, what="the check to report the lost broker")
     assert "not connected" in bridge_check().detail
     proxy.restore()
-    wait_for(lambda: bridge_check().ok, timeout=WAIT + 5, message="the check to recover")
+    wait_for(lambda: bridge_check().ok, timeout=WAIT + 5, what="the check to recover")
 
     bridge.stop(timeout=WAIT)
     # A stopped bridge's heartbeat goes stale after twice its interval.
-    wait_for(lambda: not bridge_check().ok, message="a stale heartbeat to be reported")
+    wait_for(lambda: not bridge_check().ok, timeout=WAIT, what="a stale heartbeat to be reported")
 
 
 def test_the_bridge_is_an_embedded_part_only_when_mqtt_url_is_set(settings, mqtt_url):
@@ -534,7 +572,7 @@ def redis_push(redis_url):
     thread.start()
     web_hub = PushHub(bus, loop=loop)
     loop.call_soon_threadsafe(web_hub.start)
-    wait_for(bus.connected.is_set, message="the web hub's Redis subscription")
+    wait_for(bus.connected.is_set, timeout=WAIT, what="the web hub's Redis subscription")
 
     def subscribe(topic_filter: str, subscription_id: int) -> RecordingConnection:
         connection = RecordingConnection()
@@ -570,10 +608,11 @@ def test_through_the_real_push_fanout_a_sport_subscriber_gets_the_message_and_a_
     assert frame["payload"] == {"score": "2-1", "marker": marker}, "UTF-8 JSON arrives as that JSON value"
     assert frame["subs"] == [1]
     assert frame["ts"].endswith("Z")
-    time.sleep(0.3)
-    weather_frames = []
-    while not weather.frames.empty():
-        weather_frames.append(weather.frames.get_nowait())
+    # The weather subscriber's own message, published after: had the sport one reached it, it would come first.
+    sentinel = publish_sentinel(mqtt_url, "/news/europe/weather").decode()
+    weather_frames = [weather.frames.get(timeout=WAIT)]
+    while weather_frames[-1]["payload"] != sentinel:
+        weather_frames.append(weather.frames.get(timeout=WAIT))
     assert [f for f in weather_frames if marker in json.dumps(f)] == []
 
 

@@ -11,11 +11,8 @@ from kombu.message import Message
 from messaging.consumers_amqp import EventsDbConsumer
 from messaging.event_store import events_store
 from messaging.models import Event as StoredEvent
-from tests.messaging import consume_support
-from tests.messaging.consume_support import make_event, running, wait_until
-
-bus_names = consume_support.bus_names
-rabbit = consume_support.rabbit
+from tests.messaging.consume_support import make_event, running
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 

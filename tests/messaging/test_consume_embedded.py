@@ -8,10 +8,8 @@ from kombu import Connection, Producer
 from messaging import topology
 from messaging.consumers_amqp import EventsDbConsumer, EventsNotifyConsumer
 from messaging.models import Event as StoredEvent
-from tests.messaging import consume_support
-from tests.messaging.consume_support import make_event, running, wait_until
-
-bus_names = consume_support.bus_names
+from tests.messaging.consume_support import make_event, running
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

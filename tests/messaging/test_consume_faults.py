@@ -20,11 +20,8 @@ import psycopg
 import pytest
 from kombu import Connection, Producer
 
-from tests.messaging import consume_support
-from tests.messaging.consume_support import BusNames, make_event, wait_until
-
-bus_names = consume_support.bus_names
-rabbit = consume_support.rabbit
+from tests.messaging.consume_support import BusNames, make_event
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

@@ -11,11 +11,8 @@ import pytest
 from messaging.consumers_amqp import EventsDbConsumer
 from messaging.envelope import REASON_HEADER, PoisonMessage, event_from_message
 from messaging.models import Event as StoredEvent
-from tests.messaging import consume_support
-from tests.messaging.consume_support import make_event, running, wait_until
-
-bus_names = consume_support.bus_names
-rabbit = consume_support.rabbit
+from tests.messaging.consume_support import make_event, running
+from tests.support.waiting import wait_until
 
 GOOD_ENVELOPE = make_event(0).envelope()
 

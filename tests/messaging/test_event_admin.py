@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import User
 
 from messaging.event_store import events_store
 from tests.messaging.consume_support import make_event
@@ -13,12 +12,6 @@ from tests.messaging.consume_support import make_event
 pytestmark = pytest.mark.django_db
 
 MORNING = datetime(2026, 11, 28, 7, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def admin_client(client):
-    client.force_login(User.objects.create_superuser("root", password="plum-orchard-velvet-42"))
-    return client
 
 
 @pytest.fixture

@@ -7,15 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from messaging.event_store import events_store
-from tests.hub.api import conftest as api_fixtures
 from tests.messaging.consume_support import make_event
 
 pytestmark = pytest.mark.django_db
 
-household_user = api_fixtures.household_user
-staff_user = api_fixtures.staff_user
-oauth_application = api_fixtures.oauth_application
-bearer = api_fixtures.bearer
 
 MORNING = datetime(2026, 11, 28, 7, 30, tzinfo=UTC)
 

@@ -13,11 +13,8 @@ from kombu.pools import producers
 from messaging.consumers_amqp import EventsDbConsumer
 from messaging.envelope import FOREIGN_SOURCE, REASON_HEADER, event_from_message
 from messaging.models import Event as StoredEvent
-from tests.messaging import consume_support
-from tests.messaging.consume_support import running, wait_until
-
-bus_names = consume_support.bus_names
-rabbit = consume_support.rabbit
+from tests.messaging.consume_support import running
+from tests.support.waiting import wait_until
 
 PAYLOADS = [
     {"operation": "create", "content": "the object"},

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group, User
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def household_client(client):
-    user = User.objects.create_user("alice", password="plum-orchard-velvet-42")
-    user.groups.add(Group.objects.get(name="household"))
-    client.force_login(user)
-    return client
+def household_client(client_as, household_user):
+    return client_as(household_user)
 
 
 def test_a_household_member_gets_the_live_page_with_the_push_client(household_client):

@@ -22,6 +22,7 @@ import pytest
 
 from messaging import mqtt
 from messaging.mqtt import HandlerRegistry, MqttClient, MqttMessage, MqttTimings
+from tests.support.waiting import wait_for, wait_until
 
 pytestmark = pytest.mark.services
 
@@ -88,14 +89,6 @@ class Inbox:
         return seen
 
 
-def wait_for(condition, timeout: float = WAIT, message: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(0.02)
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -116,7 +109,7 @@ class PrivateMosquitto:
         self.process = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        wait_for(self._listening, message=f"mosquitto on port {self.port}")
+        wait_for(self._listening, timeout=WAIT, what=f"mosquitto on port {self.port}")
 
     def kill(self) -> None:
         if self.process is not None:
@@ -209,7 +202,9 @@ def test_a_foreign_publication_reaches_the_handlers_of_matching_filters_only(mqt
     mosquitto_pub(mqtt_url, f"{base}/news/europe/sport", "goal")
 
     assert inbox.take() == (f"{base}/news/europe/sport", b"goal", False)
-    time.sleep(0.2)
+    # Handlers run in the broker's order: a weather message handled at all would come before this one.
+    mosquitto_pub(mqtt_url, f"{base}/news/europe/sport", "sentinel")
+    assert inbox.take() == (f"{base}/news/europe/sport", b"sentinel", False)
     assert inbox.drain() == [], "the weather message matched no filter and reached no handler"
 
 
@@ -223,11 +218,13 @@ def test_the_hubs_publication_reaches_a_foreign_subscriber_with_qos_and_retain(m
         assert output.strip() == f'1 1 {topic} {{"on":true}}'
 
         live = mosquitto_sub_one(mqtt_url, f"{base}/live")
+
         # Publish until the foreign subscriber has it: it gives no sign of when its subscription is in place.
-        deadline = time.monotonic() + WAIT
-        while live.poll() is None and time.monotonic() < deadline:
+        def seen() -> bool:
             client.publish(f"{base}/live", "21.5", qos=1)
-            time.sleep(0.05)
+            return live.poll() is not None
+
+        wait_until(seen, timeout=WAIT, interval=0.05)
         output, _ = live.communicate(timeout=WAIT)
         assert output.strip() == f"0 1 {base}/live 21.5"
     finally:
@@ -276,7 +273,11 @@ def test_overlapping_filters_give_each_handler_one_delivery(mqtt_url, base, regi
     received = inbox.take_until(lambda item: item == ("by_endpoint", b"last"))
     assert sorted(received) == [("by_endpoint", b"first"), ("by_endpoint", b"last"), ("by_room", b"first")]
     assert hook_inbox.take() == b"first"
-    time.sleep(0.2)
+    # One sentinel for the handlers' filters, one for the hook's: whatever else came would come before them.
+    mosquitto_pub(mqtt_url, f"{base}/kitchen/measure/3", "sentinel")
+    mosquitto_pub(mqtt_url, f"{base}/kitchen/sentinel/1", "sentinel")
+    assert inbox.take() == ("by_endpoint", b"sentinel")
+    assert hook_inbox.take() == b"sentinel"
     assert inbox.drain() == []
     assert hook_inbox.drain() == []
 
@@ -333,7 +334,7 @@ def test_own_retained_publication_is_not_delivered_back_after_a_reconnect(
     try:
         assert client.publish(topic, "mine", qos=1, retain=True).wait(WAIT)
         proxy.cut()
-        wait_for(lambda: not client.connected, message="the client to notice the cut")
+        wait_for(lambda: not client.connected, timeout=WAIT, what="the client to notice the cut")
         proxy.restore()
         assert client.wait_until_ready(WAIT), "no reconnect"
         assert client.state.connects == 2
@@ -439,7 +440,8 @@ def test_a_client_without_run_handlers_never_runs_them(mqtt_url, base, registry,
     hub_side = start_client(mqtt_url, run_handlers=True)  # the bridge
     client.publish(f"{base}/x", "once", qos=1).wait(WAIT)
     assert inbox.take() == (f"{base}/x", b"once", False)
-    time.sleep(0.2)
+    client.publish(f"{base}/x", "sentinel", qos=1).wait(WAIT)
+    assert inbox.take() == (f"{base}/x", b"sentinel", False)
     assert inbox.drain() == [], "handled once, by the client that runs handlers"
     assert hub_side.connected
 
@@ -455,7 +457,7 @@ def test_the_client_reconnects_and_resubscribes_after_a_broker_restart(registry,
     assert inbox.take() == ("/news/europe/sport", b"before", False)
 
     private_mosquitto.kill()
-    wait_for(lambda: not client.connected, message="the client to notice the broker is gone")
+    wait_for(lambda: not client.connected, timeout=WAIT, what="the client to notice the broker is gone")
     check = mqtt.health_check()
     assert not check.ok
     assert private_mosquitto.url.split("//")[1] in check.detail
@@ -474,9 +476,8 @@ def test_a_client_started_while_the_broker_is_down_connects_when_it_comes_up(reg
     registry.subscribe("/late/#", recording(inbox))
     client = start_client(broker.url, run_handlers=True, ready=False)
     try:
-        time.sleep(0.3)
+        wait_for(lambda: client.state.last_error, timeout=WAIT, what="a failed connection attempt")
         assert not client.connected
-        assert client.state.last_error
         broker.start()
         assert client.wait_until_ready(WAIT)
         mosquitto_pub(broker.url, "/late/x", "hello")
@@ -494,7 +495,7 @@ def test_a_cut_connection_is_restored_and_queued_qos1_publications_go_out(
     client = start_client(proxy.url_for(mqtt_url), run_handlers=True)
 
     proxy.cut()
-    wait_for(lambda: not client.connected, message="the client to notice the cut")
+    wait_for(lambda: not client.connected, timeout=WAIT, what="the client to notice the cut")
     assert not client.state.connected
     assert client.state.last_error.startswith("disconnected")
     queued = client.publish(f"{base}/out", "while cut", qos=1, retain=True)
@@ -534,8 +535,7 @@ def test_handlers_that_cannot_keep_up_lose_messages_beyond_the_queue_not_the_con
     async def slow(message: MqttMessage) -> None:
         if message.payload == b"0":
             busy.set()
-            while not release.is_set():
-                await asyncio.sleep(0.01)
+            await asyncio.to_thread(release.wait, WAIT)
         inbox.put(int(message.payload))
 
     registry.subscribe(f"{base}/busy", slow)
@@ -546,10 +546,11 @@ def test_handlers_that_cannot_keep_up_lose_messages_beyond_the_queue_not_the_con
         assert busy.wait(WAIT)
         for number in range(1, 10):
             publisher.publish(f"{base}/busy", str(number), qos=1)
-        wait_for(lambda: client.state.dropped_messages == 7, message="seven messages dropped")
+        wait_for(lambda: client.state.dropped_messages == 7, timeout=WAIT, what="seven messages dropped")
         release.set()
         assert inbox.take_until(lambda n: n == 2) == [0, 1, 2], "the one in hand and the two queued"
-        time.sleep(0.2)
+        publisher.publish(f"{base}/busy", "10", qos=1)
+        assert inbox.take() == 10, "nothing else was queued before it"
     assert inbox.drain() == []
     assert client.state.dropped_messages == 7
     assert "cannot keep up" in caplog.text

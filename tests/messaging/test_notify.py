@@ -10,11 +10,8 @@ from channels.layers import InMemoryChannelLayer
 
 from messaging import notify
 from messaging.consumers_amqp import EventsNotifyConsumer
-from tests.messaging import consume_support
-from tests.messaging.consume_support import make_event, running, wait_until
-
-bus_names = consume_support.bus_names
-rabbit = consume_support.rabbit
+from tests.messaging.consume_support import make_event, running
+from tests.support.waiting import wait_until
 
 
 class RecordingNotifier:

@@ -18,6 +18,7 @@ from messaging.envelope import Event
 from messaging.push.bus import MemoryBus, RedisBus
 from messaging.push.hub import PushHub
 from messaging.push.notifier import PushNotifier
+from tests.support.waiting import async_wait_until
 
 
 class FakeSocket:
@@ -54,12 +55,6 @@ def redis_bus(url: str, prefix: str, **options) -> RedisBus:
     return RedisBus(url, prefix=prefix, **options)
 
 
-async def wait_until(condition, timeout: float = 5.0, step: float = 0.02) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(step)
-
-
 def event(type_: str, data, *, topics=(), retain=False, occurred_at=None) -> Event:
     return Event(
         id=uuid.uuid4(),
@@ -87,7 +82,7 @@ async def test_every_web_process_subscribes_once_and_delivers_to_all_its_sockets
             socket = FakeSocket()
             hub.subscribe(socket, "/news/+/sport" if n % 2 else "/news/#", n)
             sockets.append(socket)
-    await wait_until(lambda: all(bus.connected.is_set() for bus in processes))
+    await async_wait_until(lambda: all(bus.connected.is_set() for bus in processes))
     client = redis.Redis.from_url(redis_url)
     # Two processes, 200 sockets: two subscribers on the channel, not 200 (no Redis work per socket).
     assert client.pubsub_numsub(processes[0].channel) == [(processes[0].channel.encode(), 2)]
@@ -152,15 +147,15 @@ async def test_the_subscription_comes_back_after_the_redis_connection_is_cut(red
     hub.start()
     socket = FakeSocket()
     hub.subscribe(socket, "/cut/#", 1)
-    await wait_until(behind_proxy.connected.is_set)
+    await async_wait_until(behind_proxy.connected.is_set)
     await direct.publish([push.message("/cut/1", b"before")])
     assert (await socket.next())["payload"] == "before"
 
     proxy.cut()
-    await wait_until(lambda: not behind_proxy.connected.is_set())
+    await async_wait_until(lambda: not behind_proxy.connected.is_set())
     await direct.publish([push.message("/cut/2", b"while cut")])  # pub/sub keeps nothing: this one is lost
     proxy.restore()
-    await wait_until(behind_proxy.connected.is_set, timeout=10)
+    await async_wait_until(behind_proxy.connected.is_set, timeout=10)
     await direct.publish([push.message("/cut/3", b"after")])
     assert (await socket.next())["payload"] == "after"
     await hub.close()
@@ -239,14 +234,14 @@ async def test_the_push_health_check_reports_the_redis_subscription(redis_url, r
     try:
         assert (await asyncio.to_thread(push.health_check)).detail == "Redis answers; no WebSocket served yet"
         push.process_hub()
-        await wait_until(bus.connected.is_set)
+        await async_wait_until(bus.connected.is_set)
         assert await asyncio.to_thread(push.health_check) == health.CheckResult(True, "Redis answers; subscribed")
         proxy.cut()
-        await wait_until(lambda: not bus.connected.is_set())
+        await async_wait_until(lambda: not bus.connected.is_set())
         result = await asyncio.to_thread(push.health_check)
         assert not result.ok
         proxy.restore()
-        await wait_until(bus.connected.is_set, timeout=10)
+        await async_wait_until(bus.connected.is_set, timeout=10)
         assert (await asyncio.to_thread(push.health_check)).ok
     finally:
         push.use_bus(None)

@@ -11,13 +11,9 @@ import pytest
 from messaging.push.bus import MemoryBus
 from messaging.push.hub import PushHub
 from messaging.push.notifier import PushNotifier
-from tests.messaging import consume_support
 from tests.messaging.consume_support import make_event, running
 from tests.messaging.test_notify import notify_consumer
 from tests.messaging.test_push_bus import FakeSocket
-
-bus_names = consume_support.bus_names
-rabbit = consume_support.rabbit
 
 
 @pytest.mark.services

@@ -16,7 +16,7 @@ from messaging import relay as relay_module
 from messaging.envelope import RETAIN_HEADER, TOPICS_HEADER, event_from_message
 from messaging.models import OutboxEvent
 from messaging.relay import BatchPublisher, FileLock, OutboxRelay, ProcessLock, PublishFailed, RelayTimings
-from tests.messaging.relay_support import bus_fixture, delete_names  # noqa: F401
+from tests.messaging.relay_support import delete_names
 
 pytestmark = [pytest.mark.services, pytest.mark.postgres, pytest.mark.django_db]
 

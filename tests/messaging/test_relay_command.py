@@ -2,23 +2,12 @@
 
 import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.messaging.relay_support import bus_fixture  # noqa: F401
+from tests.support.runhub import Process, killed_afterwards, manage
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-
-
-def manage(env, *args, timeout=180):
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def test_relay_outbox_publishes_and_exits_cleanly_on_sigterm(bus, tmp_path):
@@ -39,25 +28,11 @@ def test_relay_outbox_publishes_and_exits_cleanly_on_sigterm(bus, tmp_path):
     assert published.returncode == 0, published.stderr
     event_id = published.stdout.strip().splitlines()[-1]
 
-    relay = subprocess.Popen(
-        [sys.executable, "manage.py", "relay_outbox"],
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    relay = Process(env, "relay_outbox")
+    with killed_afterwards(relay):
         arrived = bus.collect(bus.db_queue, count=1, timeout=60)
         assert [m.properties["message_id"] for m in arrived] == [event_id]
-    finally:
-        relay.send_signal(signal.SIGTERM)
-        try:
-            output, _ = relay.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            relay.kill()
-            raise
-    assert relay.returncode == 0, output
-    assert "relay_outbox stopped" in output
+        assert relay.stop(signal.SIGTERM, timeout=15) == 0, relay.output
+    assert "relay_outbox stopped" in relay.output
     left = manage(env, "shell", "-c", "from messaging.models import OutboxEvent; print(OutboxEvent.objects.count())")
     assert left.stdout.strip().splitlines()[-1] == "0"

@@ -1,6 +1,5 @@
 """The embedded default: publish → relay → memory:// → the events.db consumer, all in one process."""
 
-import time
 import uuid
 
 import pytest
@@ -11,17 +10,9 @@ from messaging.consumers_amqp import EventsDbConsumer
 from messaging.models import Event as StoredEvent
 from messaging.models import OutboxEvent
 from tests.messaging.relay_support import publish_beside_a_running_relay
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_until(condition, *, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_the_relay_is_registered_for_the_lifespan_and_uses_the_memory_transport_by_default(settings):

@@ -7,7 +7,8 @@ import pytest
 import messaging
 from messaging.models import OutboxEvent
 from messaging.relay import OutboxRelay, RelayTimings
-from tests.messaging.relay_support import bus_fixture, publish_beside_a_running_relay  # noqa: F401
+from tests.messaging.relay_support import publish_beside_a_running_relay
+from tests.support.waiting import wait_until
 
 # Also run on PostgreSQL by `make test`'s second pass. While the relay thread runs, progress is read from the
 # relay, not the table: SQLite's shared-cache test database refuses a second thread's read ("table is locked").
@@ -18,15 +19,6 @@ def relay_through(url: str, **overrides) -> OutboxRelay:
     timers = {"retry_initial": 0.02, "retry_max": 0.2, "idle_interval": 0.05, "lock_interval": 0.05}
     timings = RelayTimings(connect_timeout=1.0, confirm_timeout=2.0, heartbeat_interval=30.0, **{**timers, **overrides})
     return OutboxRelay(amqp_url=url, timings=timings)
-
-
-def wait_until(condition, *, timeout: float, interval: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 def test_publishing_while_the_broker_is_unreachable_loses_nothing_and_drains_in_order(bus, tcp_proxy):

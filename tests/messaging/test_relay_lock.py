@@ -11,7 +11,8 @@ from django.db import connection
 
 from messaging.models import OutboxEvent
 from messaging.relay import OutboxRelay, PostgresAdvisoryLock, RelayTimings, relay_lock_for
-from tests.messaging.relay_support import bus_fixture, publish_beside_a_running_relay  # noqa: F401
+from tests.messaging.relay_support import publish_beside_a_running_relay
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -22,15 +23,6 @@ def quick_relay() -> OutboxRelay:
             retry_initial=0.02, retry_max=0.2, idle_interval=0.05, lock_interval=0.05, heartbeat_interval=30.0
         )
     )
-
-
-def wait_until(condition, *, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def test_two_relays_one_publishes_the_other_takes_over_and_order_holds(bus):

@@ -4,28 +4,17 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+from tests.support.runhub import RunningHub, embedded_environment, free_port, killed_afterwards, manage
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def healthz(base: str) -> dict:
@@ -36,48 +25,19 @@ def healthz(base: str) -> dict:
         return json.loads(error.read())
 
 
-def wait_until(condition, *, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return True
-        except (OSError, sqlite3.OperationalError):
-            pass
-        time.sleep(0.2)
-    return False
-
-
 def test_an_event_written_by_another_process_is_relayed_and_stored_by_the_running_hub(tmp_path):
-    environ = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("HUB_", "DJANGO_", "EVENTS_"))
-        and key not in ("DATABASE_URL", "REDIS_URL", "AMQP_URL", "MQTT_URL", "ALLOWED_HOSTS", "SECRET_KEY")
-    }
     port = free_port()
     database = tmp_path / "hub.sqlite3"
-    environ.update(
-        HUB_MODE="embedded",
-        HUB_BIND=f"127.0.0.1:{port}",
-        HUB_VAR_DIR=str(tmp_path),
-        DATABASE_URL=f"sqlite:///{database}",
-        LOG_LEVEL="WARNING",
-    )
-    run = {"cwd": PROJECT_DIR, "env": environ, "capture_output": True, "text": True, "timeout": 180}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], check=True, **run)
-    hub = subprocess.Popen(
-        [sys.executable, "manage.py", "runhub"],
-        cwd=PROJECT_DIR,
-        env=environ,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        assert wait_until(lambda: healthz(base)["checks"]["worker:relay_outbox"]["ok"], timeout=60)
+    environ = embedded_environment(tmp_path, port=port, LOG_LEVEL="WARNING")
+    manage(environ, "migrate", "--noinput", "-v", "0", check=True)
+    hub = RunningHub(environ, port)
+    base = hub.base
+    with killed_afterwards(hub):
+        assert wait_until(
+            lambda: healthz(base)["checks"]["worker:relay_outbox"]["ok"], timeout=60, interval=0.2, ignoring=(OSError,)
+        )
         code = "import messaging; print(messaging.publish('test.embedded', {'n': 1}, source='script'))"
-        published = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], **run)
+        published = manage(environ, "shell", "-c", code)
         assert published.returncode == 0, published.stderr
         event_id = published.stdout.strip().splitlines()[-1]
 
@@ -86,18 +46,11 @@ def test_an_event_written_by_another_process_is_relayed_and_stored_by_the_runnin
                 row = db.execute("SELECT type, source FROM messaging_event WHERE id = ?", [event_id.replace("-", "")])
                 return row.fetchone() == ("test.embedded", "script")
 
-        assert wait_until(stored, timeout=30)
+        assert wait_until(stored, timeout=30, interval=0.2, ignoring=(sqlite3.OperationalError,))
         with sqlite3.connect(database, timeout=5) as db:
             assert db.execute("SELECT count(*) FROM messaging_outboxevent").fetchone() == (0,)
         report = healthz(base)["checks"]
         assert report["outbox"]["ok"]
         assert report["broker"]["ok"]
-    finally:
-        hub.send_signal(signal.SIGTERM)
-        try:
-            hub.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            hub.kill()
-            hub.wait()
-    # uvicorn re-raises the signal once its shutdown is done, so the exit status may be the signal's own.
-    assert hub.returncode in (0, -signal.SIGTERM)
+        # uvicorn re-raises the signal once its shutdown is done, so the exit status may be the signal's own.
+        assert hub.stop(signal.SIGTERM, timeout=20) in (0, -signal.SIGTERM)

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from kombu import Connection, Exchange, Queue
 
 from messaging import topology
-from tests.messaging.relay_support import bus_fixture, collect, delete_names  # noqa: F401
+from tests.messaging.relay_support import collect, delete_names
 
 pytestmark = pytest.mark.services
 

@@ -10,14 +10,10 @@ from asgiref.sync import sync_to_async
 from django.test import Client
 
 from hub.asgi import build_application
-from tests.messaging import push_support
 from tests.messaging.push_support import HOST, ORIGIN, Socket, WebsocketCommunicator, bearer_token
 
 # Token and session look-ups run again on PostgreSQL (make test's second pass).
 pytestmark = [pytest.mark.usefixtures("memory_bus"), pytest.mark.postgres]
-memory_bus = push_support.memory_bus
-grants_db = push_support.grants_db
-household = push_support.household
 
 
 def session_cookie(user) -> str:

@@ -15,13 +15,7 @@ from hub.asgi import build_application
 from messaging import topology
 from messaging.consumers_amqp import EventsNotifyConsumer
 from tests.browser.support import HubServer
-from tests.messaging import consume_support, push_support
 from tests.messaging.consume_support import make_event, running
-
-bus_names = consume_support.bus_names
-memory_bus = push_support.memory_bus
-grants_db = push_support.grants_db
-household = push_support.household
 
 
 async def test_an_event_reaches_a_signed_in_browser_through_the_notify_consumer(bus_names, memory_bus, household):

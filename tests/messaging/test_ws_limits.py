@@ -43,11 +43,6 @@ from tests.messaging import push_support
 from tests.messaging.push_support import WebsocketCommunicator, bearer_token, connect_consumer
 from tests.messaging.test_ws_server import NonReadingClient
 
-memory_bus = push_support.memory_bus
-grants_db = push_support.grants_db
-household = push_support.household
-staff = push_support.staff
-
 MB = 1024 * 1024
 
 

@@ -15,13 +15,9 @@ from django.test import Client
 
 from hub.asgi import build_application
 from messaging.auth import origin_allowed
-from tests.messaging import push_support
 from tests.messaging.push_support import Socket, WebsocketCommunicator
 
 pytestmark = pytest.mark.usefixtures("memory_bus")
-memory_bus = push_support.memory_bus
-grants_db = push_support.grants_db
-household = push_support.household
 
 SETTINGS_FILE = Path(__file__).resolve().parents[2] / "hub" / "settings.py"
 

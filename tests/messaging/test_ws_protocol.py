@@ -14,14 +14,9 @@ from channels.db import database_sync_to_async
 
 from messaging import mqtt, push
 from messaging.push.bus import MemoryBus
-from tests.messaging import push_support
 from tests.messaging.push_support import connect_consumer, make_user
 
 pytestmark = pytest.mark.usefixtures("memory_bus")
-memory_bus = push_support.memory_bus
-grants_db = push_support.grants_db
-household = push_support.household
-staff = push_support.staff
 
 
 async def test_subscribe_is_acked_and_a_matching_message_arrives_once_with_its_subscription(staff):

@@ -29,13 +29,9 @@ from messaging.auth import push_auth_stack
 from messaging.consumers import PushConsumer
 from messaging.push.bus import RedisBus
 from tests.browser.support import HubServer
-from tests.messaging import push_support
 from tests.messaging.push_support import bearer_token
 
 pytestmark = pytest.mark.services
-grants_db = push_support.grants_db
-household = push_support.household
-staff = push_support.staff
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ Pure: the standard library's XML parser only (the files are the hub's own or the
 
 from __future__ import annotations
 
+import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
@@ -134,9 +135,11 @@ class Endpoint:
             number = 1 if _as_bool(shown) else 0
         else:
             chosen = self.find_unit(unit)
-            numeric = float(shown)
+            numeric = _as_number(shown)
             if chosen is not None:
                 numeric = (numeric - chosen.offset) / chosen.factor
+            if not math.isfinite(numeric):
+                raise ValueError(f"{shown!r} is out of range for endpoint {self.name!r} ({self.bit_size} bits)")
             number = round(numeric)
         low, high = (
             (-(1 << (self.bit_size - 1)), (1 << (self.bit_size - 1)) - 1)
@@ -153,14 +156,27 @@ class Endpoint:
 
 
 def _as_bool(value: EndpointValue) -> bool:
+    # Only the spellings of on and off: anything else (2, -1, a list) is a mistake to report, not "on".
     if isinstance(value, str):
         lowered = value.strip().lower()
         if lowered in ("1", "on", "true"):
             return True
         if lowered in ("0", "off", "false"):
             return False
-        raise ValueError(f"{value!r} is not a binary value")
-    return bool(value)
+    elif isinstance(value, bool):
+        return value
+    elif isinstance(value, int | float) and value in (0, 1):
+        return value == 1
+    raise ValueError(f"{value!r} is not a binary value (use 0 or 1, on or off, true or false)")
+
+
+def _as_number(value: EndpointValue) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{value!r} is not a number")
+    try:
+        return float(value)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{value!r} is not a number") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,6 +176,17 @@ def test_a_command_by_lagarto_id_keeps_the_registers_other_bits(client, commande
         ({"endpoint": "RoomTemp", "value": 20}, "endpoint"),  # an input
         ({"endpoint": "Nonsense", "value": 1}, "endpoint"),
         ({"endpoint": "DesiredTemp", "value": 9999}, "value"),  # out of range for 2 signed bytes of centi-°C
+        ({"endpoint": "DesiredTemp", "value": {"a": [1]}}, "value"),
+        ({"endpoint": "DesiredTemp", "value": True}, "value"),
+        ({"endpoint": "DesiredTemp", "value": "1e400"}, "value"),  # infinite once read
+        ({"endpoint": "DesiredTemp", "value": "nan"}, "value"),
+        # A relay is switched on or off; any other value is a mistake, never "on".
+        ({"endpoint": "Heating", "value": 99999999999999999999999}, "value"),
+        ({"endpoint": "Heating", "value": -1}, "value"),
+        ({"endpoint": "Heating", "value": 2}, "value"),
+        ({"endpoint": "Heating", "value": {"a": [1]}}, "value"),
+        ({"endpoint": "Heating", "value": [1]}, "value"),
+        ({"endpoint": "Heating", "value": None}, "value"),
         ({"value": 1}, "endpoint"),
     ],
 )

@@ -49,8 +49,14 @@ def test_heater_relay_and_outdoor_values_encode_to_register_bytes():
     assert heater.encode("Tolerance", 2.0) == b"\xc8"
     with pytest.raises(ValueError, match="out of range"):
         heater.encode("Tolerance", 3.0)
-    with pytest.raises(ValueError, match="not a binary value"):
-        heater.encode("Heating", "maybe")
+    assert heater.encode("Heating", 1) == b"\x01"
+    assert heater.encode("Heating", 0.0) == b"\x00"
+    for not_binary in ("maybe", 2, -1, 10**23, 0.5, [1], {"a": 1}, None):
+        with pytest.raises(ValueError, match="not a binary value"):
+            heater.encode("Heating", not_binary)
+    for not_a_number in ("1e400", float("inf"), float("nan"), "warm", True, [20], None):
+        with pytest.raises(ValueError, match="not a number|out of range"):
+            heater.encode("OutdoorTemp", not_a_number)
 
 
 def test_temperature_node_converts_mv_to_each_unit():

@@ -30,6 +30,10 @@ from downloads.signing import (
 
 logger = logging.getLogger(__name__)
 
+# What the rows can hold, from the models' own fields: longer values are cut, never refused.
+_COUNTED_USER_AGENT = CountedDownload._meta.get_field("user_agent").max_length
+_EVENT_LENGTH = {field.name: field.max_length for field in DownloadEvent._meta.fields if field.max_length}
+
 
 class LinkError(ValueError):
     """A link that cannot be made as asked (the message says why, for the admin or the command line)."""
@@ -280,7 +284,14 @@ def _link_download_start(*, record: LinkRecord, ip, user_agent: str, bytes_plann
         try:
             _execute(
                 _sql().start,
-                [record.id, ops.adapt_ipaddressfield_value(ip), user_agent[:512], at, at, bytes_planned],
+                [
+                    record.id,
+                    ops.adapt_ipaddressfield_value(ip),
+                    user_agent[:_COUNTED_USER_AGENT],
+                    at,
+                    at,
+                    bytes_planned,
+                ],
             )
         except DatabaseError:
             # The unit is taken: serve it. Without the row a later Range from this client counts anew (stricter).
@@ -308,7 +319,11 @@ def link_download_resume(
     params = [bytes_planned, ops.adapt_datetimefield_value(now), record.id]
     if ip is not None:
         params.append(ops.adapt_ipaddressfield_value(ip))
-    params += [user_agent[:512], ops.adapt_datetimefield_value(now - window), 2 * file_size - bytes_planned]
+    params += [
+        user_agent[:_COUNTED_USER_AGENT],
+        ops.adapt_datetimefield_value(now - window),
+        2 * file_size - bytes_planned,
+    ]
     with sqlite_turn():
         return _execute(_sql().resume[ip is None], params) == 1
 
@@ -379,14 +394,14 @@ def attempts_record(*, attempts: Sequence, skip_recorded: bool = False) -> int:
             (
                 # A link deleted since the fetch: the row keeps customer and path.
                 attempt.link_id if attempt.link_id in existing else None,
-                attempt.customer[:200],
-                attempt.path[:1088],
+                attempt.customer[: _EVENT_LENGTH["customer"]],
+                attempt.path[: _EVENT_LENGTH["path"]],
                 ops.adapt_ipaddressfield_value(attempt.ip),
-                attempt.user_agent[:512],
-                attempt.method[:8],
+                attempt.user_agent[: _EVENT_LENGTH["user_agent"]],
+                attempt.method[: _EVENT_LENGTH["method"]],
                 attempt.status,
-                attempt.outcome[:32],
-                attempt.range[:100],
+                attempt.outcome[: _EVENT_LENGTH["outcome"]],
+                attempt.range[: _EVENT_LENGTH["range"]],
                 attempt.bytes_sent,
                 attempt.accel,
                 ops.adapt_datetimefield_value(attempt.at),

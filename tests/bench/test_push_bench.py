@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
-import time
 from urllib.parse import urlsplit
 
 import pytest
 
 from bench import push as push_bench
+from tests.support.mosquitto_sub import messages, start_subscriber
 
 
 def test_a_publish_split_anywhere_across_frames_comes_out_whole():
@@ -51,9 +50,8 @@ def test_the_codec_is_understood_by_mosquitto(mqtt_url):
     subscriber_binary = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
     parts = urlsplit(mqtt_url)
     command = [subscriber_binary, "-h", parts.hostname, "-p", str(parts.port), "-t", "bench-test/+/measure"]
-    subscriber = subprocess.Popen([*command, "-C", "1", "-W", "5"], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.3)
+    subscriber = start_subscriber([*command, "-C", "1", "-W", "5"])
     published, _ = asyncio.run(push_bench.publish_at(10, 0.2, 7, parts.port, topic_prefix="bench-test"))
-    output, _ = subscriber.communicate(timeout=10)
+    output = messages(subscriber, timeout=10)
     assert published == 2
     assert json.loads(output)["s"] == 7

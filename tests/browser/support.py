@@ -9,10 +9,11 @@ import os
 import re
 import socket
 import threading
-import time
 from pathlib import Path
 
 import uvicorn
+
+from tests.support.waiting import wait_until
 
 CHROMIUM = Path(os.environ.get("HUB_TEST_CHROMIUM", "/usr/bin/chromium"))
 # Headless, no sandbox (containers), and nothing Chromium would fetch on its own: tests reach only 127.0.0.1.
@@ -48,11 +49,9 @@ class HubServer:
             target=self._server.run, kwargs={"sockets": [self._socket]}, name="hub-test-server", daemon=True
         )
         self._thread.start()
-        deadline = time.monotonic() + start_timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the hub's test server did not start within {start_timeout} s")
-            time.sleep(0.02)
+        wait_until(lambda: self._server.started or not self._thread.is_alive(), timeout=start_timeout)
+        if not self._server.started:
+            raise RuntimeError(f"the hub's test server did not start within {start_timeout} s")
 
     def stop(self, timeout: float = 10.0) -> None:
         self._server.should_exit = True

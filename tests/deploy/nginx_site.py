@@ -13,13 +13,13 @@ import shutil
 import socket
 import ssl
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.services import in_ci
+from tests.support.waiting import accepts_connections, wait_until
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 NGINX_CONF = (PROJECT_DIR / "deploy" / "nginx.conf").read_text()
@@ -80,13 +80,12 @@ def nginx_running(site: dict) -> Iterator[dict]:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", site["https"]), timeout=0.5):
-                break
+
+        def listening() -> bool:
             assert process.poll() is None, process.stdout.read().decode()
-            assert time.monotonic() < deadline, "nginx did not listen within 10 s"
-            time.sleep(0.05)
+            return accepts_connections(site["https"])
+
+        assert wait_until(listening, timeout=10, interval=0.05), "nginx did not listen within 10 s"
         yield site
     finally:
         process.terminate()

@@ -8,14 +8,12 @@ fallback, in the test's temp folder.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import shutil
 import socket
 import ssl
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import pytest
 import yaml
 
 from tests.support.services import in_ci
+from tests.support.waiting import accepts_connections, wait_until
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PASSWORDS = {"hub": "hub-password", "sensor": "sensor-password"}
@@ -86,14 +85,12 @@ def broker_tls(tmp_path):
         [mosquitto, "-c", str(tmp_path / "mosquitto.conf")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
-        deadline = time.monotonic() + 10
-        for listening in (port, tls_port, wss_port):
-            while True:
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", listening), timeout=0.5):
-                    break
-                assert process.poll() is None, process.stdout.read().decode()
-                assert time.monotonic() < deadline, "mosquitto did not listen within 10 s"
-                time.sleep(0.05)
+
+        def listening() -> bool:
+            assert process.poll() is None, process.stdout.read().decode()
+            return all(accepts_connections(each) for each in (port, tls_port, wss_port))
+
+        assert wait_until(listening, timeout=10, interval=0.05), "mosquitto did not listen within 10 s"
         yield Broker(port, tls_port, wss_port, str(tls / "fullchain.pem"))
     finally:
         process.terminate()

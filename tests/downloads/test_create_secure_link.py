@@ -114,6 +114,7 @@ def test_a_link_that_cannot_be_made_leaves_no_new_customer_behind(downloads_root
     assert Customer.objects.count() == 0
 
 
+@pytest.mark.slow
 def test_an_error_exits_non_zero_from_the_shell(downloads_root, tmp_path):
     import os
     import subprocess

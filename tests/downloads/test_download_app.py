@@ -616,19 +616,21 @@ def test_a_client_that_leaves_mid_stream_stops_the_stream_and_the_audit_says_how
     path = link_path(make_link("big.bin"))
     sent_chunks = []
     first_chunk_sent = asyncio.Event()
+    gone = asyncio.Event()
 
     async def receive():
         if not hasattr(receive, "started"):
             receive.started = True
             return {"type": "http.request", "body": b"", "more_body": False}
         await first_chunk_sent.wait()
+        gone.set()
         return {"type": "http.disconnect"}
 
     async def send(message):
         if message["type"] == "http.response.body" and message.get("body"):
             sent_chunks.append(message["body"])
             first_chunk_sent.set()
-            await asyncio.sleep(0.01)  # the client is slow; meanwhile it goes away
+            await gone.wait()  # the client is slow: before its first chunk is taken, it goes away
 
     scope = {"type": "http", "method": "GET", "path": path, "headers": [], "client": ("127.0.0.1", 1)}
     asyncio.run(app(scope, receive, send))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from downloads.asgi import DownloadApp, DownloadConfig
 from downloads.signing import KeyRing, LegacyConfig, sign_legacy_link
 from tests.browser.support import HubServer
 from tests.support.services import in_ci
+from tests.support.waiting import accepts_connections, wait_until
 
 SECRET = "This is just a long string to set a seed"
 LEGACY = LegacyConfig(SECRET, ZoneInfo("UTC"))
@@ -91,17 +91,12 @@ def nginx_in_front(tmp_path, transactional_db):
         )
     )
     process = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"])
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                server.stop()
-                pytest.fail(f"nginx did not start: {(tmp_path / 'error.log').read_text()}")
-            time.sleep(0.05)
+    if not wait_until(lambda: process.poll() is not None or accepts_connections(port), timeout=10, interval=0.05) or (
+        process.poll() is not None
+    ):
+        process.kill()
+        server.stop()
+        pytest.fail(f"nginx did not start: {(tmp_path / 'error.log').read_text()}")
     yield f"http://127.0.0.1:{port}", attempts
     process.terminate()
     process.wait(10)

@@ -26,6 +26,7 @@ from heating.modem import (
     ModemTimings,
     NetworkSettings,
 )
+from tests.support.waiting import wait_until
 
 GUARD = 0.1
 FAST = ModemTimings(ready_timeout=0.5, command_guard=GUARD, answer_timeout=0.5, write_gap=0.0, poll_interval=0.02)
@@ -265,8 +266,7 @@ def test_data_mode_reads_packets_and_writes_lines(transcript_modem):
         Modem(url, timings=FAST, on_decode_error=lambda line, error: errors.append(line)) as modem,
     ):
         far_end.send(b"(2A2F)000500070005000000000100000007\r\n")
-        far_end.send(b"garbage \xff\xfe\r\n(E430)0012001A")
-        time.sleep(0.05)
+        far_end.send(b"garbage \xff\xfe\r\n(E430)0012001A")  # a line cut in two writes
         far_end.send(b"00120C02E4\r\n(E430)00120ZZ\r\n")
         first = modem.read(0.5)
         second = modem.read(0.5)
@@ -276,10 +276,7 @@ def test_data_mode_reads_packets_and_writes_lines(transcript_modem):
         assert modem.decode_errors == 2
         assert [line[:7] for line in errors] == ["garbage", "(E430)0"]
         modem.send("0501000702050B01")
-        deadline = time.monotonic() + 1
-        while "0501000702050B01" not in far_end.lines and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert "0501000702050B01" in far_end.lines
+        assert wait_until(lambda: "0501000702050B01" in far_end.lines, timeout=1, interval=0.01)
 
 
 def test_random_garbage_between_packets_never_breaks_reading(transcript_modem):

@@ -116,10 +116,17 @@ async def test_over_the_socket_the_command_names_its_author_and_a_retained_publi
     assert await watcher.subscribe(topic, 7) == {"op": "ack", "id": 7}
     replay = await watcher.receive()
     assert (replay["topic"], replay["payload"], replay["retained"]) == (topic, "on", True)
-    await asyncio.sleep(0.2)
+    # A later publish through the same handler: had the replay switched the heater, its command would be there too.
+    reply = await socket.request({"op": "publish", "topic": topic, "payload": "off", "id": 2})
+    assert reply == {"op": "ack", "id": 2}
 
-    commands = await database_sync_to_async(lambda: list(Command.objects.select_related("requested_by")))()
-    assert [(c.requested_by, c.origin, c.requested_value) for c in commands] == [(author, "push", "on")]
+    commands = await database_sync_to_async(
+        lambda: list(Command.objects.select_related("requested_by").order_by("pk"))
+    )()
+    assert [(c.requested_by, c.origin, c.requested_value) for c in commands] == [
+        (author, "push", "on"),
+        (author, "push", "off"),
+    ]
     for each in (socket, watcher):
         await each.close()
 

@@ -16,6 +16,7 @@ from heating.simulator.node import HEATING, MANUAL, ROOM_TEMP
 from heating.swap import Function, Packet, command_line, decode_line, decode_packet, discovery_line, query_line
 from heating.swap.definitions import DefinitionLibrary
 from heating.swap.registers import split_product_code
+from tests.support.waiting import wait_until
 
 HEATER = DefinitionLibrary.load().get(72, 1)
 
@@ -353,14 +354,15 @@ def test_a_modem_left_in_command_mode_is_rebooted_and_set_up(network):
     simulated = network(node_count=1)
     host, port = simulated.tcp_address
     with socket.create_connection((host, port)) as previous_user:
-        time.sleep(0.2)  # past the boot, whose "Modem ready!" this client may see
+        # past the boot, whose "Modem ready!" this client may see
+        assert wait_until(lambda: simulated.modem.state == "data", timeout=2)
         previous_user.sendall(b"+++")
         previous_user.settimeout(2)
         seen = b""
         while b"OK-Command mode" not in seen:
             seen += previous_user.recv(100)
         previous_user.sendall(b"ATCH=05\r")
-        time.sleep(0.1)
+        assert wait_until(lambda: simulated.modem.channel == 5, timeout=2)
     assert simulated.modem.state == "command"
     with Modem(f"socket://{host}:{port}", network=NetworkSettings(channel=2), timings=FAST) as modem:
         assert modem.info.reset_by == "atz"
@@ -412,14 +414,8 @@ def test_the_modem_unplugs_and_comes_back_on_the_same_symlink(network):
     with pytest.raises(ModemDisconnected):
         read_for(modem, 2.0)
     modem.close()
-    deadline = time.monotonic() + 3
-    while True:
-        try:
-            info = modem.open()
-            break
-        except ModemDisconnected:
-            assert time.monotonic() < deadline, "the modem did not come back"
-            time.sleep(0.05)
+    info = wait_until(modem.open, timeout=3, interval=0.05, ignoring=(ModemDisconnected,))
+    assert info, "the modem did not come back"
     assert info.changed == ("ATCH=02",)  # a fresh boot: the channel is set again
     modem.send(query_line(destination=0xA1, register_id=ROOM_TEMP, source=1))
     assert read_until(modem, lambda p: p.register_id == ROOM_TEMP).source == 0xA1

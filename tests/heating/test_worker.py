@@ -145,7 +145,7 @@ def test_an_unconfirmed_command_is_retried_three_times_then_failed(radio):
 
 
 def test_commands_for_a_sleeping_node_wait_until_it_is_heard(radio):
-    simulated, _worker = radio()
+    simulated, worker = radio()
     wait_for(lambda: heaters_known(2), what="heaters")
     # The node says it goes to sleep (system state 2, RX off), then falls silent.
     sleeper = simulated.node(0xA1)
@@ -155,7 +155,11 @@ def test_commands_for_a_sleeping_node_wait_until_it_is_heard(radio):
     simulated.silence(0xA1)
     node = Node.objects.get(address=0xA1)
     command = command_queue(node=node, endpoint="Heating", value=1, definition=node_definition(node))
-    time.sleep(1.0)
+    # While the other heater's reports keep the worker busy (ten of them handled), the command is held.
+    packets = worker.stats.packets
+    for register in (11, 12) * 5:
+        simulated.modem.receive(simulated.node(0xA2).status_packet(register))
+    wait_for(lambda: worker.stats.packets >= packets + 10, what="ten more packets handled")
     assert Command.objects.get(pk=command.pk).state == CommandState.QUEUED
     assert not any(p.function is Function.COMMAND and p.destination == 0xA1 for p in simulated.transmitted)
     # It wakes: heard again, the held command goes out and is confirmed.
@@ -184,13 +188,19 @@ def test_duplicate_status_packets_are_ignored_and_unknown_products_recorded(radi
     simulated, worker = radio()
     wait_for(lambda: heaters_known(2), what="heaters")
     simulated.silence(0xA1)  # its own reports would add readings meanwhile; the repeated line is all it sends
-    time.sleep(0.2)
+    # Lines are handled in order: once two later packets (the other heater's) are, any report of its is stored.
+    packets = worker.stats.packets
+    wait_for(lambda: worker.stats.packets >= packets + 2, what="two more packets handled")
     before = Reading.objects.filter(node__address=0xA1, name="RoomTemp").count()
     packet = simulated.node(0xA1).status_packet(11)
     line = (encode_received(packet) + "\r\n").encode()
     simulated.emit_raw(line + line + line)
     wait_for(lambda: worker.stats.duplicates >= 2, what="duplicates counted")
-    time.sleep(0.3)
+    wait_for(
+        lambda: Reading.objects.filter(node__address=0xA1, name="RoomTemp").count() >= before + 1, what="the reading"
+    )
+    packets = worker.stats.packets
+    wait_for(lambda: worker.stats.packets >= packets + 2, what="two more packets handled")
     assert Reading.objects.filter(node__address=0xA1, name="RoomTemp").count() == before + 1
     # A product no definition describes: recorded as an unknown node, not dropped.
     stranger = Packet(0, 0x33, Function.STATUS, 0x33, 0, bytes.fromhex("000000990000002A"), 5, rssi=-70.0, lqi=30)
@@ -251,6 +261,7 @@ def test_a_burst_of_1000_lines_is_stored(radio):
     assert worker.stats.duplicates == 0
 
 
+@pytest.mark.slow
 def test_the_command_stops_cleanly_on_sigterm(tmp_path):
     simulated = SimulatedNetwork(tcp=("127.0.0.1", 0), guard_time=0.05, boot_time=0.05, channel=0, seed=3)
     simulated.start()

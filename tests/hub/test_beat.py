@@ -20,6 +20,7 @@ from django.conf import settings as django_settings
 
 from hub import embedded
 from hub.beat import EmbeddedBeat, embedded_beat
+from tests.support.waiting import wait_until
 
 # The beat closes stale database connections around each run, as Django does around a request.
 pytestmark = pytest.mark.django_db
@@ -144,17 +145,21 @@ def test_the_schedule_objects_in_settings_are_left_untouched(settings):
 
 def test_on_a_thread_tasks_run_in_this_process_and_stop_ends_a_long_wait_at_once():
     schedule = {"fast": {"task": "tests.beat.record", "schedule": timedelta(milliseconds=20), "args": ("fast",)}}
-    beat = EmbeddedBeat(schedule=schedule, max_interval=3600)
+    long_wait = threading.Event()
+
+    def sleep(seconds: float) -> bool:  # the default (the stop event's wait), noting when a long wait begins
+        if seconds > 60:
+            long_wait.set()
+        return beat.stopping.wait(seconds)
+
+    beat = EmbeddedBeat(schedule=schedule, max_interval=3600, sleep=sleep)
     beat.start()
-    deadline = time.monotonic() + 5
-    while len(times_of("fast")) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(times_of("fast")) >= 3
+    assert wait_until(lambda: len(times_of("fast")) >= 3, timeout=5, interval=0.01)
     assert {thread for _, _, thread in runs} == {"beat"}
 
     # Now nothing is due for an hour: stop() must not wait for it.
     beat.entries = []
-    time.sleep(0.05)
+    assert long_wait.wait(5), "the beat began its long wait"
     started = time.monotonic()
     beat.stop(timeout=5)
     assert time.monotonic() - started < 1

@@ -27,6 +27,7 @@ from celery.utils.log import get_task_logger
 from kombu import Connection
 
 from tests.support.syslog import SyslogReceiver, open_receiver, pri
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -134,14 +135,13 @@ def celery_worker(*, amqp_url: str, syslog: SyslogReceiver, folder: Path) -> Ite
 
 
 def _wait_until_ready(worker: RunningWorker, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if worker.process.poll() is not None:
             pytest.fail(f"celery worker exited with {worker.process.returncode}:\n{worker.output_text()}")
-        if worker.syslog.find(f"{worker.queue}@localhost ready.") is not None:
-            return
-        time.sleep(0.05)
-    pytest.fail(f"celery worker not ready within {timeout} s:\n{worker.output_text()}")
+        return worker.syslog.find(f"{worker.queue}@localhost ready.") is not None
+
+    if not wait_until(ready, timeout=timeout, interval=0.05):
+        pytest.fail(f"celery worker not ready within {timeout} s:\n{worker.output_text()}")
 
 
 @pytest.fixture(scope="module", params=["udp", "unix"])

@@ -1,12 +1,12 @@
 import os
 import signal
 import threading
-import time
 
 import pytest
 
 from hub import embedded
 from hub.workers import Backoff, Worker, run_in_foreground
+from tests.support.waiting import wait_until
 
 
 class CountingWorker(Worker):
@@ -33,9 +33,7 @@ class CrashingWorker(Worker):
 def test_a_started_worker_runs_in_the_background_until_stopped():
     worker = CountingWorker()
     worker.start()
-    deadline = time.monotonic() + 2
-    while worker.rounds < 3 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    assert wait_until(lambda: worker.rounds >= 3, timeout=2, interval=0.005)
     assert worker.alive
     worker.stop(timeout=2)
     assert worker.finished.is_set()

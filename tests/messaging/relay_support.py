@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from kombu import Connection, Consumer, Exchange, Queue
 
+from tests.support.waiting import retry_while_locked
+
 NAME_SETTINGS = {
     "EVENTS_EXCHANGE": "ce",
     "EVENTS_TOPIC_EXCHANGE": "topic",
@@ -78,15 +80,6 @@ def publish_beside_a_running_relay(*args, **kwargs):
     The SQLite test database is in-memory with a shared cache, where a second connection's write fails at once
     with "table is locked" instead of waiting (the hub's WAL file and PostgreSQL wait); so retry briefly there.
     """
-    from django.db import OperationalError, connection
-
     import messaging
 
-    for _ in range(200):
-        try:
-            return messaging.publish(*args, **kwargs)
-        except OperationalError as exc:
-            if connection.vendor != "sqlite" or "locked" not in str(exc):
-                raise
-            time.sleep(0.005)
-    return messaging.publish(*args, **kwargs)
+    return retry_while_locked(lambda: messaging.publish(*args, **kwargs))

@@ -37,6 +37,7 @@ from tests.messaging.test_mqtt_broker import (
     mosquitto_pub,
     mosquitto_sub_one,
 )
+from tests.support.mosquitto_sub import messages, start_subscriber
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.services
@@ -125,12 +126,10 @@ def start_bridge(browsers, registry):
 
 
 def mosquitto_sub(url: str, topic_filter: str, *, count: int, seconds: int = int(WAIT)) -> subprocess.Popen:
-    """A foreign subscriber printing 'retain topic payload' for up to ``count`` messages within ``seconds``."""
+    """A foreign subscriber printing 'retain topic payload' for up to ``count`` messages within ``seconds``;
+    subscribed when this returns."""
     command = [MOSQUITTO_SUB, *host_port(url), "-t", topic_filter, "-q", "1", "-C", str(count), "-W", str(seconds)]
-    # -d: it also prints its protocol steps, among them the line that says the subscription was acknowledged;
-    # stdbuf: line by line, as on a terminal (into a pipe, stdio would hold the lines until it exits).
-    command = ["stdbuf", "-oL", *command, "-d", "-F", "%r %t %p"]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    return start_subscriber([*command, "-F", "%r %t %p"])
 
 
 def publish_sentinel(mqtt_url: str, topic: str) -> bytes:
@@ -138,22 +137,6 @@ def publish_sentinel(mqtt_url: str, topic: str) -> bytes:
     payload = f"sentinel {uuid.uuid4().hex}"
     mosquitto_pub(mqtt_url, topic, payload)
     return payload.encode()
-
-
-def subscribed(process: subprocess.Popen) -> None:
-    """Return once the broker has acknowledged ``process``'s subscription (what it receives from now on counts)."""
-    line = process.stdout.readline()
-    while line and not line.startswith("Subscribed (mid"):
-        line = process.stdout.readline()
-    assert line, "mosquitto_sub exited before its subscription was acknowledged"
-
-
-def received(process: subprocess.Popen, *, timeout: float) -> str:
-    """The messages a ``mosquitto_sub`` printed, one a line, without its protocol steps."""
-    # Not communicate(): it reads the pipe itself and would miss what subscribed() left in the file's buffer.
-    process.wait(timeout=timeout)
-    output = process.stdout.read()
-    return "\n".join(line for line in output.splitlines() if not line.startswith(("Client ", "Subscribed (mid")))
 
 
 # --- broker → browsers -------------------------------------------------------------------------------------
@@ -274,7 +257,6 @@ def test_an_events_topics_reach_the_broker_retained_when_retained_and_never_come
     browsers.subscribe("all", f"{base}/#")
     bridge = start_bridge(mqtt_url, filters=[f"{base}/#"], consume_events=True, amqp_url=rabbit.url)
     live = mosquitto_sub(mqtt_url, f"{base}/#", count=2)
-    subscribed(live)
     retained_topic = f"{base}/home/living/measure/1"
     live_topic = f"{base}/home/living/state"
     try:
@@ -285,7 +267,7 @@ def test_an_events_topics_reach_the_broker_retained_when_retained_and_never_come
                 make_event(3),  # no topics: nothing to publish
             ]
         )
-        output = received(live, timeout=WAIT + 5)
+        output = messages(live, timeout=WAIT + 5)
         assert sorted(output.splitlines()) == sorted([f"0 {retained_topic} " + '{"value":21.5}', f"0 {live_topic} on"])
 
         later = mosquitto_sub_one(mqtt_url, retained_topic, retained_only=True)
@@ -345,9 +327,8 @@ def test_each_event_reaches_the_broker_once(
     # Web processes take no part in it: the one bridge consumes a queue of its own on the bus.
     start_bridge(mqtt_url, filters=[f"{base}/none"], consume_events=True, amqp_url=rabbit.url)
     subscriber = mosquitto_sub(mqtt_url, f"{base}/#", count=100, seconds=3)
-    subscribed(subscriber)
     rabbit.publish_events([make_event(i, topics=(f"{base}/n/{i}",), data=i) for i in range(20)])
-    output = received(subscriber, timeout=WAIT + 5)
+    output = messages(subscriber, timeout=WAIT + 5)
     topics = [line.split()[1] for line in output.splitlines()]
     assert sorted(topics) == sorted(f"{base}/n/{i}" for i in range(20))
 
@@ -365,7 +346,6 @@ def test_embedded_default_events_on_the_memory_transport_reach_the_broker(
 
     bridge = start_bridge(mqtt_url, filters=[f"{base}/none"], consume_events=True, amqp_url="memory://")
     subscriber = mosquitto_sub(mqtt_url, f"{base}/#", count=3)
-    subscribed(subscriber)
     with Connection("memory://") as connection:
         topology.declare(connection)
         producer = Producer(connection.default_channel)
@@ -373,7 +353,7 @@ def test_embedded_default_events_on_the_memory_transport_reach_the_broker(
             producer.publish(
                 event.body(), exchange=bus_names.exchange, routing_key=event.type, **event.amqp_properties()
             )
-        output = received(subscriber, timeout=WAIT + 5)
+        output = messages(subscriber, timeout=WAIT + 5)
     assert sorted(output.splitlines()) == [f"0 {base}/room{i}/temperature {20 + i}" for i in range(3)]
     assert bridge.stats["events_published"] == 3
 
@@ -401,7 +381,6 @@ def test_a_granted_browser_publish_from_another_process_reaches_the_broker_and_t
     start_bridge(mqtt_url, filters=[f"{base}/#"], receive_browser_publishes=True, channel_layer=layer())
     topic = f"{base}/home/living/action/3.12.0"
     subscriber = mosquitto_sub(mqtt_url, topic, count=1)
-    subscribed(subscriber)
 
     async def web_process_publishes() -> None:
         web_layer = layer()
@@ -409,7 +388,7 @@ def test_a_granted_browser_publish_from_another_process_reaches_the_broker_and_t
 
     asyncio.run(web_process_publishes())
 
-    output = received(subscriber, timeout=WAIT + 2)
+    output = messages(subscriber, timeout=WAIT + 2)
     assert output.strip() == f'0 {topic} {{"on":true}}'
     assert handled.take() == (topic, b'{"on":true}')
     sentinel = publish_sentinel(mqtt_url, f"{base}/home/living/action/sentinel")

@@ -418,17 +418,20 @@ def test_handlers_run_on_the_given_loop_and_sync_ones_may_use_the_orm(
 
 def test_handlers_see_messages_in_the_order_the_broker_sent_them(mqtt_url, base, registry, start_client):
     inbox = Inbox()
+    release = threading.Event()
 
     async def slow_then_fast(message: MqttMessage) -> None:
-        # The first message's handler is the slowest; order must hold anyway.
-        await asyncio.sleep(0.05 if message.payload == b"0" else 0)
+        # The first message's handler is the slowest (it ends only once all 50 are at the broker); order holds.
+        if message.payload == b"0":
+            await asyncio.to_thread(release.wait, WAIT)
         inbox.put(int(message.payload))
 
     registry.subscribe(f"{base}/seq", slow_then_fast)
     client = start_client(mqtt_url, run_handlers=True)
     publisher = start_client(mqtt_url)
-    for number in range(50):
-        publisher.publish(f"{base}/seq", str(number), qos=1)
+    sent = [publisher.publish(f"{base}/seq", str(number), qos=1) for number in range(50)]
+    assert all(publication.wait(WAIT) for publication in sent)
+    release.set()
     assert inbox.take_until(lambda n: n == 49) == list(range(50))
     assert client.state.dropped_messages == 0
 

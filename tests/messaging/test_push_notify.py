@@ -32,11 +32,14 @@ async def test_events_from_the_bus_reach_subscribed_sockets_and_retained_ones_st
         2, type="heating.reading", topics=(topic,), retain=True, data={"t": 20}, occurred_at=t0 - timedelta(1)
     )
     other = make_event(3, type="downloads.served", data={"link": 1})
-    await asyncio.to_thread(rabbit.publish_events, [newer, older, other])
+    # Handled after downloads.served, which no subscription matches: its frame shows that one was passed over.
+    sentinel = make_event(4, type="heating.sentinel")
+    await asyncio.to_thread(rabbit.publish_events, [newer, older, other, sentinel])
 
     with running(notify_consumer(rabbit.url, PushNotifier(bus=bus))):
         frames = [await watcher.next(timeout=10) for _ in range(4)]
-        await asyncio.sleep(0.3)  # room for downloads.served, which no subscription matches
+        after = await watcher.next(timeout=10)
+    assert (after["topic"], after["payload"]["id"]) == ("/events/heating/sentinel", str(sentinel.id))
 
     assert [(f["topic"], f["subs"]) for f in frames] == [
         ("/events/heating/reading", ["events"]),

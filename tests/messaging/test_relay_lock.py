@@ -4,8 +4,6 @@ Runs on SQLite (one process: a process lock) and again on PostgreSQL in `make te
 lock is a session-level advisory lock held on each relay thread's own database connection.
 """
 
-import time
-
 import pytest
 from django.db import connection
 
@@ -29,9 +27,13 @@ def test_two_relays_one_publishes_the_other_takes_over_and_order_holds(bus):
     first, second = quick_relay(), quick_relay()
     first.start()
     assert wait_until(lambda: first.leader, timeout=5)
+    attempts = []  # the second relay's tries for the lock, each answered
+    try_lock = second._acquire_lock
+    second._acquire_lock = lambda: attempts.append(try_lock()) or attempts[-1]
     second.start()
     try:
-        time.sleep(0.3)
+        assert wait_until(lambda: len(attempts) >= 3, timeout=5)
+        assert attempts[:3] == [False, False, False]
         assert first.leader
         assert not second.leader  # waiting on the lock
 

@@ -178,12 +178,14 @@ def topic_filters(draw):
     return joined or "#"
 
 
+@pytest.mark.slow
 @settings(max_examples=3000, deadline=None)
 @given(topic_filter=topic_filters(), topic=topic_names)
 def test_matches_agrees_with_the_reference_reading(topic_filter, topic):
     assert matches(topic_filter, topic) == reference_matches(topic_filter, topic)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(
     filters=st.lists(topic_filters(), min_size=1, max_size=25),
@@ -204,6 +206,7 @@ def test_index_agrees_with_the_reference_reading(filters, topics, removed):
         assert set(index.match_filters(topic)) == {kept[number] for number in expected}
 
 
+@pytest.mark.slow
 @settings(max_examples=1500, deadline=None)
 @given(wider=topic_filters(), narrower=topic_filters(), topics=st.lists(topic_names, min_size=1, max_size=20))
 def test_covers_never_claims_a_topic_the_wider_filter_misses(wider, narrower, topics):
@@ -213,6 +216,7 @@ def test_covers_never_claims_a_topic_the_wider_filter_misses(wider, narrower, to
                 assert reference_matches(wider, topic)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(filters=st.lists(topic_filters(), min_size=1, max_size=8), topics=st.lists(topic_names, max_size=20))
 def test_minimal_filters_match_the_same_topics(filters, topics):

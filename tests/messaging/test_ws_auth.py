@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -11,6 +10,7 @@ from django.test import Client
 
 from hub.asgi import build_application
 from tests.messaging.push_support import HOST, ORIGIN, Socket, WebsocketCommunicator, bearer_token
+from tests.support.waiting import async_wait_until
 
 # Token and session look-ups run again on PostgreSQL (make test's second pass).
 pytestmark = [pytest.mark.usefixtures("memory_bus"), pytest.mark.postgres]
@@ -127,13 +127,24 @@ async def open_quick_socket(headers) -> Socket:
     return Socket(communicator)
 
 
-async def test_an_open_socket_is_closed_with_4401_once_its_token_is_revoked(household):
+async def test_an_open_socket_is_closed_with_4401_once_its_token_is_revoked(household, monkeypatch):
     from oauth2_provider.models import AccessToken
 
+    from messaging import consumers
+
+    checks = []
+    real_check = consumers.still_authenticated
+
+    async def counted_check(scope):
+        checks.append(await real_check(scope))
+        return checks[-1]
+
+    monkeypatch.setattr(consumers, "still_authenticated", counted_check)
     token = await sync_to_async(bearer_token)(household, "push:read")
     socket = await open_quick_socket([(b"authorization", f"Bearer {token}".encode())])
     assert await socket.request({"op": "ping", "id": 1}) == {"op": "pong", "id": 1}
-    await asyncio.sleep(0.3)
+    await async_wait_until(lambda: len(checks) >= 3)  # three re-checks of a valid token
+    assert checks[:3] == [True, True, True]
     assert await socket.request({"op": "ping", "id": 2}) == {"op": "pong", "id": 2}, "still valid: still open"
     await sync_to_async(lambda: AccessToken.objects.filter(user=household).delete())()
     assert await socket.closed_with() == 4401

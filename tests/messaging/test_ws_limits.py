@@ -15,7 +15,6 @@ import re
 import socket
 import struct
 import threading
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -42,6 +41,7 @@ from tests.browser.support import HubServer
 from tests.messaging import push_support
 from tests.messaging.push_support import WebsocketCommunicator, bearer_token, connect_consumer
 from tests.messaging.test_ws_server import NonReadingClient
+from tests.support.waiting import wait_until
 
 MB = 1024 * 1024
 
@@ -256,11 +256,9 @@ class TunedServer:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.02)
+        wait_until(lambda: self._server.started or not self._thread.is_alive(), timeout=15)
+        if not self._server.started:
+            raise RuntimeError("the test server did not start")
 
     def stop(self) -> None:
         self._server.should_exit = True

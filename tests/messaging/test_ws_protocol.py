@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from messaging import mqtt, push
 from messaging.push.bus import MemoryBus
 from tests.messaging.push_support import connect_consumer, make_user
+from tests.support.waiting import callbacks_run
 
 pytestmark = pytest.mark.usefixtures("memory_bus")
 
@@ -272,10 +273,14 @@ async def test_a_silent_client_is_closed_with_4000_and_a_pinging_one_stays(staff
     chatty = await connect_consumer(staff, **timers)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    for n in range(8):
+    # The chatty one pings every 0.1 s (well inside the timeout) until the silent one is closed, 8 times at least.
+    closed = asyncio.ensure_future(silent.closed_with(timeout=1.5))
+    n = 0
+    while n < 8 or not closed.done():
         assert await chatty.request({"op": "ping", "id": n}) == {"op": "pong", "id": n}
-        await asyncio.sleep(0.1)
-    assert await silent.closed_with(timeout=1.0) == 4000
+        n += 1
+        await asyncio.wait([closed], timeout=0.1)
+    assert closed.result() == 4000
     assert loop.time() - started < 1.5
     assert await chatty.request({"op": "ping", "id": 99}) == {"op": "pong", "id": 99}
     await chatty.close()
@@ -313,7 +318,7 @@ async def test_a_stored_value_older_than_a_live_message_that_overtook_it_is_not_
     await socket.send({"op": "subscribe", "topic": "/r/+", "id": 1})
     await asyncio.wait_for(bus.reading.wait(), 2)
     await push.fanout("/r/1", b"fresh", retain=True)
-    await asyncio.sleep(0.05)
+    await callbacks_run()  # the live message is delivered to the socket before the slow read returns
     bus.release.set()
     frames = [await socket.receive() for _ in range(3)]
     assert frames[0] == {"op": "ack", "id": 1}

@@ -30,6 +30,7 @@ from messaging.consumers import PushConsumer
 from messaging.push.bus import RedisBus
 from tests.browser.support import HubServer
 from tests.messaging.push_support import bearer_token
+from tests.support.waiting import async_wait_until
 
 pytestmark = pytest.mark.services
 
@@ -63,9 +64,7 @@ def serve(redis_push_bus):
 
 
 async def wait_for_listener(bus: RedisBus) -> None:
-    async with asyncio.timeout(5):
-        while not bus.connected.is_set():
-            await asyncio.sleep(0.02)
+    await async_wait_until(bus.connected.is_set, timeout=5)
 
 
 async def request(socket, frame: dict, *, timeout: float = 5) -> dict:
@@ -146,9 +145,7 @@ async def test_two_web_processes_each_subscribe_once_and_one_fanout_reaches_the_
         bus = push.get_bus()
         client = redis.Redis.from_url(bus.url)
         try:
-            async with asyncio.timeout(5):
-                while client.pubsub_numsub(bus.channel)[0][1] < 2:
-                    await asyncio.sleep(0.02)
+            await async_wait_until(lambda: client.pubsub_numsub(bus.channel)[0][1] >= 2, timeout=5)
             assert client.pubsub_numsub(bus.channel)[0][1] == 2
         finally:
             client.close()
@@ -228,11 +225,15 @@ async def test_a_client_that_stays_silent_is_closed_with_4000_even_if_its_librar
         connect(url, additional_headers=headers, ping_interval=0.1) as silent,
         connect(url, additional_headers=headers) as chatty,
     ):
-        for n in range(10):
+        # The chatty one sends a frame every 0.1 s (well inside the timeout) until the silent one is closed.
+        silence = asyncio.ensure_future(asyncio.wait_for(silent.recv(), 5))
+        n = 0
+        while n < 10 or not silence.done():
             assert await request(chatty, {"op": "ping", "id": n}) == {"op": "pong", "id": n}
-            await asyncio.sleep(0.1)
+            n += 1
+            await asyncio.wait([silence], timeout=0.1)
         with pytest.raises(ConnectionClosed) as closed:
-            await asyncio.wait_for(silent.recv(), 5)
+            silence.result()
         assert closed.value.rcvd.code == 4000
         assert await request(chatty, {"op": "ping", "id": 99}) == {"op": "pong", "id": 99}
 

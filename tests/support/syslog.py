@@ -12,12 +12,13 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from logging.handlers import SysLogHandler
 from pathlib import Path
+
+from tests.support.waiting import wait_until
 
 _PRI = re.compile(rb"^<(\d{1,3})>")
 
@@ -78,12 +79,9 @@ class SyslogReceiver:
 
     def wait_for(self, needle: str, timeout: float = 10.0) -> SyslogMessage:
         """The first message containing ``needle``; fails after ``timeout`` seconds with what did arrive."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.find(needle)
-            if found is not None:
-                return found
-            time.sleep(0.02)
+        found = wait_until(lambda: self.find(needle), timeout=timeout)
+        if found:
+            return found
         with self._lock:
             seen = "\n".join(message.text[:200] for message in self.messages[-20:])
         raise AssertionError(f"no syslog message containing {needle!r} within {timeout} s; last ones:\n{seen}")

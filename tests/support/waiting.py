@@ -8,6 +8,7 @@ it (a counter, a marker message, a worker's loop count), never for a fixed time.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -63,3 +64,47 @@ async def async_wait_until(condition: Callable[[], T], *, timeout: float = 5.0, 
         while not (result := condition()):
             await asyncio.sleep(interval)
     return result
+
+
+def accepts_connections(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something listens on ``host:port`` (a server still starting answers False)."""
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def retry_while_locked(action: Callable[[], T], *, timeout: float = 5.0, interval: float = 0.005) -> T:
+    """``action()``, again while the test database answers "locked"; its result.
+
+    pytest-django's in-memory SQLite database is shared between threads through SQLite's shared cache, whose
+    table locks fail at once instead of waiting their turn as the hub's WAL file and PostgreSQL do. A test that
+    writes from two threads retries here; any other error, or "locked" past ``timeout``, is raised.
+    """
+    from django.db import OperationalError
+
+    results: list[T] = []
+
+    def attempt() -> bool:
+        try:
+            results.append(action())
+        except OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            return False
+        return True
+
+    if not wait_until(attempt, timeout=timeout, interval=interval):
+        return action()  # once more, so the test sees the error itself
+    return results[0]
+
+
+async def callbacks_run() -> None:
+    """Return once every callback already scheduled on this event loop has run (``call_soon`` keeps order).
+
+    What another thread handed to the loop with ``call_soon_threadsafe`` before this call is delivered after it.
+    """
+    done = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(done.set_result, None)
+    await done

@@ -5,7 +5,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.hub.api.resource_urls")]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.hub.api.resource_urls"), pytest.mark.slow]
 
 _PARAMS = ("limit", "offset", "since", "until", "fields", "q", "interval", "suppress_response_code", "method")
 _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)

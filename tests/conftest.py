@@ -13,6 +13,7 @@ from oauth2_provider.models import AccessToken, Application, set_token_value
 
 from tests.support.services import require_service
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.users import USER_PASSWORD
 
 BROWSER_TESTS = Path(__file__).resolve().parent / "browser"
 
@@ -73,9 +74,6 @@ def tcp_proxy():
         proxy.close()
 
 
-USER_PASSWORD = "correct horse battery"
-
-
 @pytest.fixture
 def household_user(db) -> User:
     """Alice, in the household group (what a family member's account is)."""
@@ -127,3 +125,20 @@ def bearer(oauth_application):
         return {"Authorization": f"Bearer {raw}"}
 
     return make
+
+
+@pytest.fixture
+def memory_bus():
+    """A fresh in-memory live-push bus for this test (the web process's default one again afterwards)."""
+    from tests.messaging.push_support import memory_bus_in_use
+
+    with memory_bus_in_use() as bus:
+        yield bus
+
+
+@pytest.fixture
+def grants_db(transactional_db):
+    """A transactional database with the groups and topic grants the data migrations create."""
+    from tests.messaging.push_support import ensure_default_grants
+
+    ensure_default_grants()

@@ -20,21 +20,9 @@ from messaging import mqtt, push
 from messaging.models import TopicGrant
 from messaging.push.grants import PushRefused
 from messaging.topic_rules import expand_home
-from tests.messaging.push_support import connect_consumer, ensure_default_grants, make_user, memory_bus_in_use
+from tests.messaging.push_support import connect_consumer, make_user
 from tests.messaging.test_mqtt_broker import WAIT, clear_retained, mosquitto_pub, mosquitto_sub_one
 from tests.support.waiting import wait_for
-
-
-@pytest.fixture
-def memory_bus():
-    with memory_bus_in_use() as bus:
-        yield bus
-
-
-@pytest.fixture
-def grants_db(transactional_db):
-    ensure_default_grants()
-
 
 PREFIXES = ["/home", "", "/site/a/home"]
 ENDPOINT = "161.12.0"  # the room heater's "Heating" output at address 0xA1

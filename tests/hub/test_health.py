@@ -4,12 +4,8 @@ The Django test client's requests come from 127.0.0.1 without forwarded headers:
 check, which sees every detail. A request from anywhere else is made with ``REMOTE_ADDR`` set.
 """
 
-from datetime import timedelta
-
 import pytest
 from django.db import DatabaseError
-from django.utils import timezone
-from oauth2_provider.models import AccessToken, Application, set_token_value
 
 from hub import health
 from hub.services import heartbeat_record
@@ -125,25 +121,6 @@ def assert_details(response):
     assert checks["outbox"] == {"ok": True, "critical": False, "detail": "1234 published since start"}
 
 
-@pytest.fixture
-def bearer(db):
-    """``bearer(user, scope)`` → the test client's headers carrying a fresh OAuth token for ``user``."""
-    application = Application.objects.create(
-        name="script", client_type=Application.CLIENT_PUBLIC, authorization_grant_type=Application.GRANT_DEVICE_CODE
-    )
-
-    def make(user, scope):
-        raw = f"health-token-{user.pk}-{scope.replace(' ', '+')}"
-        token = AccessToken(
-            user=user, application=application, scope=scope, expires=timezone.now() + timedelta(hours=1)
-        )
-        set_token_value(token, raw)
-        token.save()
-        return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
-
-    return make
-
-
 @pytest.mark.django_db
 def test_an_anonymous_request_gets_the_status_and_each_checks_state_but_no_detail(client, revealing_checks):
     assert_no_details(client.get("/healthz", **LAN))
@@ -188,13 +165,13 @@ def test_a_signed_in_staff_user_gets_the_details_and_a_household_user_does_not(
 @pytest.mark.django_db
 @pytest.mark.parametrize("scope", ["heating:read", "read", "events:read write"])
 def test_a_staff_token_with_a_read_scope_gets_the_details(client, revealing_checks, staff_user, bearer, scope):
-    assert_details(client.get("/healthz", **LAN, **bearer(staff_user, scope)))
+    assert_details(client.get("/healthz", **LAN, headers=bearer(staff_user, scope)))
 
 
 @pytest.mark.django_db
 def test_a_token_without_staff_or_without_a_read_scope_gets_no_detail(
     client, revealing_checks, staff_user, household_user, bearer
 ):
-    assert_no_details(client.get("/healthz", **LAN, **bearer(household_user, "heating:read")))
-    assert_no_details(client.get("/healthz", **LAN, **bearer(staff_user, "heating:write")))
+    assert_no_details(client.get("/healthz", **LAN, headers=bearer(household_user, "heating:read")))
+    assert_no_details(client.get("/healthz", **LAN, headers=bearer(staff_user, "heating:write")))
     assert_no_details(client.get("/healthz", **LAN, HTTP_AUTHORIZATION="Bearer not-a-token"))

@@ -9,18 +9,12 @@ from django.contrib.auth.models import Group, User
 from django.test import Client, override_settings
 
 from tests.support.html import assets_of, nav_labels
+from tests.support.users import USER_PASSWORD
 
-STRONG_PASSWORD = "plum-orchard-velvet-42"
+STRONG_PASSWORD = USER_PASSWORD  # household_user's (tests/conftest.py); the other users here share it
 SECTION_PATHS = ["/heating/", "/live/", "/downloads/", "/events/"]
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def household_user():
-    user = User.objects.create_user("alice", password=STRONG_PASSWORD)
-    user.groups.add(Group.objects.get(name="household"))
-    return user
 
 
 @pytest.fixture
@@ -58,7 +52,7 @@ def test_signing_in_through_the_form_lands_on_the_dashboard(client, household_us
     assert response["Location"] == "/"
     dashboard = client.get("/")
     assert dashboard.status_code == 200
-    assert "Welcome, alice" in dashboard.content.decode()
+    assert "Welcome, Alice" in dashboard.content.decode()
 
 
 def test_a_wrong_password_is_refused_with_the_form_again(client, household_user):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 from django.conf import settings
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.contrib.staticfiles import finders
 from django.test import override_settings
 
@@ -91,11 +91,8 @@ def test_the_vendored_files_carry_their_licence_and_a_note_of_their_version():
 
 
 @pytest.fixture
-def staff_client(client, django_user_model):
-    user = User.objects.create_user("erin", password=PASSWORD)
-    user.groups.add(Group.objects.get(name="staff"))
-    client.force_login(user)
-    return client
+def staff_client(client_as, staff_user):
+    return client_as(staff_user)
 
 
 PAGES_SIGNED_IN = ["/", "/heating/", "/live/", "/downloads/", "/events/", "/password/", "/password/done/"]

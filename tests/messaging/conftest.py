@@ -1,4 +1,5 @@
-"""Fixtures the messaging tests share: per-test names on the real RabbitMQ, the push bus, users with grants."""
+"""Fixtures the messaging tests share: per-test names on the real RabbitMQ, users with grants (tests/conftest.py
+has the push bus and the grants database)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from tests.messaging.consume_support import BusNames, RabbitBus
-from tests.messaging.push_support import ensure_default_grants, make_user, memory_bus_in_use
+from tests.messaging.push_support import make_user
 from tests.messaging.relay_support import NAME_SETTINGS, Bus, delete_names
 
 
@@ -44,17 +45,6 @@ def rabbit(amqp_url, bus_names) -> Iterator[RabbitBus]:
     bus = RabbitBus(amqp_url, bus_names)
     yield bus
     bus.close()
-
-
-@pytest.fixture
-def memory_bus():
-    with memory_bus_in_use() as bus:
-        yield bus
-
-
-@pytest.fixture
-def grants_db(transactional_db):
-    ensure_default_grants()
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def test_heater_relay_and_outdoor_values_encode_to_register_bytes():
         with pytest.raises(ValueError, match="not a binary value"):
             heater.encode("Heating", not_binary)
     for not_a_number in ("1e400", float("inf"), float("nan"), "warm", True, [20], None):
-        with pytest.raises(ValueError, match="not a number|out of range"):
+        with pytest.raises(ValueError, match=r"not a number|out of range"):
             heater.encode("OutdoorTemp", not_a_number)
 
 

@@ -116,8 +116,9 @@ def test_old_readings_are_pruned_by_the_beat_task(settings, heater):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_browser_switches_hardware_over_the_action_topic_only_with_send_commands(settings, heater):
-    """The action-topic rule (docs/architecture/heating-radio.md#mqtt-actions) end to end without a broker: /ws/push's publish reaches the handler only for a user
-    granted the topic AND holding hub.send_commands; the handler then queues the command."""
+    """The action-topic rule (docs/architecture/heating-radio.md#mqtt-actions) end to end without a broker:
+    /ws/push's publish reaches the handler only for a user granted the topic AND holding hub.send_commands; the
+    handler then queues the command."""
     from django.contrib.auth.models import Group, Permission, User
 
     from messaging import push

@@ -16,35 +16,7 @@ from messaging import push
 from messaging.push.bus import MemoryBus, RedisBus
 from messaging.push.frames import encode_message
 from tests.messaging.push_support import connect_consumer, ensure_default_grants, make_user
-
-MB = 1024 * 1024
-
-
-class PeakRss:
-    """The process's peak resident memory (VmHWM, reset on entry) above what it was on entry."""
-
-    @staticmethod
-    def _status_kb(field: str) -> int:
-        with open("/proc/self/status") as status:
-            line = next(line for line in status if line.startswith(f"{field}:"))
-        return int(line.split()[1])
-
-    def __enter__(self) -> PeakRss:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")  # resets VmHWM to the current RSS
-        self.start = self._status_kb("VmRSS") * 1024
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.growth = self._status_kb("VmHWM") * 1024 - self.start
-
-
-@pytest.fixture
-def bus():
-    bus = MemoryBus()
-    push.use_bus(bus)
-    yield bus
-    push.use_bus(None)
+from tests.support.memory import MB, PeakRss
 
 
 @pytest.fixture
@@ -64,7 +36,7 @@ def retained_publish(topic: str, payload, request_id) -> dict:
     return {"op": "publish", "topic": topic, "payload": payload, "retain": True, "id": request_id}
 
 
-async def test_retained_browser_publishes_stop_at_push_max_retained_bytes(bus, publisher, settings):
+async def test_retained_browser_publishes_stop_at_push_max_retained_bytes(memory_bus, publisher, settings):
     assert settings.PUSH_MAX_RETAINED_BYTES == 64 * MB, "the documented default"
     settings.PUSH_MAX_RETAINED_BYTES = 8 * MB
     socket = await connect_consumer(publisher)
@@ -76,7 +48,7 @@ async def test_retained_browser_publishes_stop_at_push_max_retained_bytes(bus, p
     # 8 MiB holds 33 such values (250,000 bytes of payload plus topic and header each); 50 MB were asked for.
     assert len(acked) == 33, replies[30:36]
     assert all("retained values" in reply["message"] and f"{8 * MB}" in reply["message"] for reply in refused)
-    assert (await bus.retained_size("/nothing"))[0] <= 8 * MB
+    assert (await memory_bus.retained_size("/nothing"))[0] <= 8 * MB
     assert rss.growth < 24 * MB, rss.growth  # accepted, the 200 held 50 MB
     # Replacing a value it already holds and clearing one give the room back; live publishes are never refused.
     assert (await socket.request(retained_publish("/home/flood/40", big, "full")))["op"] == "error"
@@ -119,7 +91,7 @@ async def test_each_bus_counts_the_bytes_its_retained_values_hold(make_bus, requ
 
 @pytest.mark.parametrize(("topics", "size"), [(1_500, 100), (1_200, 5_000)])
 async def test_a_subscriber_receives_every_retained_value_even_beyond_what_a_socket_may_queue(
-    bus, publisher, topics, size
+    memory_bus, publisher, topics, size
 ):
     # More retained values than a socket may have waiting (1,000 frames, or PUSH_MAX_QUEUED_BYTES: 4 MiB; the
     # second case holds 6 MB): the replay waits for the socket to take them instead of closing it with 4408, which

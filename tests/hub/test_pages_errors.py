@@ -19,6 +19,10 @@ from django.template.loader import render_to_string
 
 from tests.support.runhub import PROJECT_DIR, running_hub
 
+# runhub loads the ASGI application, whose django.setup() configures logging again and so drops the handler
+# pytest captures log records with. Loaded here, at collection, it does that once before any test captures.
+import hub.asgi  # noqa: F401  isort: skip
+
 # Django's debug pages: the 404 lists the URL map, the 500 shows the traceback and settings.
 DEBUG_PAGE_MARKS = ("Using the URLconf defined in", "Traceback", "DEBUG = True", "technical_500")
 

@@ -28,6 +28,7 @@ from django.db.utils import DatabaseError
 
 from downloads import audit
 from downloads.http_range import UNSATISFIABLE, multipart_parts, nginx_range_bytes, parse_ranges
+from downloads.models import DownloadEvent
 from downloads.selectors import link_records
 from downloads.signing import (
     InvalidLink,
@@ -47,6 +48,14 @@ logger = logging.getLogger(__name__)
 NOT_AUTHENTIC_BODY = b"Not found\n"
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")]
 _MAX_HEADER_VALUE = 8192
+# A link longer than this is not even split (a real one is far shorter: its path is at most MAX_PATH_LENGTH).
+_MAX_LINK_LENGTH = 4096
+# What the audit row can hold, from its own fields: longer values are cut, never refused.
+_AUDIT_METHOD = DownloadEvent._meta.get_field("method").max_length
+_AUDIT_CUSTOMER = DownloadEvent._meta.get_field("customer").max_length
+_AUDIT_PATH = DownloadEvent._meta.get_field("path").max_length
+_AUDIT_USER_AGENT = DownloadEvent._meta.get_field("user_agent").max_length
+_CACHING = [(b"cache-control", b"private, no-transform"), (b"x-content-type-options", b"nosniff")]
 # Under X-Accel-Redirect nginx sends the file and writes these itself (from the file and the client's Range).
 _NGINX_SETS = frozenset((b"content-length", b"content-range", b"accept-ranges", b"etag", b"last-modified"))
 
@@ -86,7 +95,28 @@ def config_from_settings() -> DownloadConfig:
 _UNKNOWN = object()
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """An answer that serves no file: status, the audit's outcome, the text body and any headers of its own."""
+
+    status: int
+    outcome: str
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+_METHOD_NOT_ALLOWED = _Refusal(405, "method", b"Method not allowed\n", ((b"allow", b"GET, HEAD"),))
+_FORBIDDEN = _Refusal(403, "forbidden", b"Forbidden\n")
+_NOT_AUTHENTIC = _Refusal(404, "invalid", NOT_AUTHENTIC_BODY)
+_EXPIRED = _Refusal(410, "expired", b"Link expired\n")
+_REVOKED = _Refusal(410, "revoked", b"Link revoked\n")
+_USED_UP = _Refusal(410, "used_up", b"Download limit reached\n")
+_FILE_MISSING = _Refusal(404, "missing", b"File not found\n")
+_UNSATISFIABLE = _Refusal(416, "unsatisfiable", b"Range not satisfiable\n")
+_UNAVAILABLE = _Refusal(503, "error", b"Service unavailable, try again later\n")
+
+
+@dataclass(slots=True, kw_only=True)
 class _Plan:
     """What to answer for an authentic, unexpired link, decided in the worker thread."""
 
@@ -106,6 +136,16 @@ class _Plan:
     ranges: str = ""  # what the audit's range column says for several ranges
     file_bytes: int = 0  # of the file's bytes, how many the answer carries (without multipart framing)
 
+    @classmethod
+    def refused(cls, refusal: _Refusal, link_id: int | None = None, headers: list | None = None) -> _Plan:
+        return cls(
+            status=refusal.status,
+            outcome=refusal.outcome,
+            body=refusal.body,
+            link_id=link_id,
+            headers=list(refusal.headers) if headers is None else headers,
+        )
+
 
 @functools.lru_cache(maxsize=4096)
 def _content_type(path: str) -> bytes:
@@ -113,8 +153,10 @@ def _content_type(path: str) -> bytes:
     return (mimetypes.guess_type(path)[0] or "application/octet-stream").encode("latin-1")
 
 
+@functools.lru_cache(maxsize=4096)
 def content_disposition(path: str) -> bytes:
     """``attachment`` with the file's own name: an ASCII fallback and RFC 5987 ``filename*`` for the rest."""
+    # Built for every answer, and a busy link asks for the same name again and again (docs/benchmarks.md).
     name = path.rsplit("/", 1)[-1]
     fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in name)
     value = f'attachment; filename="{fallback}"'
@@ -166,14 +208,13 @@ class DownloadApp:
             return
         if scope["type"] != "http":
             return
-        attempt = audit.Attempt(at=self.clock(), method=scope.get("method", "")[:8], status=0, outcome="")
+        attempt = audit.Attempt(at=self.clock(), method=scope.get("method", "")[:_AUDIT_METHOD], status=0, outcome="")
         try:
             await self._answer(scope, receive, send, attempt)
         except Exception:
             logger.exception("download failed")
             if attempt.status == 0:
-                attempt.status, attempt.outcome = 503, "error"
-                await _text(send, 503, b"Service unavailable, try again later\n", attempt.method)
+                await _refuse(send, attempt, _UNAVAILABLE)
         finally:
             try:
                 self.submit(attempt)
@@ -182,83 +223,92 @@ class DownloadApp:
 
     async def _answer(self, scope, receive, send, attempt: audit.Attempt) -> None:
         headers = _headers(scope)
-        attempt.ip = self._client_ip(scope, headers)
-        attempt.user_agent = headers.get(b"user-agent", b"")[:512].decode("latin-1")
-        method = attempt.method
-        path = scope["path"]
-        rest = path[len(self.config.prefix) :] if path.startswith(self.config.prefix) else path.lstrip("/")
-        parts = split_link(rest) if len(rest) <= 4096 else None
-        if parts is not None:
-            attempt.customer, attempt.path = parts.customer[:200], parts.path[:1088]
-        if method not in ("GET", "HEAD"):
-            attempt.status, attempt.outcome = 405, "method"
-            await _text(send, 405, b"Method not allowed\n", method, [(b"allow", b"GET, HEAD")])
-            return
-        if parts is None:
-            attempt.status, attempt.outcome, attempt.path = 403, "forbidden", rest[:1088]
-            await _text(send, 403, b"Forbidden\n", method)
-            return
-        try:
-            link = verify_link(parts, keys=self.config.keys, legacy=self.config.legacy)
-        except InvalidLink:
-            attempt.status, attempt.outcome = 404, "invalid"
-            await _text(send, 404, NOT_AUTHENTIC_BODY, method)
-            return
-        if link.is_expired(attempt.at):
-            attempt.status, attempt.outcome = 410, "expired"
-            await _text(send, 410, b"Link expired\n", method)
+        link = self._verified_link(scope, headers, attempt)
+        if type(link) is _Refusal:
+            # Written out rather than through _refuse: a forged link costs ~9 µs, another coroutine call 0.3.
+            attempt.status, attempt.outcome = link.status, link.outcome
+            await _text(send, link.status, link.body, attempt.method, link.headers)
             return
         range_header = headers.get(b"range", b"").decode("latin-1") or None
         if_range = headers.get(b"if-range", b"").decode("latin-1") or None
-        loop = asyncio.get_running_loop()
-        known, record = link_records.peek(link)
         client = (attempt.ip, attempt.user_agent)
+        known, record = link_records.peek(link)
         if known and (record is None or not record.capped):
             # The record is fresh in memory and no count must be claimed: no database work is left, only the
             # file's metadata (and a small file's bytes), from the page cache in microseconds. A thread trip
             # would cost more than it saves here; bigger files are still read on threads.
-            plan = self._plan(link, method, range_header, if_range, attempt.at, client, record=record)
+            plan = self._plan(link, attempt.method, range_header, if_range, attempt.at, client, record=record)
         else:
-            plan = await loop.run_in_executor(
-                self.executor, self._plan, link, method, range_header, if_range, attempt.at, client
+            plan = await asyncio.get_running_loop().run_in_executor(
+                self.executor, self._plan, link, attempt.method, range_header, if_range, attempt.at, client
             )
         attempt.status, attempt.outcome, attempt.link_id = plan.status, plan.outcome, plan.link_id
         attempt.count_pending = plan.count_pending
         if plan.status not in (200, 206):
-            await _text(send, plan.status, plan.body, method, plan.headers)
+            await _text(send, plan.status, plan.body, attempt.method, plan.headers)
             return
-        if plan.ranges:
-            attempt.range = plan.ranges
-        elif plan.first or plan.length != plan.size:
-            attempt.range = f"{plan.first}-{plan.first + plan.length - 1}/{plan.size}"
-        if self.journal is not None:
-            # On disk before any byte goes out: a kill from here on cannot lose this download's audit. The line
-            # says the whole answer went out, which is what a replay records if the kill comes mid-body.
-            attempt.bytes_sent = plan.file_bytes if method == "GET" else 0
-            try:
-                self.journal(attempt)
-            except OSError:
-                logger.exception("download audit journal not writable: refusing to serve without an audit")
-                attempt.status, attempt.outcome, attempt.bytes_sent = 503, "error", 0
-                await _text(send, 503, b"Service unavailable, try again later\n", method)
-                return
+        attempt.range = _audit_range(plan)
+        if self.journal is not None and not self._journaled(attempt, plan):
             attempt.bytes_sent = 0
-        if self.config.accel_location:
-            # nginx sends the bytes and does Range itself; the audit records what it was asked to hand out.
-            attempt.accel, attempt.bytes_sent = True, plan.file_bytes if method == "GET" else 0
-            target = f"{self.config.accel_location}/{quote(plan.relative, safe='/')}"
-            response_headers = [
-                (b"x-accel-redirect", target.encode("ascii")),
-                # An empty body nginx can see the end of: it keeps the upstream connection alive (it closes it
-                # after a chunked one, which halved the rate here).
-                (b"content-length", b"0"),
-                *(header for header in plan.headers if header[0] not in _NGINX_SETS),
-            ]
-            await send({"type": "http.response.start", "status": 200, "headers": response_headers})
-            await send({"type": "http.response.body", "body": b""})
+            await _refuse(send, attempt, _UNAVAILABLE)
             return
+        if self.config.accel_location:
+            await self._hand_to_nginx(send, plan, attempt)
+        else:
+            await self._send_file(receive, send, plan, attempt)
+
+    def _verified_link(self, scope, headers, attempt: audit.Attempt) -> VerifiedLink | _Refusal:
+        """The authentic, unexpired link the request names, or why not; fills in the attempt's request fields."""
+        attempt.ip = self._client_ip(scope, headers)
+        attempt.user_agent = headers.get(b"user-agent", b"")[:_AUDIT_USER_AGENT].decode("latin-1")
+        path = scope["path"]
+        rest = path[len(self.config.prefix) :] if path.startswith(self.config.prefix) else path.lstrip("/")
+        parts = split_link(rest) if len(rest) <= _MAX_LINK_LENGTH else None
+        if parts is not None:
+            attempt.customer, attempt.path = parts.customer[:_AUDIT_CUSTOMER], parts.path[:_AUDIT_PATH]
+        if attempt.method not in ("GET", "HEAD"):
+            return _METHOD_NOT_ALLOWED
+        if parts is None:
+            attempt.path = rest[:_AUDIT_PATH]
+            return _FORBIDDEN
+        try:
+            link = verify_link(parts, keys=self.config.keys, legacy=self.config.legacy)
+        except InvalidLink:
+            return _NOT_AUTHENTIC
+        if link.is_expired(attempt.at):
+            return _EXPIRED
+        return link
+
+    def _journaled(self, attempt: audit.Attempt, plan: _Plan) -> bool:
+        """On disk before any byte goes out: a kill from here on cannot lose this download's audit. The line says
+        the whole answer went out, which is what a replay records if the kill comes mid-body. False when the
+        journal cannot be written (then nothing is served: no download without its audit)."""
+        attempt.bytes_sent = plan.file_bytes if attempt.method == "GET" else 0
+        try:
+            self.journal(attempt)
+        except OSError:
+            logger.exception("download audit journal not writable: refusing to serve without an audit")
+            return False
+        attempt.bytes_sent = 0
+        return True
+
+    async def _hand_to_nginx(self, send, plan: _Plan, attempt: audit.Attempt) -> None:
+        # nginx sends the bytes and does Range itself; the audit records what it was asked to hand out.
+        attempt.accel, attempt.bytes_sent = True, plan.file_bytes if attempt.method == "GET" else 0
+        target = f"{self.config.accel_location}/{quote(plan.relative, safe='/')}"
+        response_headers = [
+            (b"x-accel-redirect", target.encode("ascii")),
+            # An empty body nginx can see the end of: it keeps the upstream connection alive (it closes it
+            # after a chunked one, which halved the rate here).
+            (b"content-length", b"0"),
+            *(header for header in plan.headers if header[0] not in _NGINX_SETS),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": response_headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _send_file(self, receive, send, plan: _Plan, attempt: audit.Attempt) -> None:
         await send({"type": "http.response.start", "status": plan.status, "headers": plan.headers})
-        if method == "HEAD" or plan.length == 0:
+        if attempt.method == "HEAD" or plan.length == 0:
             await send({"type": "http.response.body", "body": b""})
         elif plan.body or plan.length <= self.config.inline_size:
             await send({"type": "http.response.body", "body": plan.body})
@@ -271,34 +321,46 @@ class DownloadApp:
     ) -> _Plan:
         """The link's record, the file, the Range and the download count (in a worker thread unless the record
         is already known and nothing needs the database). ``client`` is (address, User-Agent)."""
-        from downloads.services import link_download_resume, link_download_start
-
         if record is _UNKNOWN:
             try:
-                # Before the database: no record can name such a path, and PostgreSQL refuses a NUL in a query.
-                check_relative_path(link.path)
+                record = _record_for(link)
             except UnsafePath:
-                return _Plan(404, "missing", b"File not found\n")
-            try:
-                record = link_records.record_for(link)
-            except DatabaseError:
-                close_old_connections()  # a dropped connection is replaced on the next try
-                record = link_records.record_for(link)
-        if record is None and link.format == "hub":
-            # Every hub link is recorded when issued: no record means an admin deleted it.
-            return _Plan(410, "revoked", b"Link revoked\n")
+                return _Plan.refused(_FILE_MISSING)
         link_id = record.id if record else None
-        if record is not None and record.revoked:
-            return _Plan(410, "revoked", b"Link revoked\n", link_id)
-        if record is not None and record.used_up and (method != "GET" or range_header is None):
-            # Only a Range GET may still be served: as the continuation of the download that took the last unit.
-            return _Plan(410, "used_up", b"Download limit reached\n", link_id)
-        try:
-            real, relative, status = stat_under_real_root(self.config.root, link.path)
-        except (UnsafePath, OSError):
-            return _Plan(404, "missing", b"File not found\n", link_id)
-        if not stat.S_ISREG(status.st_mode):
-            return _Plan(404, "missing", b"File not found\n", link_id)
+        refusal = _record_refusal(link, record, method, range_header)
+        if refusal is not None:
+            return _Plan.refused(refusal, link_id)
+        found = _regular_file(self.config.root, link.path)
+        if found is None:
+            return _Plan.refused(_FILE_MISSING, link_id)
+        real, relative, status = found
+        size = status.st_size
+        wanted, nginx_bytes, etag, last_modified = self._select_ranges(status, range_header, if_range)
+        if wanted == UNSATISFIABLE:
+            return _Plan.refused(_UNSATISFIABLE, link_id, [(b"content-range", f"bytes */{size}".encode("ascii"))])
+        first, last = wanted[0] if wanted else (0, size - 1)
+        plan = _Plan(
+            status=206 if wanted else 200,
+            outcome="partial" if wanted else "served",
+            link_id=link_id,
+            file=real,
+            size=size,
+            first=first,
+            length=last - first + 1 if size else 0,
+            relative=relative,
+            file_bytes=_file_bytes(wanted, size, nginx_bytes),
+        )
+        if method == "GET" and record is not None:  # HEAD never counts
+            if not record.capped:
+                plan.count_pending = first == 0  # the audit batch counts it
+            elif not self._claim(link, record, plan, now=now, client=client):
+                return _Plan.refused(_USED_UP, link_id)
+        self._finish(plan, link, method, wanted, etag, last_modified)
+        return plan
+
+    def _select_ranges(self, status: os.stat_result, range_header, if_range) -> tuple:
+        """The ranges to send (None for the whole file, or UNSATISFIABLE), how many bytes nginx will send of them
+        under X-Accel (else None), and the file's ETag and Last-Modified (empty when nothing reads it)."""
         size = status.st_size
         etag = f'"{status.st_mtime_ns:x}-{size:x}"'
         accel = bool(self.config.accel_location)
@@ -307,9 +369,10 @@ class DownloadApp:
         wanted = parse_ranges(range_header, size)
         # Under X-Accel nginx checks If-Range itself, against its own validators only ("<mtime hex>-<size hex>",
         # Last-Modified): the hub's ETag would send the client the whole file.
-        validators = (last_modified, *_nginx_etag(accel, status)) if accel else (etag, last_modified)
-        if if_range is not None and if_range not in validators:
-            wanted = None  # the file changed since the client's first part: send it all again
+        if if_range is not None:
+            validators = (last_modified, *_nginx_etag(accel, status)) if accel else (etag, last_modified)
+            if if_range not in validators:
+                wanted = None  # the file changed since the client's first part: send it all again
         nginx_bytes = None
         if accel and wanted and wanted != UNSATISFIABLE:
             # What nginx will hand out is what counts: it sends overlapping ranges as asked, and the whole file
@@ -317,77 +380,52 @@ class DownloadApp:
             nginx_bytes = nginx_range_bytes(range_header, size)
             if nginx_bytes is None:
                 wanted = None
-        common = [
-            (b"accept-ranges", b"bytes"),
-            (b"etag", etag.encode("ascii")),
-            (b"cache-control", b"private, no-transform"),
-            (b"x-content-type-options", b"nosniff"),
-        ]
-        if not accel:
-            common.insert(2, (b"last-modified", last_modified.encode("ascii")))
-        if wanted == UNSATISFIABLE:
-            return _Plan(
-                416,
-                "unsatisfiable",
-                b"Range not satisfiable\n",
-                link_id,
-                headers=[(b"content-range", f"bytes */{size}".encode("ascii"))],
-            )
-        first, last = wanted[0] if wanted else (0, size - 1)
-        length = last - first + 1 if size else 0
-        file_bytes = sum(b - a + 1 for a, b in wanted) if wanted else size
-        if nginx_bytes is not None:
-            file_bytes = nginx_bytes
-        # A GET that includes byte 0 starts a download; HEAD never counts. A capped link's Range that skips byte 0
-        # is a continuation only of this client's recent download with bytes left in its budget (twice the file),
-        # else it starts one too: without that, `bytes=1-` again and again would fetch a capped file for ever.
-        count_pending = False
-        if method == "GET" and record is not None:
-            if record.capped:
-                ip, user_agent = client
-                counted = dict(record=record, ip=ip, user_agent=user_agent, bytes_planned=file_bytes, now=now)
-                resumed = first > 0 and link_download_resume(
-                    **counted, file_size=size, window=self.config.resume_window
-                )
-                if not resumed:
-                    started = link_download_start(**counted)
-                    link_records.forget(link)  # its count changed: the next fetch reads it afresh
-                    if not started:
-                        return _Plan(410, "used_up", b"Download limit reached\n", link_id)
-            elif first == 0:
-                count_pending = True
+        return wanted, nginx_bytes, etag, last_modified
+
+    def _claim(self, link: VerifiedLink, record, plan: _Plan, *, now: datetime, client) -> bool:
+        """Take a unit of a capped link's cap for this GET, or continue this client's download; False when none is
+        left. A GET that includes byte 0 starts a download. A Range that skips byte 0 is a continuation only of
+        this client's recent download with bytes left in its budget (twice the file), else it starts one too:
+        without that, `bytes=1-` again and again would fetch a capped file for ever."""
+        from downloads.services import link_download_resume, link_download_start
+
+        ip, user_agent = client
+        counted = dict(record=record, ip=ip, user_agent=user_agent, bytes_planned=plan.file_bytes, now=now)
+        if plan.first > 0 and link_download_resume(**counted, file_size=plan.size, window=self.config.resume_window):
+            return True
+        started = link_download_start(**counted)
+        link_records.forget(link)  # its count changed: the next fetch reads it afresh
+        return started
+
+    def _finish(self, plan: _Plan, link: VerifiedLink, method: str, wanted, etag: str, last_modified: str) -> None:
+        """The served answer's headers, its multipart framing for several ranges, and a small file's bytes."""
         content_type = _content_type(link.path)
-        plan = _Plan(
-            206 if wanted else 200,
-            "partial" if wanted else "served",
-            b"",
-            link_id,
-            count_pending,
-            real,
-            size,
-            first,
-            length,
-            relative=relative,
-            file_bytes=file_bytes,
-        )
         if wanted and len(wanted) > 1:
             # Parts apart from each other: one multipart/byteranges answer (RFC 9110 §14.6), at most 16 parts.
             boundary = secrets.token_hex(16).encode("ascii")
-            plan.parts, plan.length = multipart_parts(wanted, size=size, content_type=content_type, boundary=boundary)
-            plan.ranges = ",".join(f"{first}-{last}" for first, last in wanted) + f"/{size}"
+            plan.parts, plan.length = multipart_parts(
+                wanted, size=plan.size, content_type=content_type, boundary=boundary
+            )
+            plan.ranges = ",".join(f"{first}-{last}" for first, last in wanted) + f"/{plan.size}"
             content_type = b"multipart/byteranges; boundary=" + boundary
+        accel = bool(self.config.accel_location)
         plan.headers = [
             (b"content-type", content_type),
             (b"content-length", str(plan.length).encode("ascii")),
             (b"content-disposition", content_disposition(link.path)),
-            *common,
+            (b"accept-ranges", b"bytes"),
+            (b"etag", etag.encode("ascii")),
         ]
+        if not accel:  # under X-Accel nginx writes Last-Modified itself
+            plan.headers.append((b"last-modified", last_modified.encode("ascii")))
+        plan.headers += _CACHING
         if wanted and not plan.parts:
-            plan.headers.append((b"content-range", f"bytes {first}-{last}/{size}".encode("ascii")))
+            plan.headers.append(
+                (b"content-range", f"bytes {plan.first}-{plan.first + plan.length - 1}/{plan.size}".encode("ascii"))
+            )
         if method == "GET" and 0 < plan.length <= self.config.inline_size and not accel:
-            with open(real, "rb") as handle:
-                plan.body = b"".join(_read_parts(handle, plan.parts or [(first, length)]))
-        return plan
+            with open(plan.file, "rb") as handle:
+                plan.body = b"".join(_read_parts(handle, plan.parts or [(plan.first, plan.length)]))
 
     async def _stream(self, receive, send, plan: _Plan) -> int:
         """Send the answer's file slices (and a multipart answer's framing) a chunk at a time; stop early if the
@@ -443,6 +481,55 @@ def _nginx_etag(accel: bool, status: os.stat_result) -> tuple[str, ...]:
     return (f'"{int(status.st_mtime):x}-{status.st_size:x}"',) if accel else ()
 
 
+def _record_for(link: VerifiedLink):
+    """The link's record (None for an unrecorded legacy link); :class:`UnsafePath` for a path no record can name."""
+    # Before the database: no record can name such a path, and PostgreSQL refuses a NUL in a query.
+    check_relative_path(link.path)
+    try:
+        return link_records.record_for(link)
+    except DatabaseError:
+        close_old_connections()  # a dropped connection is replaced on the next try
+        return link_records.record_for(link)
+
+
+def _record_refusal(link: VerifiedLink, record, method: str, range_header: str | None) -> _Refusal | None:
+    """Why the link's record allows no answer (deleted, revoked, used up), if it does not."""
+    if record is None:
+        # Every hub link is recorded when issued: no record means an admin deleted it.
+        return _REVOKED if link.format == "hub" else None
+    if record.revoked:
+        return _REVOKED
+    if record.used_up and (method != "GET" or range_header is None):
+        # Only a Range GET may still be served: as the continuation of the download that took the last unit.
+        return _USED_UP
+    return None
+
+
+def _regular_file(root: str, path: str) -> tuple[str, str, os.stat_result] | None:
+    """(real path, path under the root, stat) of the regular file ``path`` names under ``root``, else None."""
+    try:
+        real, relative, status = stat_under_real_root(root, path)
+    except (UnsafePath, OSError):
+        return None
+    return (real, relative, status) if stat.S_ISREG(status.st_mode) else None
+
+
+def _file_bytes(wanted, size: int, nginx_bytes: int | None) -> int:
+    """Of the file's bytes, how many the answer carries: what nginx will send, the ranges', or the whole file."""
+    if nginx_bytes is not None:
+        return nginx_bytes
+    return sum(last - first + 1 for first, last in wanted) if wanted else size
+
+
+def _audit_range(plan: _Plan) -> str:
+    """The range column of a served answer's audit row: empty for the whole file."""
+    if plan.ranges:
+        return plan.ranges
+    if plan.first or plan.length != plan.size:
+        return f"{plan.first}-{plan.first + plan.length - 1}/{plan.size}"
+    return ""
+
+
 def _read_parts(handle, parts) -> list[bytes]:
     """A small answer's body: literal multipart framing as it is, file slices read from ``handle``."""
     pieces = []
@@ -472,6 +559,11 @@ def _headers(scope) -> dict[bytes, bytes]:
     for name, value in scope.get("headers", ()):
         found.setdefault(name.lower(), value[:_MAX_HEADER_VALUE])
     return found
+
+
+async def _refuse(send, attempt: audit.Attempt, refusal: _Refusal) -> None:
+    attempt.status, attempt.outcome = refusal.status, refusal.outcome
+    await _text(send, refusal.status, refusal.body, attempt.method, refusal.headers)
 
 
 async def _text(send, status: int, body: bytes, method: str, extra=()) -> None:

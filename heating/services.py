@@ -43,6 +43,7 @@ class CommandRefused(ValueError):
 # --- nodes -----------------------------------------------------------------------------------------------------
 
 
+@transaction.atomic
 def node_register(*, address: int, at: datetime) -> Node:
     """The node with this address, created (and announced as ``heating.node_seen``) when first heard."""
     node, created = Node.objects.get_or_create(address=address, defaults={"first_seen": at, "last_heard": at})
@@ -53,6 +54,7 @@ def node_register(*, address: int, at: datetime) -> Node:
     return node
 
 
+@transaction.atomic
 def node_product_set(
     *, node: Node, manufacturer_id: int, product_id: int, definition: DeviceDefinition | None, at: datetime
 ) -> Node:
@@ -92,6 +94,7 @@ def nodes_heard_save(*, nodes: Iterable[Node]) -> None:
         Node.objects.bulk_update(nodes, _HEARD_FIELDS)
 
 
+@transaction.atomic
 def node_reachability_set(*, node: Node, reachable: bool, at: datetime) -> None:
     """A node starts or stops answering: ``heating.link_changed`` with ``data.node``."""
     node.reachable = reachable
@@ -264,6 +267,7 @@ def command_requeue(*, command: Command) -> None:
     Command.objects.filter(pk=command.pk).update(state=command.state)
 
 
+@transaction.atomic
 def command_confirm(*, command: Command, at: datetime) -> None:
     """The node's STATUS carried the written value: ``heating.command_confirmed``."""
     command.state = CommandState.CONFIRMED
@@ -272,6 +276,7 @@ def command_confirm(*, command: Command, at: datetime) -> None:
     messaging.publish("heating.command_confirmed", _command_data(command, at), source=SOURCE, occurred_at=at)
 
 
+@transaction.atomic
 def command_fail(*, command: Command, error: str, at: datetime) -> None:
     command.state = CommandState.FAILED
     command.finished_at = at
@@ -298,6 +303,7 @@ def _command_data(command: Command, at: datetime) -> dict:
 # --- the modem link --------------------------------------------------------------------------------------------
 
 
+@transaction.atomic
 def link_state_record(*, up: bool, port: str, detail: str, at: datetime, publish: bool, **details: Any) -> None:
     """The worker's heartbeat with the modem link's state in it; ``publish`` when the state changed."""
     heartbeat_record(

@@ -144,7 +144,11 @@ def redis_layer(redis_url):
 
     previous = channel_layers.set(DEFAULT_CHANNEL_LAYER, make())
     yield make
-    channel_layers.set(DEFAULT_CHANNEL_LAYER, previous)
+    if previous is None:
+        # None means "not built yet": putting None back would leave every later test with no channel layer.
+        channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+    else:
+        channel_layers.set(DEFAULT_CHANNEL_LAYER, previous)
 
 
 @pytest.mark.services

@@ -140,3 +140,27 @@ def test_a_browser_switches_hardware_over_the_action_topic_only_with_send_comman
     asyncio.run(push.browser_publish(user=user, topic=topic, payload=1))
     command = Command.objects.get()
     assert (command.endpoint, command.value, command.origin, command.requested_by) == ("Heating", "01", "push", user)
+
+
+@pytest.mark.parametrize("outcome", ["confirm", "fail"])
+def test_a_command_changes_state_only_together_with_its_event(heater, monkeypatch, outcome):
+    """A command's new state and its heating.command_* event commit together: if the event cannot be written, the
+    state stays as it was (a watcher never sees a failed or confirmed command whose event is missing)."""
+    from heating import services
+    from heating.selectors import node_definition
+
+    command = services.command_queue(node=heater, endpoint="Heating", value=1, definition=node_definition(heater))
+
+    def event_not_written(*args, **kwargs):
+        raise RuntimeError("the outbox refused the event")
+
+    monkeypatch.setattr(services.messaging, "publish", event_not_written)
+    finish = {
+        "confirm": lambda: services.command_confirm(command=command, at=timezone.now()),
+        "fail": lambda: services.command_fail(command=command, error="no answer", at=timezone.now()),
+    }[outcome]
+    with pytest.raises(RuntimeError):
+        finish()
+    command.refresh_from_db()
+    assert command.state == "queued"
+    assert not OutboxEvent.objects.filter(type__startswith="heating.command_").exists()

@@ -233,7 +233,7 @@ def test_an_unplugged_modem_puts_the_link_down_and_it_comes_back(radio):
     wait_for(lambda: not worker.link_up, what="link down")
     wait_for(lambda: link_state()["up"] is False, what="link down in the heartbeat")
     status, report = run_checks()
-    assert status == "degraded"
+    assert status == "degraded", report
     assert not report["heating:modem_link"]["ok"]
     wait_for(lambda: worker.link_up, timeout=15, what="link up again")
     assert worker.stats.reconnects >= 1

@@ -6,16 +6,14 @@ checks it when the apps load, before anything is served.
 
 from __future__ import annotations
 
-import os
 import runpy
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from downloads.keys import key_ring_from
+from tests.support.runhub import embedded_environment, manage
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_FILE = PROJECT_ROOT / "hub" / "settings.py"
@@ -70,16 +68,7 @@ def test_malformed_downloads_keys_are_refused_naming_the_variable_not_the_secret
 
 def test_malformed_downloads_keys_stop_start_up(tmp_path):
     """The apps load (any manage.py command, or the ASGI application) and stop on a malformed DOWNLOADS_KEYS."""
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("DOWNLOADS_")}
-    environment.update(DOWNLOADS_KEYS="k1:c2hvcnQ=", HUB_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="hub.settings")
-    finished = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        cwd=PROJECT_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    finished = manage(embedded_environment(tmp_path, DOWNLOADS_KEYS="k1:c2hvcnQ="), "check", timeout=60)
     assert finished.returncode != 0
     assert "ImproperlyConfigured: DOWNLOADS_KEYS is not valid: key 'k1' is shorter than 16 bytes" in (finished.stderr)
     assert "c2hvcnQ=" not in finished.stderr

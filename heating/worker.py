@@ -95,6 +95,9 @@ class _InFlight:
 
 @dataclass
 class WorkerStats:
+    """Counts since start. Packets, duplicates and readings count once their batch is committed, so a reader that
+    sees them has the batch's rows in the database too."""
+
     packets: int = 0
     readings: int = 0
     decode_errors: int = 0
@@ -248,10 +251,10 @@ class SerialWorker(Worker):
         heard: dict[int, Node] = {}
         to_query: list[tuple[int, int]] = []
         woken: set[int] = set()
+        duplicates = 0
         now = self.clock()
         with transaction.atomic():
             for packet in batch:
-                self.stats.packets += 1
                 if packet.function is not Function.STATUS:
                     continue  # another host's QUERY/COMMAND heard on the air
                 state = self._node_state(packet.register_address)
@@ -262,7 +265,7 @@ class SerialWorker(Worker):
                 heard[node.pk] = node
                 signature = (packet.nonce, packet.register_id, packet.value)
                 if state.last_status == signature:
-                    self.stats.duplicates += 1
+                    duplicates += 1
                     continue
                 state.last_status = signature
                 state.heard_at = now
@@ -287,8 +290,10 @@ class SerialWorker(Worker):
                 self._confirm(packet, at)
             if readings:
                 services.readings_record(readings=readings)
-                self.stats.readings += len(readings)
             services.nodes_heard_save(nodes=heard.values())
+        self.stats.packets += len(batch)
+        self.stats.duplicates += duplicates
+        self.stats.readings += len(readings)
         for address, register_id in to_query:
             self.modem.send(query_line(destination=address, register_id=register_id, source=self.network.address))
         for address in woken:

@@ -1,0 +1,1 @@
+"""The thermostat as pure functions: the heat/no-heat decision, weekly schedules and which target applies now."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
@@ -178,3 +179,24 @@ def parse_time_zone(value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError("unknown time zone") from None
     return value
+
+
+SYSTEM_LOCALTIME = Path("/etc/localtime")
+
+
+def system_time_zone(localtime: Path = SYSTEM_LOCALTIME) -> str:
+    """The IANA name of the machine's zone: where ``/etc/localtime`` links to (…/zoneinfo/Europe/Berlin →
+    ``Europe/Berlin``), else ``UTC`` (no link, a copied file, or a name the zone database does not know)."""
+    try:
+        # One link deep, not resolve(): inside the zone database some names link on to others (posix/…, UTC).
+        target = os.path.normpath(os.path.join(localtime.parent, os.readlink(localtime)))
+    except OSError:  # absent, or a regular file (a copy of the zone's data, which carries no name)
+        return "UTC"
+    _before, marker, name = target.rpartition("/zoneinfo/")
+    name = name.removeprefix("posix/")  # the same zones, under the name people use
+    if not marker or not name:
+        return "UTC"
+    try:
+        return parse_time_zone(name)
+    except ValueError:
+        return "UTC"

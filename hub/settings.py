@@ -8,6 +8,7 @@ Embedded defaults apply when a variable is absent (``make run`` needs none);
 from __future__ import annotations
 
 import secrets
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -15,7 +16,14 @@ from zoneinfo import ZoneInfo
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from hub.env import Env, parse_bind, parse_published_port, parse_time_zone, production_refusals
+from hub.env import (
+    Env,
+    parse_bind,
+    parse_published_port,
+    parse_time_zone,
+    production_refusals,
+    system_time_zone,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = Env()
@@ -172,7 +180,23 @@ AXES_LOCKOUT_TEMPLATE = "pages/lockout.html"
 
 # --- Internationalisation -------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env.parsed("TIME_ZONE", parse_time_zone, "UTC", "expected an IANA time zone such as Europe/Madrid")
+# The house's one zone: schedules, boosts and the admin use it (pages show other times in the viewer's zone).
+# TIME_ZONE is its old name, still read; a container's own zone is UTC, so docker compose requires HUB_TIME_ZONE.
+_OLD_TIME_ZONE = env.parsed("TIME_ZONE", parse_time_zone, None, "expected an IANA time zone such as Europe/Madrid")
+if _OLD_TIME_ZONE is not None:
+    warnings.warn(
+        f"TIME_ZONE is deprecated: set HUB_TIME_ZONE={_OLD_TIME_ZONE} instead"
+        + (" (HUB_TIME_ZONE is set and wins)" if env.is_set("HUB_TIME_ZONE") else ""),
+        FutureWarning,  # shown by default, unlike DeprecationWarning: it is meant for the operator
+        stacklevel=1,
+    )
+HUB_TIME_ZONE = env.parsed(
+    "HUB_TIME_ZONE",
+    parse_time_zone,
+    _OLD_TIME_ZONE or system_time_zone(),
+    "expected an IANA time zone such as Europe/Madrid",
+)
+TIME_ZONE = HUB_TIME_ZONE
 USE_I18N = True
 USE_TZ = True
 
@@ -397,7 +421,11 @@ DOWNLOADS_HOST = env.str("DOWNLOADS_HOST")
 # derived from SECRET_KEY (signs) and each of SECRET_KEY_FALLBACKS (still verify).
 DOWNLOADS_KEYS = env.str("DOWNLOADS_KEYS")
 DOWNLOADS_LEGACY_SECRET = env.str("DOWNLOADS_LEGACY_SECRET")
-DOWNLOADS_LEGACY_TZ = ZoneInfo(env.parsed("DOWNLOADS_LEGACY_TZ", parse_time_zone, TIME_ZONE, "expected an IANA zone"))
+# The zone the old tool's server wrote expiry times in: it stays the old TIME_ZONE (else UTC) and never follows
+# HUB_TIME_ZONE, or setting the house's zone would move the expiry of every legacy link already handed out.
+DOWNLOADS_LEGACY_TZ = ZoneInfo(
+    env.parsed("DOWNLOADS_LEGACY_TZ", parse_time_zone, _OLD_TIME_ZONE or "UTC", "expected an IANA zone")
+)
 DOWNLOADS_DEFAULT_EXPIRY_DAYS = env.int("DOWNLOADS_DEFAULT_EXPIRY_DAYS", 7, minimum=1)
 # How long a web process may reuse a link's record: a revocation made elsewhere reaches it within this. 0: never.
 DOWNLOADS_LINK_CACHE_SECONDS = env.int("DOWNLOADS_LINK_CACHE_SECONDS", 1, minimum=0, maximum=60)

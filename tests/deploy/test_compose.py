@@ -332,6 +332,7 @@ def compose_project(environ: dict[str, str], *, with_plain_overlay: bool) -> dic
     """What compose runs: docker-compose.yml, then the overlay merged over it (ports lists are appended)."""
     environ = {"SECRET_KEY": "s", "ALLOWED_HOSTS": "h", "POSTGRES_PASSWORD": "p", "RABBITMQ_PASSWORD": "r"} | {
         "MQTT_PASSWORD": "m",
+        "HUB_TIME_ZONE": "Europe/Berlin",
         **environ,
     }
     project = yaml.safe_load(interpolate_with(COMPOSE_TEXT, environ))
@@ -412,3 +413,12 @@ def test_the_mqtt_ports_are_in_the_env_examples():
         assert re.search(rf"^# {name}=", production, re.MULTILINE), name
     assert "deploy/mqtt-lan-plain.yml" in production
     assert re.search(r"^# MQTT_LAN_PLAIN_PORT=", (PROJECT_DIR / ".env.example").read_text(), re.MULTILINE)
+
+
+def test_compose_requires_the_house_time_zone_and_hands_it_to_every_hub_service():
+    # A container's own zone is UTC: without the variable every schedule would run in UTC.
+    with pytest.raises(ValueError, match=r"compose stops: set HUB_TIME_ZONE in \.env"):
+        compose_project({"HUB_TIME_ZONE": ""}, with_plain_overlay=False)
+    project = compose_project({"HUB_TIME_ZONE": "Europe/Lisbon"}, with_plain_overlay=False)
+    for name in HUB_SERVICES:
+        assert project["services"][name]["environment"]["HUB_TIME_ZONE"] == "Europe/Lisbon", name

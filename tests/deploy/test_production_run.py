@@ -99,6 +99,7 @@ def production_environment(tmp_path_factory, fresh_database, redis_url, amqp_url
         "HUB_MODE": compose_environment["HUB_MODE"],
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "hub.example.org",
+        "HUB_TIME_ZONE": "Europe/Berlin",
         "DATABASE_URL": fresh_database,
         "REDIS_URL": redis_url,
         "AMQP_URL": amqp_url,

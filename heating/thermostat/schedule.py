@@ -217,20 +217,22 @@ def _loose_time(minutes: object) -> str:
 
 
 def wall_instant(day: date, minute: int, zone: ZoneInfo) -> datetime:
-    """The instant (aware, in ``zone``) a wall-clock minute of ``day`` stands for: its first occurrence when the
-    hour repeats, the first valid minute after the gap when it does not exist; 1440 is the next day's 00:00."""
+    """The instant (aware, in UTC) a wall-clock minute of ``day`` in ``zone`` stands for: its first occurrence when
+    the hour repeats, the first valid minute after the gap when it does not exist; 1440 is the next day's 00:00.
+
+    Instants stay in UTC here and in what this module returns: Python compares two datetimes of the same zone by
+    wall time, ignoring ``fold``, which would put 02:15 of the repeated hour's second pass before 02:30 of its first.
+    """
     if minute >= MINUTES_PER_DAY:
         day, minute = day + timedelta(days=1), minute - MINUTES_PER_DAY
     wall = datetime.combine(day, time(minute // 60, minute % 60))
-    earlier_offset = wall.replace(tzinfo=zone, fold=0)
-    instant = earlier_offset.astimezone(UTC)
-    round_trip = instant.astimezone(zone)
-    if round_trip.replace(tzinfo=None) == wall:
-        return round_trip
+    instant = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if instant.astimezone(zone).replace(tzinfo=None) == wall:
+        return instant
     # In a gap: the wall time read with the offsets before and after the jump gives two instants around the
     # transition; the first valid wall time after the gap is the transition itself.
     other = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    return _transition_between(min(instant, other), max(instant, other), zone).astimezone(zone)
+    return _transition_between(min(instant, other), max(instant, other), zone)
 
 
 def _transition_between(before: datetime, after: datetime, zone: ZoneInfo) -> datetime:
@@ -259,8 +261,6 @@ class _Occurrence:
 def _occurrences(blocks: Sequence[Block], when: datetime, zone: ZoneInfo, days_ahead: int) -> list[_Occurrence]:
     """Every block's real-time run from the day before ``when``'s local date to ``days_ahead`` days after it,
     leaving out runs that vanish in a DST gap; sorted by start."""
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError("when must be an aware datetime")
     today = when.astimezone(zone).date()
     by_weekday: dict[int, list[Block]] = {}
     for block in blocks:
@@ -286,19 +286,27 @@ def _active(runs: Sequence[_Occurrence], instant: datetime) -> Block | None:
 
 def block_at(blocks: Sequence[Block], when: datetime, zone: ZoneInfo) -> Block | None:
     """The block scheduled at the aware instant ``when`` in the house's ``zone``, or None between blocks."""
+    when = _utc(when)
     return _active(_occurrences(blocks, when, zone, days_ahead=1), when)
 
 
+def _utc(when: datetime) -> datetime:
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError("when must be an aware datetime")
+    return when.astimezone(UTC)
+
+
 def next_change(blocks: Sequence[Block], when: datetime, zone: ZoneInfo) -> tuple[datetime, Block | None] | None:
-    """The first instant after ``when`` (aware, in ``zone``) at which the schedule asks for something else, with
+    """The first instant after ``when`` (aware, in UTC) at which the schedule asks for something else, with
     the block that starts then (None: no block from then on). Adjacent blocks with the same preset or temperature
     are one stretch, so their shared boundary is no change. None when the schedule never changes (it is empty, or
     asks for the same all week)."""
+    when = _utc(when)
     runs = _occurrences(blocks, when, zone, days_ahead=_LOOK_AHEAD_DAYS)
     current = _active(runs, when)
     current_setting = current.setting if current is not None else None
     # A weekly schedule's first change comes within a week; past that the window's far edge would look like one.
-    horizon = when.astimezone(UTC) + timedelta(days=_LOOK_AHEAD_DAYS)
+    horizon = when + timedelta(days=_LOOK_AHEAD_DAYS)
     boundaries = sorted({edge for run in runs for edge in (run.start, run.end) if when < edge <= horizon})
     for boundary in boundaries:
         block = _active(runs, boundary)

@@ -74,6 +74,8 @@ def resolve(  # noqa: PLR0913 — the room's stored state, keyword-only, as the 
     """The target that applies at the aware instant ``now`` (see the module docstring for the precedence)."""
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    # Compared in UTC: two datetimes of one zone compare by wall time, wrong in the autumn's repeated hour.
+    now = now.astimezone(UTC)
     underlying = _by_mode(mode=mode, manual_target=manual_target, house_away=house_away, presets=presets)
     if underlying is None:
         underlying = _by_schedule(
@@ -84,7 +86,7 @@ def resolve(  # noqa: PLR0913 — the room's stored state, keyword-only, as the 
             now=now,
             zone=zone,
         )
-    if boost_until is not None and now < boost_until:
+    if boost_until is not None and now < boost_until.astimezone(UTC):
         return Setpoint(target=underlying.target, boost=True, source="boost", until=boost_until)
     return underlying
 
@@ -112,7 +114,7 @@ def _by_schedule(
     zone: ZoneInfo,
 ) -> Setpoint:
     # An override always carries its end: the caller stores override_end's instant, so an open end is none.
-    if override_target is not None and override_until is not None and now < override_until:
+    if override_target is not None and override_until is not None and now < override_until.astimezone(UTC):
         return Setpoint(target=override_target, boost=False, source="override", until=override_until)
     change = next_change(blocks, now, zone)
     return Setpoint(
@@ -127,13 +129,13 @@ def override_end(
     blocks: Sequence[Block], now: datetime, zone: ZoneInfo, minutes: int | float | None = None
 ) -> datetime:
     """When a manual change made at ``now`` while on schedule ends: after ``minutes`` when chosen, else at the
-    schedule's next change (a week from now when the schedule never changes). Aware, in ``zone``."""
+    schedule's next change (a week from now when the schedule never changes). Aware, in UTC."""
     if minutes is not None:
         if isinstance(minutes, bool) or not minutes > 0:
             raise ValueError(f"minutes {minutes!r} must be a positive number")
         # In UTC: adding to a zone-aware datetime adds wall-clock time, an hour off across a DST change.
-        return (now.astimezone(UTC) + timedelta(minutes=minutes)).astimezone(zone)
+        return now.astimezone(UTC) + timedelta(minutes=minutes)
     change = next_change(blocks, now, zone)
     if change is None:
-        return (now.astimezone(UTC) + OVERRIDE_WITHOUT_CHANGE).astimezone(zone)
+        return now.astimezone(UTC) + OVERRIDE_WITHOUT_CHANGE
     return change[0]

@@ -15,9 +15,13 @@ def events_filter(
     source: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    exclude_types: tuple[str, ...] = (),
 ) -> QuerySet[Event]:
-    """Events newest first; ``type_prefix`` matches whole dotted segments (``heating`` → ``heating.reading``)."""
+    """Events newest first; ``type_prefix`` matches whole dotted segments (``heating`` → ``heating.reading``);
+    ``exclude_types`` leaves out events of exactly those types."""
     events = Event.objects.all()
+    if exclude_types:
+        events = events.exclude(type__in=exclude_types)
     if type_prefix:
         prefix = type_prefix.rstrip(".")
         events = events.filter(type=prefix) | events.filter(type__startswith=f"{prefix}.")

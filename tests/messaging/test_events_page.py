@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -36,7 +37,7 @@ def test_staff_see_events_newest_first_with_the_whole_envelope(staff_page):
             make_event(2, type="downloads.served", source="web", occurred_at=MORNING + timedelta(minutes=1)),
         ]
     )
-    response = staff_page.get("/events/")
+    response = staff_page.get("/events/?noisy=show")
     assert response.status_code == 200
     html = response.content.decode()
     assert rows(response) == ["downloads.served", "heating.reading"]
@@ -54,8 +55,8 @@ def test_filters_and_a_bad_time_is_shown_not_a_crash(staff_page):
             make_event(3, type="heating.node_seen", source="sim", occurred_at=MORNING + timedelta(minutes=2)),
         ]
     )
-    assert rows(staff_page.get("/events/?type=heating")) == ["heating.node_seen", "heating.reading"]
-    assert rows(staff_page.get("/events/?type=heating&source=serial")) == ["heating.reading"]
+    assert rows(staff_page.get("/events/?type=heating&noisy=show")) == ["heating.node_seen", "heating.reading"]
+    assert rows(staff_page.get("/events/?type=heating&source=serial&noisy=show")) == ["heating.reading"]
     window = "since=2026-11-28T07:31:00.000Z&until=2026-11-28T07:32:00.000Z"
     assert rows(staff_page.get(f"/events/?{window}")) == ["heatingx.other"]
     response = staff_page.get("/events/?since=yesterday")
@@ -78,3 +79,44 @@ def test_household_members_get_a_403_and_visitors_the_login_page(client):
     user.groups.add(Group.objects.get(name="household"))
     client.force_login(user)
     assert client.get("/events/").status_code == 403
+
+
+def test_readings_are_hidden_unless_asked_for_and_the_page_says_so(staff_page):
+    events_store(
+        events=[
+            make_event(1, type="heating.reading", source="serial", occurred_at=MORNING),
+            make_event(2, type="heating.node_seen", source="serial", occurred_at=MORNING + timedelta(minutes=1)),
+            make_event(3, type="heating.reading_batch", source="serial", occurred_at=MORNING + timedelta(minutes=2)),
+        ]
+    )
+    hidden = staff_page.get("/events/")
+    assert rows(hidden) == ["heating.reading_batch", "heating.node_seen"], "only heating.reading itself is hidden"
+    html = hidden.content.decode()
+    assert 'data-testid="noisy-hidden"' in html
+    assert 'name="noisy" value="show">' in html, "the checkbox is there, unticked"
+    assert rows(staff_page.get("/events/?type=heating")) == ["heating.reading_batch", "heating.node_seen"]
+    shown = staff_page.get("/events/?noisy=show")
+    assert rows(shown) == ["heating.reading_batch", "heating.node_seen", "heating.reading"]
+    assert 'value="show" checked>' in shown.content.decode()
+    assert 'data-testid="noisy-hidden"' not in shown.content.decode()
+    # Asking for the type by name shows it without the checkbox; "heating.*" is the prefix "heating".
+    assert rows(staff_page.get("/events/?type=heating.reading")) == ["heating.reading"]
+    assert rows(staff_page.get("/events/?type=heating.*&noisy=show")) == rows(shown)
+
+
+def test_filter_hints_are_placeholders_that_cannot_pass_for_values(staff_page):
+    html = staff_page.get("/events/").content.decode()
+    placeholders = re.findall(r'placeholder="([^"]*)"', html)
+    assert len(placeholders) == 4
+    assert all(hint.startswith("e.g. ") for hint in placeholders), placeholders
+    for field in ("type", "source", "since", "until"):
+        assert f'<label for="filter-{field}"' in html, f"{field} has a visible label"
+        assert re.search(rf'id="filter-{field}"\s+name="{field}" value=""', html), "an empty field holds no value"
+
+
+def test_the_hints_work_when_typed(staff_page):
+    events_store(events=[make_event(1, type="heating.node_seen", source="serial", occurred_at=MORNING)])
+    typed = "type=heating.*&source=serial&since=2026-11-28T07:30Z&until=2026-11-29T00:00Z"
+    response = staff_page.get(f"/events/?{typed}")
+    assert "is-invalid" not in response.content.decode()
+    assert rows(response) == ["heating.node_seen"]

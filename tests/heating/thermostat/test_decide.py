@@ -407,3 +407,10 @@ def test_reasons_and_alerts_come_from_the_documented_sets(situation):
 def test_every_reason_is_a_short_on_or_off_phrase():
     assert all(reason.startswith(("on: ", "off: ")) and len(reason) <= 40 for reason in REASONS)
     assert SAFETY_REASONS <= REASONS
+
+
+def test_alert_kinds_are_the_models_values():
+    """decide may not import Django, so its alert strings are copies: they must stay the stored AlertKind values."""
+    from heating.models import AlertKind
+
+    assert set(AlertKind.values) >= ALERTS

@@ -23,7 +23,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from itertools import pairwise
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 MINUTES_PER_DAY = 1440
@@ -41,6 +43,9 @@ DAY_SETS: dict[str, tuple[int, ...]] = {
 # end at the midnight after their day and the local date moving under DST.
 _LOOK_BEHIND_DAYS = 1
 _LOOK_AHEAD_DAYS = 8
+# The first change of a weekly schedule comes within a week of wall time (plus a DST shift in real time); past
+# that, the edge of the days looked at would look like a change.
+_HORIZON = timedelta(days=7, hours=3)
 
 _TIME_PATTERN = re.compile(r"(\d{1,2}):(\d{2})")
 
@@ -216,6 +221,8 @@ def _loose_time(minutes: object) -> str:
 # --- wall-clock time to instants ---------------------------------------------------------------------------------
 
 
+# Pure and asked again on every tick for every room's blocks: cached (a week of 15-minute marks in a few zones).
+@lru_cache(maxsize=16384)
 def wall_instant(day: date, minute: int, zone: ZoneInfo) -> datetime:
     """The instant (aware, in UTC) a wall-clock minute of ``day`` in ``zone`` stands for: its first occurrence when
     the hour repeats, the first valid minute after the gap when it does not exist; 1440 is the next day's 00:00.
@@ -251,8 +258,7 @@ def _transition_between(before: datetime, after: datetime, zone: ZoneInfo) -> da
     return high
 
 
-@dataclass(frozen=True)
-class _Occurrence:
+class _Occurrence(NamedTuple):  # a tuple: built by the dozen for every room on every tick
     start: datetime
     end: datetime
     block: Block
@@ -301,19 +307,25 @@ def next_change(blocks: Sequence[Block], when: datetime, zone: ZoneInfo) -> tupl
     the block that starts then (None: no block from then on). Adjacent blocks with the same preset or temperature
     are one stretch, so their shared boundary is no change. None when the schedule never changes (it is empty, or
     asks for the same all week)."""
+    return now_and_next(blocks, when, zone)[1]
+
+
+def now_and_next(
+    blocks: Sequence[Block], when: datetime, zone: ZoneInfo
+) -> tuple[Block | None, tuple[datetime, Block | None] | None]:
+    """``block_at`` and ``next_change`` together, working out the week's runs once."""
     when = _utc(when)
     runs = _occurrences(blocks, when, zone, days_ahead=_LOOK_AHEAD_DAYS)
     current = _active(runs, when)
     current_setting = current.setting if current is not None else None
-    # A weekly schedule's first change comes within a week; past that the window's far edge would look like one.
-    horizon = when + timedelta(days=_LOOK_AHEAD_DAYS)
+    horizon = when + _HORIZON
     boundaries = sorted({edge for run in runs for edge in (run.start, run.end) if when < edge <= horizon})
     for boundary in boundaries:
         block = _active(runs, boundary)
         setting = block.setting if block is not None else None
         if setting != current_setting:
-            return boundary, block
-    return None
+            return current, (boundary, block)
+    return current, None
 
 
 def format_next_change(at: datetime, temperature: float, *, now: datetime, zone: ZoneInfo) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from heating.thermostat.schedule import Block, block_at, next_change
+from heating.thermostat.schedule import Block, next_change, now_and_next
 
 MODES = ("off", "manual", "schedule")
 SOURCES = ("off", "manual", "schedule", "override", "boost", "away")
@@ -116,9 +116,9 @@ def _by_schedule(
     # An override always carries its end: the caller stores override_end's instant, so an open end is none.
     if override_target is not None and override_until is not None and now < override_until.astimezone(UTC):
         return Setpoint(target=override_target, boost=False, source="override", until=override_until)
-    change = next_change(blocks, now, zone)
+    block, change = now_and_next(blocks, now, zone)
     return Setpoint(
-        target=presets.of(block_at(blocks, now, zone)),
+        target=presets.of(block),
         boost=False,
         source="schedule",
         until=change[0] if change is not None else None,

@@ -7,7 +7,9 @@ is malformed, so a typo stops start-up instead of running with a surprise.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -65,6 +67,23 @@ class Env:
             raise self._error(name, value, f"must be at least {minimum}")
         if maximum is not None and number > maximum:
             raise self._error(name, value, f"must be at most {maximum}")
+        return number
+
+    def float(self, name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
+        """A finite decimal number (``0.3``, ``180``) within its bounds."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise self._error(name, value, "expected a number") from None
+        if not math.isfinite(number):
+            raise self._error(name, value, "expected a finite number")
+        if minimum is not None and number < minimum:
+            raise self._error(name, value, f"must be at least {minimum:g}")
+        if maximum is not None and number > maximum:
+            raise self._error(name, value, f"must be at most {maximum:g}")
         return number
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
@@ -169,6 +188,13 @@ def parse_published_port(value: str) -> str:
         raise ValueError("port out of range")
     if host and host.strip("[]") != "0.0.0.0":
         ipaddress.ip_address(host.strip("[]"))  # ValueError names what is wrong
+    return value
+
+
+def parse_hub_id(value: str) -> str:
+    """A hub id for Home Assistant's discovery: 1 to 32 of a-z, 0-9, '_' and '-' (it is part of entity ids)."""
+    if not re.fullmatch(r"[a-z0-9_-]{1,32}", value):
+        raise ValueError("not 1 to 32 of a-z, 0-9, '_' and '-'")
     return value
 
 

@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from hub.env import (
     Env,
     parse_bind,
+    parse_hub_id,
     parse_published_port,
     parse_time_zone,
     production_refusals,
@@ -374,6 +375,9 @@ MQTT_LAN_PLAIN_PORT = env.parsed(
 )
 # Set but empty is meaningful here: it gives lagarto's exact topic shape.
 MQTT_HOME_PREFIX = env.str_or_empty("MQTT_HOME_PREFIX", "/home").rstrip("/")
+# This hub's id in Home Assistant's discovery topics and entity ids (<HUB_ID>_<room>); unset: a random id made
+# once and kept in the database (heating.selectors.house).
+HUB_ID = env.parsed("HUB_ID", parse_hub_id, "", "expected 1 to 32 of a-z, 0-9, '_' and '-'")
 # What the MQTT bridge forwards from the broker to browser subscriptions, and its own queue on the event bus
 # (bound to EVENTS_EXCHANGE, declared by the bridge only, so no queue fills up where no bridge runs).
 MQTT_BRIDGE_FILTERS = env.list("MQTT_BRIDGE_FILTERS", ["#"])
@@ -411,6 +415,23 @@ SWAP_SYNC_WORD = env.hex("SWAP_SYNC_WORD", "B547", digits=4)
 SWAP_ADDRESS = env.hex("SWAP_ADDRESS", "01", digits=2)
 # The operator's panStamp device definitions (panStamp's devices-folder layout), merged over the shipped ones.
 SWAP_DEVICES_DIR = env.str("SWAP_DEVICES_DIR")
+
+# --- The thermostat (heating/thermostat_runner.py ThermostatTimings; docs/thermostat.md) ------------------
+# Seconds between the serial worker's decision passes over every room (also after each batch of readings).
+HEATING_THERMOSTAT_INTERVAL = env.float("HEATING_THERMOSTAT_INTERVAL", 30.0, minimum=1, maximum=3600)
+# Seconds between QUERYs of each room's temperature (the firmware volunteers it only every ~16 minutes).
+HEATING_TEMPERATURE_QUERY_INTERVAL = env.float("HEATING_TEMPERATURE_QUERY_INTERVAL", 120.0, minimum=5, maximum=3600)
+# A room with no temperature for this long: heaters off and an alert.
+HEATING_SENSOR_STALE_SECONDS = env.float("HEATING_SENSOR_STALE_SECONDS", 2100.0, minimum=60)
+# A relay state older than this is not trusted: the relay is asked (QUERY) before it is switched.
+HEATING_RELAY_STATE_MAX_AGE = env.float("HEATING_RELAY_STATE_MAX_AGE", 90.0, minimum=5)
+HEATING_MIN_ON_SECONDS = env.float("HEATING_MIN_ON_SECONDS", 180.0, minimum=0, maximum=3600)
+HEATING_MIN_OFF_SECONDS = env.float("HEATING_MIN_OFF_SECONDS", 180.0, minimum=0, maximum=3600)
+HEATING_COLD_TOLERANCE = env.float("HEATING_COLD_TOLERANCE", 0.3, minimum=0, maximum=5)
+HEATING_HOT_TOLERANCE = env.float("HEATING_HOT_TOLERANCE", 0.3, minimum=0, maximum=5)
+HEATING_SENSOR_FROZEN_SECONDS = env.float("HEATING_SENSOR_FROZEN_SECONDS", 3 * 3600.0, minimum=60)
+HEATING_FAILURE_SECONDS = env.float("HEATING_FAILURE_SECONDS", 3600.0, minimum=60)
+HEATING_FAILURE_RISE = env.float("HEATING_FAILURE_RISE", 0.5, minimum=0, maximum=10)
 
 # --- Signed downloads -----------------------------------------------------------------------------------
 DOWNLOADS_ROOT = Path(env.str("DOWNLOADS_ROOT", str(HUB_VAR_DIR / "downloads")))

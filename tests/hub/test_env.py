@@ -61,6 +61,21 @@ def test_int_refuses_a_bad_number_naming_the_variable(text, why):
         Env({"SWAP_CHANNEL": text}).int("SWAP_CHANNEL", 0, minimum=0, maximum=255)
 
 
+def test_float_reads_a_decimal_number_within_its_bounds():
+    env = Env({"HEATING_COLD_TOLERANCE": "0.25", "HEATING_MIN_ON_SECONDS": "180"})
+    assert env.float("HEATING_COLD_TOLERANCE", 0.3, minimum=0) == 0.25
+    assert env.float("HEATING_MIN_ON_SECONDS", 0.0, minimum=0) == 180.0
+    assert env.float("UNSET", 0.3) == 0.3
+
+
+@pytest.mark.parametrize(
+    ("text", "why"), [("warm", "expected a number"), ("nan", "finite"), ("inf", "finite"), ("-0.1", "at least 0")]
+)
+def test_float_refuses_a_bad_number_naming_the_variable(text, why):
+    with pytest.raises(ImproperlyConfigured, match=f"^HEATING_HOT_TOLERANCE='{text}' is not valid: .*{why}"):
+        Env({"HEATING_HOT_TOLERANCE": text}).float("HEATING_HOT_TOLERANCE", 0.3, minimum=0, maximum=5)
+
+
 def test_choice_accepts_only_its_choices():
     env = Env({"MODE": "production", "BAD": "prod"})
     assert env.choice("MODE", ("embedded", "production"), "embedded") == "production"

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
-from heating.models import Command, CommandState, Node, Reading
+from heating.models import Command, CommandState, House, Node, Reading, Room, RoomHeater
 from heating.swap import DefinitionLibrary, DeviceDefinition
 from heating.swap.definitions import SHIPPED_DEVICES_DIR, folder_state
 from heating.swap.registers import system_state_name
+from heating.thermostat import schedule, setpoint
+from heating.thermostat.schedule import Block
+from heating.thermostat.setpoint import Presets, Setpoint
 from hub.selectors import heartbeat_get
 from hub.timefmt import format_utc
 
@@ -201,4 +207,231 @@ def heating_overview(*, user=None) -> dict:
         "link": {"up": link["up"], "detail": link["detail"], "at": when(link["beat_at"])},
         "nodes": nodes,
         "can_switch": bool(user is not None and user.has_perm("hub.send_commands")),
+    }
+
+
+# --- rooms -----------------------------------------------------------------------------------------------------
+
+
+def house() -> House:
+    """The house's settings row, made on first use. Its ``hub_id`` is ``HUB_ID`` when that is set; otherwise a
+    random id made once and kept (Home Assistant's entities are named by it, so it must not change)."""
+    the_house, _ = House.objects.get_or_create(pk=1)
+    if not the_house.hub_id:
+        House.objects.filter(pk=1, hub_id="").update(hub_id=settings.HUB_ID or f"hub{secrets.token_hex(4)}")
+        the_house.refresh_from_db(fields=["hub_id"])
+    if settings.HUB_ID:
+        the_house.hub_id = settings.HUB_ID
+    return the_house
+
+
+def house_zone() -> ZoneInfo:
+    """The house's zone (``HUB_TIME_ZONE``): schedules, boosts and "next change" are in its wall-clock time."""
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def room_presets(room: Room, the_house: House | None = None) -> Presets:
+    """What comfort, eco, away, frost and maximum mean in ``room``: its own values, else the house's."""
+    the_house = the_house or house()
+
+    def pick(own: float | None, house_value: float) -> float:
+        return house_value if own is None else own
+
+    return Presets(
+        comfort=pick(room.comfort, the_house.comfort),
+        eco=pick(room.eco, the_house.eco),
+        away=pick(room.away_temperature, the_house.away_temperature),
+        frost=pick(room.frost, the_house.frost),
+        maximum=pick(room.maximum, the_house.maximum),
+    )
+
+
+def room_blocks(room: Room) -> list[Block]:
+    """The room's week as the schedule module's blocks (in weekday and start order)."""
+    return [
+        Block(
+            weekday=row.weekday,
+            start=row.start_minute,
+            end=row.end_minute,
+            preset=row.preset or None,
+            temperature=None if row.preset else row.temperature,
+        )
+        for row in sorted(room.schedule_blocks.all(), key=lambda row: (row.weekday, row.start_minute))
+    ]
+
+
+def room_setpoint(room: Room, *, at: datetime, the_house: House | None = None) -> Setpoint:
+    """The target that applies to ``room`` at ``at``, and why (boost, away, off, manual, override, schedule)."""
+    the_house = the_house or house()
+    return setpoint.resolve(
+        mode=room.mode,
+        manual_target=room.manual_target,
+        override_target=room.override_target,
+        override_until=room.override_until,
+        boost_until=room.boost_until,
+        house_away=the_house.away,
+        blocks=room_blocks(room),
+        presets=room_presets(room, the_house),
+        now=at,
+        zone=house_zone(),
+    )
+
+
+def temperature_endpoints(definition: DeviceDefinition | None) -> list[str]:
+    """A device's endpoints a room's temperature can come from: numeric inputs in °C."""
+    if definition is None:
+        return []
+    return [
+        endpoint.name
+        for endpoint in definition.endpoints
+        if endpoint.type == "num" and not endpoint.writable and endpoint.unit is not None and endpoint.unit.name == "C"
+    ]
+
+
+def sensor_stale_seconds() -> float:
+    """A temperature older than this is stale (the thermostat switches the room's heaters off)."""
+    return float(settings.HEATING_SENSOR_STALE_SECONDS)
+
+
+def room_temperature(room: Room) -> Reading | None:
+    """The newest reading of the room's temperature endpoint."""
+    if room.temperature_node_id is None or not room.temperature_endpoint:
+        return None
+    return (
+        Reading.objects.filter(node_id=room.temperature_node_id, name=room.temperature_endpoint)
+        .order_by("-recorded_at", "-id")
+        .first()
+    )
+
+
+def heater_reported_on(heater: RoomHeater) -> bool | None:
+    """What the heater's relay last reported: its newest reading, else the register the node last sent; None when
+    neither is known."""
+    reading = (
+        Reading.objects.filter(node_id=heater.node_id, name=heater.endpoint).order_by("-recorded_at", "-id").first()
+    )
+    if reading is not None:
+        return _relay_value(reading.value)
+    node = heater.node
+    definition = node_definition(node)
+    if definition is None:
+        return None
+    try:
+        endpoint = definition.endpoint(heater.endpoint)
+    except KeyError:
+        return None
+    raw = node.registers.get(str(endpoint.register_id))
+    if not raw:
+        return None
+    try:
+        return _relay_value(definition.decode(endpoint.register_id, bytes.fromhex(raw)).get(heater.endpoint))
+    except ValueError:
+        return None
+
+
+def _relay_value(value) -> bool | None:
+    if isinstance(value, str):
+        return {"on": True, "off": False, "1": True, "0": False, "true": True, "false": False}.get(value.lower())
+    if isinstance(value, bool | int | float):
+        return bool(value)
+    return None
+
+
+def _next_change_text(room: Room, point: Setpoint, *, at: datetime, the_house: House) -> str | None:
+    """``"19.5 °C at 17:00"``: what the room's target becomes next and when, in the house's wall-clock time."""
+    zone = house_zone()
+    presets = room_presets(room, the_house)
+    blocks = room_blocks(room)
+    if point.source == "schedule":
+        change = schedule.next_change(blocks, at, zone)
+        if change is None:
+            return None
+        when, block = change
+        return schedule.format_next_change(when, presets.of(block), now=at, zone=zone)
+    if point.source == "override" and point.until is not None:
+        after = presets.of(schedule.block_at(blocks, point.until, zone))
+        return schedule.format_next_change(point.until, after, now=at, zone=zone)
+    if point.source == "boost" and point.until is not None and point.target is not None:
+        return schedule.format_next_change(point.until, point.target, now=at, zone=zone)
+    return None
+
+
+def _when(moment: datetime | None) -> str | None:
+    return format_utc(moment) if moment else None
+
+
+def room_state(room: Room, *, at: datetime, the_house: House | None = None) -> dict:
+    """What a room tile, the API and the MQTT state topics show, JSON-ready (times in UTC, ``next_change`` in the
+    house's zone): temperature and whether it is stale, the target that applies and why, whether a heater reports
+    on, the thermostat's last reason, the next change and the open alerts."""
+    the_house = the_house or house()
+    reading = room_temperature(room)
+    temperature = reading.value if reading is not None and isinstance(reading.value, int | float) else None
+    stale = reading is None or (at - reading.recorded_at).total_seconds() > sensor_stale_seconds()
+    point = room_setpoint(room, at=at, the_house=the_house)
+    reported = [heater_reported_on(heater) for heater in room.heaters.all()]
+    decision = room.decisions.order_by("-at", "-id").first()
+    alerts = room.alerts.filter(cleared_at__isnull=True).order_by("-raised_at", "-id")
+    return {
+        "id": room.slug,
+        "name": room.name,
+        "temperature": None if temperature is None else float(temperature),
+        "temperature_at": _when(reading.recorded_at) if reading is not None else None,
+        "stale": stale,
+        "target": point.target,
+        "mode": room.mode,
+        "source": point.source,
+        "until": _when(point.until),
+        "boost": point.boost,
+        "boost_until": _when(room.boost_until if point.boost else None),
+        "away": the_house.away,
+        "heating": True if any(reported) else (False if reported and None not in reported else None),
+        "heaters": len(reported),
+        "decision": decision.reason if decision is not None else None,
+        "decision_at": _when(decision.at) if decision is not None else None,
+        "next_change": _next_change_text(room, point, at=at, the_house=the_house),
+        "alerts": [
+            {
+                "id": alert.pk,
+                "kind": alert.kind,
+                "title": alert.get_kind_display(),
+                "message": alert.message,
+                "raised_at": _when(alert.raised_at),
+                "acknowledged": alert.acknowledged_at is not None,
+            }
+            for alert in alerts
+        ],
+    }
+
+
+def rooms_with_state_relations() -> QuerySet[Room]:
+    return Room.objects.select_related("temperature_node").prefetch_related("heaters__node", "schedule_blocks")
+
+
+#: How many staff members the "who can give you control" line names.
+CONTROL_HINT_NAMES = 3
+
+
+def control_hint(user) -> str | None:
+    """For a user without ``heating.control``: who can give it to them; None for a user who has it."""
+    if user is not None and user.has_perm("heating.control"):
+        return None
+    staff = get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
+    names = [member.get_full_name() or member.get_username() for member in staff[: CONTROL_HINT_NAMES + 1]]
+    if not names:
+        return "Ask the hub's administrator to add you to the household group to change targets and schedules."
+    shown = ", ".join(names[:CONTROL_HINT_NAMES]) + (", …" if len(names) > CONTROL_HINT_NAMES else "")
+    return f"Ask a staff member ({shown}) to add you to the household group to change targets and schedules."
+
+
+def rooms_overview(*, user, at: datetime) -> dict:
+    """The home page's house: every room's state in order, the away switch, the house's zone, and whether the user
+    may change them (``can_control``) — if not, ``control_hint`` says who can give them control."""
+    the_house = house()
+    can_control = bool(user is not None and user.has_perm("heating.control"))
+    return {
+        "house": {"away": the_house.away, "away_since": _when(the_house.away_since), "zone": settings.TIME_ZONE},
+        "rooms": [room_state(room, at=at, the_house=the_house) for room in rooms_with_state_relations()],
+        "can_control": can_control,
+        "control_hint": None if can_control else control_hint(user),
     }

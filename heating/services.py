@@ -7,19 +7,39 @@ action handler only queue commands.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 import messaging
-from heating.models import Command, CommandState, Node, Reading
+from heating.models import (
+    Alert,
+    AlertKind,
+    Command,
+    CommandState,
+    Decision,
+    House,
+    Mode,
+    Node,
+    Reading,
+    Room,
+    RoomHeater,
+    ScheduleBlock,
+    validate_room_slug,
+)
 from heating.swap import DeviceDefinition, Endpoint
+from heating.thermostat import schedule
+from heating.thermostat.schedule import Block
+from heating.thermostat.setpoint import override_end
 from heating.topics import definition_label, endpoint_find, lagarto_value, measure_topic
 from hub import wakeups
 from hub.services import heartbeat_record
@@ -38,6 +58,14 @@ class CommandRefused(ValueError):
     def __init__(self, message: str, *, field: str = "endpoint") -> None:
         super().__init__(message)
         self.field = field
+
+
+class CommandPending(CommandRefused):
+    """The relay already has a command waiting for its STATUS (``pending``): one at a time per relay."""
+
+    def __init__(self, message: str, *, pending: Command) -> None:
+        super().__init__(message, field="endpoint")
+        self.pending = pending
 
 
 # --- nodes -----------------------------------------------------------------------------------------------------
@@ -239,19 +267,40 @@ def command_queue(
         raw = definition.encode(target.name, value, bytes.fromhex(current) if current else None)
     except (ValueError, TypeError) as exc:
         raise CommandRefused(str(exc), field="value") from None
-    command = Command.objects.create(
-        node=node,
-        endpoint=target.name,
-        register_id=target.register_id,
-        value=raw.hex().upper(),
-        requested_value=value,
-        requested_by=requested_by if requested_by is not None and requested_by.is_authenticated else None,
-        origin=origin,
-        requested_at=timezone.now(),
-    )
+    with transaction.atomic():
+        if target.type == "bin":
+            _refuse_second_relay_command(node, target.name)
+        command = Command.objects.create(
+            node=node,
+            endpoint=target.name,
+            register_id=target.register_id,
+            value=raw.hex().upper(),
+            requested_value=value,
+            requested_by=requested_by if requested_by is not None and requested_by.is_authenticated else None,
+            origin=origin,
+            requested_at=timezone.now(),
+        )
     # The serial worker of this process (the embedded default) sends it at once, not at its next poll.
     transaction.on_commit(partial(wakeups.wake, COMMANDS_QUEUED))
     return command
+
+
+def _refuse_second_relay_command(node: Node, endpoint: str) -> None:
+    """A relay (a binary output) takes one pending command at a time: every write to the heater's register 12 pulses
+    its relay, and two writers (the thermostat and a person) queueing behind each other would flap it. The node's
+    row is locked so two processes cannot both see "none pending" (SQLite's IMMEDIATE transactions do the same)."""
+    Node.objects.select_for_update().filter(pk=node.pk).exists()
+    pending = (
+        Command.objects.filter(node=node, endpoint=endpoint, state__in=[CommandState.QUEUED, CommandState.SENT])
+        .order_by("requested_at")
+        .first()
+    )
+    if pending is not None:
+        raise CommandPending(
+            f"{node}'s {endpoint!r} already has a command waiting to be confirmed (command {pending.pk}, "
+            f"{pending.origin or 'unknown origin'}); send another once it is confirmed or failed",
+            pending=pending,
+        )
 
 
 def command_mark_sent(*, command: Command, at: datetime) -> None:
@@ -318,3 +367,595 @@ def link_state_record(*, up: bool, port: str, detail: str, at: datetime, publish
             source=SOURCE,
             occurred_at=at,
         )
+
+
+# --- rooms -----------------------------------------------------------------------------------------------------
+# A household's writes: rooms, their heaters, targets, modes, boosts, schedules and the house's away switch. Each
+# refuses bad input with RoomInputError naming the field and the allowed range, and publishes heating.room_changed
+# through _room_changed in its transaction.
+
+#: Frost and maximum temperatures a house or a room may be given (°C, inclusive).
+FROST_RANGE = (5.0, 12.0)
+MAXIMUM_RANGE = (25.0, 35.0)
+#: A target stays this far below the maximum (the maximum switches the heaters off whatever the target).
+TARGET_BELOW_MAXIMUM = 1.0
+#: Boost lasts 1 minute to 24 hours; preset "boost" (Home Assistant's) boosts for the default.
+BOOST_MINUTES = (1, 24 * 60)
+BOOST_DEFAULT_MINUTES = 60
+#: A manual change on schedule may be held for up to a week.
+OVERRIDE_MINUTES = (1, 7 * 24 * 60)
+#: Power a heater may be given (W).
+HEATER_POWER_RANGE = (1, 100_000)
+#: Preset names of Home Assistant's climate entity (``preset/set``).
+ROOM_PRESETS = ("boost", "away", "none")
+#: The fields room_update changes (the API's names; ``id`` is the slug).
+_ROOM_UPDATE_FIELDS = (
+    "name",
+    "slug",
+    "position",
+    "temperature_node",
+    "temperature_endpoint",
+    "comfort",
+    "eco",
+    "away_temperature",
+    "frost",
+    "maximum",
+    "proportional",
+)
+
+
+class RoomInputError(ValueError):
+    """Input a room service refuses; ``field`` names it as the API does (``target``, ``blocks[3]``, …), the
+    message says the allowed range (for the API's 400)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def _number(value, *, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise RoomInputError(f"{field} must be a number of °C, not {value!r}", field=field)
+    return float(value)
+
+
+def _whole_minutes(value, *, field: str, allowed: tuple[int, int], what: str) -> int:
+    low, high = allowed
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise RoomInputError(f"{field} must be a whole number of minutes from {low} to {high} ({what})", field=field)
+    return value
+
+
+def _in_range(value, *, field: str, low: float, high: float) -> float:
+    number = _number(value, field=field)
+    if not low <= number <= high:
+        raise RoomInputError(f"{field} {number:g} °C is outside the allowed {low:g}\N{EN DASH}{high:g} °C", field=field)
+    return number
+
+
+def _target_range(room: Room) -> tuple[float, float]:
+    """What a target of ``room`` may be: its frost temperature to its maximum minus 1 °C."""
+    from heating.selectors import room_presets
+
+    presets = room_presets(room)
+    return presets.frost, presets.maximum - TARGET_BELOW_MAXIMUM
+
+
+def _check_target(room: Room, value, *, field: str = "target") -> float:
+    low, high = _target_range(room)
+    return _in_range(value, field=field, low=low, high=high)
+
+
+def _now(at: datetime | None) -> datetime:
+    return at if at is not None else timezone.now()
+
+
+def _house_zone() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def _check_slug(slug, *, field: str = "id", room: Room | None = None) -> str:
+    if not isinstance(slug, str):
+        raise RoomInputError(f"{field} must be text", field=field)
+    try:
+        validate_room_slug(slug)
+    except ValidationError as exc:
+        raise RoomInputError(" ".join(exc.messages), field=field) from None
+    others = Room.objects.filter(slug=slug)
+    if room is not None:
+        others = others.exclude(pk=room.pk)
+    if others.exists():
+        raise RoomInputError(f"a room with id {slug!r} exists already; choose another id", field=field)
+    return slug
+
+
+def _check_name(name) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > Room._meta.get_field("name").max_length:
+        raise RoomInputError("name must be 1 to 100 characters", field="name")
+    return name.strip()
+
+
+def _check_temperature_endpoint(node: Node | None, endpoint) -> str:
+    """The endpoint of ``node`` that gives a temperature: the one named, else the node's first temperature input."""
+    from heating.selectors import node_definition, temperature_endpoints
+
+    if node is None:
+        if endpoint:
+            raise RoomInputError("temperature_endpoint needs a temperature_node", field="temperature_endpoint")
+        return ""
+    if not isinstance(node, Node):
+        raise RoomInputError("temperature_node must be a node the radio has heard", field="temperature_node")
+    choices = temperature_endpoints(node_definition(node))
+    if not endpoint:
+        return choices[0] if choices else ""
+    if not isinstance(endpoint, str):
+        raise RoomInputError("temperature_endpoint must be an endpoint's name", field="temperature_endpoint")
+    if node_definition(node) is not None and endpoint not in choices:
+        raise RoomInputError(
+            f"{node} has no temperature endpoint {endpoint!r} (choose {', '.join(choices) or 'none: it has none'})",
+            field="temperature_endpoint",
+        )
+    return endpoint
+
+
+def _assign_node(node: Node, slug: str) -> None:
+    """A node in a room is in the room's location (its readings' topics name the room)."""
+    if node.location != slug:
+        node.location = slug
+        Node.objects.filter(pk=node.pk).update(location=slug)
+
+
+@transaction.atomic
+def room_create(
+    *, slug: str, name: str, temperature_node: Node | None = None, temperature_endpoint: str = "", by=None
+) -> Room:
+    """A new room (mode schedule, the house's presets), its temperature node moved to the room's location."""
+    slug = _check_slug(slug)
+    name = _check_name(name)
+    endpoint = _check_temperature_endpoint(temperature_node, temperature_endpoint)
+    position = (Room.objects.aggregate(last=models.Max("position"))["last"] or 0) + 1
+    room = Room.objects.create(
+        slug=slug, name=name, position=position, temperature_node=temperature_node, temperature_endpoint=endpoint
+    )
+    if temperature_node is not None:
+        _assign_node(temperature_node, slug)
+    _room_changed(room, at=timezone.now(), changed=["created"], by=by)
+    return room
+
+
+def _check_preset_limits(room: Room, changes: dict) -> None:
+    """Frost 5 to 12 °C, maximum 25 to 35 °C, each preset within frost .. maximum - 1 (after the change)."""
+    from heating.selectors import house
+
+    the_house = house()
+    for field, (low, high) in (("frost", FROST_RANGE), ("maximum", MAXIMUM_RANGE)):
+        if changes.get(field) is not None:
+            changes[field] = _in_range(changes[field], field=field, low=low, high=high)
+    frost = changes.get("frost", room.frost)
+    maximum = changes.get("maximum", room.maximum)
+    low = the_house.frost if frost is None else frost
+    high = (the_house.maximum if maximum is None else maximum) - TARGET_BELOW_MAXIMUM
+    for field in ("comfort", "eco", "away_temperature"):
+        if changes.get(field) is not None:
+            changes[field] = _in_range(changes[field], field=field, low=low, high=high)
+
+
+@transaction.atomic
+def room_update(*, room: Room, by=None, **fields) -> Room:
+    """Change a room's name, id (``slug``: its nodes and topics move with it), position, temperature source, preset
+    overrides (None: the house's) or proportional control. Unknown fields are refused."""
+    unknown = sorted(set(fields) - set(_ROOM_UPDATE_FIELDS))
+    if unknown:
+        raise RoomInputError(
+            f"{unknown[0]} cannot be changed here (these can: {', '.join(_ROOM_UPDATE_FIELDS)})", field=unknown[0]
+        )
+    room = Room.objects.select_for_update().get(pk=room.pk)
+    previous_slug = room.slug
+    if "slug" in fields:
+        fields["slug"] = _check_slug(fields["slug"], room=room)
+    if "name" in fields:
+        fields["name"] = _check_name(fields["name"])
+    if "position" in fields:
+        position = fields["position"]
+        if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position <= 32767:
+            raise RoomInputError("position must be a whole number from 0 to 32767", field="position")
+    if "proportional" in fields and not isinstance(fields["proportional"], bool):
+        raise RoomInputError("proportional must be true or false", field="proportional")
+    if "temperature_node" in fields or "temperature_endpoint" in fields:
+        node = fields.get("temperature_node", room.temperature_node)
+        endpoint = fields.get("temperature_endpoint", "" if "temperature_node" in fields else room.temperature_endpoint)
+        fields["temperature_endpoint"] = _check_temperature_endpoint(node, endpoint)
+        fields["temperature_node"] = node
+    _check_preset_limits(room, fields)
+    changed = [field for field, value in fields.items() if getattr(room, field) != value]
+    for field, value in fields.items():
+        setattr(room, field, value)
+    room.save()
+    if room.slug != previous_slug:
+        # Its nodes follow it: their readings' topics name the new id.
+        Node.objects.filter(location=previous_slug).filter(
+            models.Q(heater_of__room=room) | models.Q(temperature_of=room)
+        ).update(location=room.slug)
+    if room.temperature_node is not None:
+        _assign_node(room.temperature_node, room.slug)
+    if changed:
+        _room_changed(room, at=timezone.now(), changed=changed, by=by, previous_slug=previous_slug)
+    return room
+
+
+@transaction.atomic
+def room_heaters_set(*, room: Room, heaters: Sequence[tuple[Node, str, int]], by=None) -> None:
+    """The room's heaters are exactly these (node, relay endpoint, power in W); each node moves to the room's
+    location. A relay that heats another room is refused: unassign it there first."""
+    from heating.selectors import node_definition
+
+    wanted: list[RoomHeater] = []
+    seen: set[tuple[int, str]] = set()
+    for index, item in enumerate(heaters):
+        field = f"heaters[{index}]"
+        try:
+            node, endpoint, power_w = item
+        except (TypeError, ValueError):
+            message = f"{field} must be a node, its relay endpoint and the power in W"
+            raise RoomInputError(message, field=field) from None
+        if not isinstance(node, Node) or node.pk is None:
+            raise RoomInputError(f"{field}: choose a node the radio has heard", field=field)
+        definition = node_definition(node)
+        relays = relay_endpoints(definition)
+        if not isinstance(endpoint, str) or (definition is not None and endpoint not in relays):
+            raise RoomInputError(
+                f"{field}: {node} has no relay {endpoint!r} (choose {', '.join(relays) or 'none: it has none'})",
+                field=field,
+            )
+        low, high = HEATER_POWER_RANGE
+        if isinstance(power_w, bool) or not isinstance(power_w, int) or not low <= power_w <= high:
+            raise RoomInputError(f"{field}: power must be a whole number of W from {low} to {high}", field=field)
+        if (node.pk, endpoint) in seen:
+            raise RoomInputError(f"{field}: {node} {endpoint} is listed twice", field=field)
+        seen.add((node.pk, endpoint))
+        elsewhere = (
+            RoomHeater.objects.filter(node=node, endpoint=endpoint).exclude(room=room).select_related("room").first()
+        )
+        if elsewhere is not None:
+            raise RoomInputError(
+                f"{field}: {node} {endpoint} heats {elsewhere.room.name} already; remove it there first", field=field
+            )
+        wanted.append(RoomHeater(room=room, node=node, endpoint=endpoint, power_w=power_w))
+    RoomHeater.objects.filter(room=room).delete()
+    RoomHeater.objects.bulk_create(wanted)
+    for heater in wanted:
+        _assign_node(heater.node, room.slug)
+    _room_changed(room, at=timezone.now(), changed=["heaters"], by=by)
+
+
+def relay_endpoints(definition: DeviceDefinition | None) -> list[str]:
+    """A device's endpoints a room heater can be: writable on/off outputs."""
+    if definition is None:
+        return []
+    return [endpoint.name for endpoint in definition.endpoints if endpoint.writable and endpoint.type == "bin"]
+
+
+def _locked(room: Room) -> Room:
+    return Room.objects.select_for_update().get(pk=room.pk)
+
+
+@transaction.atomic
+def room_target_set(
+    *,
+    room: Room,
+    target: float,
+    minutes: int | None = None,
+    by=None,
+    origin: str,
+    at: datetime | None = None,
+) -> Room:
+    """A new target: in manual mode it stays; on schedule it holds until the schedule's next change, or for
+    ``minutes``; a room that was off goes to manual with it."""
+    from heating.selectors import room_blocks
+
+    now = _now(at)
+    room = _locked(room)
+    target = _check_target(room, target)
+    if minutes is not None:
+        minutes = _whole_minutes(minutes, field="minutes", allowed=OVERRIDE_MINUTES, what="up to a week")
+    if room.mode == Mode.SCHEDULE:
+        room.override_target = target
+        room.override_until = override_end(room_blocks(room), now, _house_zone(), minutes)
+        changed = ["target"]
+    else:
+        changed = ["target"] if room.mode == Mode.MANUAL else ["target", "mode"]
+        room.mode = Mode.MANUAL
+        room.manual_target = target
+    room.save()
+    _room_changed(room, at=now, changed=changed, by=by, origin=origin)
+    return room
+
+
+@transaction.atomic
+def room_mode_set(*, room: Room, mode: str, by=None, origin: str, at: datetime | None = None) -> Room:
+    """Off (frost protection only; a boost ends), manual (keeps the target that applied) or schedule (any
+    override ends)."""
+    from heating.selectors import room_setpoint
+
+    if mode not in Mode.values:
+        raise RoomInputError(f"mode {mode!r} is not one of {', '.join(Mode.values)}", field="mode")
+    now = _now(at)
+    room = _locked(room)
+    if mode == room.mode:
+        return room
+    if mode == Mode.MANUAL:
+        current = room_setpoint(room, at=now).target
+        low, high = _target_range(room)
+        if current is not None and low <= current <= high:
+            room.manual_target = current
+        elif room.manual_target is None:
+            from heating.selectors import room_presets
+
+            room.manual_target = room_presets(room).comfort
+    if mode == Mode.OFF:
+        room.boost_until = None  # off really means off
+    room.override_target = room.override_until = None
+    room.mode = mode
+    room.save()
+    _room_changed(room, at=now, changed=["mode"], by=by, origin=origin)
+    return room
+
+
+@transaction.atomic
+def room_boost(*, room: Room, minutes: int, by=None, origin: str, at: datetime | None = None) -> Room:
+    """Heat for ``minutes`` (1 to 1440), then back to what applied before."""
+    minutes = _whole_minutes(minutes, field="minutes", allowed=BOOST_MINUTES, what="a boost lasts at most 24 h")
+    now = _now(at)
+    room = _locked(room)
+    room.boost_until = now + timedelta(minutes=minutes)
+    room.save()
+    _room_changed(room, at=now, changed=["boost"], by=by, origin=origin)
+    return room
+
+
+@transaction.atomic
+def room_boost_cancel(*, room: Room, by=None, origin: str, at: datetime | None = None) -> Room:
+    now = _now(at)
+    room = _locked(room)
+    if room.boost_until is None:
+        return room
+    room.boost_until = None
+    room.save()
+    _room_changed(room, at=now, changed=["boost"], by=by, origin=origin)
+    return room
+
+
+@transaction.atomic
+def room_preset_set(*, room: Room, preset: str, by=None, origin: str, at: datetime | None = None) -> Room:
+    """Home Assistant's presets: ``boost`` boosts for an hour; ``away`` sets the house away (away is house-wide);
+    ``none`` ends the room's boost and the house's away."""
+    from heating.selectors import house
+
+    if preset not in ROOM_PRESETS:
+        raise RoomInputError(f"preset {preset!r} is not one of {', '.join(ROOM_PRESETS)}", field="preset")
+    now = _now(at)
+    if preset == "boost":
+        return room_boost(room=room, minutes=BOOST_DEFAULT_MINUTES, by=by, origin=origin, at=now)
+    if preset == "away":
+        house_away_set(away=True, by=by, origin=origin, at=now)
+        return Room.objects.get(pk=room.pk)
+    room = room_boost_cancel(room=room, by=by, origin=origin, at=now)
+    if house().away:
+        house_away_set(away=False, by=by, origin=origin, at=now)
+    return Room.objects.get(pk=room.pk)
+
+
+@transaction.atomic
+def house_away_set(*, away: bool, by=None, origin: str, at: datetime | None = None) -> House:
+    """Everyone out (every room holds the away temperature; rooms that are off stay off), or back."""
+    from heating.selectors import house
+
+    if not isinstance(away, bool):
+        raise RoomInputError("away must be true or false", field="away")
+    now = _now(at)
+    the_house = house()
+    if the_house.away == away:
+        return the_house
+    House.objects.filter(pk=the_house.pk).update(away=away, away_since=now if away else None)
+    the_house.away, the_house.away_since = away, (now if away else None)
+    for room in Room.objects.all():
+        _room_changed(room, at=now, changed=["away"], by=by, origin=origin)
+    return the_house
+
+
+@transaction.atomic
+def house_presets_set(*, by=None, **presets) -> House:
+    """The house's comfort, eco, away_temperature, frost (5 to 12 °C) and maximum (25 to 35 °C)."""
+    from heating.selectors import house
+
+    allowed = ("comfort", "eco", "away_temperature", "frost", "maximum")
+    unknown = sorted(set(presets) - set(allowed))
+    if unknown:
+        raise RoomInputError(f"{unknown[0]} is not a preset (these are: {', '.join(allowed)})", field=unknown[0])
+    the_house = house()
+    values = {name: getattr(the_house, name) for name in allowed} | presets
+    values["frost"] = _in_range(values["frost"], field="frost", low=FROST_RANGE[0], high=FROST_RANGE[1])
+    values["maximum"] = _in_range(values["maximum"], field="maximum", low=MAXIMUM_RANGE[0], high=MAXIMUM_RANGE[1])
+    for name in ("comfort", "eco", "away_temperature"):
+        values[name] = _in_range(
+            values[name], field=name, low=values["frost"], high=values["maximum"] - TARGET_BELOW_MAXIMUM
+        )
+    House.objects.filter(pk=the_house.pk).update(**values)
+    for name, value in values.items():
+        setattr(the_house, name, value)
+    now = timezone.now()
+    for room in Room.objects.all():
+        _room_changed(room, at=now, changed=["presets"], by=by)
+    return the_house
+
+
+def _check_blocks(room: Room, blocks: Sequence[Block], *, field: str = "blocks") -> None:
+    low, high = _target_range(room)
+    try:
+        schedule.validate(blocks, minimum=low, maximum=high)
+    except schedule.ScheduleError as exc:
+        where = f"{field}[{exc.index}]" if exc.index is not None else field
+        raise RoomInputError(exc.message, field=where) from None
+
+
+def _blocks_store(room: Room, blocks: Sequence[Block]) -> None:
+    ScheduleBlock.objects.filter(room=room).delete()
+    ScheduleBlock.objects.bulk_create(
+        ScheduleBlock(
+            room=room,
+            weekday=block.weekday,
+            start_minute=block.start,
+            end_minute=block.end,
+            preset=block.preset or "",
+            temperature=block.temperature,
+        )
+        for block in blocks
+    )
+
+
+@transaction.atomic
+def schedule_replace(*, room: Room, blocks: Sequence[Block], by=None) -> None:
+    """The room's week is exactly these blocks (house wall-clock time); refused whole, naming the first bad block."""
+    blocks = list(blocks)
+    _check_blocks(room, blocks)
+    _blocks_store(room, blocks)
+    _room_changed(room, at=timezone.now(), changed=["schedule"], by=by)
+
+
+@transaction.atomic
+def schedule_copy(*, source: Room, targets: Sequence[Room], by=None) -> None:
+    """Each target room's week becomes a copy of ``source``'s (all or none: a block outside a target's range is
+    refused naming the room)."""
+    from heating.selectors import room_blocks
+
+    blocks = room_blocks(source)
+    # As stored now: a caller's instance may predate a change of the room's range.
+    targets = [Room.objects.get(pk=target.pk) for target in targets]
+    for index, target in enumerate(targets):
+        try:
+            _check_blocks(target, blocks)
+        except RoomInputError as exc:
+            raise RoomInputError(f"{target.name}: {exc.message}", field=f"targets[{index}]") from None
+    now = timezone.now()
+    for target in targets:
+        if target.pk == source.pk:
+            continue
+        _blocks_store(target, blocks)
+        _room_changed(target, at=now, changed=["schedule"], by=by)
+
+
+def _room_changed(
+    room: Room, *, at: datetime, changed: Sequence[str], by=None, origin: str = "", previous_slug: str | None = None
+) -> None:
+    """The one place a room's change is announced: ``heating.room_changed`` with the room's state, in the caller's
+    transaction (so a rolled-back change announces nothing)."""
+    from heating.selectors import room_setpoint
+
+    point = room_setpoint(room, at=at)
+    data = {
+        "room": room.slug,
+        "name": room.name,
+        "changed": list(changed),
+        "mode": room.mode,
+        "target": point.target,
+        "source": point.source,
+        "until": format_utc(point.until) if point.until else None,
+        "boost_until": format_utc(room.boost_until) if room.boost_until else None,
+        "by": by.get_username() if by is not None and getattr(by, "is_authenticated", False) else None,
+        "origin": origin,
+    }
+    if previous_slug is not None and previous_slug != room.slug:
+        data["previous_room"] = previous_slug
+    messaging.publish("heating.room_changed", data, source=SOURCE, occurred_at=at)
+
+
+# --- thermostat: decisions and alerts ----------------------------------------------------------------------------
+
+#: A decision equal to the room's last recorded one (same outcome, same reason) is recorded again after this long, so
+#: the room page and the event log show the thermostat still deciding.
+DECISION_REPEAT = timedelta(hours=1)
+
+
+def decision_record(
+    *, room: Room, at: datetime, heat: bool, reason: str, target: float | None, temperature: float | None
+) -> Decision | None:
+    """Record the thermostat's decision for ``room`` and publish it as ``heating.decision``, only when its outcome or
+    reason differs from the room's last recorded decision or that one is ``DECISION_REPEAT`` old; else ``None``."""
+    with transaction.atomic():
+        last = Decision.objects.filter(room=room).order_by("-at", "-id").first()
+        changed = last is None or (last.heat, last.reason) != (heat, reason)
+        if not changed and at - last.at < DECISION_REPEAT:
+            return None
+        decision = Decision.objects.create(
+            room=room, at=at, heat=heat, reason=reason, target=target, temperature=temperature
+        )
+        messaging.publish(
+            "heating.decision",
+            {
+                "room": room.slug,
+                "heat": heat,
+                "reason": reason,
+                "target": target,
+                "temperature": temperature,
+                "changed": changed,
+                "at": format_utc(at),
+            },
+            source=SOURCE,
+            occurred_at=at,
+        )
+    return decision
+
+
+def _open_alerts(room: Room | None, kind: str):
+    return Alert.objects.filter(room=room, kind=kind, cleared_at__isnull=True)
+
+
+def alert_raise(*, room: Room | None, kind: str, message: str, at: datetime) -> Alert | None:
+    """Open an alert of ``kind`` (``AlertKind``) for ``room`` and publish ``heating.alert_raised``; ``None`` when
+    one is already open (raising again while open changes nothing)."""
+    if kind not in AlertKind.values:
+        raise ValueError(f"{kind!r} is not an alert kind ({', '.join(AlertKind.values)})")
+    try:
+        with transaction.atomic():
+            if _open_alerts(room, kind).exists():
+                return None
+            alert = Alert.objects.create(room=room, kind=kind, message=message[:300], raised_at=at)
+            messaging.publish("heating.alert_raised", _alert_data(alert), source=SOURCE, occurred_at=at)
+    except IntegrityError:
+        return None  # another process opened it between the check and the insert
+    return alert
+
+
+def alert_clear(*, room: Room | None, kind: str, at: datetime) -> Alert | None:
+    """Close the open alert of ``kind`` for ``room`` (its condition is over) and publish ``heating.alert_cleared``;
+    ``None`` when none was open."""
+    with transaction.atomic():
+        alert = _open_alerts(room, kind).select_for_update().first()
+        if alert is None:
+            return None
+        alert.cleared_at = at
+        alert.save(update_fields=["cleared_at"])
+        messaging.publish("heating.alert_cleared", _alert_data(alert), source=SOURCE, occurred_at=at)
+    return alert
+
+
+def alert_acknowledge(*, alert: Alert, by=None, at: datetime) -> Alert:
+    """Someone has seen the alert: it stays open until its condition clears, but no longer asks for attention."""
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at = at
+        alert.acknowledged_by = by if by is not None and by.is_authenticated else None
+        alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
+    return alert
+
+
+def _alert_data(alert: Alert) -> dict:
+    return {
+        "alert": alert.pk,
+        "room": alert.room.slug if alert.room is not None else None,
+        "kind": alert.kind,
+        "title": alert.get_kind_display(),
+        "message": alert.message,
+        "raised_at": format_utc(alert.raised_at),
+        "cleared_at": format_utc(alert.cleared_at) if alert.cleared_at else None,
+    }

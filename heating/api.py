@@ -19,7 +19,8 @@ from rest_framework.response import Response
 
 from heating.models import Command, Node, Reading
 from heating.selectors import latest_readings, node_definition, readings_filter
-from heating.services import CommandRefused, command_queue
+from heating.services import CommandRefused, RoomHeaterCommandRefused, command_queue
+from hub.api.errors import Conflict
 from hub.api.fields import UtcDateTimeField
 from hub.api.renderers import HubJSONRenderer
 from hub.api.serializers import HubModelSerializer, HubSerializer
@@ -150,6 +151,8 @@ class NodeViewSet(_HeatingApi, HubReadOnlyViewSet):
                 requested_by=request.user,
                 origin="api",
             )
+        except RoomHeaterCommandRefused as exc:
+            raise Conflict(str(exc)) from None
         except CommandRefused as exc:
             raise serializers.ValidationError({exc.field: [str(exc)]}) from None
         # 202: queued; the serial worker sends it and confirms it by the node's STATUS (GET it to follow).

@@ -60,6 +60,19 @@ class CommandRefused(ValueError):
         self.field = field
 
 
+class RoomHeaterCommandRefused(CommandRefused):
+    """A raw command on a relay a room's thermostat switches: the input is fine, the relay is not free (the API's
+    409). ``room`` is the room it heats."""
+
+    def __init__(self, message: str, *, room) -> None:
+        super().__init__(message, field="endpoint")
+        self.room = room
+
+
+#: ``Command.origin`` of the thermostat's own relay and Manual-mode commands: the only ones a room's heater takes.
+ORIGIN_THERMOSTAT = "thermostat"
+
+
 class CommandPending(CommandRefused):
     """The relay already has a command waiting for its STATUS (``pending``): one at a time per relay."""
 
@@ -253,7 +266,8 @@ def command_queue(
     """Queue a register write for the serial worker, by endpoint name or lagarto id (``161.12.0``).
 
     Refused (``CommandRefused``) for a node of unknown product, an endpoint that does not exist or is not an
-    output, or a value the endpoint cannot hold.
+    output, or a value the endpoint cannot hold; and (``RoomHeaterCommandRefused``) for a relay that heats a room,
+    unless the thermostat sends it: staff unassign a heater from its room to switch it by hand.
     """
     if definition is None:
         raise CommandRefused(f"{node} is of an unknown product: its endpoints are not known", field="endpoint")
@@ -262,6 +276,8 @@ def command_queue(
         raise CommandRefused(f"{definition.product} has no endpoint {endpoint!r}")
     if not target.writable:
         raise CommandRefused(f"{target.name!r} is an input: it cannot be written")
+    if origin != ORIGIN_THERMOSTAT:
+        _refuse_room_heater(node, target.name)
     current = node.registers.get(str(target.register_id))
     try:
         raw = definition.encode(target.name, value, bytes.fromhex(current) if current else None)
@@ -300,6 +316,17 @@ def _refuse_second_relay_command(node: Node, endpoint: str) -> None:
             f"{node}'s {endpoint!r} already has a command waiting to be confirmed (command {pending.pk}, "
             f"{pending.origin or 'unknown origin'}); send another once it is confirmed or failed",
             pending=pending,
+        )
+
+
+def _refuse_room_heater(node: Node, endpoint: str) -> None:
+    heater = RoomHeater.objects.filter(node=node, endpoint=endpoint).select_related("room").first()
+    if heater is not None:
+        raise RoomHeaterCommandRefused(
+            f"{node} {endpoint} heats the room {heater.room.name!r} ({heater.room.slug}): its thermostat switches "
+            "it. Change the room's target or mode instead; staff unassign the heater from the room to switch it "
+            "by hand.",
+            room=heater.room,
         )
 
 

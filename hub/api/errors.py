@@ -92,6 +92,14 @@ ERROR_KINDS: tuple[ErrorKind, ...] = (
         "The request body must be JSON, sent with Content-Type: application/json.",
     ),
     ErrorKind(
+        "conflict",
+        409,
+        "Conflict",
+        "The request is valid but the resource's state refuses it: for example a raw command on a relay that heats "
+        "a room (its thermostat switches it; the message names the room). Change the room's target or mode "
+        "instead, or have staff unassign the heater from the room.",
+    ),
+    ErrorKind(
         "too-large",
         413,
         "Body too large",
@@ -113,6 +121,7 @@ _DEFAULT_ANCHOR_BY_STATUS = {
     404: "not-found",
     405: "method-not-allowed",
     406: "not-acceptable",
+    409: "conflict",
     413: "too-large",
     415: "unsupported-media-type",
     429: "throttled",
@@ -128,6 +137,14 @@ class InsufficientScope(exceptions.PermissionDenied):
     def __init__(self, scope: str) -> None:
         super().__init__(f"The access token lacks the scope {scope!r} (or its umbrella).")
         self.scope = scope
+
+
+class Conflict(exceptions.APIException):
+    """409: the input is valid, the resource's state refuses it (the message says why and what to do instead)."""
+
+    status_code = 409
+    default_detail = "The resource's state refuses this request."
+    default_code = "conflict"
 
 
 def anchor_for_status(status: int) -> str:

@@ -13,7 +13,10 @@ in the embedded default when ``MQTT_URL`` is set). It holds the hub's handler-ru
 * **browsers → broker**: a granted browser publish arrives on the channel layer channel :data:`PUBLISH_CHANNEL`
   (:func:`publish_request`, called by the push endpoint in any web process), is published to the broker and
   handed to the apps' MQTT handlers here, once;
-* runs the MQTT handlers apps registered (``messaging.mqtt.subscribe``) for every message from the broker.
+* runs the MQTT handlers apps registered (``messaging.mqtt.subscribe``) for every message from the broker, and their
+  connect hooks (``messaging.mqtt.on_connect``) after every connection;
+* announces the hub on the retained availability topic an app names (``messaging.mqtt.availability_from``):
+  ``online`` while connected, ``offline`` as its last will and when it stops.
 
 No loop: what its own client publishes is never delivered back to it (MQTT v5 ``noLocal``, see
 :mod:`messaging.mqtt`), so an event's topics and a browser's publish are not forwarded to browsers a second time
@@ -44,6 +47,7 @@ from messaging import topology
 from messaging.consumers_amqp import BatchConsumer, ConsumerTimings
 from messaging.envelope import Event
 from messaging.mqtt import HandlerRegistry, MqttClient, MqttMessage, MqttTimings, Publication, encode_payload
+from messaging.mqtt import handlers as mqtt_handlers
 from messaging.topics import InvalidTopicError, validate_filter, validate_topic
 
 logger = logging.getLogger(__name__)
@@ -211,11 +215,15 @@ class MqttBridge(Worker):
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         self._forward_queue = asyncio.Queue(maxsize=self.timings.forward_queue_size)
+        registry = self.registry if self.registry is not None else mqtt_handlers
         self.client = MqttClient(
             self.mqtt_url,
             loop=loop,
-            registry=self.registry,
+            registry=registry,
             run_handlers=True,
+            # The hub's presence (heating names it hub/<HUB_ID>/availability): "online" while this bridge is
+            # connected, "offline" as its last will and when it stops.
+            availability_topic=registry.availability_topic(),
             listen=self.filters,
             on_message=self._enqueue_forward,
             # A live message published retained is the topic's new last value for browsers too, not only the one

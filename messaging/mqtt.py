@@ -17,6 +17,12 @@ message (see channels_redis #125/#266 for what that costs). Handlers then run
 in order from a single dispatcher task on that loop: async handlers on the loop
 itself, sync handlers through ``database_sync_to_async`` so they may use the ORM.
 
+The handler-running client also says whether the hub is up, and greets the broker on every connection: an app
+names the retained availability topic (``mqtt.availability_from``, heating's ``hub/<HUB_ID>/availability``), which
+gets ``online`` on connect, ``offline`` on a clean stop and, as the client's last will, ``offline`` from the
+broker when the connection dies; and ``mqtt.on_connect`` hooks run after each (re)connect (heating republishes
+its Home Assistant discovery and room state there).
+
 The client never receives back what it published itself: with MQTT v5 (the
 default) every subscription carries the ``noLocal`` option; when v3.1.1 is
 forced it remembers its own recent publications and drops their echoes. In
@@ -159,6 +165,13 @@ class MqttMessage:
 
 
 Handler = Callable[[MqttMessage], Awaitable[None] | None]
+#: ``hook(client)`` after every (re)connect of the handler-running client: sync (off the loop, ORM allowed) or async.
+ConnectHook = Callable[["MqttClient"], Awaitable[None] | None]
+#: Names the retained availability topic (called once as the bridge starts; sync, ORM allowed); None for none.
+AvailabilityTopic = Callable[[], str | None]
+#: What the availability topic says (Home Assistant's defaults for ``payload_available``/``payload_not_available``).
+ONLINE = "online"
+OFFLINE = "offline"
 
 
 @dataclass(frozen=True)
@@ -175,6 +188,8 @@ class HandlerRegistry:
     def __init__(self) -> None:
         self._index: FilterIndex[Subscription] = FilterIndex()
         self._order = count()
+        self._connect_hooks: list[ConnectHook] = []
+        self._availability: AvailabilityTopic | None = None
 
     def subscribe(self, topic_filter: str, handler: Handler, *, qos: int = 1) -> Handler:
         """Register ``handler`` for messages matching ``topic_filter``; returns it, so it works as a decorator."""
@@ -188,6 +203,43 @@ class HandlerRegistry:
         for subscription in self._index.subscribers_of(topic_filter):
             if subscription.handler == handler:
                 self._index.remove(topic_filter, subscription)
+
+    def on_connect(self, hook: ConnectHook) -> ConnectHook:
+        """Run ``hook(client)`` after every (re)connect of the client running these handlers; returns it."""
+        if hook not in self._connect_hooks:
+            self._connect_hooks.append(hook)
+        return hook
+
+    def connect_hooks(self) -> tuple[ConnectHook, ...]:
+        return tuple(self._connect_hooks)
+
+    def availability_from(self, provider: AvailabilityTopic | None) -> None:
+        """Say where the handler-running client announces the hub: ``provider()`` names the retained topic."""
+        self._availability = provider
+
+    def availability_topic(self) -> str | None:
+        """The availability topic, or None (no provider, or it failed: logged, and the client goes without)."""
+        if self._availability is None:
+            return None
+        try:
+            topic = self._availability()
+            if topic is not None:
+                validate_topic(topic)
+            return topic
+        except Exception:
+            logger.exception("MQTT availability topic not known: %s failed", _describe(self._availability))
+            return None
+
+    async def run_connect_hooks(self, client: MqttClient) -> None:
+        """Each hook in registration order; a failing one is logged and the others still run."""
+        for hook in self.connect_hooks():
+            try:
+                if inspect.iscoroutinefunction(hook):
+                    await hook(client)
+                else:
+                    await database_sync_to_async(hook)(client)
+            except Exception:
+                logger.exception("MQTT connect hook %s failed", _describe(hook))
 
     def filters(self) -> dict[str, int]:
         """Each registered filter with the highest QoS any of its handlers asked for."""
@@ -227,6 +279,17 @@ handlers = HandlerRegistry()
 def subscribe(topic_filter: str, handler: Handler, *, qos: int = 1) -> Handler:
     """Register an MQTT handler (``AppConfig.ready``); it runs only in the bridge. See the module docstring."""
     return handlers.subscribe(topic_filter, handler, qos=qos)
+
+
+def on_connect(hook: ConnectHook) -> ConnectHook:
+    """Register ``hook(client)`` to run in the bridge after each connection to the broker (``AppConfig.ready``)."""
+    return handlers.on_connect(hook)
+
+
+def availability_from(provider: AvailabilityTopic) -> None:
+    """Name the bridge's retained availability topic through ``provider()`` (``AppConfig.ready``); see the module
+    docstring."""
+    handlers.availability_from(provider)
 
 
 # --- own publications, for brokers spoken to in MQTT v3.1.1 ----------------------------------------------------
@@ -331,6 +394,8 @@ class _BrokerSubscription:
 
 
 _live_clients: weakref.WeakSet[MqttClient] = weakref.WeakSet()
+#: How long :meth:`MqttClient.stop` waits for the broker to take its "offline".
+OFFLINE_WAIT = 2.0
 
 
 @dataclass(frozen=True)
@@ -392,6 +457,10 @@ class MqttClient:
     the handlers' queue) so tests run fast. ``start`` and ``stop`` may be called from any thread.
     ``retain_as_published`` (MQTT v5): ``MqttMessage.retain`` is then True for every message its publisher sent
     retained, live ones included, not only for those the broker hands over on (re)subscribe.
+    ``availability_topic``: retained ``online`` there on every connect (before subscribing, so the broker never hands
+    the client an older ``offline`` of its own), ``offline`` on :meth:`stop`, and ``offline`` as the last will the
+    broker publishes when the connection dies without a goodbye. With ``run_handlers`` the registry's connect hooks
+    run after every (re)connect.
     """
 
     def __init__(  # noqa: PLR0913 — broker, collaborators, client options, all defaulted; timings in MqttTimings
@@ -407,6 +476,7 @@ class MqttClient:
         protocol: str | None = None,
         client_id: str | None = None,
         retain_as_published: bool = False,
+        availability_topic: str | None = None,
         timings: MqttTimings | None = None,
     ) -> None:
         if url is None:
@@ -431,6 +501,9 @@ class MqttClient:
         # MQTT v5 "retain as published": ``MqttMessage.retain`` is then also True for a live message its publisher
         # sent retained (the bridge needs that to keep browsers' last values current). v3.1.1 has no such option.
         self._retain_as_published = retain_as_published
+        if availability_topic is not None:
+            validate_topic(availability_topic)
+        self.availability_topic = availability_topic
         self.client_id = client_id or self.address.client_id or _default_client_id()
         self.timings = timings or MqttTimings()
         self._own = _OwnPublications(self.timings.own_publication_window, track_live=self.protocol == PROTOCOL_V311)
@@ -479,6 +552,9 @@ class MqttClient:
         """Disconnect, stop paho's thread and the dispatcher. Handlers already running finish on their own."""
         self._stopping = True
         _live_clients.discard(self)
+        if self.availability_topic is not None and self.connected:
+            # A clean disconnect does not fire the last will: say "offline" ourselves, and wait briefly for it.
+            self.publish(self.availability_topic, OFFLINE, qos=1, retain=True).wait(OFFLINE_WAIT)
         self._paho.disconnect()
         self._paho.loop_stop()
         self._connected.clear()
@@ -545,6 +621,8 @@ class MqttClient:
             client.username_pw_set(self.address.username, self.address.password)
         if self.address.tls:
             client.tls_set(ca_certs=self.address.ca_certs)
+        if self.availability_topic is not None:
+            client.will_set(self.availability_topic, OFFLINE.encode(), qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -575,6 +653,10 @@ class MqttClient:
             self._last_error = ""
             self._pending_subscribes.clear()
             self._connected.set()
+            if self.availability_topic is not None:
+                # Before the subscriptions: the broker then hands back this "online" (our own, dropped), never an
+                # "offline" a previous connection's last will left.
+                self.publish(self.availability_topic, ONLINE, qos=1, retain=True)
             # A clean session forgets subscriptions: send them all again after every (re)connect.
             for subscription in self._plan:
                 result, mid = self._send_subscribe(client, subscription)
@@ -588,6 +670,11 @@ class MqttClient:
             self._connects,
             ", ".join(self.broker_filters) or "nothing",
         )
+        if self.run_handlers and self._loop is not None and self.registry.connect_hooks():
+            try:
+                self._loop.call_soon_threadsafe(self._start_connect_hooks)
+            except RuntimeError:
+                logger.debug("MQTT connect hooks not run: the event loop is closed")
 
     def _send_subscribe(self, client: paho.Client, subscription: _BrokerSubscription):
         if self.protocol != PROTOCOL_V5:
@@ -690,6 +777,11 @@ class MqttClient:
     def _start_dispatcher(self) -> None:
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch_forever(), name="mqtt-handlers")
+
+    def _start_connect_hooks(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.registry.run_connect_hooks(self), name="mqtt-connect-hooks")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _stop_dispatcher(self) -> None:
         if self._dispatcher is not None:

@@ -28,8 +28,9 @@ class HeatingConfig(AppConfig):
         health.register_check("heating:device_definitions", device_definitions_check)
         register_scopes("heating", order=10)
         register_search_provider("nodes", scope="heating:read", search=nodes_matching)
+        register_section(Section("home", "Home", "Every room: its temperature, target, mode and heater."), order=10)
         register_section(
-            Section("heating", "Heating", "Every room's temperature and heater, and the setpoint you choose."), order=10
+            Section("devices", "Devices", "Every radio node: its values, signal and state.", staff_only=True), order=25
         )
         # heating owns the house's action topics: it says what publishing there needs, and messaging enforces it
         # for browsers (the broker's ACL does for MQTT clients). The rule covers every topic the handler acts on.

@@ -16,7 +16,7 @@ from django.db.models import Q, QuerySet
 
 from heating.models import Command, CommandState, House, Node, Reading, Room, RoomHeater
 from heating.swap import DefinitionLibrary, DeviceDefinition
-from heating.swap.definitions import SHIPPED_DEVICES_DIR, folder_state
+from heating.swap.definitions import SHIPPED_DEVICES_DIR, folder_state, unit_symbol
 from heating.swap.registers import system_state_name
 from heating.thermostat import schedule, setpoint
 from heating.thermostat.schedule import Block
@@ -151,6 +151,16 @@ def link_state() -> dict:
     }
 
 
+def _endpoint_label(definition: DeviceDefinition | None, name: str) -> str:
+    """The endpoint's name for people (its definition's ``label``), else the register's name."""
+    if definition is None:
+        return name
+    try:
+        return definition.endpoint(name).human_name
+    except KeyError:
+        return name
+
+
 def heating_overview(*, user=None) -> dict:
     """What the Heating page shows, JSON-ready: the modem link and each node with its latest values, signal,
     last-heard time, state and its last command; ``can_switch`` when the user may send commands."""
@@ -183,8 +193,9 @@ def heating_overview(*, user=None) -> dict:
                     {
                         "id": reading.endpoint_id,
                         "name": reading.name,
+                        "label": _endpoint_label(definition, reading.name),
                         "value": reading.value,
-                        "unit": reading.unit,
+                        "unit": unit_symbol(reading.unit),
                         "at": when(reading.recorded_at),
                         "switch": reading.name in outputs,
                     }

@@ -20,8 +20,9 @@ also a device file the index does not list when its place says the ids: ``<manuf
 byte (``0.7`` is the least significant bit of byte 0); a size ``B.b`` is B bytes plus b bits. A missing
 position is ``0``, a missing size ``1`` (one byte). A shown value is raw x factor + offset.
 
-One addition panStamp's tools ignore: ``signed="true"`` on an endpoint reads the raw number as two's complement
-(the room heater's temperature wraps below 0 °C).
+Two additions panStamp's tools ignore: ``signed="true"`` on an endpoint reads the raw number as two's complement
+(the room heater's temperature wraps below 0 °C), and ``label="Room temperature"`` is the endpoint's name for
+people (the Devices page shows it instead of the register's name).
 
 Pure: the standard library's XML parser only (the files are the hub's own or the admin's, not network input).
 """
@@ -43,6 +44,14 @@ ENDPOINT_TYPES = ("num", "bin", "str")
 DIRECTIONS = ("inp", "out")
 
 EndpointValue = float | int | bool | str
+
+#: How a unit's name in a definition is written for people ("C" is a register's unit, "°C" a reader's).
+UNIT_SYMBOLS = {"C": "°C", "F": "°F", "K": "K"}
+
+
+def unit_symbol(name: str | None) -> str:
+    """``"C"`` → ``"°C"``; other names as they are; ``None`` → ``""``."""
+    return UNIT_SYMBOLS.get(name or "", name or "")
 
 
 class DefinitionError(ValueError):
@@ -70,6 +79,12 @@ class Endpoint:
     bit_size: int = 8
     units: tuple[Unit, ...] = ()
     signed: bool = False
+    #: What people call it ("Room temperature"), from the endpoint's ``label`` attribute; empty: its name.
+    label: str = ""
+
+    @property
+    def human_name(self) -> str:
+        return self.label or self.name
 
     @property
     def writable(self) -> bool:
@@ -306,6 +321,7 @@ def _parse_registers(section: ET.Element | None, *, config: bool, where: str) ->
                     bit_size,
                     tuple(units),
                     element.get("signed", "false").lower() == "true",
+                    (element.get("label") or "").strip(),
                 )
             )
         registers.append(Register(register_id, register_name, tuple(endpoints), config))

@@ -1,13 +1,13 @@
-"""The Heating page in Chromium: nodes with their values, signal, last-heard age and state, the modem link; live
-refresh when a heating event arrives over /ws/push; switching an output with hub.send_commands (and no switch
-without it)."""
+"""The staff's Devices page in Chromium: nodes with their values (labelled with the device definitions' names for
+people and units), signal, last-heard age and state, the modem link; live refresh when a heating event arrives over
+/ws/push; switching an output with hub.send_commands (and no switch without it); no "reachable" while the link is
+down."""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
 
-from django.contrib.auth.models import Permission
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -59,10 +59,9 @@ def test_the_page_shows_each_node_and_refreshes_live_and_switches_an_output(sign
     from heating.models import Command, CommandState, Reading
 
     heater = radio_state()
-    user = hub_user("carol")
-    user.user_permissions.add(Permission.objects.get(codename="send_commands", content_type__app_label="hub"))
+    user = hub_user("carol", staff=True)  # the staff group may send commands
     page = signed_in_page(user)
-    page.goto("/heating/")
+    page.goto("/devices/")
 
     card = page.get_by_test_id("heating-node")
     expect(card).to_have_count(1)
@@ -71,17 +70,18 @@ def test_the_page_shows_each_node_and_refreshes_live_and_switches_an_output(sign
     expect(card).to_contain_text("-62.5 dBm · LQI 40")
     expect(card).to_contain_text("listening")
     expect(card).to_contain_text("reachable")
-    expect(page.get_by_test_id("heating-value-RoomTemp")).to_have_text("19.50 C")
+    expect(card).to_contain_text("Room temperature")  # the definition's label, not the register's name RoomTemp
+    expect(page.get_by_test_id("heating-value-RoomTemp")).to_have_text("19.5 °C")
     expect(page.get_by_test_id("heating-heard")).to_contain_text("s ago")
     expect(page.get_by_test_id("heating-link")).to_have_text("modem link up")
     expect(page.get_by_test_id("heating-live")).to_have_text("live", timeout=WAIT_MS)
 
     # A new reading: its event over /ws/push makes the page fetch the overview again (no reload, no 30 s poll).
     Reading.objects.create(
-        node=heater, endpoint_id="161.11.0", name="RoomTemp", value=20.25, unit="C", recorded_at=timezone.now()
+        node=heater, endpoint_id="161.11.0", name="RoomTemp", value=20.5, unit="C", recorded_at=timezone.now()
     )
-    announce("heating.reading", {"id": "161.11.0", "value": 20.25})
-    expect(page.get_by_test_id("heating-value-RoomTemp")).to_have_text("20.25 C", timeout=WAIT_MS)
+    announce("heating.reading", {"id": "161.11.0", "value": 20.5})
+    expect(page.get_by_test_id("heating-value-RoomTemp")).to_have_text("20.5 °C", timeout=WAIT_MS)
 
     # Switching the relay queues a command for the serial worker, as this user.
     page.get_by_test_id("heating-switch-Heating").click()
@@ -95,20 +95,27 @@ def test_the_page_shows_each_node_and_refreshes_live_and_switches_an_output(sign
     announce("heating.command_confirmed", {"command": command.pk})
     expect(page.get_by_test_id("heating-command")).to_contain_text("confirmed", timeout=WAIT_MS)
     expect(page.get_by_test_id("heating-value-Heating")).to_have_text("on")
-    expect(page.get_by_test_id("heating-switch-Heating")).to_have_text("Heating: switch off")
+    expect(page.get_by_test_id("heating-switch-Heating")).to_have_text("Heater relay: switch off")
 
 
-def test_without_the_permission_there_is_no_switch_and_a_down_link_shows(signed_in_page, hub_user):
+def test_without_the_permission_there_is_no_switch_and_a_down_link_shows(signed_in_page, hub_server):
+    from django.contrib.auth.models import User
+
     from heating.services import WORKER_HEARTBEAT
     from hub.services import heartbeat_record
+    from tests.browser.support import PASSWORD
 
     radio_state()
     heartbeat_record(
         name=WORKER_HEARTBEAT, interval_seconds=15, details={"link_up": False, "detail": "modem unplugged"}
     )
-    page = signed_in_page(hub_user("alice"))
-    page.goto("/heating/")
+    # Staff by the flag alone: the Devices page, but not hub.send_commands.
+    page = signed_in_page(User.objects.create_user("dora", password=PASSWORD, is_staff=True))
+    page.goto("/devices/")
     expect(page.get_by_test_id("heating-node")).to_have_count(1)
+    # The node said it was reachable, but with the link down the hub cannot vouch for it.
+    expect(page.get_by_test_id("heating-node")).to_contain_text("reachability unknown")
+    expect(page.get_by_test_id("heating-node")).not_to_contain_text("reachable ")
     expect(page.get_by_test_id("heating-link")).to_have_text("modem link down")
     expect(page.get_by_test_id("heating-link-detail")).to_have_text("modem unplugged")
     expect(page.get_by_test_id("heating-switch-Heating")).to_have_count(0)

@@ -9,8 +9,9 @@ from hub.pages.navigation import Section, navigation_for, register_section, sect
 
 def test_the_apps_register_their_sections_in_the_menu_order_hub_used_to_name():
     assert [(section.url_name, section.staff_only) for section in sections()] == [
-        ("heating", False),
+        ("home", False),
         ("live", False),
+        ("devices", True),
         ("downloads", True),
         ("events", True),
     ]
@@ -21,13 +22,14 @@ def test_a_registered_section_takes_its_place_and_leaves_when_unregistered(house
     register_section(Section("healthz", "Health", "How the hub is doing.", staff_only=True), order=25)
     try:
         assert [item.section.label for item in navigation_for(staff_user)] == [
-            "Heating",
+            "Home",
             "Live",
+            "Devices",
             "Health",
             "Downloads",
             "Events",
         ]
-        assert [item.section.label for item in navigation_for(household_user)] == ["Heating", "Live"]
+        assert [item.section.label for item in navigation_for(household_user)] == ["Home", "Live"]
         assert next(item.url for item in navigation_for(staff_user) if item.section.label == "Health") == "/healthz"
     finally:
         unregister_section("healthz")

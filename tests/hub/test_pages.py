@@ -12,7 +12,7 @@ from tests.support.html import assets_of, nav_labels
 from tests.support.users import USER_PASSWORD
 
 STRONG_PASSWORD = USER_PASSWORD  # household_user's (tests/conftest.py); the other users here share it
-SECTION_PATHS = ["/heating/", "/live/", "/downloads/", "/events/"]
+SECTION_PATHS = ["/devices/", "/live/", "/downloads/", "/events/"]
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +52,7 @@ def test_signing_in_through_the_form_lands_on_the_dashboard(client, household_us
     assert response["Location"] == "/"
     dashboard = client.get("/")
     assert dashboard.status_code == 200
-    assert "Welcome, Alice" in dashboard.content.decode()
+    assert '<h1 class="h3 mb-0">Home</h1>' in dashboard.content.decode()  # the house: a tile per room
 
 
 def test_a_wrong_password_is_refused_with_the_form_again(client, household_user):
@@ -62,16 +62,16 @@ def test_a_wrong_password_is_refused_with_the_form_again(client, household_user)
     assert client.get("/").status_code == 302
 
 
-def test_household_members_see_heating_and_live_but_not_the_staff_sections(client, household_user):
+def test_household_members_see_home_and_live_but_not_the_staff_sections(client, household_user):
     client.force_login(household_user)
     html = client.get("/").content.decode()
-    assert nav_labels(html) == ["Heating", "Live"]
+    assert nav_labels(html) == ["Home", "Live"]
     assert "Open Downloads" not in html
-    assert client.get("/heating/").status_code == 200
+    assert client.get("/devices/").status_code == 403
     assert client.get("/live/").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/downloads/", "/events/"])
+@pytest.mark.parametrize("path", ["/devices/", "/downloads/", "/events/"])
 def test_staff_sections_answer_403_to_household_members(client, household_user, path):
     client.force_login(household_user)
     response = client.get(path)
@@ -81,7 +81,7 @@ def test_staff_sections_answer_403_to_household_members(client, household_user, 
 
 def test_the_staff_group_sees_every_section(client, staff_group_user):
     client.force_login(staff_group_user)
-    assert nav_labels(client.get("/").content.decode()) == ["Heating", "Live", "Downloads", "Events"]
+    assert nav_labels(client.get("/").content.decode()) == ["Home", "Live", "Devices", "Downloads", "Events"]
     assert client.get("/downloads/").status_code == 200
     assert client.get("/events/").status_code == 200
 
@@ -90,7 +90,7 @@ def test_the_is_staff_flag_alone_counts_as_staff_and_links_the_admin(client):
     admin_user = User.objects.create_user("carol", password=STRONG_PASSWORD, is_staff=True)
     client.force_login(admin_user)
     html = client.get("/").content.decode()
-    assert nav_labels(html) == ["Heating", "Live", "Downloads", "Events"]
+    assert nav_labels(html) == ["Home", "Live", "Devices", "Downloads", "Events"]
     assert 'href="/admin/"' in html
 
 

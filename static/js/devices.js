@@ -1,8 +1,12 @@
 /*
- * The Heating page: renders the overview (heating.selectors.heating_overview) and keeps it fresh. Any hub event
- * under /events/heating/# (a reading, a node heard, the link, a command's outcome) arriving over /ws/push makes it
- * fetch the overview again; without the socket it polls every data-poll-ms. Outputs are switched through
- * POST /v1/nodes/{id}/commands with the session's CSRF token; the node's STATUS confirms it, and the event says so.
+ * The staff's Devices page: renders the overview (heating.selectors.heating_overview) and keeps it fresh. Any hub
+ * event under /events/heating/# (a reading, a node heard, the link, a command's outcome) arriving over /ws/push
+ * makes it fetch the overview again; without the socket it polls every data-poll-ms. A card is replaced only when
+ * its node changed, and keyboard focus goes back to the same control in the new card. Values are labelled with
+ * the device definition's names for people and units ("Room temperature 21.6 °C"), not register names.
+ * Honest: while the page is offline or the hub's radio is not reporting, no node is called "reachable".
+ * Outputs are switched through POST /v1/nodes/{id}/commands with the session's CSRF token; the node's STATUS
+ * confirms it, and the event says so.
  */
 (function () {
   "use strict";
@@ -17,6 +21,12 @@
   const liveBadge = document.getElementById("heating-live");
   let overview = JSON.parse(document.getElementById("heating-data").textContent);
   let refreshTimer = null;
+  const offlineBanner = document.getElementById("heating-offline");
+  let socketOpen = false;
+  let socketDownLong = false;
+  let offlineTimer = null;
+  let fetchFailed = false;
+  let lastGoodAt = new Date().toISOString();
 
   function age(iso) {
     if (!iso) return "never";
@@ -30,8 +40,21 @@
   function shown(value, unit) {
     if (value === true) return "on";
     if (value === false) return "off";
-    if (typeof value === "number") return (Number.isInteger(value) ? String(value) : value.toFixed(2)) + (unit ? " " + unit : "");
+    if (typeof value === "number") {
+      // Temperatures with one decimal ("21.6 °C"); other measures as precise as they come, at most two decimals.
+      const digits = unit === "°C" || unit === "°F" ? 1 : Number.isInteger(value) ? 0 : 2;
+      return value.toFixed(digits) + (unit ? " " + unit : "");
+    }
     return String(value) + (unit ? " " + unit : "");
+  }
+
+  function offline() {
+    return fetchFailed || (!socketOpen && socketDownLong);
+  }
+
+  // Whether the hub can vouch for a node's reachability right now.
+  function hubHears() {
+    return !offline() && Boolean(overview.radio ? overview.radio.ok : overview.link.up);
   }
 
   function field(card, name) {
@@ -44,17 +67,22 @@
     field(card, "name").textContent = node.name;
     field(card, "location").textContent = node.location;
     const reachable = field(card, "reachable");
-    reachable.textContent = node.reachable ? "reachable" : "unreachable";
-    reachable.className = "badge " + (node.reachable ? "text-bg-success" : "text-bg-danger");
+    if (hubHears()) {
+      reachable.textContent = node.reachable ? "reachable" : "unreachable";
+      reachable.className = "badge " + (node.reachable ? "text-bg-success" : "text-bg-danger");
+    } else {
+      reachable.textContent = "reachability unknown";
+      reachable.className = "badge text-bg-secondary";
+    }
     const values = field(card, "values");
     for (const value of node.values) {
       const dt = document.createElement("dt");
       dt.className = "col-6 fw-normal text-body-secondary";
-      dt.textContent = value.name;
+      dt.textContent = value.label || value.name;
+      dt.title = value.name; // the register's name, for whoever reads the device definition
       const dd = document.createElement("dd");
       dd.className = "col-6 mb-1 fw-semibold";
       dd.dataset.endpoint = value.id;
-      dd.dataset.testid = "heating-value";
       dd.setAttribute("data-testid", "heating-value-" + value.name);
       dd.textContent = shown(value.value, value.unit);
       dd.title = "at " + value.at;
@@ -73,7 +101,8 @@
         const button = document.createElement("button");
         button.type = "button";
         button.className = "btn btn-sm " + (on ? "btn-warning" : "btn-outline-secondary");
-        button.textContent = name + ": switch " + (on ? "off" : "on");
+        const label = current && current.label ? current.label : name;
+        button.textContent = label + ": switch " + (on ? "off" : "on");
         button.setAttribute("data-testid", "heating-switch-" + name);
         button.addEventListener("click", () => switchOutput(node, name, on ? 0 : 1, button));
         field(card, "switches").append(button);
@@ -96,11 +125,43 @@
   }
 
   function render() {
-    const link = overview.link;
-    linkBadge.textContent = link.up ? "modem link up" : "modem link down";
-    linkBadge.className = "badge " + (link.up ? "text-bg-success" : "text-bg-danger");
-    linkDetail.textContent = link.detail || "";
-    grid.replaceChildren(...overview.nodes.map(renderNode));
+    const radio = overview.radio || { ok: overview.link.up, message: "" };
+    let linkText;
+    if (offline()) linkText = "modem link unknown";
+    else if (radio.ok) linkText = "modem link up";
+    else if (overview.link.up) linkText = "radio not reporting";
+    else linkText = "modem link down";
+    linkBadge.textContent = linkText;
+    linkBadge.className = "badge " + (linkText === "modem link up" ? "text-bg-success" : linkText === "modem link down" ? "text-bg-danger" : "text-bg-secondary");
+    linkDetail.textContent = overview.link.detail || "";
+    offlineBanner.hidden = !offline();
+    offlineBanner.querySelector('[data-part="time"]').textContent = new Intl.DateTimeFormat(undefined, {
+      hour: "2-digit",
+      minute: "2-digit",
+    }).format(new Date(lastGoodAt));
+    const existing = new Map([...grid.children].map((card) => [card.dataset.node, card]));
+    const wanted = overview.nodes.map((node) => {
+      const signature = JSON.stringify([node, overview.can_switch, hubHears()]);
+      const current = existing.get(node.id);
+      if (current && current.dataset.signature === signature) return current;
+      const card = renderNode(node);
+      card.dataset.signature = signature;
+      if (current) {
+        // The same control gets focus back in the new card (a keyboard user's place is kept).
+        const focused = current.contains(document.activeElement) ? document.activeElement.getAttribute("data-testid") : null;
+        current.replaceWith(card);
+        if (focused) {
+          const again = card.querySelector('[data-testid="' + focused + '"]');
+          if (again) again.focus();
+        }
+      }
+      return card;
+    });
+    // Add new cards and drop gone ones without touching the ones that stay.
+    wanted.forEach((card, index) => {
+      if (grid.children[index] !== card) grid.insertBefore(card, grid.children[index] || null);
+    });
+    while (grid.children.length > wanted.length) grid.lastElementChild.remove();
     empty.hidden = overview.nodes.length > 0;
   }
 
@@ -111,12 +172,14 @@
   async function refresh() {
     try {
       const response = await fetch(root.dataset.stateUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-      if (!response.ok) return;
+      if (!response.ok) throw new Error("state " + response.status);
       overview = await response.json();
-      render();
+      fetchFailed = false;
+      lastGoodAt = new Date().toISOString();
     } catch (error) {
-      // Offline for a moment: the next event or poll tries again.
+      fetchFailed = true; // the next event or poll tries again
     }
+    render();
   }
 
   function refreshSoon() {
@@ -152,7 +215,23 @@
   if (window.HubPush) {
     const push = window.HubPush.connect();
     push.onstatus = (status) => {
-      liveBadge.textContent = status === "open" ? "live" : status;
+      // Words, never the socket's close codes.
+      liveBadge.textContent = status === "open" ? "live" : status === "connecting" ? "connecting…" : "offline, reconnecting…";
+      if (status === "open" && !socketOpen) refreshSoon();
+      socketOpen = status === "open";
+      if (socketOpen) {
+        clearTimeout(offlineTimer);
+        offlineTimer = null;
+        socketDownLong = false;
+      } else if (offlineTimer === null && !socketDownLong) {
+        // A reconnect that takes a moment is not an outage worth a banner.
+        offlineTimer = setTimeout(() => {
+          offlineTimer = null;
+          socketDownLong = true;
+          render();
+        }, 1000);
+      }
+      render();
     };
     push.subscribe("/events/heating/#", refreshSoon);
   } else {

@@ -41,3 +41,17 @@ class HeatingConfig(AppConfig):
             expand_home(mqtt_handlers.ACTION_TOPICS, home_prefix=settings.MQTT_HOME_PREFIX),
             mqtt_handlers.action_received,
         )
+        # The rooms' set topics (Home Assistant's commands) change targets, modes and presets: heating.control.
+        from heating import room_topics
+
+        for topic_filter in room_topics.SET_TOPICS:
+            require_publish_permission(
+                topic_filter, mqtt_handlers.CONTROL, why="it changes a room's target, mode or preset"
+            )
+            mqtt.subscribe(
+                expand_home(topic_filter, home_prefix=settings.MQTT_HOME_PREFIX), mqtt_handlers.room_set_received
+            )
+        # The bridge announces the hub on hub/<HUB_ID>/availability and, on every connection, republishes the
+        # rooms' Home Assistant discovery and state.
+        mqtt.availability_from(room_topics.availability_topic)
+        mqtt.on_connect(room_topics.broker_connected)

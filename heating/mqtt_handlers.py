@@ -1,4 +1,6 @@
-"""The action topic ``<MQTT_HOME_PREFIX>/<location>/action/<endpoint id>`` (lagarto's): queue a command row.
+"""The action topic ``<MQTT_HOME_PREFIX>/<location>/action/<endpoint id>`` (lagarto's): queue a command row. And the
+rooms' set topics ``<MQTT_HOME_PREFIX>/<room>/target|mode|preset/set`` (Home Assistant's commands): call the rooms'
+services (:func:`room_set_received`; publishing there needs ``heating.control``).
 
 Who may publish there is decided before a message reaches this handler: the broker's ACL (``deploy/mosquitto.conf``)
 for MQTT clients, and for browsers ``messaging.push``'s grants together with the rule registered in
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -83,3 +86,80 @@ def action_received(message: MqttMessage) -> None:
         logger.warning("action on %s refused: %s", message.topic, exc)
         return
     logger.info("action on %s queued command %s", message.topic, command.pk)
+
+
+# --- the rooms' set topics ------------------------------------------------------------------------------------
+
+#: Publishing on a room's set topics needs this (besides a publish grant, for browsers).
+CONTROL = "heating.control"
+
+
+def room_set_received(message: MqttMessage) -> None:
+    """``<prefix>/<room>/target/set`` (a number, °C), ``/mode/set`` (off, heat, auto) or ``/preset/set`` (boost,
+    away, none): Home Assistant's commands, or anyone's the broker or ``/ws/push`` let through. Anything else is
+    logged and ignored."""
+    from heating import room_topics
+    from heating.models import Room
+    from heating.services import RoomInputError, room_mode_set, room_preset_set, room_target_set
+
+    if message.retain:
+        logger.warning("retained command on %s ignored: publish commands without retain", message.topic)
+        return
+    prefix = settings.MQTT_HOME_PREFIX
+    rest = message.topic[len(prefix) :].split("/") if message.topic.startswith(prefix + "/") else []
+    # ["", room, "target" | "mode" | "preset", "set"]
+    if len(rest) != 4 or rest[3] != "set" or rest[2] not in ("target", "mode", "preset"):
+        logger.warning("set topic %s not understood: expected %s/<room>/target|mode|preset/set", message.topic, prefix)
+        return
+    slug, what = rest[1], rest[2]
+    room = Room.objects.filter(slug=slug).first()
+    if room is None:
+        logger.warning("%s ignored: there is no room %r", message.topic, slug)
+        return
+    try:
+        text = message.payload.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        logger.warning("%s ignored: the payload is not UTF-8 text", message.topic)
+        return
+    author = None
+    if message.published_by is not None:
+        author = get_user_model().objects.filter(pk=message.published_by, is_active=True).first()
+    origin = ORIGIN_MQTT if message.published_by is None else ORIGIN_PUSH
+    try:
+        if what == "target":
+            target = _number(text)
+            if target is None:
+                logger.warning("%s ignored: %r is not a temperature (a number of °C)", message.topic, text[:40])
+                return
+            room_target_set(room=room, target=target, by=author, origin=origin)
+        elif what == "mode":
+            mode = room_topics.MODES_FROM_HA.get(text)
+            if mode is None:
+                logger.warning(
+                    "%s ignored: %r is not a mode (%s)", message.topic, text[:40], ", ".join(room_topics.MODES_FROM_HA)
+                )
+                return
+            room_mode_set(room=room, mode=mode, by=author, origin=origin)
+        else:
+            presets = (*room_topics.HA_PRESETS, room_topics.NO_PRESET)
+            if text not in presets:
+                logger.warning("%s ignored: %r is not a preset (%s)", message.topic, text[:40], ", ".join(presets))
+                return
+            room_preset_set(room=room, preset=text, by=author, origin=origin)
+    except RoomInputError as exc:
+        logger.warning("%s refused: %s", message.topic, exc)
+        return
+    logger.info("%s: room %s set to %r", message.topic, slug, text[:40])
+
+
+def _number(text: str) -> float | None:
+    """A finite number from ``21.5`` (Home Assistant's form) or JSON ``{"value": 21.5}``; None for anything else."""
+    value = action_value(text.encode())
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)

@@ -21,6 +21,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 import messaging
+from heating import room_topics
 from heating.models import (
     Alert,
     AlertKind,
@@ -240,6 +241,8 @@ def readings_record(*, readings: Sequence[ReadingInput]) -> list[Reading]:
                 )
             )
         Reading.objects.bulk_create(rows, batch_size=500)
+        # A room's temperature source or heater relay among them: its retained temperature / heating topics too.
+        events += room_topics.readings_events(rows)
         messaging.publish_many(events)
     return rows
 
@@ -895,6 +898,17 @@ def _room_changed(
     if previous_slug is not None and previous_slug != room.slug:
         data["previous_room"] = previous_slug
     messaging.publish("heating.room_changed", data, source=SOURCE, occurred_at=at)
+    # Its retained MQTT state topics and Home Assistant's discovery config follow (a new id clears the old ones).
+    messaging.publish_many(room_topics.room_changed_events(room, at=at, changed=changed, previous_slug=previous_slug))
+
+
+@transaction.atomic
+def room_delete(*, room: Room, by=None) -> None:
+    """Remove a room (its heaters, schedule, decisions and alerts go with it); its retained MQTT topics and its Home
+    Assistant entity are cleared."""
+    slug = room.slug
+    room.delete()
+    messaging.publish_many(room_topics.room_removed_events(slug, at=timezone.now()))
 
 
 # --- thermostat: decisions and alerts ----------------------------------------------------------------------------

@@ -446,3 +446,14 @@ def rooms_overview(*, user, at: datetime) -> dict:
         "can_control": can_control,
         "control_hint": None if can_control else control_hint(user),
     }
+
+
+# --- room history ----------------------------------------------------------------------------------------------
+
+
+def room_history(room: Room, *, since: datetime, until: datetime, points: int) -> dict:
+    """``room``'s temperature, target and heater-on periods from ``since`` (inclusive) to ``until`` (exclusive),
+    JSON-ready, each series downsampled to at most ``points`` points (2 to 2,000): see heating/history.py."""
+    from heating import history
+
+    return history.room_history(room, since=since, until=until, points=points)

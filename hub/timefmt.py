@@ -13,7 +13,8 @@ def format_utc(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("a naive datetime has no zone; the hub only writes UTC times")
     utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    # The year by hand: strftime's %Y does not pad years before 1000 on glibc ("1-01-01T…", which parse_utc refuses).
+    return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def parse_utc(text: str) -> datetime:

@@ -4,14 +4,37 @@ the node list."""
 
 from __future__ import annotations
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.db.models import Count
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
-from heating.models import Command, CommandState, Node, Reading
-from heating.selectors import link_state
-from heating.services import node_update
+from heating.models import Alert, Command, CommandState, Decision, House, Node, Reading, Room, RoomHeater, ScheduleBlock
+from heating.selectors import house, link_state, node_definition, temperature_endpoints
+from heating.services import (
+    RoomInputError,
+    alert_acknowledge,
+    heaters_check,
+    house_away_set,
+    house_presets_check,
+    house_presets_set,
+    node_update,
+    relay_endpoints,
+    room_create,
+    room_fields_check,
+    room_heaters_set,
+    room_mode_set,
+    room_update,
+    schedule_check,
+    schedule_replace,
+)
 from heating.swap.registers import SystemState
+from heating.thermostat import schedule
 
 ADMIN_SIGNAL_SAMPLES = 20
 
@@ -169,3 +192,386 @@ class CommandAdmin(admin.ModelAdmin):
         for command in pending:
             command_fail(command=command, error=f"given up by {request.user} in the admin", at=timezone.now())
         self.message_user(request, f"{len(pending)} command(s) marked failed.")
+
+
+# --- rooms: the house, rooms with their heaters and week, alerts, decisions ----------------------------------------
+# Writes go through heating.services (the same checks, node locations and heating.room_changed events as the pages
+# and the API); the forms run the services' checks so a refusal shows on the field, not as an error page.
+
+
+def _add_input_error(form, error: RoomInputError, *, names: dict[str, str] | None = None) -> None:
+    field = (names or {}).get(error.field, error.field)
+    form.add_error(field if field in form.fields else None, error.message)
+
+
+class NodeChoiceField(forms.ModelChoiceField):
+    """Nodes the radio has heard, named as people know them: never an address typed by hand."""
+
+    def label_from_instance(self, node: Node) -> str:
+        device = node.definition or "not identified yet"
+        return f"{node} — {node.key}, {device}, {node.place}"
+
+
+def _endpoint_choices(pick) -> list[tuple[str, str]]:
+    """The endpoint names ``pick(definition)`` gives for the nodes heard (each checked against its node on save)."""
+    names: set[str] = set()
+    for node in Node.objects.all():
+        names.update(pick(node_definition(node)))
+    return [(name, name) for name in sorted(names)]
+
+
+class HouseForm(forms.ModelForm):
+    class Meta:
+        model = House
+        fields = ["comfort", "eco", "away_temperature", "frost", "maximum", "away"]
+
+    def clean(self):
+        cleaned = super().clean()
+        values = {name: cleaned.get(name) for name in HOUSE_PRESETS}
+        if None not in values.values():
+            try:
+                house_presets_check(values)
+            except RoomInputError as error:
+                _add_input_error(self, error)
+        return cleaned
+
+
+HOUSE_PRESETS = ("comfort", "eco", "away_temperature", "frost", "maximum")
+
+
+@admin.register(House)
+class HouseAdmin(admin.ModelAdmin):
+    """The one row of house-wide settings: its list is its change form."""
+
+    form = HouseForm
+    list_display = ("__str__", "away", "comfort", "eco", "away_temperature", "frost", "maximum", "hub_id")
+    search_fields = ("hub_id",)
+    readonly_fields = ("away_since", "hub_id_shown")
+    fields = ("comfort", "eco", "away_temperature", "frost", "maximum", "away", "away_since", "hub_id_shown")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        return redirect(reverse("admin:heating_house_change", args=[house().pk]))
+
+    @admin.display(description="hub id (Home Assistant)")
+    def hub_id_shown(self, obj: House) -> str:
+        return house().hub_id
+
+    def save_model(self, request, obj, form, change):
+        presets = {name: form.cleaned_data[name] for name in HOUSE_PRESETS if name in form.changed_data}
+        if presets:
+            house_presets_set(by=request.user, **presets)
+        if "away" in form.changed_data:
+            house_away_set(away=form.cleaned_data["away"], by=request.user, origin="admin")
+
+
+class RoomForm(forms.ModelForm):
+    temperature_node = NodeChoiceField(
+        queryset=Node.objects.all(), required=False, help_text="The node whose endpoint gives the room's temperature."
+    )
+    temperature_endpoint = forms.ChoiceField(required=False, help_text="Empty: the node's first temperature endpoint.")
+
+    class Meta:
+        model = Room
+        fields = [
+            "slug",
+            "name",
+            "position",
+            "mode",
+            "temperature_node",
+            "temperature_endpoint",
+            "comfort",
+            "eco",
+            "away_temperature",
+            "frost",
+            "maximum",
+            "proportional",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["temperature_endpoint"].choices = [("", "—"), *_endpoint_choices(temperature_endpoints)]
+
+    def clean(self):
+        cleaned = super().clean()
+        fields = {name: cleaned.get(name) for name in ROOM_FORM_FIELDS if name in cleaned}
+        try:
+            room_fields_check(room=self.instance, fields=fields)
+        except RoomInputError as error:
+            _add_input_error(self, error, names={"id": "slug"})
+        return cleaned
+
+
+#: What room_update takes from the room form (mode goes through room_mode_set).
+ROOM_FORM_FIELDS = (
+    "slug",
+    "name",
+    "position",
+    "temperature_node",
+    "temperature_endpoint",
+    "comfort",
+    "eco",
+    "away_temperature",
+    "frost",
+    "maximum",
+    "proportional",
+)
+
+
+class _ServiceSavedFormSet(forms.BaseInlineFormSet):
+    """An inline whose rows the room's service stores as one list (RoomAdmin.save_formset), checked as a whole."""
+
+    def kept_forms(self) -> list[forms.ModelForm]:
+        return [
+            form
+            for form in self.forms
+            if hasattr(form, "cleaned_data") and form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+
+
+class HeaterForm(forms.ModelForm):
+    node = NodeChoiceField(queryset=Node.objects.all())
+    endpoint = forms.ChoiceField(help_text="The node's relay that switches this heater.")
+
+    class Meta:
+        model = RoomHeater
+        fields = ["node", "endpoint", "power_w"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["endpoint"].choices = _endpoint_choices(relay_endpoints) or [("Heating", "Heating")]
+
+    def _get_validation_exclusions(self):
+        # The node/endpoint constraint is left to HeaterFormSet's heaters_check, which names the room a relay
+        # already heats (the bare constraint would only say "already exists").
+        return {*super()._get_validation_exclusions(), "node"}
+
+
+class HeaterFormSet(_ServiceSavedFormSet):
+    def heaters(self) -> list[tuple]:
+        return [
+            (form.cleaned_data["node"], form.cleaned_data["endpoint"], form.cleaned_data["power_w"])
+            for form in self.kept_forms()
+        ]
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        try:
+            heaters_check(room=self.instance, heaters=self.heaters())
+        except RoomInputError as error:
+            raise forms.ValidationError(error.message) from None
+
+
+class RoomHeaterInline(admin.TabularInline):
+    model = RoomHeater
+    form = HeaterForm
+    formset = HeaterFormSet
+    extra = 0
+    verbose_name = "heater"
+
+
+WEEKDAY_CHOICES = list(enumerate(schedule.WEEKDAYS))
+
+
+class BlockForm(forms.ModelForm):
+    """A block in the house's wall-clock time, ``HH:MM`` (24:00 ends the day)."""
+
+    weekday = forms.TypedChoiceField(choices=WEEKDAY_CHOICES, coerce=int)
+    start = forms.CharField(max_length=5, help_text="HH:MM")
+    end = forms.CharField(max_length=5, help_text="HH:MM (24:00: midnight)")
+
+    class Meta:
+        model = ScheduleBlock
+        fields = ["weekday", "start", "end", "preset", "temperature"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial["start"] = schedule.format_time(self.instance.start_minute)
+            self.initial["end"] = schedule.format_time(self.instance.end_minute)
+
+    def _minutes(self, name: str) -> int | None:
+        try:
+            return schedule.parse_time(self.cleaned_data[name], end=name == "end")
+        except schedule.ScheduleError as error:
+            raise forms.ValidationError(error.message) from None
+
+    def clean_start(self) -> int | None:
+        return self._minutes("start")
+
+    def clean_end(self) -> int | None:
+        return self._minutes("end")
+
+    def block(self) -> schedule.Block:
+        data = self.cleaned_data
+        return schedule.Block(
+            weekday=data["weekday"],
+            start=data["start"],
+            end=data["end"],
+            preset=data.get("preset") or None,
+            temperature=data.get("temperature"),
+        )
+
+
+class BlockFormSet(_ServiceSavedFormSet):
+    def blocks(self) -> list[schedule.Block]:
+        return [form.block() for form in self.kept_forms()]
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        try:
+            schedule_check(room=self.instance, blocks=self.blocks())
+        except RoomInputError as error:
+            raise forms.ValidationError(error.message) from None
+
+
+class ScheduleBlockInline(admin.TabularInline):
+    model = ScheduleBlock
+    form = BlockForm
+    formset = BlockFormSet
+    extra = 0
+    verbose_name = "schedule block"
+    verbose_name_plural = f"weekly schedule (wall-clock time in {settings.TIME_ZONE})"
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin):
+    form = RoomForm
+    inlines = [RoomHeaterInline, ScheduleBlockInline]
+    list_display = ("name", "slug", "position", "mode", "temperature_source", "heater_count", "updated_at")
+    list_display_links = ("name", "slug")
+    list_filter = ("mode",)
+    search_fields = ("name", "slug")
+    list_select_related = ("temperature_node",)
+    readonly_fields = ("manual_target", "override_target", "override_until", "boost_until", "updated_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(heaters_total=Count("heaters"))
+
+    @admin.display(description="temperature from")
+    def temperature_source(self, room: Room) -> str:
+        if room.temperature_node is None:
+            return "—"
+        return f"{room.temperature_node} {room.temperature_endpoint}"
+
+    @admin.display(description="heaters", ordering="heaters_total")
+    def heater_count(self, room: Room) -> int:
+        return room.heaters_total
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            fields = {name: data[name] for name in ROOM_FORM_FIELDS if name in form.changed_data}
+            room = room_update(room=obj, by=request.user, **fields) if fields else obj
+        else:
+            room = room_create(
+                slug=data["slug"],
+                name=data["name"],
+                temperature_node=data.get("temperature_node"),
+                temperature_endpoint=data.get("temperature_endpoint") or "",
+                by=request.user,
+            )
+            rest = {name: data[name] for name in ROOM_FORM_FIELDS if name in data and name not in _CREATED_WITH}
+            room = room_update(room=room, by=request.user, **rest)
+        if data.get("mode") and data["mode"] != room.mode:
+            room = room_mode_set(room=room, mode=data["mode"], by=request.user, origin="admin")
+        # The admin goes on with this object (inlines, the message, the redirect): it is the stored room.
+        obj.pk = room.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
+
+    def save_formset(self, request, form, formset, change):
+        room = form.instance
+        if isinstance(formset, HeaterFormSet):
+            room_heaters_set(room=room, heaters=formset.heaters(), by=request.user)
+        elif isinstance(formset, BlockFormSet):
+            schedule_replace(room=room, blocks=formset.blocks(), by=request.user)
+        else:
+            formset.save()
+            return
+        # What the admin's change message reads of a saved formset.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+
+_CREATED_WITH = ("slug", "name", "temperature_node", "temperature_endpoint")
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RoomHeater)
+class RoomHeaterAdmin(_ReadOnlyAdmin):
+    """Every heater of every room (set them on the room's page)."""
+
+    list_display = ("room", "node", "endpoint", "power_w")
+    list_filter = ("room",)
+    search_fields = ("room__name", "room__slug", "node__name", "node__key", "endpoint")
+    list_select_related = ("room", "node")
+
+
+@admin.register(ScheduleBlock)
+class ScheduleBlockAdmin(_ReadOnlyAdmin):
+    """Every room's weekly blocks (edit them on the room's page)."""
+
+    list_display = ("room", "weekday_name", "start", "end", "preset", "temperature")
+    list_filter = ("room", "weekday", "preset")
+    search_fields = ("room__name", "room__slug", "preset")
+    list_select_related = ("room",)
+
+    @admin.display(description="day", ordering="weekday")
+    def weekday_name(self, block: ScheduleBlock) -> str:
+        return schedule.WEEKDAYS[block.weekday] if 0 <= block.weekday < 7 else str(block.weekday)
+
+    @admin.display(description="from", ordering="start_minute")
+    def start(self, block: ScheduleBlock) -> str:
+        return schedule.format_time(block.start_minute)
+
+    @admin.display(description="to")
+    def end(self, block: ScheduleBlock) -> str:
+        return schedule.format_time(block.end_minute)
+
+
+@admin.register(Alert)
+class AlertAdmin(_ReadOnlyAdmin):
+    list_display = ("raised_at", "room", "kind", "message", "is_open", "acknowledged_at", "acknowledged_by")
+    list_filter = ("kind", ("cleared_at", admin.EmptyFieldListFilter), "room")
+    search_fields = ("message", "room__name", "room__slug", "kind")
+    list_select_related = ("room", "acknowledged_by")
+    date_hierarchy = "raised_at"
+    actions = ["acknowledge_selected"]
+
+    @admin.display(description="open", boolean=True)
+    def is_open(self, alert: Alert) -> bool:
+        return alert.cleared_at is None
+
+    @admin.action(description="Acknowledge the selected alerts")
+    def acknowledge_selected(self, request, queryset):
+        now = timezone.now()
+        pending = list(queryset.filter(acknowledged_at__isnull=True))
+        for alert in pending:
+            alert_acknowledge(alert=alert, by=request.user, at=now)
+        self.message_user(request, f"{len(pending)} alert(s) acknowledged.")
+
+
+@admin.register(Decision)
+class DecisionAdmin(_ReadOnlyAdmin):
+    list_display = ("at", "room", "heat", "reason", "target", "temperature")
+    list_filter = ("heat", "room")
+    search_fields = ("reason", "room__name", "room__slug")
+    list_select_related = ("room",)
+    date_hierarchy = "at"
+    show_full_result_count = False

@@ -575,29 +575,9 @@ def _check_preset_limits(room: Room, changes: dict) -> None:
 def room_update(*, room: Room, by=None, **fields) -> Room:
     """Change a room's name, id (``slug``: its nodes and topics move with it), position, temperature source, preset
     overrides (None: the house's) or proportional control. Unknown fields are refused."""
-    unknown = sorted(set(fields) - set(_ROOM_UPDATE_FIELDS))
-    if unknown:
-        raise RoomInputError(
-            f"{unknown[0]} cannot be changed here (these can: {', '.join(_ROOM_UPDATE_FIELDS)})", field=unknown[0]
-        )
     room = Room.objects.select_for_update().get(pk=room.pk)
     previous_slug = room.slug
-    if "slug" in fields:
-        fields["slug"] = _check_slug(fields["slug"], room=room)
-    if "name" in fields:
-        fields["name"] = _check_name(fields["name"])
-    if "position" in fields:
-        position = fields["position"]
-        if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position <= 32767:
-            raise RoomInputError("position must be a whole number from 0 to 32767", field="position")
-    if "proportional" in fields and not isinstance(fields["proportional"], bool):
-        raise RoomInputError("proportional must be true or false", field="proportional")
-    if "temperature_node" in fields or "temperature_endpoint" in fields:
-        node = fields.get("temperature_node", room.temperature_node)
-        endpoint = fields.get("temperature_endpoint", "" if "temperature_node" in fields else room.temperature_endpoint)
-        fields["temperature_endpoint"] = _check_temperature_endpoint(node, endpoint)
-        fields["temperature_node"] = node
-    _check_preset_limits(room, fields)
+    fields = room_fields_check(room=room, fields=fields)
     changed = [field for field, value in fields.items() if getattr(room, field) != value]
     for field, value in fields.items():
         setattr(room, field, value)
@@ -614,10 +594,48 @@ def room_update(*, room: Room, by=None, **fields) -> Room:
     return room
 
 
+def room_fields_check(*, room: Room, fields: dict) -> dict:
+    """``fields`` checked as room_update would change ``room`` with them (a new, unsaved room too): the values to
+    store, or RoomInputError naming the first field at fault. Writes nothing (the admin's forms use it)."""
+    fields = dict(fields)
+    unknown = sorted(set(fields) - set(_ROOM_UPDATE_FIELDS))
+    if unknown:
+        raise RoomInputError(
+            f"{unknown[0]} cannot be changed here (these can: {', '.join(_ROOM_UPDATE_FIELDS)})", field=unknown[0]
+        )
+    if "slug" in fields:
+        fields["slug"] = _check_slug(fields["slug"], room=room)
+    if "name" in fields:
+        fields["name"] = _check_name(fields["name"])
+    if "position" in fields:
+        position = fields["position"]
+        if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position <= 32767:
+            raise RoomInputError("position must be a whole number from 0 to 32767", field="position")
+    if "proportional" in fields and not isinstance(fields["proportional"], bool):
+        raise RoomInputError("proportional must be true or false", field="proportional")
+    if "temperature_node" in fields or "temperature_endpoint" in fields:
+        node = fields.get("temperature_node", room.temperature_node)
+        endpoint = fields.get("temperature_endpoint", "" if "temperature_node" in fields else room.temperature_endpoint)
+        fields["temperature_endpoint"] = _check_temperature_endpoint(node, endpoint)
+        fields["temperature_node"] = node
+    _check_preset_limits(room, fields)
+    return fields
+
+
 @transaction.atomic
 def room_heaters_set(*, room: Room, heaters: Sequence[tuple[Node, str, int]], by=None) -> None:
     """The room's heaters are exactly these (node, relay endpoint, power in W); each node moves to the room's
     location. A relay that heats another room is refused: unassign it there first."""
+    wanted = heaters_check(room=room, heaters=heaters)
+    RoomHeater.objects.filter(room=room).delete()
+    RoomHeater.objects.bulk_create(wanted)
+    for heater in wanted:
+        _assign_node(heater.node, room.slug)
+    _room_changed(room, at=timezone.now(), changed=["heaters"], by=by)
+
+
+def heaters_check(*, room: Room, heaters: Sequence[tuple[Node, str, int]]) -> list[RoomHeater]:
+    """The heaters room_heaters_set would store (unsaved), or RoomInputError naming ``heaters[i]``."""
     from heating.selectors import node_definition
 
     wanted: list[RoomHeater] = []
@@ -645,18 +663,17 @@ def room_heaters_set(*, room: Room, heaters: Sequence[tuple[Node, str, int]], by
             raise RoomInputError(f"{field}: {node} {endpoint} is listed twice", field=field)
         seen.add((node.pk, endpoint))
         elsewhere = (
-            RoomHeater.objects.filter(node=node, endpoint=endpoint).exclude(room=room).select_related("room").first()
+            RoomHeater.objects.filter(node=node, endpoint=endpoint)
+            .exclude(room_id=room.pk)
+            .select_related("room")
+            .first()
         )
         if elsewhere is not None:
             raise RoomInputError(
                 f"{field}: {node} {endpoint} heats {elsewhere.room.name} already; remove it there first", field=field
             )
         wanted.append(RoomHeater(room=room, node=node, endpoint=endpoint, power_w=power_w))
-    RoomHeater.objects.filter(room=room).delete()
-    RoomHeater.objects.bulk_create(wanted)
-    for heater in wanted:
-        _assign_node(heater.node, room.slug)
-    _room_changed(room, at=timezone.now(), changed=["heaters"], by=by)
+    return wanted
 
 
 def relay_endpoints(definition: DeviceDefinition | None) -> list[str]:
@@ -804,13 +821,7 @@ def house_presets_set(*, by=None, **presets) -> House:
     if unknown:
         raise RoomInputError(f"{unknown[0]} is not a preset (these are: {', '.join(allowed)})", field=unknown[0])
     the_house = house()
-    values = {name: getattr(the_house, name) for name in allowed} | presets
-    values["frost"] = _in_range(values["frost"], field="frost", low=FROST_RANGE[0], high=FROST_RANGE[1])
-    values["maximum"] = _in_range(values["maximum"], field="maximum", low=MAXIMUM_RANGE[0], high=MAXIMUM_RANGE[1])
-    for name in ("comfort", "eco", "away_temperature"):
-        values[name] = _in_range(
-            values[name], field=name, low=values["frost"], high=values["maximum"] - TARGET_BELOW_MAXIMUM
-        )
+    values = house_presets_check({name: getattr(the_house, name) for name in allowed} | presets)
     House.objects.filter(pk=the_house.pk).update(**values)
     for name, value in values.items():
         setattr(the_house, name, value)
@@ -818,6 +829,24 @@ def house_presets_set(*, by=None, **presets) -> House:
     for room in Room.objects.all():
         _room_changed(room, at=now, changed=["presets"], by=by)
     return the_house
+
+
+def house_presets_check(values: dict) -> dict:
+    """All five house presets checked together (frost 5 to 12 °C, maximum 25 to 35 °C, the others within frost ..
+    maximum - 1): the values to store, or RoomInputError naming the first field at fault. Writes nothing."""
+    values = dict(values)
+    values["frost"] = _in_range(values["frost"], field="frost", low=FROST_RANGE[0], high=FROST_RANGE[1])
+    values["maximum"] = _in_range(values["maximum"], field="maximum", low=MAXIMUM_RANGE[0], high=MAXIMUM_RANGE[1])
+    for name in ("comfort", "eco", "away_temperature"):
+        values[name] = _in_range(
+            values[name], field=name, low=values["frost"], high=values["maximum"] - TARGET_BELOW_MAXIMUM
+        )
+    return values
+
+
+def schedule_check(*, room: Room, blocks: Sequence[Block], field: str = "blocks") -> None:
+    """RoomInputError naming the first bad block (``blocks[i]``) as schedule_replace would refuse it; writes nothing."""
+    _check_blocks(room, blocks, field=field)
 
 
 def _check_blocks(room: Room, blocks: Sequence[Block], *, field: str = "blocks") -> None:

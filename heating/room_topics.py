@@ -95,9 +95,13 @@ def temperature_payload(value: Any) -> float | str:
 
 def ha_preset(state: dict) -> str:
     """boost while boosting; away while the house is away and the room follows it; else none."""
-    if state.get("boost"):
+    return _preset(boost=bool(state.get("boost")), source=state.get("source"))
+
+
+def _preset(*, boost: bool, source: str | None) -> str:
+    if boost:
         return "boost"
-    if state.get("source") == "away":
+    if source == "away":
         return "away"
     return NO_PRESET
 
@@ -247,6 +251,31 @@ def readings_events(rows: Sequence[Reading]) -> list[messaging.Event]:
         at = newest[(heater.node_id, heater.endpoint)].recorded_at
         events.append(_state_event(room.slug, "heating", ha_action(room.mode, any(reported)), at=at))
     return events
+
+
+class SetpointTopics:
+    """The target and preset topics again when time alone changed them (a schedule block began, an override or a
+    boost ended), which no service call announces: the thermostat's tick hands each room's resolved setpoint to
+    :meth:`events` and publishes what it returns. The first setpoint seen of a room is published too (the process
+    may have started after a change)."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, tuple[str, Any, str]] = {}
+
+    def events(self, room: Room, point, *, at: datetime) -> list[messaging.Event]:
+        """``point``: ``heating.selectors.room_setpoint``'s :class:`~heating.thermostat.setpoint.Setpoint`."""
+        now = (room.slug, temperature_payload(point.target), _preset(boost=point.boost, source=point.source))
+        last = self._last.get(room.pk)
+        self._last[room.pk] = now
+        if last == now:
+            return []
+        moved = last is None or last[0] != now[0]
+        events = []
+        if moved or last[1] != now[1]:
+            events.append(_state_event(room.slug, "target", now[1], at=at))
+        if moved or last[2] != now[2]:
+            events.append(_state_event(room.slug, "preset", now[2], at=at))
+        return events
 
 
 # --- the bridge's greeting ------------------------------------------------------------------------------------

@@ -378,3 +378,32 @@ def test_the_set_topics_are_registered_under_the_house_prefix_and_need_heating_c
         assert [s.handler for s in mqtt.handlers.subscriptions_for(topic)] == [room_set_received]
         assert [rule.permission for rule in rules_for(topic, home_prefix=prefix)] == ["heating.control"]
     assert expand_home(room_topics.SET_TOPICS[0], home_prefix=prefix) == f"{prefix}/+/target/set"
+
+
+# --- changes time alone makes ------------------------------------------------------------------------------
+
+
+def test_the_thermostats_tick_republishes_the_target_and_preset_only_when_time_changed_them(settings):
+    from heating.thermostat.setpoint import Setpoint
+
+    settings.MQTT_HOME_PREFIX = "/home"
+    the_room = Room(pk=7, slug="living", name="Living room")
+    watch = room_topics.SetpointTopics()
+    at = timezone.now()
+
+    def published(point: Setpoint) -> dict:
+        return {event.topics[0]: event.data for event in watch.events(the_room, point, at=at)}
+
+    schedule = Setpoint(target=18.0, boost=False, source="schedule", until=None)
+    assert published(schedule) == {"/home/living/target": 18.0, "/home/living/preset": "none"}, "first seen"
+    assert published(schedule) == {}, "nothing changed: nothing sent"
+    assert published(Setpoint(target=21.0, boost=False, source="schedule", until=None)) == {"/home/living/target": 21.0}
+    assert published(Setpoint(target=21.0, boost=True, source="boost", until=None)) == {"/home/living/preset": "boost"}
+    assert published(Setpoint(target=16.0, boost=False, source="away", until=None)) == {
+        "/home/living/target": 16.0,
+        "/home/living/preset": "away",
+    }
+    assert published(Setpoint(target=None, boost=False, source="off", until=None)) == {
+        "/home/living/target": "None",
+        "/home/living/preset": "none",
+    }

@@ -904,6 +904,55 @@ def schedule_copy(*, source: Room, targets: Sequence[Room], by=None) -> None:
         _room_changed(target, at=now, changed=["schedule"], by=by)
 
 
+#: The simulator's three room heaters (heating.simulator: addresses 0xA1.., the third a cold store whose heater
+#: cannot keep up) as the embedded default's rooms: (slug, name, heater power in W, mode).
+SIMULATED_ROOMS = (
+    ("living", "Living room", 1500, Mode.SCHEDULE),
+    ("bedroom", "Bedroom", 1000, Mode.SCHEDULE),
+    ("garage", "Garage", 2000, Mode.OFF),
+)
+SIMULATED_ADDRESSES = (0xA1, 0xA2, 0xA3)
+#: Their week: comfort mornings and evenings (eco between blocks).
+_SIMULATED_WEEK = (("06:30", "08:30"), ("17:00", "22:30"))
+#: The room heater's product (heating/swap/devices/heater): manufacturer 72, product 1.
+_ROOM_HEATER_PRODUCT = (72, 1)
+
+
+@transaction.atomic
+def rooms_create_simulated(*, addresses: Sequence[int] = SIMULATED_ADDRESSES) -> list[Room]:
+    """The embedded default with the simulator (``SERIAL_PORT`` unset): one room per simulated heater node, with its
+    heater and temperature, when the house has no room yet (so a fresh ``make run`` shows a working thermostat).
+    Called by the embedded start-up only, never by a migration: production never gets simulated rooms."""
+    from heating.selectors import definitions
+
+    if Room.objects.exists():
+        return []
+    definition = definitions().get(*_ROOM_HEATER_PRODUCT)
+    rooms = []
+    for address, (slug, name, power_w, mode) in zip(addresses, SIMULATED_ROOMS, strict=False):
+        node, _ = Node.objects.get_or_create(
+            address=address,
+            defaults={
+                "name": f"{name} heater (simulated)",
+                "manufacturer_id": _ROOM_HEATER_PRODUCT[0],
+                "product_id": _ROOM_HEATER_PRODUCT[1],
+                "definition": definition_label(definition) if definition else "",
+            },
+        )
+        room = room_create(slug=slug, name=name, temperature_node=node)
+        room_heaters_set(room=room, heaters=[(node, "Heating", power_w)])
+        blocks = [
+            block
+            for start, end in _SIMULATED_WEEK
+            for block in schedule.expand("every_day", start, end, preset="comfort")
+        ]
+        schedule_replace(room=room, blocks=blocks)
+        if mode != Mode.SCHEDULE:
+            room = room_mode_set(room=room, mode=mode, origin="simulator")
+        rooms.append(room)
+    return rooms
+
+
 def _room_changed(
     room: Room, *, at: datetime, changed: Sequence[str], by=None, origin: str = "", previous_slug: str | None = None
 ) -> None:

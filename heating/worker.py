@@ -587,6 +587,7 @@ class EmbeddedRadio(Worker):
         self.worker: SerialWorker | None = None
 
     def serve(self) -> None:
+        self._create_simulated_rooms()
         self.simulator.start()
         try:
             host, port = self.simulator.tcp_address
@@ -601,6 +602,16 @@ class EmbeddedRadio(Worker):
             self.worker.serve()
         finally:
             self.simulator.stop()
+
+    def _create_simulated_rooms(self) -> None:
+        """A house without rooms gets one per simulated heater (never in a migration: production has none)."""
+        try:
+            created = services.rooms_create_simulated(addresses=[node.address for node in self.simulator.nodes])
+        except DatabaseError:
+            logger.exception("the simulated rooms could not be created; the radio starts without them")
+            return
+        if created:
+            logger.info("simulated rooms created: %s", ", ".join(room.slug for room in created))
 
 
 def embedded_radio() -> Worker | None:

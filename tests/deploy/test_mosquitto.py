@@ -25,7 +25,7 @@ from tests.support.services import in_ci
 from tests.support.waiting import accepts_connections, wait_until
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-PASSWORDS = {"hub": "hub-password", "sensor": "sensor-password"}
+PASSWORDS = {"hub": "hub-password", "sensor": "sensor-password", "homeassistant": "ha-password"}
 
 
 def free_port() -> int:
@@ -159,6 +159,33 @@ def test_the_acl_lets_a_sensor_report_measurements_but_not_switch_anything(broke
     finally:
         close(hub)
         close(sensor)
+
+
+def test_the_acl_lets_home_assistant_set_a_rooms_target_and_read_discovery_but_not_switch_a_heater(broker):
+    hub, reason = connect(broker, "hub", PASSWORDS["hub"])
+    assert not reason.is_failure
+    home_assistant, reason = connect(broker, "homeassistant", PASSWORDS["homeassistant"])
+    assert not reason.is_failure
+    try:
+        subscribed: queue.Queue = queue.Queue()
+        home_assistant.on_subscribe = lambda *_args: subscribed.put(True)
+        home_assistant.subscribe("homeassistant/climate/#", qos=1)
+        subscribed.get(timeout=5)
+        hub.publish("homeassistant/climate/home_kitchen/config", b"{}", qos=1).wait_for_publish(timeout=5)
+        assert home_assistant.messages.get(timeout=5) == ("homeassistant/climate/home_kitchen/config", b"{}")
+
+        hub.on_subscribe = lambda *_args: subscribed.put(True)
+        hub.subscribe("/home/#", qos=1)
+        subscribed.get(timeout=5)
+        home_assistant.publish("/home/kitchen/action/1.12.0", b"on", qos=1).wait_for_publish(timeout=5)
+        home_assistant.publish("/home/kitchen/target/set", b"21.5", qos=1).wait_for_publish(timeout=5)
+        # In order: the command arriving first proves the action was dropped.
+        assert hub.messages.get(timeout=5) == ("/home/kitchen/target/set", b"21.5")
+        with pytest.raises(queue.Empty):
+            hub.messages.get(timeout=0.3)
+    finally:
+        close(hub)
+        close(home_assistant)
 
 
 def test_the_compose_health_check_signs_in_as_the_hub_and_reads_the_broker_uptime(broker):

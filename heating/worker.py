@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, transaction
@@ -25,6 +26,7 @@ from heating.selectors import commands_pending, definitions, node_definition
 from heating.swap import DecodeError, DefinitionLibrary, DeviceDefinition, Function, Packet
 from heating.swap.codec import command_line, discovery_line, query_line
 from heating.swap.registers import StandardRegister, SystemState, split_product_code
+from heating.thermostat_runner import ThermostatClock, ThermostatRunner
 from hub import wakeups
 from hub.timefmt import format_utc
 from hub.workers import DEFAULT_JITTER, Backoff, Jitter, Worker
@@ -121,6 +123,7 @@ class SerialWorker(Worker):
         library: DefinitionLibrary | None = None,
         modem_factory: Callable[..., Modem] = Modem,
         clock: Callable[[], float] = time.monotonic,
+        thermostat: ThermostatRunner | Literal[False] | None = None,
     ) -> None:
         super().__init__()
         self.port = port
@@ -150,6 +153,13 @@ class SerialWorker(Worker):
         self._next_discovery = 0.0
         self._next_silence_check = 0.0
         self._resync = False
+        #: The rooms' thermostat (``heating.thermostat_runner``): this worker is the one place that applies it.
+        #: ``None``: one with the HEATING_* settings on this worker's clock; ``False``: none (radio-only tests).
+        if thermostat is None:
+            thermostat = ThermostatRunner(clock=ThermostatClock(now=clock))
+        self.thermostat = thermostat or None
+        if self.thermostat is not None:
+            self.thermostat.bind(send_query=self._send_query)
 
     # --- the loop --------------------------------------------------------------------------------------------------
 
@@ -205,6 +215,8 @@ class SerialWorker(Worker):
                 self._nodes.clear()
                 self._in_flight.clear()
                 self._resync = True
+                if self.thermostat is not None:
+                    self.thermostat.reset()
                 self.stopping.wait(1.0)
                 self._beat_if_due()
 
@@ -228,6 +240,8 @@ class SerialWorker(Worker):
         if now >= self._next_silence_check:
             self._next_silence_check = now + min(1.0, self.timings.node_silence / 4)
             self._check_silence(now)
+        if self.thermostat is not None:
+            self._thermostat_call(self.thermostat.step)
         self._beat_if_due()
 
     def _read_batch(self) -> list[Packet]:
@@ -251,6 +265,8 @@ class SerialWorker(Worker):
         heard: dict[int, Node] = {}
         to_query: list[tuple[int, int]] = []
         woken: set[int] = set()
+        #: (address, register, value) of every new STATUS, for the thermostat once the batch is stored.
+        statuses: list[tuple[int, int, bytes]] = []
         duplicates = 0
         now = self.clock()
         with transaction.atomic():
@@ -268,6 +284,7 @@ class SerialWorker(Worker):
                     duplicates += 1
                     continue
                 state.last_status = signature
+                statuses.append((packet.register_address, packet.register_id, packet.value))
                 state.heard_at = now
                 node.last_heard = at
                 node.last_rssi = packet.rssi
@@ -298,6 +315,24 @@ class SerialWorker(Worker):
             self.modem.send(query_line(destination=address, register_id=register_id, source=self.network.address))
         for address in woken:
             self._send_held(address)
+        self._thermostat_heard(statuses)
+
+    def _thermostat_heard(self, statuses: list[tuple[int, int, bytes]]) -> None:
+        if self.thermostat is not None and statuses:
+            self._thermostat_call(self.thermostat.after_batch, statuses)
+
+    def _thermostat_call(self, call: Callable[..., None], *args) -> None:
+        """The thermostat's turn. A database error goes up to the loop's resync (both start afresh); any other
+        error is logged and the radio carries on, so one bad room does not silence every node."""
+        try:
+            call(*args)
+        except DatabaseError:
+            raise
+        except Exception:
+            logger.exception("thermostat: a decision pass failed; the next one tries again")
+
+    def _send_query(self, address: int, register_id: int) -> None:
+        self.modem.send(query_line(destination=address, register_id=register_id, source=self.network.address))
 
     def _node_state(self, address: int) -> _NodeState:
         state = self._nodes.get(address)
@@ -474,6 +509,8 @@ class SerialWorker(Worker):
                 services.command_confirm(command=command, at=at)
                 self.stats.commands_confirmed += 1
                 del self._in_flight[command_id]
+                if self.thermostat is not None:
+                    self.thermostat.command_finished(command)
 
     def _expire_commands(self, now: float) -> None:
         for command_id, flight in list(self._in_flight.items()):
@@ -489,6 +526,8 @@ class SerialWorker(Worker):
                 )
                 self.stats.commands_failed += 1
                 del self._in_flight[command_id]
+                if self.thermostat is not None:
+                    self.thermostat.command_finished(command)
             elif self._asleep(self._node_state(command.node.address)):
                 flight.held = True
                 services.command_requeue(command=command)
@@ -597,6 +636,9 @@ class EmbeddedRadio(Worker):
                 or WorkerTimings(
                     discovery_interval=60.0, node_silence=max(60.0, 180.0 / self.time_scale * 4), heartbeat_interval=10
                 ),
+                # One clock: every thermostat timer (minimum times, staleness, queries) reads the simulator's, so
+                # the simulated rooms and their thermostat run equally fast.
+                thermostat=ThermostatRunner(clock=ThermostatClock.of_simulator(self.simulator)),
             )
             self.worker.stopping = self.stopping
             self.worker.serve()

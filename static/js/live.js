@@ -40,7 +40,7 @@
     item.querySelector('[data-field="payload"]').textContent = showPayload(message);
     const time = item.querySelector('[data-field="ts"]');
     time.dateTime = message.ts || "";
-    time.textContent = message.ts ? new Date(message.ts).toLocaleTimeString() : "";
+    time.textContent = message.ts ? hubTime.format(message.ts, "time") : ""; // the viewer's zone (time.js)
     time.title = message.ts || "";
     if (message.retained) item.querySelector('[data-field="retained"]').classList.remove("d-none");
     messageList.prepend(item);

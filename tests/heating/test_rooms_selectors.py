@@ -19,6 +19,7 @@ from heating.services import (
     schedule_replace,
 )
 from heating.thermostat.schedule import expand
+from hub.env import parse_hub_id
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -59,6 +60,13 @@ def test_hub_id_setting_wins(settings):
     house()
     settings.HUB_ID = "attic"
     assert house().hub_id == "attic"
+
+
+@pytest.mark.parametrize("value", ["", "Attic", "attic.1", "a" * 33, "hub id"])
+def test_hub_id_is_read_strictly(value):
+    with pytest.raises(ValueError, match="1 to 32"):
+        parse_hub_id(value)
+    assert parse_hub_id("attic_2-b") == "attic_2-b"
 
 
 def test_a_room_shows_its_temperature_target_heater_and_next_change(heater, living):

@@ -12,8 +12,9 @@ from hub.timefmt import parse_utc
 from messaging.selectors import events_filter
 
 EVENTS_PER_PAGE = 50
-#: Hidden unless asked for: the radio's readings arrive every few minutes per node and bury everything else.
-NOISY_EVENT_TYPES = ("heating.reading",)
+#: Hidden unless asked for: the radio's readings arrive every few minutes per node and bury everything else, and each
+#: reading of a room's sensor also updates its retained temperature topic (heating.room_state).
+NOISY_EVENT_TYPES = ("heating.reading", "heating.room_state")
 
 
 @staff_required

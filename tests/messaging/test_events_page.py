@@ -104,6 +104,18 @@ def test_readings_are_hidden_unless_asked_for_and_the_page_says_so(staff_page):
     assert rows(staff_page.get("/events/?type=heating.*&noisy=show")) == rows(shown)
 
 
+def test_a_rooms_retained_state_updates_are_hidden_like_readings(staff_page):
+    events_store(
+        events=[
+            make_event(1, type="heating.room_state", source="heating", occurred_at=MORNING, data=21.5),
+            make_event(2, type="heating.room_changed", source="heating", occurred_at=MORNING + timedelta(minutes=1)),
+        ]
+    )
+    assert rows(staff_page.get("/events/")) == ["heating.room_changed"]
+    assert rows(staff_page.get("/events/?noisy=show")) == ["heating.room_changed", "heating.room_state"]
+    assert rows(staff_page.get("/events/?type=heating.room_state")) == ["heating.room_state"]
+
+
 def test_filter_hints_are_placeholders_that_cannot_pass_for_values(staff_page):
     html = staff_page.get("/events/").content.decode()
     placeholders = re.findall(r'placeholder="([^"]*)"', html)

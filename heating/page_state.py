@@ -23,12 +23,11 @@ CONTROL_PERMISSION = "heating.control"
 TARGET_STEP = 0.5
 BOOST_MINUTES = 60
 MODE_LABELS = {Mode.OFF: "Off", Mode.MANUAL: "Manual", Mode.SCHEDULE: "Schedule"}
-SOURCE_LABELS = {
-    "off": "off (frost protection only)",
-    "manual": "manual target",
-    "schedule": "from the schedule",
-    "override": "changed by hand until the next schedule change",
-    "boost": "boost",
+#: What set the target, when the mode alone does not say it (the tile shows "Schedule, changed by hand").
+SOURCE_NOTES = {
+    "off": "frost protection only",
+    "override": "changed by hand",
+    "boost": "boosting",
     "away": "house away",
 }
 #: A worker heartbeat older than this many of its intervals means nobody is listening to the radio.
@@ -127,7 +126,7 @@ def room_tile(room: Room, state: dict) -> dict:
         "mode": mode,
         "mode_text": str(MODE_LABELS.get(mode, mode)),
         "source": source,
-        "source_text": SOURCE_LABELS.get(source, source),
+        "source_note": SOURCE_NOTES.get(source, ""),
         "boost_until": boost_until,
         "heating": heating,
         "heating_text": heating_text,

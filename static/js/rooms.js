@@ -107,7 +107,9 @@
     const pending = pendingTargets.get(room.id);
     setText(field(tile, "target"), pending ? targetText(pending.value) : room.target_text);
     setText(field(tile, "mode_text"), room.mode_text);
-    setText(field(tile, "source_text"), room.source_text);
+    const sourceNote = field(tile, "source_note");
+    setHidden(sourceNote, !room.source_note);
+    setText(sourceNote.querySelector('[data-part="text"]'), room.source_note);
     const next = field(tile, "next_change");
     setHidden(next, !room.next_change);
     setText(next.querySelector('[data-part="text"]'), room.next_change);
@@ -235,7 +237,12 @@
     });
     if (!response.ok) {
       const answer = await response.json().catch(() => ({}));
-      const error = new Error(answer.message || answer.detail || "the hub refused (" + response.status + ")");
+      // The API's error shape: {"message", "fields": {"target": ["… from 7 to 29 °C"]}}: the field's words first.
+      const fields = Object.entries(answer.fields || {});
+      const text = fields.length
+        ? fields.map(([name, problems]) => name + ": " + [].concat(problems).join(" ")).join("; ")
+        : answer.message || "the hub refused (" + response.status + ")";
+      const error = new Error(text);
       error.answer = answer;
       throw error;
     }

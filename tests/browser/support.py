@@ -37,11 +37,13 @@ PASSWORD = "plum-orchard-velvet-42"
 class HubServer:
     """The real ASGI application under uvicorn on a free 127.0.0.1 port, in a background thread."""
 
-    def __init__(self, app, *, start_timeout: float = 15.0) -> None:
+    def __init__(self, app, *, port: int = 0, start_timeout: float = 15.0) -> None:
+        # port 0: a free one; a test that stops a server and starts it again passes the port it had.
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
+        self._socket.bind(("127.0.0.1", port))
         host, port = self._socket.getsockname()
+        self.port = port
         self.url = f"http://{host}:{port}"
         config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
         self._server = uvicorn.Server(config)

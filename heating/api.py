@@ -12,7 +12,13 @@ from __future__ import annotations
 import csv
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import renderers, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -133,7 +139,16 @@ class NodeViewSet(_HeatingApi, HubReadOnlyViewSet):
     def get_serializer_class(self):
         return {"commands": CommandSerializer, "retrieve": NodeDetailSerializer}.get(self.action, NodeSerializer)
 
-    @extend_schema(request=CommandSerializer, responses={200: CommandSerializer(many=True), 202: CommandSerializer})
+    @extend_schema(
+        request=CommandSerializer,
+        responses={
+            200: CommandSerializer(many=True),
+            202: CommandSerializer,
+            409: OpenApiResponse(
+                description="Conflict: the relay heats a room (the message names it); its thermostat switches it"
+            ),
+        },
+    )
     @action(detail=True, methods=["get", "post"])
     def commands(self, request, key=None):
         node = self.get_object()

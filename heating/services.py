@@ -569,6 +569,32 @@ def _check_preset_limits(room: Room, changes: dict) -> None:
     for field in ("comfort", "eco", "away_temperature"):
         if changes.get(field) is not None:
             changes[field] = _in_range(changes[field], field=field, low=low, high=high)
+    limit = next((field for field in ("maximum", "frost") if field in changes), None)
+    if limit is not None and room.pk is not None:
+        _check_range_keeps_targets(room, changes, low=low, high=high, field=limit)
+
+
+def _check_range_keeps_targets(room: Room, changes: dict, *, low: float, high: float, field: str) -> None:
+    """A new frost or maximum must leave the room's own presets, manual target and schedule inside the range."""
+    from heating.selectors import room_blocks
+
+    allowed = f"{low:g}\N{EN DASH}{high:g} °C"
+    kept = [(name, changes.get(name, getattr(room, name))) for name in ("comfort", "eco", "away_temperature")]
+    kept.append(("manual target", room.manual_target))
+    for name, value in kept:
+        if value is not None and not low <= value <= high:
+            raise RoomInputError(
+                f"{field}: the room's {name.replace('_temperature', '')} {value:g} °C would be outside the allowed "
+                f"{allowed}; change it first",
+                field=field,
+            )
+    for block in room_blocks(room):
+        if block.temperature is not None and not low <= block.temperature <= high:
+            raise RoomInputError(
+                f"{field}: the schedule's {block.describe()} asks for {block.temperature:g} °C, outside the allowed "
+                f"{allowed}; change the schedule first",
+                field=field,
+            )
 
 
 @transaction.atomic

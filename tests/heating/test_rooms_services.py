@@ -303,3 +303,16 @@ def test_a_copy_a_room_cannot_hold_is_refused_naming_the_room(room):
         schedule_copy(source=room, targets=[cold])
     assert refused.value.field == "targets[0]"
     assert not ScheduleBlock.objects.filter(room=cold).exists()
+
+
+def test_a_new_maximum_that_would_strand_the_schedule_or_target_is_refused(room):
+    schedule_replace(room=room, blocks=expand("workdays", "06:30", "08:00", temperature=27.0))
+    with pytest.raises(RoomInputError, match="Monday 06:30\N{EN DASH}08:00 asks for 27 °C") as refused:
+        room_update(room=room, maximum=26)
+    assert refused.value.field == "maximum"
+    schedule_replace(room=room, blocks=[])
+    room = room_mode_set(room=room, mode="manual", origin="test")
+    room = room_target_set(room=room, target=8, origin="test")
+    with pytest.raises(RoomInputError, match="manual target 8 °C would be outside the allowed 9\N{EN DASH}29"):
+        room_update(room=room, frost=9)
+    assert room_update(room=room, maximum=26).maximum == 26

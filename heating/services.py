@@ -748,14 +748,14 @@ def room_target_set(
 @transaction.atomic
 def room_mode_set(*, room: Room, mode: str, by=None, origin: str, at: datetime | None = None) -> Room:
     """Off (frost protection only; a boost ends), manual (keeps the target that applied) or schedule (any
-    override ends)."""
+    override ends: choosing schedule again while a manual change holds resumes the schedule)."""
     from heating.selectors import room_setpoint
 
     if mode not in Mode.values:
         raise RoomInputError(f"mode {mode!r} is not one of {', '.join(Mode.values)}", field="mode")
     now = _now(at)
     room = _locked(room)
-    if mode == room.mode:
+    if mode == room.mode and not (mode == Mode.SCHEDULE and room.override_target is not None):
         return room
     if mode == Mode.MANUAL:
         current = room_setpoint(room, at=now).target

@@ -316,3 +316,13 @@ def test_a_new_maximum_that_would_strand_the_schedule_or_target_is_refused(room)
     with pytest.raises(RoomInputError, match="manual target 8 °C would be outside the allowed 9\N{EN DASH}29"):
         room_update(room=room, frost=9)
     assert room_update(room=room, maximum=26).maximum == 26
+
+
+def test_choosing_schedule_again_resumes_it_after_a_manual_change(room):
+    room = room_target_set(room=room, target=23.0, origin="test", at=WEDNESDAY_10)
+    room = room_mode_set(room=room, mode="schedule", origin="test", at=WEDNESDAY_10)
+    assert (room.override_target, room.override_until) == (None, None)
+    assert room_setpoint(room, at=WEDNESDAY_10).source == "schedule"
+    before = len(room_events())
+    room_mode_set(room=room, mode="schedule", origin="test")
+    assert len(room_events()) == before  # nothing to resume: no change, no event

@@ -83,7 +83,7 @@ def _alerts(state: dict) -> list[dict]:
     return alerts
 
 
-def room_tile(room: Room, state: dict) -> dict:
+def room_tile(room: Room, state: dict, *, the_house=None) -> dict:
     """One room's tile: its values as text, and what the controls need (the target's allowed range)."""
     temperature = _value(state, "temperature")
     target = _value(state, "target")
@@ -97,7 +97,7 @@ def room_tile(room: Room, state: dict) -> dict:
         boost_until = _iso(boost_until)
     mode = str(_value(state, "mode", default=room.mode))
     source = str(_value(state, "source", default=mode))
-    presets = selectors.room_presets(room)
+    presets = selectors.room_presets(room, the_house)
     if heating is True:
         heating_text = "Heating now"
     elif heating is False:
@@ -141,11 +141,11 @@ def house_state(*, user, at: datetime) -> dict:
     this user may change things (else one line saying who can give them control)."""
     overview = selectors.rooms_overview(user=user, at=at)
     rooms = {room.slug: room for room in Room.objects.all()}
-    return _page(
-        overview,
-        [room_tile(rooms[state["id"]], state) for state in overview["rooms"] if state["id"] in rooms],
-        at=at,
-    )
+    the_house = selectors.house()
+    tiles = [
+        room_tile(rooms[state["id"]], state, the_house=the_house) for state in overview["rooms"] if state["id"] in rooms
+    ]
+    return _page(overview, tiles, at=at)
 
 
 def _page(overview: dict, tiles: list[dict], *, at: datetime) -> dict:

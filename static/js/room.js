@@ -417,14 +417,22 @@
           return;
         }
         const blocks = weekWith([], []);
-        try {
-          for (const target of targets) {
+        // Each room on its own: one that refuses the week (a block outside its range) does not stop the others.
+        const copied = [];
+        const refused = [];
+        for (const target of targets) {
+          const name = editor.querySelector('label[for="copy-' + target + '"]').textContent;
+          try {
             await window.hubRooms.request("PUT", "/v1/rooms/" + encodeURIComponent(target) + "/schedule", { blocks: blocks });
+            copied.push(name);
+          } catch (error) {
+            refused.push(name + " (" + refusal(error) + ")");
           }
-          say("Copied to " + targets.length + (targets.length === 1 ? " room." : " rooms."), true);
-        } catch (error) {
-          say("Not copied: " + refusal(error), false);
         }
+        const parts = [];
+        if (copied.length) parts.push("Copied to " + copied.join(", ") + ".");
+        if (refused.length) parts.push("Not copied to " + refused.join("; ") + ".");
+        say(parts.join(" "), refused.length === 0);
       });
     }
     loadDay();

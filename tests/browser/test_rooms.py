@@ -344,7 +344,7 @@ def test_the_schedule_is_edited_with_a_thumb_at_phone_width(new_page, hub_user, 
     phone.get_by_text("Copy this week to other rooms").tap()
     phone.get_by_label("Kitchen").check()
     phone.get_by_test_id("schedule-copy").tap()
-    expect(editor.get_by_test_id("schedule-message")).to_have_text("Copied to 1 room.")
+    expect(editor.get_by_test_id("schedule-message")).to_have_text("Copied to Kitchen.")
     assert ScheduleBlock.objects.filter(room=house["kitchen"]).count() == 10
 
 

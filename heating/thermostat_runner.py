@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Prefetch
+from django.db import DatabaseError
+from django.db.models import Count, Max, Prefetch
 from django.utils import timezone
 
 from heating import services
-from heating.models import Alert, AlertKind, Command, CommandState, Node, Reading, Room, RoomHeater
-from heating.selectors import house, node_definition, room_presets, room_setpoint
+from heating.models import Alert, AlertKind, Command, CommandState, Node, Reading, Room, RoomHeater, ScheduleBlock
+from heating.selectors import house, node_definition, room_setpoint
 from heating.swap import DeviceDefinition, Endpoint
 from heating.swap.registers import StandardRegister, SystemState
 from heating.thermostat.decide import ALERTS as DECIDE_ALERTS
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 ORIGIN = "thermostat"
 #: The room heater's register that puts its relay under the hub's control (docs/protocols/swap.md §6).
 MANUAL_ENDPOINT = "Manual"
+#: Passes between full reloads of the rooms even when nothing seems changed (e.g. a node's product re-identified).
+FULL_RELOAD_PASSES = 20
 RUNNER_ALERTS = frozenset({AlertKind.RELAY_UNCONFIRMED, AlertKind.RELAY_STUCK, AlertKind.MANUAL_MODE_FAILED})
 
 
@@ -233,6 +236,8 @@ class ThermostatRunner:
         error), deciding every room from current readings and asking every relay and Manual register again."""
         self._started = False
         self._next_pass = 0.0
+        self._signature: tuple | None = None
+        self._passes_since_load = 0
         self._configs: dict[int, _RoomConfig] = {}
         self._by_sensor: dict[tuple[int, int], list[int]] = {}
         self._by_heater_node: dict[int, list[int]] = {}
@@ -268,7 +273,7 @@ class ThermostatRunner:
         started = self.clock.now()
         real_start = time.perf_counter()
         try:
-            self._load_rooms()
+            self._load_rooms_if_changed()
             now = self.clock.now()
             self._dirty.clear()
             self._query_temperatures(now)
@@ -328,6 +333,21 @@ class ThermostatRunner:
         return memory.last if memory is not None else None
 
     # --- rooms, and what was heard ---------------------------------------------------------------------------------
+
+    def _load_rooms_if_changed(self) -> None:
+        """The rooms as loaded before, unless a room, heater, schedule block or identified node was added, changed or
+        removed since (four small aggregate queries instead of loading every room each pass), or the last full load
+        is ``FULL_RELOAD_PASSES`` passes old."""
+        signature = (
+            tuple(Room.objects.aggregate(n=Count("id"), at=Max("updated_at")).values()),
+            tuple(RoomHeater.objects.aggregate(n=Count("id"), last=Max("id")).values()),
+            tuple(ScheduleBlock.objects.aggregate(n=Count("id"), last=Max("id")).values()),
+            tuple(Node.objects.exclude(definition="").aggregate(n=Count("id"), last=Max("id")).values()),
+        )
+        if signature != self._signature or self._passes_since_load >= FULL_RELOAD_PASSES:
+            self._load_rooms()
+            self._signature, self._passes_since_load = signature, 0
+        self._passes_since_load += 1
 
     def _load_rooms(self) -> None:
         """Every room with its sensor and heaters (three queries), and which node and register lead to which room.
@@ -438,7 +458,10 @@ class ThermostatRunner:
 
     def _query(self, address: int, register_id: int) -> None:
         self.stats.queries += 1
-        self._send_query(address, register_id)
+        try:
+            self._send_query(address, register_id)
+        except ValueError as exc:
+            logger.warning("thermostat: cannot ask node %X for register %d: %s", address, register_id, exc)
 
     # --- deciding --------------------------------------------------------------------------------------------------
 
@@ -447,20 +470,30 @@ class ThermostatRunner:
         the_house = house() if room_ids else None
         for room_id in room_ids:
             config = self._configs.get(room_id)
-            if config is not None:
+            if config is None:
+                continue
+            try:
                 self._decide_room(config, now, wall_now, the_house)
+            except DatabaseError:
+                raise  # the worker starts afresh
+            except Exception:
+                # One room's fault (a node the codec cannot address, a definition gone wrong) is logged and
+                # leaves the other rooms decided.
+                logger.exception("thermostat: deciding room %s failed", config.room.slug)
 
     def _decide_room(self, config: _RoomConfig, now: float, wall_now: datetime, the_house) -> None:
         room = config.room
         memory = self._rooms.setdefault(room.pk, _RoomMemory())
         point = room_setpoint(room, at=wall_now, the_house=the_house)
-        presets = room_presets(room, the_house)
+        # The room's own limits, else the house's (what room_presets says, without building all five presets).
+        frost = room.frost if room.frost is not None else the_house.frost
+        maximum = room.maximum if room.maximum is not None else the_house.maximum
         sensor = self._sensors.get(config.sensor) if config.sensor else None
         inputs = RoomInputs(
             now=now,
             target=point.target,
-            frost=presets.frost,
-            maximum=presets.maximum,
+            frost=frost,
+            maximum=maximum,
             boost=point.boost,
             proportional=room.proportional,
             temperature=sensor.value if sensor else None,
@@ -533,7 +566,7 @@ class ThermostatRunner:
     def _send_relay(self, heater: _Heater, relay: _Relay, heat: bool, now: float) -> None:
         try:
             command = services.command_queue(
-                node=heater.node,
+                node=_fresh(heater.node),
                 endpoint=heater.endpoint.name,
                 value=int(heat),
                 definition=heater.definition,
@@ -575,7 +608,11 @@ class ThermostatRunner:
         if now >= state.retry_at:
             try:
                 command = services.command_queue(
-                    node=heater.node, endpoint=heater.manual.name, value=1, definition=heater.definition, origin=ORIGIN
+                    node=_fresh(heater.node),
+                    endpoint=heater.manual.name,
+                    value=1,
+                    definition=heater.definition,
+                    origin=ORIGIN,
                 )
             except services.CommandRefused as exc:
                 logger.info("thermostat: cannot put %s in Manual mode now: %s", heater.node, exc)
@@ -631,6 +668,12 @@ class ThermostatRunner:
         for kind in sorted((memory.open_alerts & managed) - wanted):
             services.alert_clear(room=config.room, kind=kind, at=wall_now)
             memory.open_alerts.discard(kind)
+
+
+def _fresh(node: Node) -> Node:
+    """The node as stored now: a command keeps the other bits of its register from the node's latest values, and the
+    runner's copy is as old as its last load of the rooms."""
+    return Node.objects.get(pk=node.pk)
 
 
 def _no_radio(address: int, register_id: int) -> None:

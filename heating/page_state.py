@@ -181,13 +181,17 @@ def room_page_state(room: Room, *, user, at: datetime) -> dict:
     ]
     alerts = [
         {
+            "id": alert.pk,
             "kind": alert.kind,
             "label": alert.get_kind_display(),
             "message": alert.message,
             "raised_at": _iso(alert.raised_at),
             "cleared_at": _iso(alert.cleared_at),
+            # Acknowledged: someone has seen it (POST /v1/alerts/{id}/acknowledge); it stays open until it clears.
+            "acknowledged_at": _iso(alert.acknowledged_at),
+            "acknowledged_by": _person(alert.acknowledged_by),
         }
-        for alert in room.alerts.all()[:20]
+        for alert in room.alerts.select_related("acknowledged_by")[:20]
     ]
     blocks = [
         {
@@ -214,6 +218,10 @@ def room_page_state(room: Room, *, user, at: datetime) -> dict:
         },
         "other_rooms": [{"id": other.slug, "name": other.name} for other in Room.objects.exclude(pk=room.pk)],
     }
+
+
+def _person(user) -> str:
+    return (user.get_full_name() or user.get_username()) if user is not None else ""
 
 
 def _hhmm(minutes: int) -> str:

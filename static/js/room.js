@@ -8,7 +8,13 @@
  * - the schedule editor (heating.control): pick days (or every day / workdays / weekend), edit that day's blocks
  *   (start, end, preset or temperature; big targets for a thumb), save: PUT /v1/rooms/{id}/schedule with the whole
  *   week, the chosen days replaced; "copy the week" PUTs the same week to the other rooms chosen;
- * - the thermostat's recent decisions and the room's alerts, redrawn from each state rooms.js fetches.
+ * - a refused save (400) shows the API's words next to the block it names (``blocks[i]`` of the week sent), the
+ *   block marked invalid and focused;
+ * - the thermostat's recent decisions and the room's alerts, redrawn from each state rooms.js fetches; a user with
+ *   heating.control acknowledges an open alert here (POST /v1/alerts/{id}/acknowledge).
+ *
+ * Schedule times are the house's wall-clock times (HUB_TIME_ZONE); when the viewer's zone differs, the week and the
+ * editor name the house's zone (window.hubTime.houseZoneLabel, static/js/time.js).
  */
 (function () {
   "use strict";
@@ -53,7 +59,11 @@
   function drawWeek(state) {
     const rows = DAYS.map((day, weekday) => {
       const bar = el("div", { className: "week-day", role: "list", "aria-label": day });
-      for (const block of state.schedule.filter((candidate) => candidate.weekday === weekday)) {
+      const blocks = state.schedule.filter((candidate) => candidate.weekday === weekday);
+      if (!blocks.length) {
+        bar.append(el("span", { className: "week-empty", role: "listitem", text: "eco all day" }));
+      }
+      for (const block of blocks) {
         const start = minutes(block.start);
         const end = block.end === "24:00" ? 1440 : minutes(block.end);
         const text = block.start + "–" + block.end + " " + blockLabel(block, state.presets);
@@ -76,6 +86,15 @@
     if (week.dataset.signature !== signature) {
       week.replaceChildren(...rows);
       week.dataset.signature = signature;
+    }
+  }
+
+  // The house's zone, named wherever schedule times are shown, when it is not the viewer's own.
+  const houseZone = window.hubTime ? window.hubTime.houseZoneLabel() : "";
+  if (houseZone) {
+    for (const note of document.querySelectorAll("[data-house-zone-note]")) {
+      note.querySelector("[data-house-zone-name]").textContent = houseZone;
+      note.hidden = false;
     }
   }
 
@@ -114,7 +133,7 @@
 
   function drawAlerts(state) {
     const list = document.getElementById("alert-history");
-    const signature = JSON.stringify(state.alert_history);
+    const signature = JSON.stringify([state.alert_history, state.can_control]);
     if (list.dataset.signature === signature) return;
     list.dataset.signature = signature;
     if (!state.alert_history.length) {
@@ -130,12 +149,43 @@
         ]);
         const when = el("div", { className: "small text-body-secondary" }, ["raised ", timeElement(alert.raised_at)]);
         if (!open) when.append(", cleared ", timeElement(alert.cleared_at));
+        if (alert.acknowledged_at) {
+          when.append(", seen" + (alert.acknowledged_by ? " by " + alert.acknowledged_by : "") + " ", timeElement(alert.acknowledged_at));
+        }
         item.append(when);
+        if (open && !alert.acknowledged_at && state.can_control && alert.id !== undefined) {
+          item.append(
+            el("button", {
+              type: "button",
+              className: "btn btn-sm btn-outline-secondary mt-2",
+              "data-acknowledge": String(alert.id),
+              "data-testid": "alert-acknowledge",
+              text: "Acknowledge",
+              "aria-label": "Acknowledge: " + alert.label,
+            })
+          );
+        }
         return item;
       })
     );
     if (window.hubTime) window.hubTime.render(list);
   }
+
+  document.getElementById("alert-history").addEventListener("click", async (event) => {
+    const button = event.target.closest("[data-acknowledge]");
+    if (!button) return;
+    button.disabled = true;
+    const line = document.getElementById("alert-message");
+    try {
+      await window.hubRooms.request("POST", "/v1/alerts/" + encodeURIComponent(button.dataset.acknowledge) + "/acknowledge");
+      line.hidden = true;
+    } catch (error) {
+      button.disabled = false;
+      line.textContent = "Not acknowledged: " + error.message;
+      line.hidden = false;
+    }
+    await window.hubRooms.refresh();
+  });
 
   // --- the chart --------------------------------------------------------------------------------------------
 
@@ -291,6 +341,29 @@
   const blockList = document.getElementById("schedule-blocks");
   const message = document.getElementById("schedule-message");
 
+  let blockSerial = 0;
+
+  function showBlockError(row, text) {
+    const problem = row.querySelector(".schedule-block-error");
+    if (!problem || (problem.hidden && !text)) return;
+    problem.textContent = text;
+    problem.hidden = !text;
+    row.classList.toggle("is-refused", Boolean(text));
+    for (const control of row.querySelectorAll("input, select")) {
+      if (text) {
+        control.setAttribute("aria-invalid", "true");
+        control.setAttribute("aria-describedby", problem.id);
+      } else {
+        control.removeAttribute("aria-invalid");
+        control.removeAttribute("aria-describedby");
+      }
+    }
+  }
+
+  function clearBlockErrors() {
+    for (const row of blockList.children) showBlockError(row, "");
+  }
+
   function chosenDays() {
     return [...editor.querySelectorAll('input[name="day"]:checked')].map((box) => Number(box.value));
   }
@@ -320,6 +393,9 @@
       custom.hidden = select.value !== "custom";
     });
     const remove = el("button", { type: "button", className: "btn btn-outline-danger", "aria-label": "Remove block " + index, text: "✕" });
+    blockSerial += 1;
+    // Where the hub's refusal of this block is said (filled by showBlockError).
+    const problem = el("p", { className: "schedule-block-error small mb-0 mt-2", id: "block-error-" + blockSerial, "data-testid": "schedule-block-error", hidden: "" });
     const row = el("li", { className: "border rounded p-2", "data-testid": "schedule-block" }, [
       el("div", { className: "row g-2 align-items-center" }, [
         el("div", { className: "col-6 col-sm-3" }, [start]),
@@ -327,8 +403,11 @@
         el("div", { className: "col-8 col-sm-3" }, [select]),
         el("div", { className: "col-4 col-sm-3 d-flex gap-2" }, [custom, remove]),
       ]),
+      problem,
     ]);
     remove.addEventListener("click", () => row.remove());
+    row.addEventListener("input", () => showBlockError(row, ""));
+    row.addEventListener("change", () => showBlockError(row, ""));
     return row;
   }
 
@@ -352,19 +431,45 @@
     });
   }
 
-  function weekWith(days, blocks) {
+  // The whole week to PUT: the other days' blocks as they are, the chosen days' from the editor. Each block's
+  // editor row (its index in `blocks`) is kept beside it, so a refusal naming blocks[i] finds its row.
+  function weekWithRows(days, blocks) {
     const kept = window.hubRooms.state.schedule.filter((block) => !days.includes(block.weekday));
     const added = [];
-    for (const weekday of days) for (const block of blocks) added.push(Object.assign({ weekday: weekday }, block));
+    for (const weekday of days) {
+      blocks.forEach((block, row) => added.push({ block: Object.assign({ weekday: weekday }, block), row: row }));
+    }
     return kept
       .map((block) => {
         const copy = { weekday: block.weekday, start: block.start, end: block.end };
         if (block.preset) copy.preset = block.preset;
         else copy.temperature = block.temperature;
-        return copy;
+        return { block: copy, row: null };
       })
       .concat(added)
-      .sort((a, b) => a.weekday - b.weekday || a.start.localeCompare(b.start));
+      .sort((a, b) => a.block.weekday - b.block.weekday || a.block.start.localeCompare(b.block.start));
+  }
+
+  function weekWith(days, blocks) {
+    return weekWithRows(days, blocks).map((entry) => entry.block);
+  }
+
+  // A 400 naming blocks[i]: its words next to that block's row (the editor shows one day's rows for all the
+  // chosen days). True when a row got it; a block of a day not being edited is only named in the message.
+  function showRefusedBlocks(error, week) {
+    const fields = (error.answer && error.answer.fields) || {};
+    let shown = false;
+    for (const [name, problems] of Object.entries(fields)) {
+      const match = /^blocks\[(\d+)\]$/.exec(name);
+      const entry = match && week[Number(match[1])];
+      if (!entry || entry.row === null) continue;
+      const row = blockList.children[entry.row];
+      if (!row) continue;
+      showBlockError(row, [].concat(problems).join(" "));
+      if (!shown) row.querySelector("input, select").focus();
+      shown = true;
+    }
+    return shown;
   }
 
   function refusal(error) {
@@ -373,7 +478,10 @@
 
   if (editor) {
     editor.addEventListener("change", (event) => {
-      if (event.target.name === "day") loadDay();
+      if (event.target.name === "day") {
+        say("", true);
+        loadDay();
+      }
     });
     for (const shortcut of editor.querySelectorAll("[data-days]")) {
       shortcut.addEventListener("click", () => {
@@ -399,13 +507,17 @@
         say("Choose at least one day.", false);
         return;
       }
-      const blocks = weekWith(days, editedBlocks());
+      const week = weekWithRows(days, editedBlocks());
+      clearBlockErrors();
       try {
-        await window.hubRooms.request("PUT", "/v1/rooms/" + encodeURIComponent(roomId) + "/schedule", { blocks: blocks });
+        await window.hubRooms.request("PUT", "/v1/rooms/" + encodeURIComponent(roomId) + "/schedule", {
+          blocks: week.map((entry) => entry.block),
+        });
         say("Saved for " + days.map((day) => DAYS[day]).join(", ") + ".", true);
         await window.hubRooms.refresh();
       } catch (error) {
         say("Not saved: " + refusal(error), false);
+        showRefusedBlocks(error, week);
       }
     });
     const copyButton = document.getElementById("schedule-copy");

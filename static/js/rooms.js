@@ -27,6 +27,8 @@
   const announcer = document.getElementById("rooms-announcer");
   const offlineBanner = document.getElementById("hub-offline");
   const radioBanner = document.getElementById("radio-down");
+  const signedOutBanner = document.getElementById("signed-out");
+  let signedOut = false;
   const listeners = [];
   const SEND_AFTER_MS = 500;
   const OFFLINE_GRACE_MS = 1000;
@@ -156,8 +158,11 @@
   }
 
   function showHonestState() {
-    const offline = fetchFailed || (!socketOpen && socketDownLong);
-    setHidden(offlineBanner, !offline);
+    const offline = signedOut || fetchFailed || (!socketOpen && socketDownLong);
+    // Signed out is not the hub being down: say which, so nobody waits for a hub that is fine.
+    setHidden(offlineBanner, !offline || signedOut);
+    setHidden(signedOutBanner, !signedOut);
+    if (signedOutBanner) setText(signedOutBanner.querySelector('[data-part="time"]'), clockTime(lastGoodAt));
     if (offlineBanner) setText(offlineBanner.querySelector('[data-part="time"]'), clockTime(lastGoodAt));
     root.classList.toggle("is-offline", offline);
     const radioOk = Boolean(state.radio && state.radio.ok);
@@ -209,9 +214,16 @@
         credentials: "same-origin",
         cache: "no-store",
       });
+      // A session that ended answers with the sign-in page (a redirect) or a 401/403.
+      if ((response.redirected && new URL(response.url).pathname.startsWith("/login/")) || [401, 403].includes(response.status)) {
+        signedOut = true;
+        showHonestState();
+        return;
+      }
       if (!response.ok) throw new Error("state " + response.status);
       const newState = await response.json();
       fetchFailed = false;
+      signedOut = false;
       apply(newState);
     } catch (error) {
       fetchFailed = true;
@@ -356,7 +368,14 @@
   setInterval(refresh, Number(root.dataset.pollMs) || 30000);
   if (window.HubPush) {
     const push = window.HubPush.connect();
-    push.onstatus = (status) => socketStatus(status);
+    push.onstatus = (status, detail) => {
+      if (status === "closed" && detail === "not signed in") {
+        signedOut = true; // the socket's 4401: it will not reconnect by itself
+        showHonestState();
+        return;
+      }
+      socketStatus(status);
+    };
     push.subscribe("/events/heating/#", refreshSoon);
     window.hubRooms.push = push;
   }

@@ -463,3 +463,14 @@ def test_screenshots_for_the_household_guide_and_both_colour_modes(new_page, hub
         assert contrast["checked"] > 20
         assert contrast["failures"] == []
         screenshot(page, f"room-{name}{suffix}.png")
+
+
+def test_a_page_whose_session_ended_says_signed_out_not_hub_offline(signed_in_page, hub_user, house):
+    page = signed_in_page(hub_user("alice"))
+    expect(tile(page, "living").get_by_test_id("room-temperature")).to_have_text("20.6 °C")
+    page.context.clear_cookies()  # signed out elsewhere, or the session expired
+    page.evaluate("() => window.hubRooms.refresh()")
+    expect(page.get_by_test_id("signed-out")).to_be_visible()
+    expect(page.get_by_test_id("signed-out")).to_contain_text("Sign in again")
+    expect(page.get_by_test_id("hub-offline")).to_be_hidden()
+    expect(page.locator("#rooms")).to_have_class(re.compile(r"\bis-offline\b"))  # the values are greyed all the same

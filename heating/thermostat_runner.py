@@ -31,7 +31,8 @@ from django.db import DatabaseError
 from django.db.models import Count, Max, Prefetch
 from django.utils import timezone
 
-from heating import services
+import messaging
+from heating import room_topics, services
 from heating.models import Alert, AlertKind, Command, CommandState, Node, Reading, Room, RoomHeater, ScheduleBlock
 from heating.selectors import house, node_definition, room_setpoint
 from heating.swap import DeviceDefinition, Endpoint
@@ -248,6 +249,8 @@ class ThermostatRunner:
         self._commands: dict[int, tuple[str, tuple]] = {}
         #: Rooms to decide again at the next step (a command of theirs was confirmed or failed).
         self._dirty: set[int] = set()
+        #: The target and preset MQTT topics when time alone changed them (a block began, a boost ended).
+        self._setpoint_topics = room_topics.SetpointTopics()
 
     # --- the worker's calls ----------------------------------------------------------------------------------------
 
@@ -485,6 +488,8 @@ class ThermostatRunner:
         room = config.room
         memory = self._rooms.setdefault(room.pk, _RoomMemory())
         point = room_setpoint(room, at=wall_now, the_house=the_house)
+        if moved := self._setpoint_topics.events(room, point, at=wall_now):
+            messaging.publish_many(moved)
         # The room's own limits, else the house's (what room_presets says, without building all five presets).
         frost = room.frost if room.frost is not None else the_house.frost
         maximum = room.maximum if room.maximum is not None else the_house.maximum

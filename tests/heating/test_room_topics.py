@@ -407,3 +407,28 @@ def test_the_thermostats_tick_republishes_the_target_and_preset_only_when_time_c
         "/home/living/target": "None",
         "/home/living/preset": "none",
     }
+
+
+@pytest.mark.django_db
+def test_the_thermostat_publishes_the_preset_when_a_boost_runs_out(settings):
+    from datetime import timedelta
+
+    from heating.thermostat_runner import ThermostatClock, ThermostatRunner, ThermostatTimings
+
+    settings.MQTT_HOME_PREFIX = "/home"
+    the_room = room(mode=Mode.MANUAL, manual_target=20.0, boost_until=timezone.now() + timedelta(hours=1))
+    clock = {"now": 0.0}
+    runner = ThermostatRunner(
+        timings=ThermostatTimings(interval=30.0),
+        clock=ThermostatClock(now=lambda: clock["now"]),
+        send_query=lambda address, register_id: None,
+    )
+    runner.run_pass()
+    assert outbox() == {"/home/living/target": 20.0, "/home/living/preset": "boost"}
+
+    # The boost runs out: no service call announces it, the thermostat's next pass does.
+    Room.objects.filter(pk=the_room.pk).update(boost_until=timezone.now() - timedelta(seconds=1))
+    clock["now"] = 30.0
+    runner.run_pass()
+    assert outbox()["/home/living/preset"] == "none"
+    assert OutboxEvent.objects.filter(topics=["/home/living/target"]).count() == 1, "the target did not change"

@@ -867,7 +867,26 @@ def house_presets_check(values: dict) -> dict:
         values[name] = _in_range(
             values[name], field=name, low=values["frost"], high=values["maximum"] - TARGET_BELOW_MAXIMUM
         )
+    _check_rooms_keep_targets(values)
     return values
+
+
+def _check_rooms_keep_targets(values: dict) -> None:
+    """A new house frost or maximum must leave the targets of the rooms that use it inside their range."""
+    from heating.selectors import house
+
+    current = house()
+    changed = [name for name in ("maximum", "frost") if values[name] != getattr(current, name)]
+    if not changed:
+        return
+    inheriting = models.Q(frost__isnull=True) | models.Q(maximum__isnull=True)
+    for room in Room.objects.filter(inheriting).prefetch_related("schedule_blocks"):
+        low = values["frost"] if room.frost is None else room.frost
+        high = (values["maximum"] if room.maximum is None else room.maximum) - TARGET_BELOW_MAXIMUM
+        try:
+            _check_range_keeps_targets(room, {}, low=low, high=high, field=changed[0])
+        except RoomInputError as error:
+            raise RoomInputError(f"{room.name}: {error.message}", field=error.field) from None
 
 
 def schedule_check(*, room: Room, blocks: Sequence[Block], field: str = "blocks") -> None:

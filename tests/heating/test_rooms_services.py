@@ -326,3 +326,12 @@ def test_choosing_schedule_again_resumes_it_after_a_manual_change(room):
     before = len(room_events())
     room_mode_set(room=room, mode="schedule", origin="test")
     assert len(room_events()) == before  # nothing to resume: no change, no event
+
+
+def test_a_house_maximum_that_would_strand_a_rooms_schedule_is_refused_naming_the_room(room):
+    schedule_replace(room=room, blocks=expand("weekend", "09:00", "12:00", temperature=28.0))
+    with pytest.raises(RoomInputError, match="Living room: maximum: the schedule's Saturday") as refused:
+        house_presets_set(maximum=27)
+    assert refused.value.field == "maximum"
+    room_update(room=room, maximum=30)  # its own maximum: the house's no longer applies to it
+    assert house_presets_set(maximum=27).maximum == 27

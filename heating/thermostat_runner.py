@@ -45,8 +45,9 @@ logger = logging.getLogger(__name__)
 ORIGIN = "thermostat"
 #: The room heater's register that puts its relay under the hub's control (docs/protocols/swap.md §6).
 MANUAL_ENDPOINT = "Manual"
-#: Passes between full reloads of the rooms even when nothing seems changed (e.g. a node's product re-identified).
-FULL_RELOAD_PASSES = 20
+#: Passes between full reloads of the rooms even when nothing seems changed (a node's product re-identified): an
+#: hour at the default interval, since a full load of 500 rooms takes the worker's thread for ~100-400 ms.
+FULL_RELOAD_PASSES = 120
 RUNNER_ALERTS = frozenset({AlertKind.RELAY_UNCONFIRMED, AlertKind.RELAY_STUCK, AlertKind.MANUAL_MODE_FAILED})
 
 

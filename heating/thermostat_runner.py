@@ -472,6 +472,7 @@ class ThermostatRunner:
     def _decide_rooms(self, room_ids: list[int], now: float) -> None:
         wall_now = timezone.now()
         the_house = house() if room_ids else None
+        self._topic_events: list[messaging.Event] = []
         for room_id in room_ids:
             config = self._configs.get(room_id)
             if config is None:
@@ -484,13 +485,15 @@ class ThermostatRunner:
                 # One room's fault (a node the codec cannot address, a definition gone wrong) is logged and
                 # leaves the other rooms decided.
                 logger.exception("thermostat: deciding room %s failed", config.room.slug)
+        if self._topic_events:
+            # One insert for the pass (after a start: every room's target and preset).
+            messaging.publish_many(self._topic_events)
 
     def _decide_room(self, config: _RoomConfig, now: float, wall_now: datetime, the_house) -> None:
         room = config.room
         memory = self._rooms.setdefault(room.pk, _RoomMemory())
         point = room_setpoint(room, at=wall_now, the_house=the_house)
-        if moved := self._setpoint_topics.events(room, point, at=wall_now):
-            messaging.publish_many(moved)
+        self._topic_events += self._setpoint_topics.events(room, point, at=wall_now)
         # The room's own limits, else the house's (what room_presets says, without building all five presets).
         frost = room.frost if room.frost is not None else the_house.frost
         maximum = room.maximum if room.maximum is not None else the_house.maximum

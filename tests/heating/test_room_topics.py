@@ -410,13 +410,13 @@ def test_the_thermostats_tick_republishes_the_target_and_preset_only_when_time_c
 
 
 @pytest.mark.django_db
-def test_the_thermostat_publishes_the_preset_when_a_boost_runs_out(settings):
+def test_the_thermostat_publishes_the_preset_when_a_boost_runs_out(settings, monkeypatch):
     from datetime import timedelta
 
     from heating.thermostat_runner import ThermostatClock, ThermostatRunner, ThermostatTimings
 
     settings.MQTT_HOME_PREFIX = "/home"
-    the_room = room(mode=Mode.MANUAL, manual_target=20.0, boost_until=timezone.now() + timedelta(hours=1))
+    room(mode=Mode.MANUAL, manual_target=20.0, boost_until=timezone.now() + timedelta(hours=1))
     clock = {"now": 0.0}
     runner = ThermostatRunner(
         timings=ThermostatTimings(interval=30.0),
@@ -426,8 +426,9 @@ def test_the_thermostat_publishes_the_preset_when_a_boost_runs_out(settings):
     runner.run_pass()
     assert outbox() == {"/home/living/target": 20.0, "/home/living/preset": "boost"}
 
-    # The boost runs out: no service call announces it, the thermostat's next pass does.
-    Room.objects.filter(pk=the_room.pk).update(boost_until=timezone.now() - timedelta(seconds=1))
+    # Two hours later the boost has run out: no service call announces it, the thermostat's next pass does.
+    later = timezone.now() + timedelta(hours=2)
+    monkeypatch.setattr(timezone, "now", lambda: later)
     clock["now"] = 30.0
     runner.run_pass()
     assert outbox()["/home/living/preset"] == "none"

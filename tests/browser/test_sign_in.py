@@ -1,4 +1,4 @@
-"""Sign in through the form and see the dashboard, on a laptop and on a phone."""
+"""Sign in through the form and see the home page (the house), on a laptop and on a phone."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ def test_signing_in_at_desktop_width_shows_the_dashboard_with_its_navigation(pag
     page.get_by_role("button", name="Sign in").click()
 
     expect(page).to_have_url(dashboard_url(hub_server))
-    expect(page.get_by_role("heading", name="Welcome, alice")).to_be_visible()
+    expect(page.get_by_role("heading", name="Home", exact=True)).to_be_visible()
     navigation = page.locator("#hub-nav")
-    expect(navigation.get_by_role("link", name="Heating")).to_be_visible()
+    expect(navigation.get_by_role("link", name="Home")).to_be_visible()
     expect(navigation.get_by_role("link", name="Live")).to_be_visible()
     expect(navigation.get_by_role("link", name="Downloads")).to_have_count(0)
     # At desktop width the whole bar shows, no toggler.
@@ -47,23 +47,23 @@ def test_at_phone_width_the_navigation_collapses_behind_the_toggler_and_opens_wh
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     login(phone, hub_user("bob", staff=True))  # through the same form, as the desktop test does by hand
     expect(phone).to_have_url(dashboard_url(hub_server))
-    expect(phone.get_by_role("heading", name="Welcome, bob")).to_be_visible()
+    expect(phone.get_by_role("heading", name="Home", exact=True)).to_be_visible()
 
     toggler = phone.locator(".navbar-toggler")
-    heating = phone.locator("#hub-nav").get_by_role("link", name="Heating")
+    devices = phone.locator("#hub-nav").get_by_role("link", name="Devices")
     expect(toggler).to_be_visible()
-    expect(heating).to_be_hidden()
+    expect(devices).to_be_hidden()
     # Nothing wider than the phone's screen.
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
     toggler.tap()
-    expect(heating).to_be_visible()
+    expect(devices).to_be_visible()
     expect(toggler).to_have_attribute("aria-expanded", "true")
     # Staff see their sections too, and the menu leads somewhere real.
     expect(phone.locator("#hub-nav").get_by_role("link", name="Events")).to_be_visible()
-    heating.click()
-    expect(phone).to_have_url(re.compile(r"/heating/$"))
-    expect(phone.get_by_role("heading", name="Heating")).to_be_visible()
+    devices.click()
+    expect(phone).to_have_url(re.compile(r"/devices/$"))
+    expect(phone.get_by_role("heading", name="Devices")).to_be_visible()
 
 
 def test_signing_out_from_the_menu_returns_to_the_login_page(signed_in_page, hub_user):

@@ -423,10 +423,19 @@ CONTRAST_FAILURES = """(root) => {
 
 @pytest.mark.parametrize("colour", ["light", "dark"])
 def test_screenshots_for_the_household_guide_and_both_colour_modes(new_page, hub_user, house, colour):
-    from heating.models import Alert, AlertKind
+    from heating.models import Alert, AlertKind, ScheduleBlock
     from tests.browser.support import DESKTOP, login
 
     history_for(house["living"])
+    # The guide's room page shows a week: comfort mornings and evenings on workdays, a long weekend morning.
+    for weekday, start, end in (
+        [(day, 6 * 60 + 30, 8 * 60) for day in range(5)]
+        + [(day, 17 * 60, 22 * 60 + 30) for day in range(5)]
+        + [(day, 8 * 60, 23 * 60) for day in (5, 6)]
+    ):
+        ScheduleBlock.objects.create(
+            room=house["living"], weekday=weekday, start_minute=start, end_minute=end, preset="comfort"
+        )
     Alert.objects.create(
         room=house["bedroom"],
         kind=AlertKind.FROST,

@@ -82,6 +82,17 @@
         el("div", { className: "flex-grow-1" }, [bar]),
       ]);
     });
+    // An hour scale under the days, so a block's place reads as a time of day.
+    const scale = el("div", { className: "week-scale", "aria-hidden": "true" });
+    for (const hour of [0, 6, 12, 18, 24]) {
+      scale.append(el("span", { style: "left:" + (hour / 0.24) + "%", text: String(hour).padStart(2, "0") + ":00" }));
+    }
+    rows.push(
+      el("div", { className: "d-flex align-items-center gap-2" }, [
+        el("span", { style: "width:2.5rem" }),
+        el("div", { className: "flex-grow-1" }, [scale]),
+      ])
+    );
     const signature = JSON.stringify([state.schedule, state.presets]);
     if (week.dataset.signature !== signature) {
       week.replaceChildren(...rows);

@@ -106,12 +106,9 @@ def event_pipeline(hub_server, settings):
     settings.EVENTS_DB_QUEUE = f"{prefix}.db"
     settings.EVENTS_NOTIFY_QUEUE = f"{prefix}.notify"
     settings.EVENTS_DEAD_LETTER_QUEUE = f"{prefix}.dead"
-    relay = relay_module.OutboxRelay(
-        timings=relay_module.RelayTimings(idle_interval=0.02, retry_initial=0.02, retry_max=0.1)
-    )
-    notify = EventsNotifyConsumer(
-        amqp_url="memory://", timings=EventsNotifyConsumer.timings_with(flush_after=0.01, idle_poll=0.02)
-    )
+    # The embedded default's own timings: a commit wakes the relay in its process, no fast polling helps.
+    relay = relay_module.OutboxRelay()
+    notify = EventsNotifyConsumer(amqp_url="memory://")
     notify.start()
     relay.start()
     yield

@@ -484,6 +484,8 @@
   }
 
   function refusal(error) {
+    // No answer at all (fetch's own TypeError): the hub was not reached. Never the browser's "Failed to fetch".
+    if (!error.answer && error instanceof TypeError) return "the hub could not be reached; your changes are still here, try again when it is back.";
     return error.message; // rooms.js puts the API's field name and its allowed range first
   }
 

@@ -228,3 +228,28 @@ def test_a_stale_sensor_is_greyed_and_said_in_words_on_the_room_page(signed_in_p
     expect(temperature).to_have_class(re.compile(r"\bis-stale\b"))
     expect(page.locator('[data-field="stale"]')).to_contain_text("No reading since")
     assert temperature.evaluate("(el) => Number(getComputedStyle(el).opacity)") < 1
+
+
+def test_a_save_that_cannot_reach_the_hub_says_so_and_keeps_the_edits(signed_in_page, living):
+    from heating.models import ScheduleBlock
+
+    page = signed_in_page()
+    page.goto("/rooms/living/")
+    editor = page.get_by_test_id("schedule-editor")
+    editor.get_by_test_id("schedule-add").click()
+    editor.get_by_label("Block 1 starts").fill("07:00")
+    editor.get_by_label("Block 1 ends").fill("09:00")
+    page.route(re.compile(r"/v1/rooms/living/schedule$"), lambda route: route.abort("connectionrefused"))
+
+    editor.get_by_test_id("schedule-save").click()
+
+    message = editor.get_by_test_id("schedule-message")
+    expect(message).to_have_text(re.compile(r"^Not saved: the hub could not be reached"))
+    expect(message).not_to_contain_text("Failed to fetch")
+    expect(editor.get_by_label("Block 1 starts")).to_have_value("07:00")
+    assert not ScheduleBlock.objects.filter(room=living).exists()
+
+    page.unroute(re.compile(r"/v1/rooms/living/schedule$"))
+    editor.get_by_test_id("schedule-save").click()
+    expect(message).to_have_text("Saved for Monday.")
+    assert ScheduleBlock.objects.filter(room=living).count() == 1

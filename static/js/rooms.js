@@ -197,6 +197,7 @@
     }
     knownAlerts.clear();
     for (const key of alertKeys(newState)) knownAlerts.add(key);
+    setHidden(document.getElementById("house-away"), !newState.away);
     showHonestState();
     for (const listener of listeners) {
       try {

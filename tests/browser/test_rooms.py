@@ -480,3 +480,15 @@ def test_a_page_whose_session_ended_says_signed_out_not_hub_offline(signed_in_pa
     expect(page.get_by_test_id("signed-out")).to_contain_text("Sign in again")
     expect(page.get_by_test_id("hub-offline")).to_be_hidden()
     expect(page.locator("#rooms")).to_have_class(re.compile(r"\bis-offline\b"))  # the values are greyed all the same
+
+
+def test_the_house_going_away_shows_on_an_open_home_page(signed_in_page, hub_user, house, event_pipeline):
+    from heating.services import house_away_set
+
+    page = signed_in_page(hub_user("alice"))
+    wait_live(page)
+    expect(page.get_by_test_id("house-away")).to_be_hidden()
+    house_away_set(away=True, origin="test")
+    expect(page.get_by_test_id("house-away")).to_be_visible(timeout=WAIT_MS)
+    expect(tile(page, "kitchen").get_by_test_id("room-mode")).to_have_text("Schedule")
+    expect(tile(page, "kitchen")).to_contain_text("house away")

@@ -552,6 +552,20 @@ class SerialWorker(Worker):
             self.link_ready.clear()
         self._beat(publish=changed)
 
+    def _thermostat_details(self) -> dict | None:
+        """The thermostat's counts, kept in the heartbeat's details: passes, skipped ticks, relay commands and QUERYs
+        sent, and how long the last pass took."""
+        if self.thermostat is None:
+            return None
+        stats = self.thermostat.stats
+        return {
+            "passes": stats.passes,
+            "skipped": stats.skipped,
+            "relay_commands": stats.relay_commands,
+            "queries": stats.queries,
+            "last_pass_ms": round(stats.last_pass_seconds * 1000, 1),
+        }
+
     def _beat_if_due(self) -> None:
         if self.clock() >= self._next_beat:
             self._beat(publish=False)
@@ -575,6 +589,7 @@ class SerialWorker(Worker):
                 reconnects=self.stats.reconnects,
                 commands_confirmed=self.stats.commands_confirmed,
                 commands_failed=self.stats.commands_failed,
+                thermostat=self._thermostat_details(),
                 modem=(
                     {"hardware": f"{info.hardware_version:X}", "firmware": f"{info.firmware_version:X}"}
                     if info

@@ -26,6 +26,7 @@ from heating.services import (
     node_update,
     relay_endpoints,
     room_create,
+    room_delete,
     room_fields_check,
     room_heaters_set,
     room_mode_set,
@@ -488,6 +489,14 @@ class RoomAdmin(admin.ModelAdmin):
         obj.pk = room.pk
         obj.refresh_from_db()
         obj._state.adding = False
+
+    def delete_model(self, request, obj):
+        # Through the service: the room's retained MQTT topics and its Home Assistant entity go with it.
+        room_delete(room=obj, by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for room in queryset:
+            room_delete(room=room, by=request.user)
 
     def save_formset(self, request, form, formset, change):
         room = form.instance

@@ -433,3 +433,22 @@ def test_the_thermostat_publishes_the_preset_when_a_boost_runs_out(settings, mon
     runner.run_pass()
     assert outbox()["/home/living/preset"] == "none"
     assert OutboxEvent.objects.filter(topics=["/home/living/target"]).count() == 1, "the target did not change"
+
+
+@pytest.mark.django_db
+def test_deleting_rooms_in_the_admin_clears_their_topics_and_home_assistant_entities(admin_client, settings, hub_id):
+    settings.MQTT_HOME_PREFIX = "/home"
+    kitchen, hall, attic = (room_create(slug=slug, name=slug.title()) for slug in ("kitchen", "hall", "attic"))
+
+    response = admin_client.post(f"/admin/heating/room/{kitchen.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    response = admin_client.post(
+        "/admin/heating/room/", {"action": "delete_selected", "_selected_action": [hall.pk, attic.pk], "post": "yes"}
+    )
+    assert response.status_code == 302
+
+    assert not Room.objects.exists()
+    configs = outbox(room_topics.DISCOVERY_EVENT)
+    for slug in ("kitchen", "hall", "attic"):
+        assert configs[f"homeassistant/climate/testhub_{slug}/config"] == "", slug
+        assert outbox()[f"/home/{slug}/mode"] == "", slug

@@ -6,7 +6,8 @@ Downsampling keeps the extremes: the range is cut into ``points // 2`` equal buc
 and its highest sample, in time order (one when they are the same sample). A chart drawn from the result shows every
 peak and trough of the full data; a series with no more samples than ``points`` comes back whole.
 
-* temperature: the readings of ``room.temperature_node`` named ``room.temperature_endpoint``;
+* temperature: the readings of ``room.temperature_node``'s endpoint named ``room.temperature_endpoint`` (by the
+  endpoint id its newest reading has);
 * target: the thermostat's recorded decisions' targets (``null`` while the room is off), kept only where it changes,
   starting with the one in force at ``since``;
 * heating: the periods the thermostat decided "on", from its decisions (including one in force at ``since``); more
@@ -38,20 +39,44 @@ DEFAULT_POINTS = 500
 MIN_POINTS = 2
 
 
-class _AsStored(Func):
-    """A column as the database driver hands it over, without Django's conversion: SQLite's stored text (a datetime
-    column as ``YYYY-MM-DD HH:MM:SS[.ffffff]`` in UTC, JSON as its text), PostgreSQL's datetime and JSON text."""
+class _StoredTime(Func):
+    """A time column in the cheapest form the database driver hands over, to compare with bucket edges written the
+    same way (``_stored_edge``): SQLite's stored text, ``YYYY-MM-DD HH:MM:SS[.ffffff]`` in UTC (Django's converter
+    would parse each with a regular expression), PostgreSQL's seconds since 1970 as a float (Django's timestamptz
+    loader is Python code run for every row)."""
+
+    template = "%(expressions)s"
+    output_field = TextField()  # a field without converters: what the driver gives is kept
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # An expression rather than the bare column: sqlite3 itself converts a column declared ``datetime``.
+        return self.as_sql(compiler, connection, template="CAST(%(expressions)s AS TEXT)", **extra_context)
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        epoch = "EXTRACT(EPOCH FROM %(expressions)s)::float8"
+        return self.as_sql(compiler, connection, template=epoch, **extra_context)
+
+
+class _StoredText(Func):
+    """A JSON column as its text, without Django's ``json.loads`` of every row."""
 
     template = "%(expressions)s"
     output_field = TextField()
 
-    def as_sqlite(self, compiler, connection, **extra_context):
-        # An expression rather than the bare column: sqlite3 itself converts a column declared ``datetime``.
-        return self.as_sql(compiler, connection, template="(%(expressions)s || '')", **extra_context)
+
+def _stored_edge(moment: datetime, connection) -> Any:
+    """``moment`` as ``_StoredTime`` gives a time on ``connection``."""
+    if connection.vendor == "postgresql":
+        return moment.timestamp()
+    if connection.vendor == "sqlite":
+        return connection.ops.adapt_datetimefield_value(moment)
+    return moment
 
 
 def _instant(stored: Any) -> datetime:
-    """An aware datetime from a time as ``_AsStored`` gives it (SQLite: naive UTC text)."""
+    """An aware datetime from a time as ``_StoredTime`` gives it."""
+    if isinstance(stored, float):
+        return datetime.fromtimestamp(stored, UTC)
     if isinstance(stored, datetime):
         return stored if timezone.is_aware(stored) else stored.replace(tzinfo=UTC)
     return datetime.fromisoformat(stored).replace(tzinfo=UTC)
@@ -107,6 +132,38 @@ def downsample(samples: Iterable[tuple[Any, Any]], edges: Sequence[Any]) -> list
     return kept
 
 
+def downsample_readings(rows: Iterable[tuple[Any, Any]], edges: Sequence[Any]) -> list[tuple[Any, float]]:
+    """``downsample`` for readings as stored, ``(at, JSON text)``: each value is read in the same pass, the one loop
+    over every reading (kept lean: a tuple is made only for a new extreme). Values that are not finite numbers are
+    left out."""
+    kept: list[tuple[Any, float]] = []
+    low = high = None
+    upcoming = iter(edges)
+    next_edge = next(upcoming, None)
+    for at, stored in rows:
+        try:
+            value = float(stored)
+        except ValueError:
+            value = _number(stored)
+            if value is None:
+                continue
+        if value - value != 0:  # NaN or an infinity
+            continue
+        if next_edge is not None and at >= next_edge:
+            kept.extend(_extremes(low, high, None))
+            low = high = None
+            while next_edge is not None and at >= next_edge:
+                next_edge = next(upcoming, None)
+        if low is None:
+            low = high = (at, value)
+        elif value < low[1]:
+            low = (at, value)
+        elif value > high[1]:  # high is set with low
+            high = (at, value)
+    kept.extend(_extremes(low, high, None))
+    return kept
+
+
 def _extremes(low: tuple | None, high: tuple | None, first_none: tuple | None) -> tuple:
     """What one bucket keeps: its lowest and highest samples in time order, else its first None."""
     if low is None or high is None:
@@ -135,29 +192,40 @@ def _temperature(room: Room, since: datetime, until: datetime, points: int) -> t
     """The temperature series and how many readings it was made from."""
     if room.temperature_node_id is None or not room.temperature_endpoint:
         return [], 0
+    # By its lagarto id (address.register.index): the (endpoint_id, -recorded_at) index then holds every row the
+    # range needs, where (node, -recorded_at) would step over the node's other endpoints and read each row to tell.
+    endpoint_id = (
+        Reading.objects.filter(node_id=room.temperature_node_id, name=room.temperature_endpoint)
+        .order_by("-recorded_at")
+        .values_list("endpoint_id", flat=True)
+        .first()
+    )
+    if endpoint_id is None:
+        return [], 0
     readings = (
         Reading.objects.filter(
+            endpoint_id=endpoint_id,
             node_id=room.temperature_node_id,
-            name=room.temperature_endpoint,
             recorded_at__gte=since,
             recorded_at__lt=until,
         )
         .order_by("recorded_at")
-        .values_list(_AsStored("recorded_at"), _AsStored("value"))
+        .values_list(_StoredTime("recorded_at"), _StoredText("value"))
     )
     rows = list(readings)
-    samples = [(at, _number(value)) for at, value in rows]
-    samples = [sample for sample in samples if sample[1] is not None]
-    if len(samples) > points:
-        ops = connections[readings.db].ops
-        edges = [ops.adapt_datetimefield_value(edge) for edge in bucket_edges(since, until, points // 2)]
-        samples = downsample(samples, edges)
+    if len(rows) > points:
+        connection = connections[readings.db]
+        samples = downsample_readings(
+            rows, [_stored_edge(edge, connection) for edge in bucket_edges(since, until, points // 2)]
+        )
+    else:
+        samples = [(at, value) for at, value in ((at, _number(stored)) for at, stored in rows) if value is not None]
     return [{"at": format_utc(_instant(at)), "value": value} for at, value in samples], len(rows)
 
 
 def _decisions(room: Room, since: datetime, until: datetime) -> tuple[tuple | None, list[tuple]]:
     """``(at, heat, target)`` of the decision in force at ``since`` (None before the first) and of those after it."""
-    columns = (_AsStored("at"), "heat", "target")
+    columns = (_StoredTime("at"), "heat", "target")
     before = Decision.objects.filter(room=room, at__lt=since).order_by("-at", "-id").values_list(*columns).first()
     during = Decision.objects.filter(room=room, at__gte=since, at__lt=until).order_by("at", "id").values_list(*columns)
     return before, [(_instant(at), heat, target) for at, heat, target in during]

@@ -384,6 +384,7 @@ def test_history_defaults_to_the_last_24_hours(household, living):
     assert parse_utc(history["until"]) - parse_utc(history["since"]) == timedelta(hours=24)
     assert abs(parse_utc(history["until"]) - timezone.now()) < timedelta(minutes=1)
     assert [point["value"] for point in history["temperature"]] == [19.25]
+    assert household.get("/v1/rooms/living/history?fields=temperature").json().keys() == {"temperature"}
 
 
 def test_history_gives_the_target_where_it_changed_and_the_heater_on_periods(household, living):

@@ -304,8 +304,10 @@
     if (chart) chart.destroy();
     chart = new window.uPlot(options, data, chartBox);
     const onSeconds = periods.reduce((sum, [start, end]) => sum + Math.max(0, Math.min(end, now) - Math.max(start, now - rangeSeconds)), 0);
+    // Thinned out by the hub (each time bucket's lowest and highest): say from how many readings.
+    const thinned = answer.downsampled && answer.readings > temperature.length ? " (from " + answer.readings.toLocaleString() + " readings)" : "";
     chartNote.textContent =
-      (temperature.length ? temperature.length + " temperature points" : "No temperature in this range") +
+      (temperature.length ? temperature.length + " temperature points" + thinned : "No temperature in this range") +
       "; shaded: a heater was on (" + (onSeconds / 3600).toFixed(1) + " h).";
   }
 

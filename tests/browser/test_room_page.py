@@ -107,7 +107,9 @@ def test_a_month_of_readings_reaches_the_chart_downsampled(signed_in_page, livin
     assert month["downsampled"] is True
     assert 0 < len(month["temperature"]) <= asked
     expect(page.get_by_test_id("room-chart")).to_have_attribute("data-loaded", str(30 * DAY))
-    expect(page.get_by_test_id("room-chart-note")).to_contain_text(f"{len(month['temperature'])} temperature points")
+    expect(page.get_by_test_id("room-chart-note")).to_contain_text(
+        re.compile(rf"^{len(month['temperature'])} temperature points \(from {month['readings']:,} readings\);")
+    )
 
 
 def _seconds(iso: str) -> float:

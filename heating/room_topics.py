@@ -261,6 +261,7 @@ class SetpointTopics:
 
     def __init__(self) -> None:
         self._last: dict[int, tuple[str, Any, str]] = {}
+        self._stale: dict[int, bool] = {}
 
     def events(self, room: Room, point, *, at: datetime) -> list[messaging.Event]:
         """``point``: ``heating.selectors.room_setpoint``'s :class:`~heating.thermostat.setpoint.Setpoint`."""
@@ -276,6 +277,16 @@ class SetpointTopics:
         if moved or last[2] != now[2]:
             events.append(_state_event(room.slug, "preset", now[2], at=at))
         return events
+
+    def stale_events(self, room: Room, *, stale: bool, at: datetime) -> list[messaging.Event]:
+        """``None`` on the temperature topic when the room's sensor goes stale (the thermostat's judgement, the same
+        as its ``sensor_stale`` alert), so Home Assistant shows no temperature rather than an old one as current; the
+        next reading publishes a temperature again."""
+        was = self._stale.get(room.pk)
+        self._stale[room.pk] = stale
+        if stale and was is not True:
+            return [_state_event(room.slug, "temperature", NO_VALUE, at=at)]
+        return []
 
 
 # --- the bridge's greeting ------------------------------------------------------------------------------------

@@ -37,8 +37,8 @@ from heating.models import Alert, AlertKind, Command, CommandState, Node, Readin
 from heating.selectors import house, node_definition, room_setpoint
 from heating.swap import DeviceDefinition, Endpoint
 from heating.swap.registers import StandardRegister, SystemState
+from heating.thermostat.decide import ALERT_SENSOR_STALE, Decision, RoomInputs, Tuning, decide
 from heating.thermostat.decide import ALERTS as DECIDE_ALERTS
-from heating.thermostat.decide import Decision, RoomInputs, Tuning, decide
 
 logger = logging.getLogger(__name__)
 
@@ -514,6 +514,9 @@ class ThermostatRunner:
         )
         decision = decide(inputs, self.tuning)
         self.stats.decisions += 1
+        self._topic_events += self._setpoint_topics.stale_events(
+            room, stale=ALERT_SENSOR_STALE in decision.alerts, at=wall_now
+        )
         if decision.heat != memory.heating:
             memory.heating = decision.heat
             memory.switched_at = now

@@ -424,7 +424,11 @@ def test_the_thermostat_publishes_the_preset_when_a_boost_runs_out(settings, mon
         send_query=lambda address, register_id: None,
     )
     runner.run_pass()
-    assert outbox() == {"/home/living/target": 20.0, "/home/living/preset": "boost"}
+    assert outbox() == {
+        "/home/living/target": 20.0,
+        "/home/living/preset": "boost",
+        "/home/living/temperature": "None",  # the room has no temperature source: its sensor is stale
+    }
 
     # Two hours later the boost has run out: no service call announces it, the thermostat's next pass does.
     later = timezone.now() + timedelta(hours=2)
@@ -452,3 +456,19 @@ def test_deleting_rooms_in_the_admin_clears_their_topics_and_home_assistant_enti
     for slug in ("kitchen", "hall", "attic"):
         assert configs[f"homeassistant/climate/testhub_{slug}/config"] == "", slug
         assert outbox()[f"/home/{slug}/mode"] == "", slug
+
+
+def test_a_stale_sensor_empties_the_temperature_once_until_it_is_fresh_again(settings):
+    settings.MQTT_HOME_PREFIX = "/home"
+    the_room = Room(pk=7, slug="living", name="Living room")
+    watch = room_topics.SetpointTopics()
+    at = timezone.now()
+
+    def published(stale: bool) -> list:
+        return [(event.topics[0], event.data) for event in watch.stale_events(the_room, stale=stale, at=at)]
+
+    assert published(False) == []
+    assert published(True) == [("/home/living/temperature", "None")], "Home Assistant: no current temperature"
+    assert published(True) == [], "said once"
+    assert published(False) == [], "the reading that ended it published the temperature already"
+    assert published(True) == [("/home/living/temperature", "None")]

@@ -2,7 +2,7 @@
 
 State, retained, each a bare value (what Home Assistant's MQTT climate reads without templates)::
 
-    <prefix>/<room>/temperature   21.64     the room's temperature source, °C
+    <prefix>/<room>/temperature   21.64     the room's temperature source, °C; None once the sensor is stale
     <prefix>/<room>/target        21.5      the target that applies now; None while the room is off
     <prefix>/<room>/mode          auto      off | heat (the room's manual mode) | auto (its schedule)
     <prefix>/<room>/heating       heating   heating (a heater reports on) | idle | off (mode off, heaters off)
@@ -15,7 +15,8 @@ availability on ``hub/<HUB_ID>/availability`` (said by the MQTT bridge, see :mod
 Changes go out as events (``heating.room_state`` for a state topic, ``heating.room_discovery`` for a config),
 published in the caller's transaction and taken to the broker by the bridge; an empty payload clears a retained
 topic. After every (re)connect the bridge also republishes every room's config and state (:func:`broker_connected`),
-so a broker that lost its retained messages is whole again.
+so a broker that lost its retained messages is whole again. What time alone changes (a schedule block begins, a boost
+or override ends, a sensor goes stale) the thermostat's tick publishes through :class:`SetpointTopics`.
 """
 
 from __future__ import annotations

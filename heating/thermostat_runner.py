@@ -229,6 +229,23 @@ class ThermostatRunner:
         self._running = False
         self.reset()
 
+    def abandon_old_commands(self) -> int:
+        """Before a fresh start: the thermostat's commands still queued or sent from before (a hub that stopped with
+        a relay command pending) are failed, not sent — they carry a decision from memory, and a relay is switched
+        only from a fresh decision and a fresh state. How many there were."""
+        if self._started:
+            return 0  # a reconnect of the modem: those are this runner's own, still awaited
+        old = Command.objects.filter(origin=ORIGIN, state__in=[CommandState.QUEUED, CommandState.SENT])
+        count = 0
+        for command in old.select_related("node"):
+            services.command_fail(
+                command=command, error="superseded: the thermostat decides afresh after a restart", at=timezone.now()
+            )
+            count += 1
+        if count:
+            logger.info("thermostat: %d relay command(s) from before the start abandoned; deciding afresh", count)
+        return count
+
     def bind(self, *, send_query: Callable[[int, int], None]) -> None:
         """The worker that owns the modem: how a QUERY (address, register) goes on the air."""
         self._send_query = send_query
@@ -433,16 +450,18 @@ class ThermostatRunner:
                 if relay_key[0] == address:
                     relay.reported_on = relay.reported_at = relay.queried_at = None
             return True
+        heard = False
+        # Every heater of the node: a board's several relays may share one register (panStamp's binary outputs).
         for heater in self._heaters_of(room_ids, address):
             if heater.manual is not None and register_id == heater.manual.register_id:
                 heater_node.manual = bool(heater.manual.decode(value))
-                return True
+                heard = True
             if register_id == heater.endpoint.register_id:
                 relay = self._relays.setdefault(heater.key, _Relay())
                 relay.reported_on = bool(heater.endpoint.decode(value))
                 relay.reported_at = now
-                return True
-        return False
+                heard = True
+        return heard
 
     def _heaters_of(self, room_ids: list[int], address: int) -> list[_Heater]:
         return [
@@ -557,8 +576,10 @@ class ThermostatRunner:
                 self._query(heater.node.address, heater.endpoint.register_id)
             return
         if relay.reported_on == heat:
-            if relay.last_sent_on == heat and relay.last_confirmed:
-                relay.stuck = relay.unconfirmed = False
+            # Where the hub wants it: no command is outstanding, and one the hub told it is being held.
+            relay.unconfirmed = False
+            if relay.last_sent_on == heat:
+                relay.stuck = False
             return
         if now < relay.retry_at:
             return

@@ -224,6 +224,8 @@ class SerialWorker(Worker):
         if self._resync:
             self._nodes.clear()
             self._load_nodes()
+            if self.thermostat is not None:
+                self.thermostat.abandon_old_commands()
             self._restore_commands()
             self._resync = False
         batch = self._read_batch()

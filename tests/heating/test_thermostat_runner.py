@@ -16,6 +16,8 @@ import pytest
 
 from heating.models import Alert, Command, CommandState, Decision, Mode, Node, Reading, Room, RoomHeater
 from heating.modem import ModemTimings, NetworkSettings
+from heating.selectors import node_definition
+from heating.services import command_queue
 from heating.simulator import SimulatedNetwork
 from heating.simulator.node import HEATING, MANUAL, RoomHeaterNode
 from heating.simulator.node import Room as SimulatedRoom
@@ -308,12 +310,20 @@ def test_a_restart_decides_afresh_asks_the_relays_and_writes_only_where_they_dif
     worker.stop(timeout=5)
     # While the hub is down, one room's target drops below its temperature; the other's stays.
     Room.objects.filter(pk=changed.pk).update(manual_target=10.0)
+    # … and a thermostat command from before is still queued: it carries a decision from memory, never sent.
+    stale = command_queue(
+        node=second, endpoint="Heating", value=1, definition=node_definition(second), origin="thermostat"
+    )
     restart_at = len(network.transmitted)
     worker = house.start_worker()
 
     wait_for(lambda: worker.thermostat.decision_of(changed.pk) is not None, what="a decision after the restart")
     wait_for(lambda: commands_sent(network, 0xA2, HEATING, since=restart_at), what="the changed room switched")
     assert network.node(0xA2).registers[HEATING] == b"\x00"
+    stale.refresh_from_db()
+    assert stale.state == CommandState.FAILED
+    assert "decides afresh" in stale.error
+    assert [packet.value for packet in commands_sent(network, 0xA2, HEATING, since=restart_at)] == [b"\x00"]
     # Both relays were asked before anything was written, since nothing remembered is trusted.
     assert queries_sent(network, 0xA1, HEATING, since=restart_at)
     asked = network.transmitted.index(queries_sent(network, 0xA2, HEATING, since=restart_at)[0])

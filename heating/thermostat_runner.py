@@ -576,9 +576,11 @@ class ThermostatRunner:
                 self._query(heater.node.address, heater.endpoint.register_id)
             return
         if relay.reported_on == heat:
-            # Where the hub wants it: no command is outstanding, and one the hub told it is being held.
+            # Where the hub wants it: nothing is unconfirmed any more; "stuck" ends once the corrections that
+            # raised it are older than the window (a relay that keeps flipping back keeps its alert meanwhile).
             relay.unconfirmed = False
-            if relay.last_sent_on == heat:
+            relay.corrections = [at for at in relay.corrections if now - at < self.timings.stuck_window]
+            if len(relay.corrections) < 2:
                 relay.stuck = False
             return
         if now < relay.retry_at:

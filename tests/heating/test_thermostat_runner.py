@@ -57,6 +57,7 @@ TIMINGS = ThermostatTimings(
     min_off=30.0,
     answer_wait=20.0,
     retry_after=30.0,
+    stuck_window=600.0,
 )
 TARGET = 21.0
 
@@ -281,6 +282,31 @@ def test_a_stuck_relay_raises_its_alert(house):
     wait_for(lambda: open_alert(room, "relay_stuck") is None, timeout=30, what="the stuck-relay alert cleared")
     assert open_alert(room, "relay_unconfirmed") is None
     assert network.node(0xA1).registers[HEATING] == b"\x01"
+
+
+def test_a_relay_that_keeps_switching_back_is_corrected_then_reported_stuck(house):
+    network, _worker = house([heater_node(0xA1, 17.0)])
+    (node,) = discovered(0xA1)
+    room = make_room("hall", sensor=node, heaters=[node])
+    simulated = network.node(0xA1)
+    wait_for(lambda: confirmed_on(node), what="heating")
+
+    def switched_back_by_itself():
+        # What a relay with a mind of its own does: off although the hub switched it on, and says so.
+        simulated.registers[HEATING] = b"\x00"
+        network.emit_raw((encode_received(simulated.status_packet(HEATING)) + "\r\n").encode())
+
+    corrections = Command.objects.filter(node=node, endpoint="Heating", requested_value=1).count
+    before = corrections()
+    switched_back_by_itself()
+    wait_for(lambda: corrections() == before + 1, what="the first correction")
+    wait_for(lambda: simulated.registers[HEATING] == b"\x01", what="switched on again")
+    assert open_alert(room, "relay_stuck") is None  # once is corrected, not an alert
+    wait_for(lambda: not Command.objects.filter(state__in=[CommandState.QUEUED, CommandState.SENT]).exists())
+    switched_back_by_itself()
+    wait_for(lambda: open_alert(room, "relay_stuck"), what="the stuck-relay alert on the second time")
+    assert corrections() == before + 2
+    assert "keeps reporting the opposite" in open_alert(room, "relay_stuck").message
 
 
 def test_a_frozen_room_heats_in_mode_off(house):

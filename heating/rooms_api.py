@@ -27,6 +27,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from heating.history import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
 from heating.models import Alert, Mode, Room
 from heating.selectors import house, room_blocks, room_history, room_presets, room_state, rooms_with_state_relations
 from heating.services import (
@@ -57,8 +58,6 @@ CONTROL = "heating.control"
 _CONTROL_TO_CHANGE = {method: (CONTROL,) for method in ("POST", "PUT", "PATCH", "DELETE")}
 ORIGIN = "api"
 HISTORY_SPAN = timedelta(hours=24)
-HISTORY_POINTS = 500
-HISTORY_MAX_POINTS = 2000
 #: A week of the shortest blocks: no schedule can hold more.
 MAX_BLOCKS = 7 * schedule.MINUTES_PER_DAY // schedule.MINIMUM_BLOCK_MINUTES
 
@@ -302,7 +301,7 @@ _HISTORY_PARAMETERS = [
     OpenApiParameter(
         "points",
         int,
-        description=f"the most points a series may hold: 2 to {HISTORY_MAX_POINTS}, default {HISTORY_POINTS}",
+        description=f"the most points a series may hold: {MIN_POINTS} to {MAX_POINTS}, default {DEFAULT_POINTS}",
     ),
 ]
 
@@ -444,7 +443,7 @@ class RoomViewSet(_HeatingApi, HubReadOnlyViewSet):
     @action(detail=True, methods=["get"])
     def history(self, request, *args, **kwargs):
         since, until = self._history_range(request)
-        points = bounded_int_param(request, "points", default=HISTORY_POINTS, minimum=2, maximum=HISTORY_MAX_POINTS)
+        points = bounded_int_param(request, "points", default=DEFAULT_POINTS, minimum=MIN_POINTS, maximum=MAX_POINTS)
         room = self.get_object()
         return Response(self.get_serializer(room_history(room, since=since, until=until, points=points)).data)
 

@@ -387,8 +387,20 @@
     message.className = "small mb-2 " + (ok ? "text-success" : "text-danger");
   }
 
-  function blockRow(block) {
-    const index = blockList.children.length + 1;
+  // Each control's name says its block's place in the list ("Block 2 ends"), renewed when a block goes.
+  const PART_NAMES = { start: "starts", end: "ends", preset: "temperature", temperature: "°C" };
+  function numberRows() {
+    [...blockList.children].forEach((row, position) => {
+      for (const control of row.querySelectorAll("[data-part]")) {
+        if (PART_NAMES[control.dataset.part]) control.setAttribute("aria-label", "Block " + (position + 1) + " " + PART_NAMES[control.dataset.part]);
+      }
+      const remove = row.querySelector("[data-remove]");
+      if (remove) remove.setAttribute("aria-label", "Remove block " + (position + 1));
+    });
+  }
+
+  function blockRow(block, position) {
+    const index = position || blockList.children.length + 1;
     const kind = block.preset || "custom";
     const start = el("input", { type: "time", step: "900", className: "form-control", value: block.start, "aria-label": "Block " + index + " starts", "data-part": "start", required: "" });
     const end = el("input", { type: "time", step: "900", className: "form-control", value: block.end === "24:00" ? "23:59" : block.end, "aria-label": "Block " + index + " ends", "data-part": "end", required: "" });
@@ -405,7 +417,7 @@
     select.addEventListener("change", () => {
       custom.hidden = select.value !== "custom";
     });
-    const remove = el("button", { type: "button", className: "btn btn-outline-danger", "aria-label": "Remove block " + index, text: "✕" });
+    const remove = el("button", { type: "button", className: "btn btn-outline-danger", "aria-label": "Remove block " + index, "data-remove": "", text: "✕" });
     blockSerial += 1;
     // Where the hub's refusal of this block is said (filled by showBlockError).
     const problem = el("p", { className: "schedule-block-error small mb-0 mt-2", id: "block-error-" + blockSerial, "data-testid": "schedule-block-error", hidden: "" });
@@ -418,7 +430,10 @@
       ]),
       problem,
     ]);
-    remove.addEventListener("click", () => row.remove());
+    remove.addEventListener("click", () => {
+      row.remove();
+      numberRows();
+    });
     row.addEventListener("input", () => showBlockError(row, ""));
     row.addEventListener("change", () => showBlockError(row, ""));
     return row;
@@ -427,8 +442,18 @@
   function loadDay() {
     const days = chosenDays();
     const first = days.length ? days[0] : 0;
-    const blocks = window.hubRooms.state.schedule.filter((block) => block.weekday === first);
-    blockList.replaceChildren(...blocks.map(blockRow));
+    const dayBlocks = (weekday) => window.hubRooms.state.schedule.filter((block) => block.weekday === weekday);
+    blockList.replaceChildren(...dayBlocks(first).map((block, index) => blockRow(block, index + 1)));
+    // Several days chosen whose weeks differ: saving gives them all the first day's blocks (as edited). Say so
+    // before the save, not after.
+    const shape = (weekday) => JSON.stringify(dayBlocks(weekday).map((b) => [b.start, b.end, b.preset, b.temperature]));
+    const differing = days.slice(1).filter((weekday) => shape(weekday) !== shape(first));
+    const note = document.getElementById("schedule-days-differ");
+    note.textContent = differing.length
+      ? differing.map((day) => DAYS[day]).join(", ") + (differing.length === 1 ? " has" : " have") +
+        " other blocks than " + DAYS[first] + " now: saving gives every chosen day the blocks below."
+      : "";
+    note.hidden = !differing.length;
   }
 
   function editedBlocks() {

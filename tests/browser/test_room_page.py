@@ -255,3 +255,48 @@ def test_a_save_that_cannot_reach_the_hub_says_so_and_keeps_the_edits(signed_in_
     editor.get_by_test_id("schedule-save").click()
     expect(message).to_have_text("Saved for Monday.")
     assert ScheduleBlock.objects.filter(room=living).count() == 1
+
+
+def test_choosing_days_with_different_weeks_warns_before_saving_over_them(new_page, hub_user, living):
+    from heating.models import ScheduleBlock
+
+    ScheduleBlock.objects.create(room=living, weekday=0, start_minute=6 * 60, end_minute=8 * 60, preset="comfort")
+    ScheduleBlock.objects.create(room=living, weekday=1, start_minute=7 * 60, end_minute=9 * 60, preset="comfort")
+    for weekday in (2, 3, 4):
+        ScheduleBlock.objects.create(
+            room=living, weekday=weekday, start_minute=6 * 60, end_minute=8 * 60, preset="comfort"
+        )
+    phone = new_page(PHONE_390, has_touch=True, is_mobile=True)
+    login(phone, hub_user("alice"))
+    phone.goto("/rooms/living/")
+    editor = phone.get_by_test_id("schedule-editor")
+    differ = editor.get_by_test_id("schedule-days-differ")
+    expect(differ).to_be_hidden()  # Monday alone
+
+    editor.get_by_role("button", name="Workdays").tap()
+
+    expect(differ).to_have_text(
+        "Tuesday has other blocks than Monday now: saving gives every chosen day the blocks below."
+    )
+    expect(editor.get_by_label("Block 1 starts")).to_have_value("06:00")  # Monday's, to be given to all five
+    editor.locator('label[for="day-1"]').tap()  # Tuesday out: the others match Monday
+    expect(differ).to_be_hidden()
+
+
+def test_each_block_is_named_by_its_place_after_loading_a_day_and_removing_one(signed_in_page, living):
+    from heating.models import ScheduleBlock
+
+    for start in (6, 12, 18):
+        ScheduleBlock.objects.create(
+            room=living, weekday=0, start_minute=start * 60, end_minute=start * 60 + 90, preset="comfort"
+        )
+    page = signed_in_page()
+    page.goto("/rooms/living/")
+    editor = page.get_by_test_id("schedule-editor")
+    expect(editor.get_by_label("Block 3 starts")).to_have_value("18:00")
+
+    editor.get_by_role("button", name="Remove block 1").click()
+
+    expect(editor.get_by_label("Block 1 starts")).to_have_value("12:00")
+    expect(editor.get_by_label("Block 2 starts")).to_have_value("18:00")
+    expect(editor.get_by_label("Block 3 starts")).to_have_count(0)

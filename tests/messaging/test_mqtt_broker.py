@@ -1,6 +1,8 @@
 """The MQTT client against the real Mosquitto: round trips with Debian's mosquitto_pub/sub as the foreign side,
 retained messages, no echo of its own publications, handler failures, the loop handlers run on, and
-reconnection after a broker restart (a private mosquitto) and after a cut connection (the TCP proxy)."""
+reconnection after a broker restart (a private mosquitto) and after a cut connection (the TCP proxy); the hub's
+presence (a retained ``online``, ``offline`` on a clean stop, the broker's last will ``offline`` when the connection
+dies without a goodbye) and the connect hooks run after every (re)connect."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from messaging import mqtt
+from messaging.bridge import BridgeTimings, MqttBridge
 from messaging.mqtt import HandlerRegistry, MqttClient, MqttMessage, MqttTimings
 from tests.support.waiting import wait_for, wait_until
 
@@ -561,3 +564,131 @@ def test_handlers_that_cannot_keep_up_lose_messages_beyond_the_queue_not_the_con
     assert client.state.dropped_messages == 7
     assert "cannot keep up" in caplog.text
     assert client.connected
+
+
+# --- the hub's presence and connect hooks -------------------------------------------------------------------
+
+
+def retained(url: str, topic: str) -> str:
+    """What the broker keeps on ``topic`` (a foreign subscriber's view), '' when it keeps nothing."""
+    subscriber = mosquitto_sub_one(url, topic, retained_only=True)
+    output, _ = subscriber.communicate(timeout=WAIT + 2)
+    return output.strip().split(" ", 3)[-1] if output.strip() else ""
+
+
+def test_the_client_says_online_while_connected_and_offline_when_it_stops(mqtt_url, base, start_client):
+    topic = f"{base}/hub/availability"
+    try:
+        client = start_client(mqtt_url, availability_topic=topic)
+        assert retained(mqtt_url, topic) == "online"
+        client.stop()
+        assert retained(mqtt_url, topic) == "offline"
+    finally:
+        clear_retained(mqtt_url, topic)
+
+
+def test_a_connection_that_dies_leaves_the_last_will_offline_and_the_reconnect_says_online(
+    mqtt_url,
+    base,
+    start_client,
+    tcp_proxy,
+):
+    topic = f"{base}/hub/availability"
+    proxy = tcp_proxy(mqtt_url)
+    try:
+        client = start_client(proxy.url_for(mqtt_url), availability_topic=topic)
+        assert retained(mqtt_url, topic) == "online"
+
+        proxy.cut()  # no DISCONNECT reaches the broker: it publishes the will
+        wait_for(lambda: retained(mqtt_url, topic) == "offline", timeout=WAIT, what="the broker's last will")
+
+        proxy.restore()
+        assert client.wait_until_ready(WAIT), "no reconnect"
+        assert retained(mqtt_url, topic) == "online"
+    finally:
+        clear_retained(mqtt_url, topic)
+
+
+# A sync hook runs through database_sync_to_async, which checks this thread's DB connection: allow it.
+@pytest.mark.django_db(transaction=True)
+def test_connect_hooks_run_after_every_connection_and_a_failing_one_does_not_stop_the_others(
+    mqtt_url,
+    base,
+    registry,
+    start_client,
+    tcp_proxy,
+    caplog,
+):
+    calls = Inbox()
+
+    def failing(client: MqttClient) -> None:
+        raise RuntimeError("this hook fails")
+
+    async def greeting(client: MqttClient) -> None:
+        calls.put(client.state.connects)
+        client.publish(f"{base}/greeting", f"hello {client.state.connects}", qos=1, retain=True)
+
+    registry.on_connect(failing)
+    registry.on_connect(greeting)
+    proxy = tcp_proxy(mqtt_url)
+    try:
+        client = start_client(proxy.url_for(mqtt_url), run_handlers=True)
+        assert calls.take() == 1
+        proxy.cut()
+        wait_for(lambda: not client.connected, timeout=WAIT, what="the client to notice the cut")
+        proxy.restore()
+        assert calls.take() == 2
+        wait_for(lambda: retained(mqtt_url, f"{base}/greeting") == "hello 2", timeout=WAIT, what="the hook's publish")
+        assert "MQTT connect hook" in caplog.text
+        assert "this hook fails" in caplog.text
+    finally:
+        clear_retained(mqtt_url, f"{base}/greeting")
+
+
+def test_a_client_without_run_handlers_runs_no_connect_hooks(mqtt_url, registry, start_client):
+    calls = Inbox()
+    registry.on_connect(lambda client: calls.put("ran"))
+    start_client(mqtt_url)
+    assert calls.drain() == []
+
+
+def test_the_bridge_announces_the_hub_on_the_topic_its_registry_names(mqtt_url, base):
+    topic = f"{base}/hub/availability"
+    own_registry = HandlerRegistry()
+    own_registry.availability_from(lambda: topic)
+    bridge = MqttBridge(
+        mqtt_url=mqtt_url,
+        filters=[f"{base}/#"],
+        fanout=_no_browsers,
+        registry=own_registry,
+        consume_events=False,
+        receive_browser_publishes=False,
+        timings=BridgeTimings(heartbeat_interval=3600, mqtt=MqttTimings(keepalive=5, retry_initial=0.05)),
+    )
+    bridge.start()
+    try:
+        assert bridge.wait_until_ready(WAIT + 5), "the bridge did not get ready"
+        assert bridge.client.availability_topic == topic
+        assert retained(mqtt_url, topic) == "online"
+        bridge.stop(timeout=WAIT)
+        assert retained(mqtt_url, topic) == "offline"
+    finally:
+        bridge.stop(timeout=WAIT)
+        clear_retained(mqtt_url, topic)
+
+
+def test_an_availability_provider_that_fails_leaves_the_bridge_without_one(caplog):
+    own_registry = HandlerRegistry()
+
+    def broken() -> str:
+        raise LookupError("no database here")
+
+    own_registry.availability_from(broken)
+    assert own_registry.availability_topic() is None
+    assert "no database here" in caplog.text
+    own_registry.availability_from(lambda: "hub/+/availability")
+    assert own_registry.availability_topic() is None, "a wildcard is no topic to publish on"
+
+
+async def _no_browsers(topic, payload, *, retain, received_at) -> None:
+    """The bridge's fan-out to browsers, which these tests do not look at."""

@@ -9,7 +9,8 @@ peak and trough of the full data; a series with no more samples than ``points`` 
 * temperature: the readings of ``room.temperature_node``'s endpoint named ``room.temperature_endpoint`` (by the
   endpoint id its newest reading has);
 * target: the thermostat's recorded decisions' targets (``null`` while the room is off), kept only where it changes,
-  starting with the one in force at ``since``;
+  starting with the one in force at ``since`` and, when the range holds the present, ending with the target that
+  applies now;
 * heating: the periods the thermostat decided "on", from its decisions (including one in force at ``since``); more
   than ``points`` of them are merged across their shortest gaps.
 
@@ -231,13 +232,25 @@ def _decisions(room: Room, since: datetime, until: datetime) -> tuple[tuple | No
     return before, [(_instant(at), heat, target) for at, heat, target in during]
 
 
-def _target(before: tuple | None, during: list[tuple], since: datetime, until: datetime, points: int) -> list[dict]:
+def _target(
+    before: tuple | None,
+    during: list[tuple],
+    since: datetime,
+    until: datetime,
+    points: int,
+    now: tuple[datetime, float | None] | None,
+) -> list[dict]:
+    """The recorded decisions' targets where they change, and ``now``'s (instant, target) when it differs from the
+    last: a decision is recorded only when its outcome or reason changes (and hourly), so a target just set would
+    otherwise show up to an hour late."""
     changes: list[tuple[datetime, float | None]] = []
     if before is not None:
         changes.append((since, before[2]))
     for at, _heat, target in during:
         if not changes or changes[-1][1] != target:
             changes.append((at, target))
+    if now is not None and (not changes or changes[-1][1] != now[1]):
+        changes.append(now)
     if len(changes) > points:
         changes = downsample(changes, bucket_edges(since, until, points // 2))
     return [{"at": format_utc(at), "value": value} for at, value in changes]
@@ -260,15 +273,22 @@ def _heating(
     return [{"start": format_utc(start), "end": format_utc(end)} for start, end in periods]
 
 
-def room_history(room: Room, *, since: datetime, until: datetime, points: int = DEFAULT_POINTS) -> dict:
+def room_history(
+    room: Room, *, since: datetime, until: datetime, points: int = DEFAULT_POINTS, now: datetime | None = None
+) -> dict:
     """``room``'s temperature, target and heater-on periods from ``since`` (inclusive) to ``until`` (exclusive),
-    JSON-ready (UTC times), each series at most ``points`` long (``MIN_POINTS``..``MAX_POINTS``)."""
+    JSON-ready (UTC times), each series at most ``points`` long (``MIN_POINTS``..``MAX_POINTS``). ``now`` (default
+    the clock's) is the present: a range from before it to it or later ends with the target that applies then."""
     if not MIN_POINTS <= points <= MAX_POINTS:
         raise ValueError(f"points must be from {MIN_POINTS} to {MAX_POINTS}, not {points!r}")
     if not since < until:
         raise ValueError("since must be before until")
+    from heating.selectors import room_setpoint  # selectors.room_history imports this module
+
+    now = now or timezone.now()
     temperature, readings = _temperature(room, since, until, points)
     before, during = _decisions(room, since, until)
+    current = (now, room_setpoint(room, at=now).target) if since <= now <= until else None
     return {
         "room": room.slug,
         "since": format_utc(since),
@@ -277,6 +297,6 @@ def room_history(room: Room, *, since: datetime, until: datetime, points: int = 
         "readings": readings,
         "downsampled": readings > len(temperature),
         "temperature": temperature,
-        "target": _target(before, during, since, until, points),
-        "heating": _heating(before, during, since, until, points, timezone.now()),
+        "target": _target(before, during, since, until, points, current),
+        "heating": _heating(before, during, since, until, points, now),
     }

@@ -442,15 +442,17 @@ class RoomViewSet(_HeatingApi, HubReadOnlyViewSet):
     )
     @action(detail=True, methods=["get"])
     def history(self, request, *args, **kwargs):
-        since, until = self._history_range(request)
+        now = timezone.now()
+        since, until = self._history_range(request, now)
         points = bounded_int_param(request, "points", default=DEFAULT_POINTS, minimum=MIN_POINTS, maximum=MAX_POINTS)
         room = self.get_object()
-        return Response(self.get_serializer(room_history(room, since=since, until=until, points=points)).data)
+        answer = room_history(room, since=since, until=until, points=points, now=now)
+        return Response(self.get_serializer(answer).data)
 
     @staticmethod
-    def _history_range(request):
+    def _history_range(request, now):
         since = parse_time_param(request, "since")
-        until = parse_time_param(request, "until") or timezone.now()
+        until = parse_time_param(request, "until") or now
         if since is None:
             try:
                 since = until - HISTORY_SPAN

@@ -451,9 +451,9 @@ def rooms_overview(*, user, at: datetime) -> dict:
 # --- room history ----------------------------------------------------------------------------------------------
 
 
-def room_history(room: Room, *, since: datetime, until: datetime, points: int) -> dict:
+def room_history(room: Room, *, since: datetime, until: datetime, points: int, now: datetime | None = None) -> dict:
     """``room``'s temperature, target and heater-on periods from ``since`` (inclusive) to ``until`` (exclusive),
     JSON-ready, each series downsampled to at most ``points`` points (2 to 2,000): see heating/history.py."""
     from heating import history
 
-    return history.room_history(room, since=since, until=until, points=points)
+    return history.room_history(room, since=since, until=until, points=points, now=now)

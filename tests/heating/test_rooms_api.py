@@ -410,6 +410,17 @@ def test_history_gives_the_target_where_it_changed_and_the_heater_on_periods(hou
     assert history["heating"] == [{"start": at(0), "end": at(10)}, {"start": at(40), "end": at(70)}]
 
 
+def test_a_target_just_set_ends_the_history_before_the_thermostat_records_it(household, living):
+    ten_minutes_ago = timezone.now() - timedelta(minutes=10)
+    Decision.objects.create(room=living, at=ten_minutes_ago, heat=True, reason="on: below target", target=21.0)
+    patch(household, "/v1/rooms/living", {"target": 23})
+    target = household.get("/v1/rooms/living/history").json()["target"]
+    assert [(parse_utc(point["at"]) > ten_minutes_ago, point["value"]) for point in target] == [
+        (False, 21.0),
+        (True, 23.0),
+    ]
+
+
 def test_heater_periods_still_on_end_at_the_range_or_now(living):
     Decision.objects.create(room=living, at=T0, heat=True, reason="on", target=21, temperature=19)
     history = room_history(living, since=T0 - timedelta(hours=1), until=T0 + timedelta(hours=1), points=10)

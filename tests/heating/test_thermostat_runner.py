@@ -30,7 +30,7 @@ from hub.selectors import heartbeat_get
 from messaging.models import OutboxEvent
 from tests.support.waiting import wait_for
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 #: Simulated seconds per real second.
 SCALE = 180.0

@@ -162,17 +162,23 @@ def _endpoint_label(definition: DeviceDefinition | None, name: str) -> str:
 
 
 def heating_overview(*, user=None) -> dict:
-    """What the Heating page shows, JSON-ready: the modem link and each node with its latest values, signal,
-    last-heard time, state and its last command; ``can_switch`` when the user may send commands."""
+    """What the Devices page shows, JSON-ready: the modem link and each node with its latest values, signal,
+    last-heard time, state and its last command; ``can_switch`` when the user may send commands. A relay that
+    heats a room is listed under ``heats`` (its room's thermostat switches it), not among the ``switches``."""
 
     def when(value):
         return format_utc(value) if value else None
 
     link = link_state()
     nodes = []
+    heaters: dict[int, list[RoomHeater]] = {}
+    for heater in RoomHeater.objects.select_related("room"):
+        heaters.setdefault(heater.node_id, []).append(heater)
     for node in Node.objects.all():
         definition = node_definition(node)
         outputs = {e.name: e for e in definition.endpoints if e.writable and e.type == "bin"} if definition else {}
+        heats = heaters.get(node.pk, [])
+        thermostats = {heater.endpoint for heater in heats}
         last_command = node.commands.order_by("-requested_at", "-id").first()
         nodes.append(
             {
@@ -201,7 +207,16 @@ def heating_overview(*, user=None) -> dict:
                     }
                     for reading in latest_readings(node)
                 ],
-                "switches": sorted(outputs),
+                "switches": sorted(name for name in outputs if name not in thermostats),
+                "heats": [
+                    {
+                        "endpoint": heater.endpoint,
+                        "label": _endpoint_label(definition, heater.endpoint),
+                        "room": heater.room.slug,
+                        "room_name": heater.room.name,
+                    }
+                    for heater in heats
+                ],
                 "last_command": (
                     {
                         "endpoint": last_command.endpoint,

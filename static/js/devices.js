@@ -108,6 +108,17 @@
         field(card, "switches").append(button);
       }
     }
+    for (const heater of node.heats || []) {
+      // The thermostat's relay: a raw switch would be refused (409), so the card says whose it is instead.
+      const note = document.createElement("p");
+      note.className = "small mb-0 w-100";
+      note.setAttribute("data-testid", "heating-heats");
+      const link = document.createElement("a");
+      link.href = "/rooms/" + encodeURIComponent(heater.room) + "/";
+      link.textContent = heater.room_name;
+      note.append(heater.label + " heats ", link, ": its thermostat switches it (unassign the heater in the admin to switch it by hand).");
+      field(card, "switches").append(note);
+    }
     const command = node.last_command;
     if (command) {
       const outcome = { queued: "queued…", sent: "sent, waiting for the node…", confirmed: "confirmed", failed: "failed" };
@@ -120,7 +131,7 @@
     heard.dataset.at = node.last_heard || "";
     heard.textContent = age(node.last_heard);
     field(card, "signal").textContent = node.rssi === null ? "no signal yet" : node.rssi + " dBm · LQI " + node.lqi;
-    field(card, "state").textContent = node.state;
+    field(card, "state").textContent = node.state === "unknown" ? "radio state not reported yet" : "radio " + node.state;
     return card;
   }
 

@@ -119,3 +119,23 @@ def test_without_the_permission_there_is_no_switch_and_a_down_link_shows(signed_
     expect(page.get_by_test_id("heating-link")).to_have_text("modem link down")
     expect(page.get_by_test_id("heating-link-detail")).to_have_text("modem unplugged")
     expect(page.get_by_test_id("heating-switch-Heating")).to_have_count(0)
+
+
+def test_a_relay_that_heats_a_room_says_whose_it_is_instead_of_a_switch(signed_in_page, hub_user):
+    from heating.models import Room, RoomHeater
+
+    heater = radio_state()
+    room = Room.objects.create(
+        slug="living", name="Living room", temperature_node=heater, temperature_endpoint="RoomTemp"
+    )
+    RoomHeater.objects.create(room=room, node=heater, endpoint="Heating")
+    page = signed_in_page(hub_user("carol", staff=True))
+    page.goto("/devices/")
+    note = page.get_by_test_id("heating-heats")
+    expect(note).to_have_text(
+        "Heater relay heats Living room: its thermostat switches it (unassign the heater in the admin to switch it "
+        "by hand)."
+    )
+    expect(note.get_by_role("link", name="Living room")).to_have_attribute("href", "/rooms/living/")
+    expect(page.get_by_test_id("heating-switch-Heating")).to_have_count(0)
+    expect(page.get_by_test_id("heating-switch-Manual")).to_have_count(1)

@@ -198,3 +198,12 @@ def test_can_switch_follows_the_permission(client, client_as):
     assert client.get("/devices/state").json()["can_switch"] is False
     viewer.user_permissions.add(Permission.objects.get(codename="send_commands", content_type__app_label="hub"))
     assert client.get("/devices/state").json()["can_switch"] is True
+
+
+def test_a_relay_that_heats_a_room_is_the_thermostats_not_a_switch(client, client_as, staff_user, living):
+    client_as(staff_user)
+    (node,) = client.get("/devices/state").json()["nodes"]
+    assert node["switches"] == ["Manual"]  # no raw switch for the relay: the API would refuse it (409)
+    assert node["heats"] == [
+        {"endpoint": "Heating", "label": "Heater relay", "room": "living", "room_name": "Living room"}
+    ]

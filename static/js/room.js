@@ -270,7 +270,14 @@
       scales: { x: { time: true, range: () => [now - rangeSeconds, now] } },
       axes: [
         { stroke: c.text, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid } },
-        { stroke: c.text, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid }, values: (u, ticks) => ticks.map((v) => v + " °C") },
+        {
+          stroke: c.text,
+          grid: { stroke: c.grid, width: 1 },
+          ticks: { stroke: c.grid },
+          // Wide enough for "-12.5 °C": uPlot's default width cut "17.9 °C" to "7.9 °C".
+          size: 72,
+          values: (u, ticks) => ticks.map((v) => v + " °C"),
+        },
       ],
       series: [
         {},

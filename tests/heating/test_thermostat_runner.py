@@ -11,12 +11,15 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import random
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
-from heating.models import Alert, Command, CommandState, Decision, Mode, Node, Reading, Room, RoomHeater
+from heating.models import Alert, Command, CommandState, Decision, Mode, Node, Reading, Room, RoomHeater, ScheduleBlock
 from heating.modem import ModemTimings, NetworkSettings
-from heating.selectors import node_definition
+from heating.selectors import house as the_house_settings
+from heating.selectors import house_zone, node_definition, room_setpoint
 from heating.services import command_queue
 from heating.simulator import SimulatedNetwork
 from heating.simulator.node import HEATING, MANUAL, RoomHeaterNode
@@ -24,7 +27,7 @@ from heating.simulator.node import Room as SimulatedRoom
 from heating.swap import Function
 from heating.swap.codec import encode_received
 from heating.swap.registers import StandardRegister
-from heating.thermostat_runner import ThermostatClock, ThermostatRunner, ThermostatTimings
+from heating.thermostat_runner import ThermostatClock, ThermostatRunner, ThermostatTimings, _room_config
 from heating.worker import SerialWorker, WorkerTimings
 from hub.selectors import heartbeat_get
 from messaging.models import OutboxEvent
@@ -363,6 +366,34 @@ def test_a_restart_decides_afresh_asks_the_relays_and_writes_only_where_they_dif
     assert worker.thermostat.decision_of(steady.pk).heat is True
     assert commands_sent(network, 0xA1, HEATING, since=restart_at) == []
     assert network.node(0xA1).relay_on
+
+
+def test_the_runner_resolves_the_same_target_as_the_rooms_selector():
+    """The runner converts a room's blocks and presets once per load; what it resolves is room_setpoint's answer."""
+    the_house = the_house_settings()
+    now = timezone.now()
+    rooms = [
+        Room.objects.create(slug="manual", name="Manual", mode=Mode.MANUAL, manual_target=22.5),
+        Room.objects.create(slug="off", name="Off", mode=Mode.OFF),
+        Room.objects.create(slug="weekly", name="Weekly", mode=Mode.SCHEDULE, comfort=20.5),
+        Room.objects.create(
+            slug="override",
+            name="Override",
+            mode=Mode.SCHEDULE,
+            override_target=19.0,
+            override_until=now + timedelta(hours=1),
+        ),
+        Room.objects.create(slug="boost", name="Boost", mode=Mode.MANUAL, manual_target=18.0, boost_until=now),
+    ]
+    for room in rooms[2:4]:
+        for weekday in range(7):
+            ScheduleBlock.objects.create(room=room, weekday=weekday, start_minute=0, end_minute=720, preset="comfort")
+            ScheduleBlock.objects.create(room=room, weekday=weekday, start_minute=720, end_minute=1440, temperature=17)
+    for room in Room.objects.prefetch_related("schedule_blocks", "heaters"):
+        config = _room_config(room)
+        for at in (now, now + timedelta(hours=13), now + timedelta(days=3)):
+            expected = room_setpoint(room, at=at, the_house=the_house)
+            assert config.setpoint(at=at, the_house=the_house, zone=house_zone()) == expected, room.slug
 
 
 def test_a_pass_that_overruns_its_interval_skips_the_missed_ticks():

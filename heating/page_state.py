@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from heating import selectors
 from heating.models import Mode, Room
+from heating.services import TARGET_BELOW_MAXIMUM
 from hub.timefmt import format_utc
 
 #: The permission that lets a user change targets, modes, boosts and schedules.
@@ -61,52 +62,20 @@ def radio_state(*, at: datetime) -> dict:
     return {"ok": ok, "message": message, "since": _iso(beat_at)}
 
 
-def _value(state: dict, *names, default=None):
-    for name in names:
-        if name in state and state[name] is not None:
-            return state[name]
-    return default
-
-
-def _alerts(state: dict) -> list[dict]:
-    alerts = []
-    for alert in _value(state, "alerts", "open_alerts", default=[]) or []:
-        if isinstance(alert, str):
-            alerts.append({"kind": alert, "message": alert})
-        else:
-            alerts.append(
-                {
-                    "kind": str(_value(alert, "kind", default="")),
-                    "message": str(_value(alert, "message", "text", "kind", default="")),
-                }
-            )
-    return alerts
-
-
 def room_tile(room: Room, state: dict, *, the_house=None) -> dict:
-    """One room's tile: its values as text, and what the controls need (the target's allowed range)."""
-    temperature = _value(state, "temperature")
-    target = _value(state, "target")
-    heating = _value(state, "heating")
-    stale = bool(_value(state, "stale", default=temperature is None))
-    temperature_at = _value(state, "temperature_at")
-    if isinstance(temperature_at, datetime):
-        temperature_at = _iso(temperature_at)
-    boost_until = _value(state, "boost_until")
-    if isinstance(boost_until, datetime):
-        boost_until = _iso(boost_until)
-    mode = str(_value(state, "mode", default=room.mode))
-    source = str(_value(state, "source", default=mode))
+    """One room's tile from its ``heating.selectors.room_state``: its values as text, and what the controls need
+    (the target's allowed range: the room's frost temperature to its maximum minus 1 °C)."""
+    temperature, target, heating, source = state["temperature"], state["target"], state["heating"], state["source"]
     presets = selectors.room_presets(room, the_house)
     if heating is True:
         heating_text = "Heating now"
     elif heating is False:
         heating_text = "Not heating"
     else:
-        heating_text = "Heater state unknown"
+        heating_text = "Heater state unknown"  # no heater, or none has reported: never guessed
     if temperature is None:
         stale_text = "No temperature yet"
-    elif stale:
+    elif state["stale"]:
         stale_text = "No reading since"  # followed by the time (temperature_at) on the page
     else:
         stale_text = ""
@@ -116,23 +85,23 @@ def room_tile(room: Room, state: dict, *, the_house=None) -> dict:
         "url": reverse("room", args=[room.slug]),
         "temperature": temperature,
         "temperature_text": temperature_text(temperature),
-        "temperature_at": temperature_at,
-        "stale": stale,
+        "temperature_at": state["temperature_at"],
+        "stale": bool(state["stale"]),
         "stale_text": stale_text,
         "target": target,
         "target_text": "off" if target is None else temperature_text(target),
         "target_min": presets.frost,
-        "target_max": presets.maximum - 1.0,
-        "mode": mode,
-        "mode_text": str(MODE_LABELS.get(mode, mode)),
+        "target_max": presets.maximum - TARGET_BELOW_MAXIMUM,
+        "mode": state["mode"],
+        "mode_text": str(MODE_LABELS.get(state["mode"], state["mode"])),
         "source": source,
         "source_note": SOURCE_NOTES.get(source, ""),
-        "boost_until": boost_until,
+        "boost_until": state["boost_until"],
         "heating": heating,
         "heating_text": heating_text,
-        "reason": str(_value(state, "reason", "decision_reason", "decision", default="") or ""),
-        "next_change": str(_value(state, "next_change", "next_change_text", default="") or ""),
-        "alerts": _alerts(state),
+        "reason": state["decision"] or "",
+        "next_change": state["next_change"] or "",
+        "alerts": [{"kind": alert["kind"], "message": alert["message"]} for alert in state["alerts"]],
     }
 
 

@@ -94,6 +94,9 @@ class ThermostatTimings:
     stuck_window: float = 3600.0
     #: An unchanged decision is offered to ``decision_record`` this often (it records one an hour).
     decision_repeat: float = 3600.0
+    #: Real seconds (the host's clock, whatever the thermostat's) between looks for a changed room, heater,
+    #: schedule or house setting: one found starts a pass at once, so a target set on a page acts within this.
+    rooms_check: float = 2.0
 
     @classmethod
     def from_settings(cls, source=settings) -> ThermostatTimings:
@@ -300,6 +303,7 @@ class ThermostatRunner:
         self._next_pass = 0.0
         self._signature: tuple | None = None
         self._passes_since_load = 0
+        self._next_rooms_check = 0.0
         self._configs: dict[int, _RoomConfig] = {}
         self._by_sensor: dict[tuple[int, int], list[int]] = {}
         self._by_heater_node: dict[int, list[int]] = {}
@@ -318,7 +322,7 @@ class ThermostatRunner:
     def step(self) -> None:
         """Called on every worker loop step: a pass over every room when one is due."""
         now = self.clock.now()
-        if now >= self._next_pass:
+        if now >= self._next_pass or self._rooms_changed():
             self.run_pass()
         elif self._dirty and self._started and not self._running:
             dirty, self._dirty = sorted(self._dirty), set()
@@ -398,16 +402,22 @@ class ThermostatRunner:
 
     # --- rooms, and what was heard ---------------------------------------------------------------------------------
 
+    def _rooms_changed(self) -> bool:
+        """Every ``rooms_check`` real seconds: has a room, heater, schedule block, identified node or the house's
+        settings changed since the last pass? (Between passes; a first pass is due anyway.)"""
+        if not self._started or self._running:
+            return False
+        real_now = time.monotonic()
+        if real_now < self._next_rooms_check:
+            return False
+        self._next_rooms_check = real_now + self.timings.rooms_check
+        return _rooms_signature() != self._signature
+
     def _load_rooms_if_changed(self) -> None:
         """The rooms as loaded before, unless a room, heater, schedule block or identified node was added, changed or
-        removed since (four small aggregate queries instead of loading every room each pass), or the last full load
+        removed since (a few small aggregate queries instead of loading every room each pass), or the last full load
         is ``FULL_RELOAD_PASSES`` passes old."""
-        signature = (
-            tuple(Room.objects.aggregate(n=Count("id"), at=Max("updated_at")).values()),
-            tuple(RoomHeater.objects.aggregate(n=Count("id"), last=Max("id")).values()),
-            tuple(ScheduleBlock.objects.aggregate(n=Count("id"), last=Max("id")).values()),
-            tuple(Node.objects.exclude(definition="").aggregate(n=Count("id"), last=Max("id")).values()),
-        )
+        signature = _rooms_signature()
         if signature != self._signature or self._passes_since_load >= FULL_RELOAD_PASSES:
             self._load_rooms()
             self._signature, self._passes_since_load = signature, 0
@@ -746,6 +756,17 @@ class ThermostatRunner:
         for kind in sorted((memory.open_alerts & managed) - wanted):
             services.alert_clear(room=config.room, kind=kind, at=wall_now)
             memory.open_alerts.discard(kind)
+
+
+def _rooms_signature() -> tuple:
+    """What changes when a room, its heaters or schedule, an identified node or the house's settings change."""
+    return (
+        tuple(Room.objects.aggregate(n=Count("id"), at=Max("updated_at")).values()),
+        tuple(RoomHeater.objects.aggregate(n=Count("id"), last=Max("id")).values()),
+        tuple(ScheduleBlock.objects.aggregate(n=Count("id"), last=Max("id")).values()),
+        tuple(Node.objects.exclude(definition="").aggregate(n=Count("id"), last=Max("id")).values()),
+        tuple(House.objects.values_list("away", "comfort", "eco", "away_temperature", "frost", "maximum")),
+    )
 
 
 def _fresh(node: Node) -> Node:

@@ -368,6 +368,22 @@ def test_a_restart_decides_afresh_asks_the_relays_and_writes_only_where_they_dif
     assert network.node(0xA1).relay_on
 
 
+def test_a_target_changed_on_a_page_is_acted_on_without_waiting_for_the_next_pass(house):
+    # Passes an hour apart (20 real seconds here): only the look for changed rooms can explain a quick switch.
+    network, worker = house([heater_node(0xA1, 19.0)], timings=dataclasses.replace(TIMINGS, interval=3600.0))
+    (node,) = discovered(0xA1)
+    room = make_room("living", sensor=node, heaters=[node], target=15.0)
+    wait_for(lambda: worker.thermostat.decision_of(room.pk), timeout=30, what="the first decision")
+    assert worker.thermostat.decision_of(room.pk).heat is False
+    passes = worker.thermostat.stats.passes
+    room.manual_target = 23.0
+    room.save()  # what room_target_set does
+    changed_at = network.now()
+    wait_for(lambda: confirmed_on(node), what="the heater on")
+    assert network.now() - changed_at < 3600.0  # within seconds, not at the next hourly pass
+    assert worker.thermostat.stats.passes == passes + 1
+
+
 def test_the_runner_resolves_the_same_target_as_the_rooms_selector():
     """The runner converts a room's blocks and presets once per load; what it resolves is room_setpoint's answer."""
     the_house = the_house_settings()

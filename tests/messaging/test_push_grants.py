@@ -13,6 +13,9 @@ from messaging.push.grants import Grants, PushRefused, grants_for
 from messaging.topic_rules import expand_home, forget_publish_rule, publish_rules
 from messaging.topics import intersects, matches
 
+#: The levels of the rooms' set topics heating's migration grants to household and staff.
+SET_LEVELS = ("target", "mode", "preset")
+
 
 def test_a_subscription_must_lie_entirely_inside_a_granted_filter():
     grants = Grants(subscribe=("/home/#", "/events/heating/#"))
@@ -63,18 +66,19 @@ def test_publishing_needs_a_publish_grant_first():
 
 
 def test_an_app_can_register_more_rules_and_each_needs_its_own_permission():
-    rule = messaging.require_publish_permission("{home}/+/target/set", "heating.control", why="it sets a room")
+    # A topic no app of the hub claims, so forgetting the rule afterwards leaves the real ones alone.
+    rule = messaging.require_publish_permission("{home}/+/chime/set", "heating.control", why="it rings a room")
     try:
-        assert messaging.require_publish_permission("{home}/+/target/set", "heating.control", why="it sets a room")
+        assert messaging.require_publish_permission("{home}/+/chime/set", "heating.control", why="it rings a room")
         assert publish_rules().count(rule) == 1, "registering the same rule twice keeps one"
         for prefix in PREFIXES:
-            topic = f"{prefix}/living/target/set"
-            with pytest.raises(PushRefused, match=r"heating\.control \(it sets a room\)"):
+            topic = f"{prefix}/living/chime/set"
+            with pytest.raises(PushRefused, match=r"heating\.control \(it rings a room\)"):
                 Grants(publish=("#",), permissions=SEND_COMMANDS, home_prefix=prefix).check_publish(topic)
             Grants(publish=("#",), permissions=frozenset({"heating.control"}), home_prefix=prefix).check_publish(topic)
     finally:
         forget_publish_rule(rule)
-    Grants(publish=("#",)).check_publish("/home/living/target/set")
+    Grants(publish=("#",)).check_publish("/home/living/chime/set")
 
 
 @pytest.mark.parametrize(
@@ -165,6 +169,8 @@ def test_the_default_grants_from_the_migration():
         ("household", "{home}/#", True, False),
         ("household", "/events/heating/#", True, False),
         ("staff", "#", True, True),
+        # The rooms' set topics (heating's migration): publishing there also needs heating.control.
+        *{(group, f"{{home}}/+/{what}/set", True, True) for group in ("household", "staff") for what in SET_LEVELS},
     }
 
 
@@ -176,8 +182,8 @@ def test_a_users_grants_come_from_all_their_groups_and_an_inactive_user_has_none
     both.groups.add(household, staff)
     both.user_permissions.add(Permission.objects.get(codename="send_commands"))
     grants = grants_for(User.objects.get(pk=both.pk))
-    assert set(grants.subscribe) == {"{home}/#", "/events/heating/#", "#"}
-    assert grants.publish == ("#",)
+    assert set(grants.subscribe) == {"{home}/#", "/events/heating/#", "#", *(f"{{home}}/+/{w}/set" for w in SET_LEVELS)}
+    assert set(grants.publish) == {"#", *(f"{{home}}/+/{what}/set" for what in SET_LEVELS)}
     assert "hub.send_commands" in grants.permissions
     nobody = User.objects.create_user("frank")
     assert grants_for(nobody) == Grants(home_prefix=grants.home_prefix)

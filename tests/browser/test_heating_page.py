@@ -139,3 +139,22 @@ def test_a_relay_that_heats_a_room_says_whose_it_is_instead_of_a_switch(signed_i
     expect(note.get_by_role("link", name="Living room")).to_have_attribute("href", "/rooms/living/")
     expect(page.get_by_test_id("heating-switch-Heating")).to_have_count(0)
     expect(page.get_by_test_id("heating-switch-Manual")).to_have_count(1)
+
+
+def test_the_focused_switch_keeps_the_focus_while_readings_arrive(signed_in_page, hub_user):
+    from heating.models import Reading
+
+    heater = radio_state()
+    page = signed_in_page(hub_user("carol", staff=True))
+    page.goto("/devices/")
+    expect(page.get_by_test_id("heating-live")).to_have_text("live", timeout=WAIT_MS)
+    page.get_by_test_id("heating-switch-Heating").focus()
+    for step in range(10):
+        value = 19.0 + step / 10
+        Reading.objects.create(
+            node=heater, endpoint_id="161.11.0", name="RoomTemp", value=value, unit="C", recorded_at=timezone.now()
+        )
+        announce("heating.reading", {"id": "161.11.0", "value": value})
+        expect(page.get_by_test_id("heating-value-RoomTemp")).to_have_text(f"{value:.1f} °C", timeout=WAIT_MS)
+        focused = page.evaluate("() => document.activeElement.getAttribute('data-testid')")
+        assert focused == "heating-switch-Heating", f"focus lost at reading {step}"

@@ -25,7 +25,7 @@ from rest_framework.response import Response
 
 from heating.models import Command, Node, Reading
 from heating.selectors import latest_readings, node_definition, readings_filter
-from heating.services import CommandRefused, RoomHeaterCommandRefused, command_queue
+from heating.services import CommandPending, CommandRefused, RoomHeaterCommandRefused, command_queue
 from hub.api.errors import Conflict
 from hub.api.fields import UtcDateTimeField
 from hub.api.renderers import HubJSONRenderer
@@ -145,7 +145,9 @@ class NodeViewSet(_HeatingApi, HubReadOnlyViewSet):
             200: CommandSerializer(many=True),
             202: CommandSerializer,
             409: OpenApiResponse(
-                description="Conflict: the relay heats a room (the message names it); its thermostat switches it"
+                description="Conflict: the relay heats a room (the message names it; its thermostat switches it), "
+                "or the relay already has a command waiting to be confirmed (the message names that command; "
+                "send again once it is confirmed or failed)"
             ),
         },
     )
@@ -166,7 +168,8 @@ class NodeViewSet(_HeatingApi, HubReadOnlyViewSet):
                 requested_by=request.user,
                 origin="api",
             )
-        except RoomHeaterCommandRefused as exc:
+        except (RoomHeaterCommandRefused, CommandPending) as exc:
+            # Well-formed requests the relay's state refuses: it is the thermostat's, or busy with a command.
             raise Conflict(str(exc)) from None
         except CommandRefused as exc:
             raise serializers.ValidationError({exc.field: [str(exc)]}) from None

@@ -170,6 +170,32 @@ def test_a_command_by_lagarto_id_keeps_the_registers_other_bits(client, commande
     assert (command.endpoint, command.register_id, command.value) == ("Heating", 12, "01")
 
 
+def test_a_second_relay_command_while_the_first_is_pending_is_409_naming_the_pending_one(client, commander, heater):
+    client.force_login(commander)
+    first = client.post("/v1/nodes/a1/commands", {"endpoint": "Heating", "value": 1}, content_type="application/json")
+    assert first.status_code == 202
+    pending_id = first.json()["id"]
+    second = client.post("/v1/nodes/a1/commands", {"endpoint": "Heating", "value": 0}, content_type="application/json")
+    # The request is well-formed; the relay's state (a command still waiting for its STATUS) refuses it.
+    assert second.status_code == 409, second.json()
+    body = second.json()
+    assert "already has a command waiting to be confirmed" in body["message"]
+    assert f"command {pending_id}" in body["message"]
+    assert body["more_info"].endswith("#conflict")
+    assert "fields" not in body
+    assert list(Command.objects.values_list("pk", flat=True)) == [pending_id]
+    # Once the first is settled, the relay takes the next one.
+    Command.objects.filter(pk=pending_id).update(state=CommandState.CONFIRMED)
+    third = client.post("/v1/nodes/a1/commands", {"endpoint": "Heating", "value": 0}, content_type="application/json")
+    assert third.status_code == 202
+
+
+def test_the_openapi_document_lists_the_commands_409(client, household_user):
+    client.force_login(household_user)
+    schema = client.get("/v1/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json").content.decode()
+    assert "already has a command waiting to be confirmed" in schema
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -101,7 +101,11 @@ def room_tile(room: Room, state: dict, *, the_house=None) -> dict:
         "heating_text": heating_text,
         "reason": state["decision"] or "",
         "next_change": state["next_change"] or "",
-        "alerts": [{"kind": alert["kind"], "message": alert["message"]} for alert in state["alerts"]],
+        # "acknowledged": someone has seen it (the tile marks it "seen"); it stays until its condition clears.
+        "alerts": [
+            {"kind": alert["kind"], "message": alert["message"], "acknowledged": alert["acknowledged"]}
+            for alert in state["alerts"]
+        ],
     }
 
 

@@ -1105,11 +1105,27 @@ def alert_clear(*, room: Room | None, kind: str, at: datetime) -> Alert | None:
 
 
 def alert_acknowledge(*, alert: Alert, by=None, at: datetime) -> Alert:
-    """Someone has seen the alert: it stays open until its condition clears, but no longer asks for attention."""
-    if alert.acknowledged_at is None:
+    """Someone has seen the alert: it stays open until its condition clears, but no longer asks for attention.
+    Publishes ``heating.alert_acknowledged`` (so every open page shows who saw it at once); acknowledging an alert
+    already acknowledged changes nothing and publishes nothing."""
+    if alert.acknowledged_at is not None:
+        return alert
+    who = by if by is not None and by.is_authenticated else None
+    with transaction.atomic():
+        # Only the first of two people acknowledging at once records it (and announces it).
+        if not Alert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(
+            acknowledged_at=at, acknowledged_by=who
+        ):
+            alert.refresh_from_db(fields=["acknowledged_at", "acknowledged_by"])
+            return alert
         alert.acknowledged_at = at
-        alert.acknowledged_by = by if by is not None and by.is_authenticated else None
-        alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
+        alert.acknowledged_by = who
+        messaging.publish(
+            "heating.alert_acknowledged",
+            {**_alert_data(alert), "by": who.get_username() if who is not None else None, "at": format_utc(at)},
+            source=SOURCE,
+            occurred_at=at,
+        )
     return alert
 
 

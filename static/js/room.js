@@ -142,6 +142,42 @@
     if (window.hubTime) window.hubTime.render(list);
   }
 
+  function alertKey(alert) {
+    return alert.id !== undefined ? String(alert.id) : alert.kind + "@" + alert.raised_at;
+  }
+
+  function alertItem(alert, canControl) {
+    const open = !alert.cleared_at;
+    const item = el("li", { className: "list-group-item" + (open ? " list-group-item-danger" : ""), tabindex: "-1" }, [
+      el("div", { className: "fw-semibold", text: (open ? "⚠ " : "") + alert.label }),
+      el("div", { className: "small", text: alert.message }),
+    ]);
+    item.dataset.alertKey = alertKey(alert);
+    item.dataset.signature = JSON.stringify([alert, canControl]);
+    const when = el("div", { className: "small text-body-secondary" }, ["raised ", timeElement(alert.raised_at)]);
+    if (!open) when.append(", cleared ", timeElement(alert.cleared_at));
+    if (alert.acknowledged_at) {
+      when.append(", seen" + (alert.acknowledged_by ? " by " + alert.acknowledged_by : "") + " ", timeElement(alert.acknowledged_at));
+    }
+    item.append(when);
+    if (open && !alert.acknowledged_at && canControl && alert.id !== undefined) {
+      item.append(
+        el("button", {
+          type: "button",
+          className: "btn btn-sm btn-outline-secondary mt-2",
+          "data-acknowledge": String(alert.id),
+          "data-testid": "alert-acknowledge",
+          text: "Acknowledge",
+          "aria-label": "Acknowledge: " + alert.label,
+        })
+      );
+    }
+    return item;
+  }
+
+  // Patched in place, item by item (keyed by the alert's id): an alert acknowledged, cleared or raised elsewhere
+  // (heating.alert_* events make rooms.js fetch the state) changes only its own item, so focus on another alert's
+  // button stays; the item whose button went away takes the focus itself.
   function drawAlerts(state) {
     const list = document.getElementById("alert-history");
     const signature = JSON.stringify([state.alert_history, state.can_control]);
@@ -151,35 +187,26 @@
       list.replaceChildren(el("li", { className: "list-group-item text-body-secondary", text: "No alerts." }));
       return;
     }
-    list.replaceChildren(
-      ...state.alert_history.map((alert) => {
-        const open = !alert.cleared_at;
-        const item = el("li", { className: "list-group-item" + (open ? " list-group-item-danger" : "") }, [
-          el("div", { className: "fw-semibold", text: (open ? "⚠ " : "") + alert.label }),
-          el("div", { className: "small", text: alert.message }),
-        ]);
-        const when = el("div", { className: "small text-body-secondary" }, ["raised ", timeElement(alert.raised_at)]);
-        if (!open) when.append(", cleared ", timeElement(alert.cleared_at));
-        if (alert.acknowledged_at) {
-          when.append(", seen" + (alert.acknowledged_by ? " by " + alert.acknowledged_by : "") + " ", timeElement(alert.acknowledged_at));
-        }
-        item.append(when);
-        if (open && !alert.acknowledged_at && state.can_control && alert.id !== undefined) {
-          item.append(
-            el("button", {
-              type: "button",
-              className: "btn btn-sm btn-outline-secondary mt-2",
-              "data-acknowledge": String(alert.id),
-              "data-testid": "alert-acknowledge",
-              text: "Acknowledge",
-              "aria-label": "Acknowledge: " + alert.label,
-            })
-          );
-        }
-        return item;
-      })
-    );
-    if (window.hubTime) window.hubTime.render(list);
+    const existing = new Map([...list.children].filter((item) => item.dataset.alertKey).map((item) => [item.dataset.alertKey, item]));
+    const changed = [];
+    state.alert_history.forEach((alert, index) => {
+      const fresh = alertItem(alert, state.can_control);
+      let item = existing.get(fresh.dataset.alertKey);
+      if (!item) {
+        item = fresh;
+      } else if (item.dataset.signature !== fresh.dataset.signature) {
+        const hadFocus = item.contains(document.activeElement);
+        item.className = fresh.className;
+        item.dataset.signature = fresh.dataset.signature;
+        item.replaceChildren(...fresh.childNodes);
+        if (hadFocus && !item.contains(document.activeElement)) item.focus();
+        changed.push(item);
+      }
+      if (list.children[index] !== item) list.insertBefore(item, list.children[index] || null);
+      if (item === fresh) changed.push(item);
+    });
+    while (list.children.length > state.alert_history.length) list.lastElementChild.remove();
+    if (window.hubTime) for (const item of changed) window.hubTime.render(item);
   }
 
   document.getElementById("alert-history").addEventListener("click", async (event) => {

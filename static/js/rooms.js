@@ -13,7 +13,8 @@
  *
  * Control (heating.control): plus/minus change the target at once on the page and send it half a second after the
  * last press (PATCH /v1/rooms/{id} {"target"}); the mode buttons PATCH {"mode"}; boost POSTs /v1/rooms/{id}/boost
- * and a running boost is stopped with DELETE. The session's CSRF token goes with each.
+ * and a running boost is stopped with DELETE. The house's away switch POSTs /house/away. The session's CSRF token
+ * goes with each.
  *
  * window.hubRooms: {state, refresh, onState(callback), request(method, url, body)} for the room page's script.
  */
@@ -120,16 +121,29 @@
     setTime(boost.querySelector('[data-part="time"]'), room.boost_until);
 
     const alerts = field(tile, "alerts");
-    const wanted = room.alerts.map((alert) => alert.kind + "\u0000" + alert.message).join("\u0001");
+    // An alert someone acknowledged (heating.alert_acknowledged, from any page) stays, marked "seen".
+    const alertSignature = (kind, message, seen) => kind + "\u0000" + message + "\u0000" + (seen ? "yes" : "no");
+    const wanted = room.alerts.map((alert) => alertSignature(alert.kind, alert.message, alert.acknowledged)).join("\u0001");
     if (alerts.dataset.shown === undefined) {
-      alerts.dataset.shown = [...alerts.children].map((li) => li.dataset.kind + "\u0000" + li.textContent.slice(2)).join("\u0001");
+      alerts.dataset.shown = [...alerts.children]
+        .map((li) => alertSignature(li.dataset.kind, li.dataset.message, li.dataset.seen === "yes"))
+        .join("\u0001");
     }
     if (alerts.dataset.shown !== wanted) {
       alerts.replaceChildren(
         ...room.alerts.map((alert) => {
           const item = document.createElement("li");
           item.dataset.kind = alert.kind;
+          item.dataset.message = alert.message;
+          item.dataset.seen = alert.acknowledged ? "yes" : "no";
           item.textContent = "⚠ " + alert.message;
+          if (alert.acknowledged) {
+            item.classList.add("is-seen");
+            const seen = document.createElement("span");
+            seen.className = "room-alert-seen";
+            seen.textContent = " · seen";
+            item.append(seen);
+          }
           return item;
         })
       );
@@ -198,6 +212,7 @@
     knownAlerts.clear();
     for (const key of alertKeys(newState)) knownAlerts.add(key);
     setHidden(document.getElementById("house-away"), !newState.away);
+    showAwaySwitch();
     showHonestState();
     for (const listener of listeners) {
       try {
@@ -332,6 +347,51 @@
         break;
     }
   });
+
+  // The house's away switch (home page, heating.control): POSTed as a form to /house/away; the switch then shows
+  // what the hub holds (this page's state), also when another page changes it.
+  const awaySwitch = document.getElementById("house-away-switch");
+  let awaySending = false;
+
+  function showAwaySwitch() {
+    if (!awaySwitch || awaySending) return;
+    const away = Boolean(state.away);
+    if (awaySwitch.checked !== away) awaySwitch.checked = away;
+    const hidden = awaySwitch.form.querySelector('input[name="away"]');
+    if (hidden) hidden.value = away ? "off" : "on";
+  }
+
+  if (awaySwitch) {
+    awaySwitch.addEventListener("change", async () => {
+      const form = awaySwitch.form;
+      const errorLine = document.getElementById("house-away-error");
+      const body = new FormData(form);
+      body.set("away", awaySwitch.checked ? "on" : "off");
+      awaySending = true;
+      setHidden(errorLine, true);
+      try {
+        const response = await fetch(form.action, {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { Accept: "application/json", "X-CSRFToken": root.dataset.csrf },
+          body: body,
+        });
+        const answer = await response.json().catch(() => ({}));
+        if (!response.ok) throw new Error(answer.message || "the hub refused (" + response.status + ")");
+        state.away = Boolean(answer.away);
+        setHidden(document.getElementById("house-away"), !state.away);
+      } catch (error) {
+        const text = "Away not changed: " + error.message;
+        setText(errorLine, text);
+        setHidden(errorLine, false);
+        announce(text);
+      } finally {
+        awaySending = false;
+        showAwaySwitch();
+        refreshSoon();
+      }
+    });
+  }
 
   function socketStatus(status) {
     const open = status === "open";

@@ -14,7 +14,16 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from tests.browser.support import DESKTOP, login
-from tests.browser.test_rooms import PHONE_390, WAIT_MS, a_room, history_for, radio_reporting
+from tests.browser.test_rooms import (  # noqa: F401 (event_pipeline is a fixture)
+    PHONE_390,
+    WAIT_MS,
+    a_room,
+    event_pipeline,
+    history_for,
+    radio_reporting,
+    tile,
+    wait_live,
+)
 
 DAY = 24 * 3600
 
@@ -170,7 +179,12 @@ def test_a_refused_block_shows_the_hubs_words_next_to_it_on_a_phone(new_page, hu
     ]
 
 
-def test_an_alert_is_acknowledged_from_the_room_page_by_someone_with_control(new_page, hub_user, living):
+def test_an_alert_is_acknowledged_from_the_room_page_by_someone_with_control(
+    new_page,
+    hub_user,
+    living,
+    event_pipeline,  # noqa: F811 (the fixture, imported)
+):
     from django.contrib.auth.models import User
 
     from heating.models import Alert, AlertKind
@@ -184,6 +198,17 @@ def test_an_alert_is_acknowledged_from_the_room_page_by_someone_with_control(new
     viewer.goto("/rooms/living/")
     expect(viewer.get_by_test_id("alert-history")).to_contain_text("No temperature for 40 min")
     expect(viewer.get_by_test_id("alert-acknowledge")).to_have_count(0)
+    # Another member of the household watches the room page and the home page (live: /events/heating/#).
+    watcher = hub_user("bert")
+    watched_room = new_page(DESKTOP)
+    login(watched_room, watcher)
+    watched_room.goto("/rooms/living/")
+    home = new_page(DESKTOP)
+    login(home, watcher)
+    home.goto("/")
+    expect(tile(home, "living").get_by_test_id("room-alerts")).to_have_text("⚠ No temperature for 40 min")
+    wait_live(watched_room)
+    wait_live(home)
 
     member = hub_user("alice")
     page = new_page(DESKTOP)
@@ -194,6 +219,15 @@ def test_an_alert_is_acknowledged_from_the_room_page_by_someone_with_control(new
 
     expect(alerts).to_contain_text(re.compile(r"seen by (Alice|alice)"))
     expect(page.get_by_test_id("alert-acknowledge")).to_have_count(0)
+    # The other open pages learn it from heating.alert_acknowledged, without a reload: the room page says who saw
+    # it, the home page's tile keeps the alert (it is still open) marked seen.
+    expect(watched_room.get_by_test_id("alert-history")).to_contain_text(
+        re.compile(r"seen by (Alice|alice)"), timeout=2000
+    )
+    expect(watched_room.get_by_test_id("alert-acknowledge")).to_have_count(0)
+    expect(tile(home, "living").get_by_test_id("room-alerts")).to_have_text(
+        "⚠ No temperature for 40 min · seen", timeout=2000
+    )
     alert.refresh_from_db()
     assert alert.acknowledged_by == member
     assert alert.cleared_at is None  # seen, still open until its cause is over

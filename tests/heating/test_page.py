@@ -120,7 +120,7 @@ def test_open_alerts_show_on_the_tile(client, household, living):
         room=living, kind=AlertKind.SENSOR_STALE, message="No temperature for 40 min", raised_at=timezone.now()
     )
     (tile,) = client.get("/rooms/state").json()["rooms"]
-    assert tile["alerts"] == [{"kind": "sensor_stale", "message": "No temperature for 40 min"}]
+    assert tile["alerts"] == [{"kind": "sensor_stale", "message": "No temperature for 40 min", "acknowledged": False}]
     assert "No temperature for 40 min" in client.get("/").content.decode()
 
 

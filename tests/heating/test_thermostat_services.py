@@ -11,6 +11,7 @@ from django.utils import timezone
 from heating import services
 from heating.models import Alert, Command, CommandState, Decision, Node, Room
 from heating.selectors import node_definition
+from hub.timefmt import format_utc
 from messaging.models import OutboxEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -119,6 +120,31 @@ def test_an_acknowledged_alert_stays_open_until_its_condition_clears(room, house
     services.alert_acknowledge(alert=alert, by=None, at=now + timedelta(minutes=5))
     alert.refresh_from_db()
     assert alert.acknowledged_by == household_user
+
+
+def test_an_acknowledgement_is_published_once_with_who_and_when(room, household_user):
+    now = timezone.now()
+    alert = services.alert_raise(room=room, kind="frost", message="6.1 °C", at=now)
+    services.alert_acknowledge(alert=alert, by=household_user, at=now + timedelta(minutes=1))
+    published = OutboxEvent.objects.get(type="heating.alert_acknowledged")
+    assert published.data["alert"] == alert.pk
+    assert published.data["room"] == "living"
+    assert published.data["kind"] == "frost"
+    assert published.data["by"] == "alice"
+    assert published.data["at"] == format_utc(now + timedelta(minutes=1))
+    # A second acknowledgement (this copy of the alert does not know of the first) records and announces nothing.
+    stale_copy = Alert.objects.get(pk=alert.pk)
+    stale_copy.acknowledged_at = None
+    services.alert_acknowledge(alert=stale_copy, by=None, at=now + timedelta(minutes=2))
+    assert OutboxEvent.objects.filter(type="heating.alert_acknowledged").count() == 1
+    assert stale_copy.acknowledged_by == household_user
+
+
+def test_an_acknowledgement_by_nobody_in_particular_says_so(room):
+    now = timezone.now()
+    alert = services.alert_raise(room=room, kind="relay_stuck", message="stuck", at=now)
+    services.alert_acknowledge(alert=alert, by=None, at=now)
+    assert OutboxEvent.objects.get(type="heating.alert_acknowledged").data["by"] is None
 
 
 def test_a_relay_takes_one_pending_command_at_a_time(heater):

@@ -3,7 +3,7 @@ home page ``/`` is the house)."""
 
 from django.urls import path
 
-from heating import views
+from heating import setup_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,4 +13,10 @@ urlpatterns = [
     path("devices/", views.devices_page, name="devices"),
     path("devices/state", views.devices_state, name="devices-state"),
     path("heating/", views.heating_moved, name="heating"),
+    # Staff set rooms up here (under /setup/: any word could be a room's id under /rooms/).
+    path("setup/rooms/", setup_views.rooms_setup, name="rooms-setup"),
+    path("setup/rooms/add/", setup_views.room_add, name="room-add"),
+    path("setup/rooms/<slug:slug>/edit/", setup_views.room_edit, name="room-edit"),
+    path("setup/rooms/<slug:slug>/delete/", setup_views.room_remove, name="room-delete"),
+    path("house/away", setup_views.house_away, name="house-away"),
 ]

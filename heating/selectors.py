@@ -21,6 +21,7 @@ from heating.swap.registers import system_state_name
 from heating.thermostat import schedule, setpoint
 from heating.thermostat.schedule import Block
 from heating.thermostat.setpoint import Presets, Setpoint
+from hub.roles import STAFF_GROUP
 from hub.selectors import heartbeat_get
 from hub.timefmt import format_utc
 
@@ -314,6 +315,69 @@ def temperature_endpoints(definition: DeviceDefinition | None) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class HeardEndpoint:
+    """A node's endpoint a room can use (its temperature source or a heater's relay), as staff choose it."""
+
+    node: Node
+    endpoint: str
+    #: "Living room heater (a1): Room temperature (RoomTemp)": the node as people know it, never only an address.
+    label: str
+    #: The room whose heater this relay is now (another room cannot have it); None when it is free.
+    heats: Room | None = None
+
+    @property
+    def value(self) -> str:
+        """The form's value of this choice: ``<node id>:<endpoint>``."""
+        return f"{self.node.pk}:{self.endpoint}"
+
+
+def _heard_nodes(room: Room | None) -> list[Node]:
+    """Nodes the radio has heard, plus any node ``room`` already uses (so its form shows what it has)."""
+    heard = Q(last_heard__isnull=False)
+    if room is not None and room.pk is not None:
+        heard |= Q(temperature_of=room) | Q(heater_of__room=room)
+    return list(Node.objects.filter(heard).distinct().order_by("name", "address"))
+
+
+def _heard_label(node: Node, definition: DeviceDefinition | None, endpoint: str) -> str:
+    human = _endpoint_label(definition, endpoint)
+    what = human if human == endpoint else f"{human} ({endpoint})"
+    return f"{node} ({node.key}): {what}"
+
+
+def heard_temperature_sources(*, room: Room | None = None) -> list[HeardEndpoint]:
+    """Every temperature endpoint of the nodes heard: what a room's temperature source is chosen from."""
+    return [
+        HeardEndpoint(node=node, endpoint=name, label=_heard_label(node, definition, name))
+        for node in _heard_nodes(room)
+        for definition in [node_definition(node)]
+        for name in temperature_endpoints(definition)
+    ]
+
+
+def heard_relays(*, room: Room | None = None) -> list[HeardEndpoint]:
+    """Every relay endpoint of the nodes heard (what a heater is chosen from), each with the room it heats now."""
+    from heating.services import relay_endpoints
+
+    nodes = _heard_nodes(room)
+    heating = {
+        (heater.node_id, heater.endpoint): heater.room
+        for heater in RoomHeater.objects.filter(node__in=nodes).select_related("room")
+    }
+    return [
+        HeardEndpoint(
+            node=node,
+            endpoint=name,
+            label=_heard_label(node, definition, name),
+            heats=heating.get((node.pk, name)),
+        )
+        for node in nodes
+        for definition in [node_definition(node)]
+        for name in relay_endpoints(definition)
+    ]
+
+
 def sensor_stale_seconds() -> float:
     """A temperature older than this is stale (the thermostat switches the room's heaters off)."""
     return float(settings.HEATING_SENSOR_STALE_SECONDS)
@@ -442,7 +506,9 @@ def control_hint(user) -> str | None:
     """For a user without ``heating.control``: who can give it to them; None for a user who has it."""
     if user is not None and user.has_perm("heating.control"):
         return None
-    staff = get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
+    # Staff as hub.roles counts them: the is_staff flag, a superuser, or a member of the staff group.
+    is_staff = Q(is_staff=True) | Q(is_superuser=True) | Q(groups__name=STAFF_GROUP)
+    staff = get_user_model().objects.filter(is_staff, is_active=True).distinct().order_by("username")
     names = [member.get_full_name() or member.get_username() for member in staff[: CONTROL_HINT_NAMES + 1]]
     if not names:
         return "Ask the hub's administrator to add you to the household group to change targets and schedules."

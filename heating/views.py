@@ -18,6 +18,7 @@ from heating.models import Room
 from heating.page_state import MODE_LABELS, house_state, radio_state, room_page_state
 from heating.selectors import heating_overview
 from hub.pages.access import staff_required
+from hub.roles import user_is_staff
 
 _MODES = [(str(mode), label) for mode, label in MODE_LABELS.items()]
 _WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
@@ -26,7 +27,8 @@ _WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 @login_required
 def home(request):
     house = house_state(user=request.user, at=timezone.now())
-    return render(request, "heating/home.html", {"house": house, "modes": _MODES})
+    context = {"house": house, "modes": _MODES, "is_staff": user_is_staff(request.user)}
+    return render(request, "heating/home.html", context)
 
 
 @login_required

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
@@ -20,26 +20,15 @@ from heating.services import (
 )
 from heating.thermostat.schedule import expand
 from hub.env import parse_hub_id
+from tests.heating.support import WEDNESDAY_10
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
-
-WEDNESDAY_10 = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _house_in_utc(settings):
-    settings.TIME_ZONE = "UTC"
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres, pytest.mark.usefixtures("house_in_utc")]
 
 
 @pytest.fixture
-def heater():
-    return Node.objects.create(address=0xA1, manufacturer_id=72, product_id=1, definition="heater/Room heater")
-
-
-@pytest.fixture
-def living(heater):
-    room = room_create(slug="living", name="Living room", temperature_node=heater)
-    room_heaters_set(room=room, heaters=[(heater, "Heating", 1500)])
+def living(heater_node):
+    room = room_create(slug="living", name="Living room", temperature_node=heater_node)
+    room_heaters_set(room=room, heaters=[(heater_node, "Heating", 1500)])
     return room
 
 
@@ -69,10 +58,10 @@ def test_hub_id_is_read_strictly(value):
     assert parse_hub_id("attic_2-b") == "attic_2-b"
 
 
-def test_a_room_shows_its_temperature_target_heater_and_next_change(heater, living):
+def test_a_room_shows_its_temperature_target_heater_and_next_change(heater_node, living):
     schedule_replace(room=living, blocks=expand("every_day", "17:00", "22:00", temperature=19.5))
-    reading(heater, "RoomTemp", 18.24, WEDNESDAY_10 - timedelta(minutes=5))
-    reading(heater, "Heating", True, WEDNESDAY_10 - timedelta(minutes=4))
+    reading(heater_node, "RoomTemp", 18.24, WEDNESDAY_10 - timedelta(minutes=5))
+    reading(heater_node, "Heating", True, WEDNESDAY_10 - timedelta(minutes=4))
     state = room_state(living, at=WEDNESDAY_10)
     assert state["temperature"] == 18.24
     assert state["temperature_at"] == "2026-12-02T09:55:00.000Z"
@@ -82,9 +71,9 @@ def test_a_room_shows_its_temperature_target_heater_and_next_change(heater, livi
     assert state["next_change"] == "19.5 °C at 17:00"
 
 
-def test_a_temperature_older_than_the_stale_time_is_stale(settings, heater, living):
+def test_a_temperature_older_than_the_stale_time_is_stale(settings, heater_node, living):
     settings.HEATING_SENSOR_STALE_SECONDS = 2100
-    reading(heater, "RoomTemp", 20.0, WEDNESDAY_10 - timedelta(seconds=2101))
+    reading(heater_node, "RoomTemp", 20.0, WEDNESDAY_10 - timedelta(seconds=2101))
     assert room_state(living, at=WEDNESDAY_10)["stale"]
     assert room_state(living, at=WEDNESDAY_10 - timedelta(seconds=2))["stale"] is False
 
@@ -94,8 +83,8 @@ def test_a_room_never_heard_is_stale_with_no_temperature(living):
     assert (state["temperature"], state["stale"], state["heating"]) == (None, True, None)
 
 
-def test_the_relay_state_comes_from_the_register_when_no_reading_has_it(heater, living):
-    Node.objects.filter(pk=heater.pk).update(registers={"12": "00"})
+def test_the_relay_state_comes_from_the_register_when_no_reading_has_it(heater_node, living):
+    Node.objects.filter(pk=heater_node.pk).update(registers={"12": "00"})
     living.refresh_from_db()
     assert room_state(living, at=WEDNESDAY_10)["heating"] is False
 

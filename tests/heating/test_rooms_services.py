@@ -4,7 +4,7 @@ heating.room_changed in its transaction."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import transaction
@@ -28,21 +28,9 @@ from heating.services import (
 )
 from heating.thermostat.schedule import Block, expand
 from messaging.models import OutboxEvent
+from tests.heating.support import WEDNESDAY_10
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
-
-# A Wednesday, 10:00 in the house's zone (the tests set TIME_ZONE to UTC).
-WEDNESDAY_10 = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _house_in_utc(settings):
-    settings.TIME_ZONE = "UTC"
-
-
-@pytest.fixture
-def heater_node():
-    return Node.objects.create(address=0xA1, manufacturer_id=72, product_id=1, definition="heater/Room heater")
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres, pytest.mark.usefixtures("house_in_utc")]
 
 
 @pytest.fixture

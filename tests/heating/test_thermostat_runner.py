@@ -17,7 +17,6 @@ import pytest
 from django.utils import timezone
 
 from heating.models import Alert, Command, CommandState, Decision, Mode, Node, Reading, Room, RoomHeater, ScheduleBlock
-from heating.modem import ModemTimings, NetworkSettings
 from heating.selectors import house as the_house_settings
 from heating.selectors import house_zone, node_definition, room_setpoint
 from heating.services import command_queue
@@ -28,28 +27,17 @@ from heating.swap import Function
 from heating.swap.codec import encode_received
 from heating.swap.registers import StandardRegister
 from heating.thermostat_runner import ThermostatClock, ThermostatRunner, ThermostatTimings, _room_config
-from heating.worker import SerialWorker, WorkerTimings
+from heating.worker import SerialWorker
 from hub.selectors import heartbeat_get
 from messaging.models import OutboxEvent
+from tests.heating.support import FAST_RADIO, start_worker
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 #: Simulated seconds per real second.
 SCALE = 180.0
-MODEM = ModemTimings(
-    ready_timeout=1.0, command_guard=0.08, answer_timeout=1.0, write_gap=0.0, reset_pulse=0.0, poll_interval=0.02
-)
-RADIO = WorkerTimings(
-    command_timeout=0.3,
-    command_retries=3,
-    command_poll=0.05,
-    discovery_interval=60.0,
-    node_silence=60.0,
-    retry_initial=0.1,
-    retry_max=0.2,
-    heartbeat_interval=0.5,
-)
+RADIO = dataclasses.replace(FAST_RADIO, heartbeat_interval=0.5)
 #: Simulated seconds: short minimum times and queries so a cycle takes simulated minutes, not hours.
 TIMINGS = ThermostatTimings(
     interval=10.0,
@@ -102,16 +90,13 @@ def house():
             return self.network, self.start_worker()
 
         def start_worker(self) -> SerialWorker:
-            worker = SerialWorker(
-                "socket://{}:{}".format(*self.network.tcp_address),
-                network=NetworkSettings(channel=2),
+            worker = start_worker(
+                self.network,
+                channel=2,
                 timings=RADIO,
-                modem_timings=MODEM,
                 thermostat=ThermostatRunner(timings=self.timings, clock=ThermostatClock.of_simulator(self.network)),
             )
-            worker.start()
             running.append(worker)
-            assert worker.link_ready.wait(5), "the worker never brought the link up"
             return worker
 
         def restart(self, worker: SerialWorker) -> SerialWorker:

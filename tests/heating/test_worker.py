@@ -17,7 +17,6 @@ import pytest
 from django.conf import settings
 
 from heating.models import Command, CommandState, Node, Reading
-from heating.modem import ModemTimings, NetworkSettings
 from heating.selectors import link_state, node_definition
 from heating.services import command_queue
 from heating.simulator import SimulatedNetwork
@@ -28,23 +27,10 @@ from heating.worker import SerialWorker, WorkerTimings
 from hub.health import run_checks
 from hub.timefmt import parse_utc
 from messaging.models import OutboxEvent
+from tests.heating.support import FAST_RADIO, start_worker
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
-
-FAST_MODEM = ModemTimings(
-    ready_timeout=1.0, command_guard=0.08, answer_timeout=1.0, write_gap=0.0, reset_pulse=0.0, poll_interval=0.02
-)
-FAST = WorkerTimings(
-    command_timeout=0.3,
-    command_retries=3,
-    command_poll=0.05,
-    discovery_interval=60.0,
-    node_silence=60.0,
-    retry_initial=0.1,
-    retry_max=0.2,
-    heartbeat_interval=0.2,
-)
 
 
 @pytest.fixture
@@ -52,7 +38,7 @@ def radio():
     """``radio(**simulator options, timings=...)`` → (simulated network, running worker); both stopped after."""
     running = []
 
-    def make(*, timings: WorkerTimings = FAST, **options):
+    def make(*, timings: WorkerTimings = FAST_RADIO, **options):
         options.setdefault("tcp", ("127.0.0.1", 0))
         options.setdefault("guard_time", 0.05)
         options.setdefault("boot_time", 0.05)
@@ -62,15 +48,8 @@ def radio():
         simulated = SimulatedNetwork(**options)
         simulated.start()
         running.append(simulated)
-        worker = SerialWorker(
-            "socket://{}:{}".format(*simulated.tcp_address),
-            network=NetworkSettings(channel=options["channel"]),
-            timings=timings,
-            modem_timings=FAST_MODEM,
-        )
-        worker.start()
+        worker = start_worker(simulated, channel=options["channel"], timings=timings)
         running.append(worker)
-        assert worker.link_ready.wait(5), "the worker never brought the link up"
         return simulated, worker
 
     yield make
@@ -172,7 +151,7 @@ def test_commands_for_a_sleeping_node_wait_until_it_is_heard(radio):
 
 
 def test_a_silent_node_is_marked_unreachable_and_reachable_again(radio):
-    silence = WorkerTimings(**{**FAST.__dict__, "node_silence": 0.6})
+    silence = WorkerTimings(**{**FAST_RADIO.__dict__, "node_silence": 0.6})
     simulated, _worker = radio(timings=silence)
     wait_for(lambda: heaters_known(2), what="heaters")
     simulated.silence(0xA2)
@@ -364,7 +343,7 @@ def test_a_device_xml_dropped_into_swap_devices_dir_identifies_its_nodes(radio, 
     monkeypatch.setattr("heating.selectors.DEFINITIONS_RECHECK_SECONDS", 0.0)
     settings.SWAP_DEVICES_DIR = str(tmp_path)
     (tmp_path / "broken.xml").write_text("<device><regular>")
-    simulated, worker = radio(timings=dataclasses.replace(FAST, discovery_interval=0.3))
+    simulated, worker = radio(timings=dataclasses.replace(FAST_RADIO, discovery_interval=0.3))
     wait_for(lambda: heaters_known(2), what="heaters")
     simulated.emit_raw(stranger_status(0, bytes.fromhex("0000004800000003")))
     node = wait_for(lambda: Node.objects.filter(address=0x33, unknown_product=True).first(), what="unknown node")

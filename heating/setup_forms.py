@@ -11,7 +11,7 @@ from django import forms
 
 from heating.models import Node, Room
 from heating.selectors import HeardEndpoint, heard_relays, heard_temperature_sources, house
-from heating.services import HEATER_POWER_RANGE, RoomInputError
+from heating.services import HEATER_POWER_RANGE, RoomInputError, room_fields_check
 from hub.pages.forms import BootstrapFieldsMixin
 
 #: A room's own presets (blank: the house's), as the services name them, with their labels.
@@ -104,6 +104,20 @@ class RoomSetupForm(BootstrapFieldsMixin, forms.Form):
         return [self[name] for name in PRESET_FIELDS]
 
     # --- what the services get ---------------------------------------------------------------------------------
+
+    def _service_check(self, name: str, value):
+        """The services' own check of one field (writes nothing), so its refusal shows even while another field
+        is missing."""
+        try:
+            return room_fields_check(room=self.room or Room(), fields={name: value})[name]
+        except RoomInputError as error:
+            raise forms.ValidationError(error.message) from None
+
+    def clean_name(self) -> str:
+        return self._service_check("name", self.cleaned_data["name"])
+
+    def clean_slug(self) -> str:
+        return self._service_check("slug", self.cleaned_data["slug"])
 
     def clean(self):
         cleaned = super().clean()

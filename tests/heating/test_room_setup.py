@@ -207,6 +207,12 @@ def test_a_bad_or_reserved_id_is_refused_with_the_rule(client, staff, slug, word
     assert not Room.objects.exists()
 
 
+def test_a_bad_id_is_said_even_while_the_name_is_missing(client, staff):
+    html = client.post("/setup/rooms/add/", room_form(name="", slug="Bad Id")).content.decode()
+    assert "required" in field_error(html, "name")
+    assert "a-z" in field_error(html, "slug")
+
+
 def test_an_id_another_room_has_is_refused_naming_it(client, staff):
     Room.objects.create(slug="lounge", name="Lounge")
     answer = client.post("/setup/rooms/add/", room_form(name="Second lounge", slug="lounge"))

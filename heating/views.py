@@ -40,7 +40,13 @@ def home_state(request):
 def room_page(request, slug: str):
     room = get_object_or_404(Room, slug=slug)
     state = room_page_state(room, user=request.user, at=timezone.now())
-    context = {"page": state, "room": state["room"], "modes": _MODES, "weekdays": _WEEKDAYS}
+    context = {
+        "page": state,
+        "room": state["room"],
+        "modes": _MODES,
+        "weekdays": _WEEKDAYS,
+        "is_staff": user_is_staff(request.user),
+    }
     return render(request, "heating/room.html", context)
 
 

@@ -79,6 +79,7 @@ def test_household_members_may_not_set_rooms_up_and_visitors_are_sent_to_sign_in
     assert client.post("/setup/rooms/lounge/delete/").status_code == 403
     assert list(Room.objects.values_list("slug", flat=True)) == [room.slug]
     assert 'data-testid="rooms-setup-link"' not in client.get("/").content.decode()
+    assert "/setup/rooms/lounge/edit/" not in client.get("/rooms/lounge/").content.decode()
 
 
 def test_a_member_of_the_staff_group_without_the_flag_is_staff_here(client, client_as):
@@ -87,6 +88,8 @@ def test_a_member_of_the_staff_group_without_the_flag_is_staff_here(client, clie
     client_as(member)
     assert client.get("/setup/rooms/").status_code == 200
     assert 'data-testid="rooms-setup-link"' in client.get("/").content.decode()
+    Room.objects.create(slug="lounge", name="Lounge")
+    assert 'href="/setup/rooms/lounge/edit/"' in client.get("/rooms/lounge/").content.decode()
 
 
 # --- create, rename, delete -----------------------------------------------------------------------------------

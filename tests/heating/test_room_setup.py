@@ -298,7 +298,17 @@ def test_a_chosen_heater_needs_its_power_in_range(client, staff, heater_node):
 
 
 def test_odd_input_is_a_form_error_never_a_500(client, staff):
-    for data in [{}, {"name": "", "slug": ""}, {"name": "x" * 500, "slug": "ok"}, {"heaters": "1:2:3", "name": "A"}]:
+    odd = [
+        {},
+        {"name": "", "slug": ""},
+        {"name": "x" * 500, "slug": "ok"},
+        {"heaters": "1:2:3", "name": "A"},
+        room_form(slug="nul\x00l"),
+        room_form(comfort="nan"),
+        room_form(maximum="1e400"),
+        room_form(temperature_source="1:RoomTemp:extra"),
+    ]
+    for data in odd:
         answer = client.post("/setup/rooms/add/", data)
         assert answer.status_code == 400, data
     assert client.post("/setup/rooms/no-such-room/edit/", room_form()).status_code == 404

@@ -702,11 +702,20 @@ def heaters_check(*, room: Room, heaters: Sequence[tuple[Node, str, int]]) -> li
     return wanted
 
 
+#: Writable on/off endpoints that switch how a node works, not a load: the room heater's Manual (register 20,
+#: which hands its relay to the hub; the thermostat writes it, see heating/thermostat_runner.py). Never a heater.
+MODE_SWITCH_ENDPOINTS = frozenset({"Manual"})
+
+
 def relay_endpoints(definition: DeviceDefinition | None) -> list[str]:
-    """A device's endpoints a room heater can be: writable on/off outputs."""
+    """A device's endpoints a room heater can be: writable on/off outputs that switch a load."""
     if definition is None:
         return []
-    return [endpoint.name for endpoint in definition.endpoints if endpoint.writable and endpoint.type == "bin"]
+    return [
+        endpoint.name
+        for endpoint in definition.endpoints
+        if endpoint.writable and endpoint.type == "bin" and endpoint.name not in MODE_SWITCH_ENDPOINTS
+    ]
 
 
 def _locked(room: Room) -> Room:

@@ -17,6 +17,7 @@ from django.utils.timesince import timesince
 from heating.models import Alert, Command, CommandState, Decision, House, Node, Reading, Room, RoomHeater, ScheduleBlock
 from heating.selectors import house, link_state, node_definition, temperature_endpoints
 from heating.services import (
+    ROOM_UPDATE_FIELDS,
     RoomInputError,
     alert_acknowledge,
     heaters_check,
@@ -300,28 +301,12 @@ class RoomForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        fields = {name: cleaned.get(name) for name in ROOM_FORM_FIELDS if name in cleaned}
+        fields = {name: cleaned.get(name) for name in ROOM_UPDATE_FIELDS if name in cleaned}
         try:
             room_fields_check(room=self.instance, fields=fields)
         except RoomInputError as error:
             _add_input_error(self, error, names={"id": "slug"})
         return cleaned
-
-
-#: What room_update takes from the room form (mode goes through room_mode_set).
-ROOM_FORM_FIELDS = (
-    "slug",
-    "name",
-    "position",
-    "temperature_node",
-    "temperature_endpoint",
-    "comfort",
-    "eco",
-    "away_temperature",
-    "frost",
-    "maximum",
-    "proportional",
-)
 
 
 class _ServiceSavedFormSet(forms.BaseInlineFormSet):
@@ -333,6 +318,19 @@ class _ServiceSavedFormSet(forms.BaseInlineFormSet):
             for form in self.forms
             if hasattr(form, "cleaned_data") and form.cleaned_data and not form.cleaned_data.get("DELETE")
         ]
+
+    def service_check(self) -> None:
+        """Raise the room service's RoomInputError for the kept rows as a whole (heaters_check, schedule_check)."""
+        raise NotImplementedError
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        try:
+            self.service_check()
+        except RoomInputError as error:
+            raise forms.ValidationError(error.message) from None
 
 
 class HeaterForm(forms.ModelForm):
@@ -360,14 +358,8 @@ class HeaterFormSet(_ServiceSavedFormSet):
             for form in self.kept_forms()
         ]
 
-    def clean(self):
-        super().clean()
-        if any(self.errors):
-            return
-        try:
-            heaters_check(room=self.instance, heaters=self.heaters())
-        except RoomInputError as error:
-            raise forms.ValidationError(error.message) from None
+    def service_check(self) -> None:
+        heaters_check(room=self.instance, heaters=self.heaters())
 
 
 class RoomHeaterInline(admin.TabularInline):
@@ -425,14 +417,8 @@ class BlockFormSet(_ServiceSavedFormSet):
     def blocks(self) -> list[schedule.Block]:
         return [form.block() for form in self.kept_forms()]
 
-    def clean(self):
-        super().clean()
-        if any(self.errors):
-            return
-        try:
-            schedule_check(room=self.instance, blocks=self.blocks())
-        except RoomInputError as error:
-            raise forms.ValidationError(error.message) from None
+    def service_check(self) -> None:
+        schedule_check(room=self.instance, blocks=self.blocks())
 
 
 class ScheduleBlockInline(admin.TabularInline):
@@ -471,7 +457,7 @@ class RoomAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
-            fields = {name: data[name] for name in ROOM_FORM_FIELDS if name in form.changed_data}
+            fields = {name: data[name] for name in ROOM_UPDATE_FIELDS if name in form.changed_data}
             room = room_update(room=obj, by=request.user, **fields) if fields else obj
         else:
             room = room_create(
@@ -481,7 +467,7 @@ class RoomAdmin(admin.ModelAdmin):
                 temperature_endpoint=data.get("temperature_endpoint") or "",
                 by=request.user,
             )
-            rest = {name: data[name] for name in ROOM_FORM_FIELDS if name in data and name not in _CREATED_WITH}
+            rest = {name: data[name] for name in ROOM_UPDATE_FIELDS if name in data and name not in _CREATED_WITH}
             room = room_update(room=room, by=request.user, **rest)
         if data.get("mode") and data["mode"] != room.mode:
             room = room_mode_set(room=room, mode=data["mode"], by=request.user, origin="admin")

@@ -290,17 +290,32 @@ def room_blocks(room: Room) -> list[Block]:
 def room_setpoint(room: Room, *, at: datetime, the_house: House | None = None) -> Setpoint:
     """The target that applies to ``room`` at ``at``, and why (boost, away, off, manual, override, schedule)."""
     the_house = the_house or house()
+    return room_setpoint_with(
+        room,
+        at=at,
+        house_away=the_house.away,
+        blocks=room_blocks(room),
+        presets=room_presets(room, the_house),
+        zone=house_zone(),
+    )
+
+
+def room_setpoint_with(
+    room: Room, *, at: datetime, house_away: bool, blocks: list[Block], presets: Presets, zone: ZoneInfo
+) -> Setpoint:
+    """:func:`room_setpoint` from the room's blocks and presets and the house's zone already worked out (the
+    thermostat converts them once per load, not for every decision)."""
     return setpoint.resolve(
         mode=room.mode,
         manual_target=room.manual_target,
         override_target=room.override_target,
         override_until=room.override_until,
         boost_until=room.boost_until,
-        house_away=the_house.away,
-        blocks=room_blocks(room),
-        presets=room_presets(room, the_house),
+        house_away=house_away,
+        blocks=blocks,
+        presets=presets,
         now=at,
-        zone=house_zone(),
+        zone=zone,
     )
 
 

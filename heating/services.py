@@ -418,8 +418,8 @@ OVERRIDE_MINUTES = (1, 7 * 24 * 60)
 HEATER_POWER_RANGE = (1, 100_000)
 #: Preset names of Home Assistant's climate entity (``preset/set``).
 ROOM_PRESETS = ("boost", "away", "none")
-#: The fields room_update changes (the API's names; ``id`` is the slug).
-_ROOM_UPDATE_FIELDS = (
+#: The fields room_update changes (the API's names, but ``slug`` for the API's ``id``; the admin's room form too).
+ROOM_UPDATE_FIELDS = (
     "name",
     "slug",
     "position",
@@ -624,10 +624,10 @@ def room_fields_check(*, room: Room, fields: dict) -> dict:
     """``fields`` checked as room_update would change ``room`` with them (a new, unsaved room too): the values to
     store, or RoomInputError naming the first field at fault. Writes nothing (the admin's forms use it)."""
     fields = dict(fields)
-    unknown = sorted(set(fields) - set(_ROOM_UPDATE_FIELDS))
+    unknown = sorted(set(fields) - set(ROOM_UPDATE_FIELDS))
     if unknown:
         raise RoomInputError(
-            f"{unknown[0]} cannot be changed here (these can: {', '.join(_ROOM_UPDATE_FIELDS)})", field=unknown[0]
+            f"{unknown[0]} cannot be changed here (these can: {', '.join(ROOM_UPDATE_FIELDS)})", field=unknown[0]
         )
     if "slug" in fields:
         fields["slug"] = _check_slug(fields["slug"], room=room)

@@ -46,10 +46,9 @@ from heating.models import (
     RoomHeater,
     ScheduleBlock,
 )
-from heating.selectors import house, house_zone, node_definition, room_blocks, room_presets
+from heating.selectors import house, house_zone, node_definition, room_blocks, room_presets, room_setpoint_with
 from heating.swap import DeviceDefinition, Endpoint
 from heating.swap.registers import StandardRegister, SystemState
-from heating.thermostat import setpoint
 from heating.thermostat.decide import ALERT_SENSOR_STALE, Decision, RoomInputs, Tuning, decide
 from heating.thermostat.decide import ALERTS as DECIDE_ALERTS
 from heating.thermostat.schedule import Block
@@ -232,17 +231,12 @@ class _RoomConfig:
     def setpoint(self, *, at: datetime, the_house: House, zone: ZoneInfo) -> Setpoint:
         """What ``heating.selectors.room_setpoint`` answers, without converting the blocks and presets again for
         every decision (a pass over 500 rooms spent a third of its time there)."""
-        room = self.room
-        return setpoint.resolve(
-            mode=room.mode,
-            manual_target=room.manual_target,
-            override_target=room.override_target,
-            override_until=room.override_until,
-            boost_until=room.boost_until,
+        return room_setpoint_with(
+            self.room,
+            at=at,
             house_away=the_house.away,
             blocks=self.blocks,
             presets=self.presets_with(the_house),
-            now=at,
             zone=zone,
         )
 

@@ -10,6 +10,8 @@ Fixtures (put browser tests in this folder; do not mark them ``django_db`` — `
 * ``hub_user(username, staff=False)`` — a user in group ``household`` (or ``staff``) with ``support.PASSWORD``.
 * ``signed_in_page(user=None, viewport=DESKTOP)`` — a new page already signed in through the login form.
 * ``support.login(page, user)`` — sign in through the form on a page you already have.
+* ``event_pipeline`` — the outbox relay and the ``events.notify`` consumer on the in-memory bus, so the events a
+  change publishes reach every open page over ``/ws/push`` as in the embedded hub.
 
 Every page refuses requests to any host but the test server (the test errors at teardown if a page tried one),
 and a failing test leaves a screenshot of each of its pages under ``test-artifacts/``.
@@ -19,6 +21,7 @@ Without Chromium the tests skip with a reason; with ``CI`` set they fail instead
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -190,3 +193,26 @@ def signed_in_page(new_page, hub_user):
         return signed_in
 
     return make
+
+
+@pytest.fixture
+def event_pipeline(hub_server, settings):
+    """The outbox relay and the events.notify consumer on the in-memory bus (names of this test's own), so a
+    change's heating.room_changed reaches every open page as in the embedded hub."""
+    from messaging import relay as relay_module
+    from messaging.consumers_amqp import EventsNotifyConsumer
+
+    prefix = f"rooms-{uuid.uuid4().hex[:8]}"
+    settings.AMQP_URL = "memory://"
+    settings.EVENTS_EXCHANGE = f"{prefix}.ce"
+    settings.EVENTS_DB_QUEUE = f"{prefix}.db"
+    settings.EVENTS_NOTIFY_QUEUE = f"{prefix}.notify"
+    settings.EVENTS_DEAD_LETTER_QUEUE = f"{prefix}.dead"
+    # The embedded default's own timings: a commit wakes the relay in its process, no fast polling helps.
+    relay = relay_module.OutboxRelay()
+    notify = EventsNotifyConsumer(amqp_url="memory://")
+    notify.start()
+    relay.start()
+    yield
+    relay.stop(timeout=5)
+    notify.stop(timeout=5)

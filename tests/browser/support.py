@@ -1,4 +1,6 @@
-"""Helpers for browser tests: the hub served by uvicorn on a thread, Chromium's launch, signing in through the form.
+"""Helpers for browser tests: the hub served by uvicorn on a thread, Chromium's launch, signing in through the form,
+and the rooms the household's pages are tested with (``a_room``, ``history_for``, ``radio_reporting``, ``tile``,
+``wait_live``).
 
 The fixtures that use these live in ``tests/browser/conftest.py``; put browser tests under ``tests/browser/``.
 """
@@ -9,9 +11,11 @@ import os
 import re
 import socket
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
+from django.utils import timezone
 
 from tests.support.waiting import wait_until
 
@@ -32,6 +36,10 @@ PHONE = {"width": 375, "height": 740}
 ARTIFACTS = Path(os.environ.get("HUB_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 # The password every browser-test user gets; long and uncommon enough for the hub's validators.
 PASSWORD = "plum-orchard-velvet-42"
+#: How long a page may take to show what a test waits for (ms).
+WAIT_MS = 10_000
+#: An iPhone 12-15's CSS width: the schedule editor is checked at it.
+PHONE_390 = {"width": 390, "height": 844}
 
 
 class HubServer:
@@ -74,3 +82,87 @@ def login(page, user, password: str = PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"^https?://[^/]+/(\?.*)?$"))
+
+
+# --- rooms -----------------------------------------------------------------------------------------------------
+
+
+def radio_reporting(*, up: bool = True) -> None:
+    from heating.services import WORKER_HEARTBEAT
+    from hub.services import heartbeat_record
+
+    heartbeat_record(
+        name=WORKER_HEARTBEAT, interval_seconds=15, details={"link_up": up, "detail": "modem on the simulator"}
+    )
+
+
+def a_room(slug: str, name: str, address: int, *, temperature: float, heating: bool, position: int, **fields):
+    from heating.models import Node, Reading, Room, RoomHeater
+
+    heard = timezone.now() - timedelta(seconds=30)
+    node = Node.objects.create(
+        address=address,
+        manufacturer_id=72,
+        product_id=1,
+        definition="heater/Room heater",
+        name=f"{name} heater",
+        location=slug,
+        last_heard=heard,
+        reachable=True,
+        system_state=1,
+    )
+    Reading.objects.create(
+        node=node, endpoint_id=f"{address}.11.0", name="RoomTemp", value=temperature, unit="C", recorded_at=heard
+    )
+    Reading.objects.create(node=node, endpoint_id=f"{address}.12.0", name="Heating", value=heating, recorded_at=heard)
+    room = Room.objects.create(
+        slug=slug, name=name, position=position, temperature_node=node, temperature_endpoint="RoomTemp", **fields
+    )
+    RoomHeater.objects.create(room=room, node=node, endpoint="Heating", power_w=1500)
+    return room
+
+
+def history_for(room, *, hours: int = 24) -> None:
+    """A day of readings every 10 minutes, warming while the heater is on, and the thermostat's decisions."""
+    from heating.models import Decision, Reading
+
+    node = room.temperature_node
+    start = timezone.now() - timedelta(hours=hours)
+    temperature = 18.0
+    readings, decisions = [], []
+    heat = None
+    for step in range(hours * 6):
+        at = start + timedelta(minutes=10 * step)
+        now_heat = temperature < 20.7 if heat is None or not heat else temperature < 21.3
+        if now_heat != heat:
+            reason = "on: below target" if now_heat else "off: at target"
+            decisions.append(
+                Decision(room=room, at=at, heat=now_heat, reason=reason, target=21.0, temperature=temperature)
+            )
+            heat = now_heat
+        temperature += 0.12 if heat else -0.05
+        readings.append(
+            Reading(
+                node=node,
+                endpoint_id=f"{node.address}.11.0",
+                name="RoomTemp",
+                value=round(temperature, 2),
+                unit="C",
+                recorded_at=at,
+            )
+        )
+        readings.append(
+            Reading(node=node, endpoint_id=f"{node.address}.12.0", name="Heating", value=heat, recorded_at=at)
+        )
+    Reading.objects.bulk_create(readings)
+    Decision.objects.bulk_create(decisions)
+
+
+def tile(page, slug: str):
+    return page.locator(f'[data-room="{slug}"]')
+
+
+def wait_live(page) -> None:
+    """Until the page's socket is open and subscribed (rooms.js exposes its HubPush client)."""
+    page.wait_for_function("() => window.hubRooms && window.hubRooms.push && window.hubRooms.push.status === 'open'")
+    page.evaluate("() => Promise.all([...window.hubRooms.push._subscriptions.values()].map((s) => s.ready))")

@@ -13,13 +13,13 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.browser.support import DESKTOP, login
-from tests.browser.test_rooms import (  # noqa: F401 (event_pipeline is a fixture)
+from tests.browser.support import (
+    DESKTOP,
     PHONE_390,
     WAIT_MS,
     a_room,
-    event_pipeline,
     history_for,
+    login,
     radio_reporting,
     tile,
     wait_live,
@@ -183,7 +183,7 @@ def test_an_alert_is_acknowledged_from_the_room_page_by_someone_with_control(
     new_page,
     hub_user,
     living,
-    event_pipeline,  # noqa: F811 (the fixture, imported)
+    event_pipeline,
 ):
     from django.contrib.auth.models import User
 

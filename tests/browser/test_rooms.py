@@ -3,8 +3,9 @@ the hub is gone, usable on a phone, in both colour modes. The screenshots the ho
 (docs/rooms.md) are taken here, into docs/images/.
 
 Changes go through the REST API as the page sends them; the events they publish reach the other pages through the
-real outbox relay and ``events.notify`` consumer on the in-memory bus, started by the ``event_pipeline`` fixture in
-this process (where the test server's push fan-out is).
+real outbox relay and ``events.notify`` consumer on the in-memory bus, started by the ``event_pipeline`` fixture
+(tests/browser/conftest.py) in this process (where the test server's push fan-out is). The rooms are made by
+tests/browser/support.py's ``a_room``, shared with test_room_page.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,11 +20,19 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.browser.support import PASSWORD, PHONE, HubServer
+from tests.browser.support import (
+    PASSWORD,
+    PHONE,
+    PHONE_390,
+    WAIT_MS,
+    HubServer,
+    a_room,
+    history_for,
+    radio_reporting,
+    tile,
+    wait_live,
+)
 
-WAIT_MS = 10_000
-#: An iPhone 12-15's CSS width: the schedule editor is checked at it.
-PHONE_390 = {"width": 390, "height": 844}
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
@@ -34,41 +42,6 @@ def announce(event_type: str, data: dict) -> None:
 
     envelope = {"id": "x", "type": event_type, "occurred_at": "", "source": "heating", "data": data}
     push.fanout_sync("/events/" + event_type.replace(".", "/"), json.dumps(envelope).encode())
-
-
-def radio_reporting(*, up: bool = True) -> None:
-    from heating.services import WORKER_HEARTBEAT
-    from hub.services import heartbeat_record
-
-    heartbeat_record(
-        name=WORKER_HEARTBEAT, interval_seconds=15, details={"link_up": up, "detail": "modem on the simulator"}
-    )
-
-
-def a_room(slug: str, name: str, address: int, *, temperature: float, heating: bool, position: int, **fields):
-    from heating.models import Node, Reading, Room, RoomHeater
-
-    heard = timezone.now() - timedelta(seconds=30)
-    node = Node.objects.create(
-        address=address,
-        manufacturer_id=72,
-        product_id=1,
-        definition="heater/Room heater",
-        name=f"{name} heater",
-        location=slug,
-        last_heard=heard,
-        reachable=True,
-        system_state=1,
-    )
-    Reading.objects.create(
-        node=node, endpoint_id=f"{address}.11.0", name="RoomTemp", value=temperature, unit="C", recorded_at=heard
-    )
-    Reading.objects.create(node=node, endpoint_id=f"{address}.12.0", name="Heating", value=heating, recorded_at=heard)
-    room = Room.objects.create(
-        slug=slug, name=name, position=position, temperature_node=node, temperature_endpoint="RoomTemp", **fields
-    )
-    RoomHeater.objects.create(room=room, node=node, endpoint="Heating", power_w=1500)
-    return room
 
 
 @pytest.fixture
@@ -91,39 +64,6 @@ def house(hub_server):
         )
     bedroom = a_room("bedroom", "Bedroom", 0xA3, temperature=17.4, heating=False, position=2, mode="off")
     return {"living": living, "kitchen": kitchen, "bedroom": bedroom}
-
-
-@pytest.fixture
-def event_pipeline(hub_server, settings):
-    """The outbox relay and the events.notify consumer on the in-memory bus (names of this test's own), so a
-    change's heating.room_changed reaches every open page as in the embedded hub."""
-    from messaging import relay as relay_module
-    from messaging.consumers_amqp import EventsNotifyConsumer
-
-    prefix = f"rooms-{uuid.uuid4().hex[:8]}"
-    settings.AMQP_URL = "memory://"
-    settings.EVENTS_EXCHANGE = f"{prefix}.ce"
-    settings.EVENTS_DB_QUEUE = f"{prefix}.db"
-    settings.EVENTS_NOTIFY_QUEUE = f"{prefix}.notify"
-    settings.EVENTS_DEAD_LETTER_QUEUE = f"{prefix}.dead"
-    # The embedded default's own timings: a commit wakes the relay in its process, no fast polling helps.
-    relay = relay_module.OutboxRelay()
-    notify = EventsNotifyConsumer(amqp_url="memory://")
-    notify.start()
-    relay.start()
-    yield
-    relay.stop(timeout=5)
-    notify.stop(timeout=5)
-
-
-def tile(page, slug: str):
-    return page.locator(f'[data-room="{slug}"]')
-
-
-def wait_live(page) -> None:
-    """Until the page's socket is open and subscribed (rooms.js exposes its HubPush client)."""
-    page.wait_for_function("() => window.hubRooms && window.hubRooms.push && window.hubRooms.push.status === 'open'")
-    page.evaluate("() => Promise.all([...window.hubRooms.push._subscriptions.values()].map((s) => s.ready))")
 
 
 def screenshot(page, name: str) -> None:
@@ -343,42 +283,6 @@ def test_the_schedule_is_edited_with_a_thumb_at_phone_width(new_page, hub_user, 
     phone.get_by_test_id("schedule-copy").tap()
     expect(editor.get_by_test_id("schedule-message")).to_have_text("Copied to Kitchen.")
     assert ScheduleBlock.objects.filter(room=house["kitchen"]).count() == 10
-
-
-def history_for(room, *, hours: int = 24) -> None:
-    """A day of readings every 10 minutes, warming while the heater is on, and the thermostat's decisions."""
-    from heating.models import Decision, Reading
-
-    node = room.temperature_node
-    start = timezone.now() - timedelta(hours=hours)
-    temperature = 18.0
-    readings, decisions = [], []
-    heat = None
-    for step in range(hours * 6):
-        at = start + timedelta(minutes=10 * step)
-        now_heat = temperature < 20.7 if heat is None or not heat else temperature < 21.3
-        if now_heat != heat:
-            reason = "on: below target" if now_heat else "off: at target"
-            decisions.append(
-                Decision(room=room, at=at, heat=now_heat, reason=reason, target=21.0, temperature=temperature)
-            )
-            heat = now_heat
-        temperature += 0.12 if heat else -0.05
-        readings.append(
-            Reading(
-                node=node,
-                endpoint_id=f"{node.address}.11.0",
-                name="RoomTemp",
-                value=round(temperature, 2),
-                unit="C",
-                recorded_at=at,
-            )
-        )
-        readings.append(
-            Reading(node=node, endpoint_id=f"{node.address}.12.0", name="Heating", value=heat, recorded_at=at)
-        )
-    Reading.objects.bulk_create(readings)
-    Decision.objects.bulk_create(decisions)
 
 
 #: Every visible text in the page's main part against the background it sits on: WCAG's contrast ratio, and where

@@ -110,3 +110,17 @@ def test_make_test_is_lint_migrations_and_three_passes_that_ci_times():
     targets = re.search(r"for target in ([\w\- ]+); do", ci).group(1).split()
     assert targets == ["lint", "check-migrations", "test-fast", "test-slow", "test-postgres"]
     assert "exec make test" not in ci
+
+
+def test_browser_tests_share_helpers_through_support_or_conftest():
+    """A browser test module importing another test module's helpers runs (and collects) that module's tests'
+    setup with it, and hides where the helpers live: shared ones go to tests/browser/support.py (functions) or
+    tests/browser/conftest.py (fixtures)."""
+    borrowed = []
+    for path in sorted((TESTS / "browser").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1].startswith("test_"):
+                borrowed.append(f"{path.relative_to(ROOT)}:{node.lineno} from {node.module}")
+            if isinstance(node, ast.Import) and any(a.name.split(".")[-1].startswith("test_") for a in node.names):
+                borrowed.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert borrowed == [], "move shared helpers to tests/browser/support.py or fixtures to tests/browser/conftest.py"

@@ -360,13 +360,13 @@ def test_a_target_changed_on_a_page_is_acted_on_without_waiting_for_the_next_pas
     room = make_room("living", sensor=node, heaters=[node], target=15.0)
     wait_for(lambda: worker.thermostat.decision_of(room.pk), timeout=30, what="the first decision")
     assert worker.thermostat.decision_of(room.pk).heat is False
-    passes = worker.thermostat.stats.passes
     room.manual_target = 23.0
     room.save()  # what room_target_set does
     changed_at = network.now()
     wait_for(lambda: confirmed_on(node), what="the heater on")
-    assert network.now() - changed_at < 3600.0  # within seconds, not at the next hourly pass
-    assert worker.thermostat.stats.passes == passes + 1
+    # Within seconds, not at the next hourly pass (a count of passes would also see the ones the confirmation's
+    # own batch starts, and varies with the machine's load).
+    assert network.now() - changed_at < 3600.0
 
 
 def test_the_runner_resolves_the_same_target_as_the_rooms_selector():

@@ -21,48 +21,18 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+from bench._support import POSTGRES_URL, run_child, scratch_postgres, setup_django, sqlite_url
+
 TARGET_READINGS_PER_SECOND = 2_000
 TARGET_CONFIRM_MS = 100.0
 
 
-def run_child(database_url: str, workdir: str) -> dict:
-    env = {**os.environ, "DATABASE_URL": database_url, "HUB_VAR_DIR": workdir, "HUB_MODE": "embedded"}
-    env.pop("SERIAL_PORT", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.heating", "--child"],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    for line in reversed(result.stdout.splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    raise RuntimeError(f"the benchmark child failed:\n{result.stdout}\n{result.stderr[-3000:]}")
-
-
 def child() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
-    import django
-
-    django.setup()
-    import logging
-
-    logging.disable(logging.WARNING)
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django()
     from heating import worker as worker_module
     from heating.models import Command, CommandState, Node, Reading
     from heating.modem import ModemTimings, NetworkSettings
@@ -144,21 +114,6 @@ def child() -> None:
     )
 
 
-def scratch_postgres() -> tuple[str, callable]:
-    import psycopg
-
-    name = f"bench_heating_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(POSTGRES_URL)
-
-    def drop() -> None:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return urlunsplit(parts._replace(path=f"/{name}")), drop
-
-
 def report(label: str, result: dict) -> bool:
     rate = result["readings_per_second"]
     ok = rate >= TARGET_READINGS_PER_SECOND
@@ -184,16 +139,17 @@ def main(argv: list[str]) -> int:
         return 0
     failures = 0
     with tempfile.TemporaryDirectory(prefix="bench-heating-") as workdir:
-        sqlite_result = run_child(f"sqlite:///{workdir}/hub.sqlite3", workdir)
+        sqlite_result = run_child("bench.heating", database_url=sqlite_url(workdir), workdir=workdir)
         failures += not report("SQLite", sqlite_result)
         if os.environ.get("BENCH_SKIP_POSTGRES") != "1":
             try:
-                url, drop = scratch_postgres()
+                url, drop = scratch_postgres("bench_heating")
             except Exception as exc:  # no server here: say so, do not fail the whole bench run
                 print(f"PostgreSQL  skipped: {POSTGRES_URL} did not answer ({exc})")
             else:
                 try:
-                    failures += not report("PostgreSQL", run_child(url, workdir))
+                    result = run_child("bench.heating", database_url=url, workdir=workdir)
+                    failures += not report("PostgreSQL", result)
                 finally:
                     drop()
     return 1 if failures else 0

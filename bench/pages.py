@@ -18,40 +18,16 @@ import gzip
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from bench._support import run_child, setup_django, sqlite_url
+
 TARGET_LOAD_MS = 500.0
 TARGET_ASSETS_KB = 300.0
 CHROMIUM = Path(os.environ.get("HUB_TEST_CHROMIUM", "/usr/bin/chromium"))
 PASSWORD = "plum-orchard-velvet-42"
-
-
-def run_child(workdir: str) -> dict:
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{workdir}/hub.sqlite3",
-        "HUB_VAR_DIR": workdir,
-        "HUB_MODE": "embedded",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "BENCH_PAGES_SCRATCH": workdir,
-    }
-    env.pop("SERIAL_PORT", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.pages", "--child"],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    for line in reversed(result.stdout.splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    raise RuntimeError(f"the benchmark child failed:\n{result.stdout}\n{result.stderr[-3000:]}")
 
 
 def a_house() -> None:
@@ -83,16 +59,7 @@ def child() -> None:
     if not os.environ.get("BENCH_PAGES_SCRATCH"):
         # It writes rooms and a user: only ever into the scratch database run_child made for it.
         raise SystemExit("bench.pages --child runs from bench.pages' main, with a scratch database")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
-    import django
-
-    django.setup()
-    import logging
-
-    logging.disable(logging.WARNING)
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django()
     a_house()
     if not CHROMIUM.exists():
         print(json.dumps({"skipped": f"no Chromium at {CHROMIUM}"}))
@@ -190,7 +157,14 @@ def main(argv: list[str]) -> int:
         child()
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-pages-") as workdir:
-        ok = report(run_child(workdir))
+        ok = report(
+            run_child(
+                "bench.pages",
+                database_url=sqlite_url(workdir),
+                workdir=workdir,
+                env={"ALLOWED_HOSTS": "127.0.0.1", "BENCH_PAGES_SCRATCH": workdir},
+            )
+        )
     return 0 if ok else 1
 
 

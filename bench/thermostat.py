@@ -22,51 +22,19 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from bench._support import run_child, setup_django, sqlite_url
+
 TARGET_TICK_MS = 50.0
 TARGET_READING_TO_RELAY_MS = 200.0
 ROOMS = 500
 
 
-def run_child(workdir: str) -> dict:
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{workdir}/hub.sqlite3",
-        "HUB_VAR_DIR": workdir,
-        "HUB_MODE": "embedded",
-    }
-    env.pop("SERIAL_PORT", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.thermostat", "--child"],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    for line in reversed(result.stdout.splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    raise RuntimeError(f"the benchmark child failed:\n{result.stdout}\n{result.stderr[-3000:]}")
-
-
 def child() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
-    import django
-
-    django.setup()
-    import logging
-
-    logging.disable(logging.WARNING)
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django()
     tick = bench_tick(int(os.environ.get("BENCH_TICKS", "20")))
     relay = bench_reading_to_relay(int(os.environ.get("BENCH_FLIPS", "10")))
     print(json.dumps({**tick, **relay}))
@@ -259,7 +227,7 @@ def main(argv: list[str]) -> int:
         child()
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-thermostat-") as workdir:
-        ok = report(run_child(workdir))
+        ok = report(run_child("bench.thermostat", database_url=sqlite_url(workdir), workdir=workdir))
     return 0 if ok else 1
 
 

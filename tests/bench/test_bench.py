@@ -7,6 +7,7 @@ import math
 import pytest
 
 from bench import __main__ as runner
+from bench import _support as bench_support
 from bench import asgi_servers
 
 WRK_OUTPUT = """\
@@ -78,3 +79,10 @@ def test_the_median_of_rounds_keeps_each_figure_and_adds_up_errors():
     assert combined.measurements["healthz"].requests_per_second == 200
     assert combined.measurements["healthz"].errors == 3
     assert combined.lifespan_in_server_process
+
+
+def test_a_benchmark_child_that_prints_no_figures_fails_with_its_output(tmp_path):
+    with pytest.raises(RuntimeError, match=r"bench\.no_such_bench failed(.|\n)*No module named"):
+        bench_support.run_child(
+            "bench.no_such_bench", database_url=bench_support.sqlite_url(str(tmp_path)), workdir=str(tmp_path)
+        )

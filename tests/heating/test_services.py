@@ -146,6 +146,7 @@ def test_a_browser_switches_hardware_over_the_action_topic_only_with_send_comman
 def test_a_command_changes_state_only_together_with_its_event(heater, monkeypatch, outcome):
     """A command's new state and its heating.command_* event commit together: if the event cannot be written, the
     state stays as it was (a watcher never sees a failed or confirmed command whose event is missing)."""
+    import messaging
     from heating import services
     from heating.selectors import node_definition
 
@@ -154,7 +155,7 @@ def test_a_command_changes_state_only_together_with_its_event(heater, monkeypatc
     def event_not_written(*args, **kwargs):
         raise RuntimeError("the outbox refused the event")
 
-    monkeypatch.setattr(services.messaging, "publish", event_not_written)
+    monkeypatch.setattr(messaging, "publish", event_not_written)  # as every heating.services module calls it
     finish = {
         "confirm": lambda: services.command_confirm(command=command, at=timezone.now()),
         "fail": lambda: services.command_fail(command=command, error="no answer", at=timezone.now()),

@@ -82,3 +82,26 @@ def scratch_postgres(prefix: str) -> tuple[str, Callable[[], None]]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}")), drop
+
+
+def simulated_radio(*, thermostat_for: Callable | None = None, **network_options) -> tuple:
+    """In the child: (the simulated network on a local TCP port (channel 0, 50 ms guard and boot; ``network_options``
+    for the rest), the real ``SerialWorker`` reading it over ``socket://`` with the modem's real timings but for the
+    start-up guard), both started, for the caller to stop. The worker's thermostat is ``thermostat_for(network)``
+    when given (a runner on the simulator's clock), else the hub's default."""
+    from heating.modem import ModemTimings, NetworkSettings
+    from heating.simulator import SimulatedNetwork
+    from heating.worker import READ_POLL_INTERVAL, SerialWorker, WorkerTimings
+
+    simulated = SimulatedNetwork(tcp=("127.0.0.1", 0), guard_time=0.05, boot_time=0.05, channel=0, **network_options)
+    simulated.start()
+    worker = SerialWorker(
+        "socket://{}:{}".format(*simulated.tcp_address),
+        network=NetworkSettings(channel=0),
+        timings=WorkerTimings(heartbeat_interval=5.0),
+        # The modem's real timings, but for the start-up guard (the simulator's is 50 ms here).
+        modem_timings=ModemTimings(command_guard=0.08, reset_pulse=0.0, poll_interval=READ_POLL_INTERVAL),
+        thermostat=thermostat_for(simulated) if thermostat_for is not None else None,
+    )
+    worker.start()
+    return simulated, worker

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from bench._support import POSTGRES_URL, run_child, scratch_postgres, setup_django, sqlite_url
+from bench._support import POSTGRES_URL, run_child, scratch_postgres, setup_django, simulated_radio, sqlite_url
 
 TARGET_READINGS_PER_SECOND = 2_000
 TARGET_CONFIRM_MS = 100.0
@@ -35,25 +35,13 @@ def child() -> None:
     setup_django()
     from heating import worker as worker_module
     from heating.models import Command, CommandState, Node, Reading
-    from heating.modem import ModemTimings, NetworkSettings
     from heating.selectors import node_definition
     from heating.services import COMMANDS_QUEUED, command_queue
-    from heating.simulator import SimulatedNetwork
-    from heating.worker import READ_POLL_INTERVAL, SerialWorker, WorkerTimings
     from hub import wakeups
 
     burst = int(os.environ.get("BENCH_BURST", "5000"))
     commands = int(os.environ.get("BENCH_COMMANDS", "20"))
-    simulated = SimulatedNetwork(tcp=("127.0.0.1", 0), guard_time=0.05, boot_time=0.05, channel=0, seed=1)
-    simulated.start()
-    worker = SerialWorker(
-        "socket://{}:{}".format(*simulated.tcp_address),
-        network=NetworkSettings(channel=0),
-        timings=WorkerTimings(heartbeat_interval=5.0),
-        # The modem's real timings, but for the start-up guard (the simulator's is 50 ms here).
-        modem_timings=ModemTimings(command_guard=0.08, reset_pulse=0.0, poll_interval=READ_POLL_INTERVAL),
-    )
-    worker.start()
+    simulated, worker = simulated_radio(seed=1)
     try:
         deadline = time.monotonic() + 30
         while Node.objects.filter(definition="heater/Room heater").count() < 3:

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 
-from bench._support import run_child, setup_django, sqlite_url
+from bench._support import run_child, setup_django, simulated_radio, sqlite_url
 
 TARGET_TICK_MS = 50.0
 TARGET_READING_TO_RELAY_MS = 200.0
@@ -123,30 +123,21 @@ def bench_reading_to_relay(flips: int) -> dict:
     from django.utils import timezone
 
     from heating.models import Command, CommandState, Mode, Node, Room, RoomHeater
-    from heating.modem import ModemTimings, NetworkSettings
-    from heating.simulator import SimulatedNetwork
     from heating.simulator.node import ROOM_TEMP, RoomHeaterNode
     from heating.simulator.node import Room as SimulatedRoom
     from heating.swap.codec import encode_received
     from heating.thermostat_runner import ThermostatClock, ThermostatRunner, ThermostatTimings
-    from heating.worker import READ_POLL_INTERVAL, SerialWorker, WorkerTimings
 
     heater = RoomHeaterNode(
         address=0xA1, room=SimulatedRoom(temperature=19.0), channel=0, noise=0.0, rng=random.Random(1)
     )
-    simulated = SimulatedNetwork(nodes=[heater], tcp=("127.0.0.1", 0), guard_time=0.05, boot_time=0.05, channel=0)
-    simulated.start()
-    worker = SerialWorker(
-        "socket://{}:{}".format(*simulated.tcp_address),
-        network=NetworkSettings(channel=0),
-        timings=WorkerTimings(heartbeat_interval=5.0),
-        modem_timings=ModemTimings(command_guard=0.08, reset_pulse=0.0, poll_interval=READ_POLL_INTERVAL),
-        thermostat=ThermostatRunner(
+    simulated, worker = simulated_radio(
+        nodes=[heater],
+        thermostat_for=lambda network: ThermostatRunner(
             timings=ThermostatTimings(interval=5.0, min_on=0.0, min_off=0.0),
-            clock=ThermostatClock.of_simulator(simulated),
+            clock=ThermostatClock.of_simulator(network),
         ),
     )
-    worker.start()
     latencies, decided = [], []
     try:
         node = wait(lambda: Node.objects.filter(address=0xA1, definition="heater/Room heater").first(), "discovery")

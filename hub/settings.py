@@ -382,6 +382,9 @@ HUB_ID = env.parsed("HUB_ID", parse_hub_id, "", "expected 1 to 32 of a-z, 0-9, '
 # (bound to EVENTS_EXCHANGE, declared by the bridge only, so no queue fills up where no bridge runs).
 MQTT_BRIDGE_FILTERS = env.list("MQTT_BRIDGE_FILTERS", ["#"])
 MQTT_BRIDGE_QUEUE = env.str("MQTT_BRIDGE_QUEUE", "events.mqtt")
+# MQTT 3.1.1 only (the broker clears RETAIN on what it forwards live): seconds between the bridge's fresh
+# subscriptions that hand it the retained values again, so browsers subscribing later get values retained since.
+MQTT_RETAINED_REFRESH = env.float("MQTT_RETAINED_REFRESH", 60.0, minimum=1.0)
 CELERY_BROKER_URL = AMQP_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED

@@ -5,7 +5,10 @@ in the embedded default when ``MQTT_URL`` is set). It holds the hub's handler-ru
 
 * **broker → browsers**: every message on ``MQTT_BRIDGE_FILTERS`` (default ``#``) goes to the matching browser
   subscriptions in every web process through :func:`messaging.push.fanout`, in the order the broker sent them
-  (a retained message the broker hands over on (re)subscribe goes as retained);
+  (a retained message the broker hands over on (re)subscribe goes as retained). Under MQTT 3.1.1, which clears
+  RETAIN on what it forwards live, the broker is asked every ``MQTT_RETAINED_REFRESH`` seconds to hand the
+  retained messages over again (:meth:`messaging.mqtt.MqttClient.refresh_retained`), so a value retained
+  mid-session becomes the topic's last value for browsers too; only copies that change it are forwarded;
 * **events → broker**: its own queue ``MQTT_BRIDGE_QUEUE`` on the event bus, bound to ``EVENTS_EXCHANGE``, so
   each event reaches it once however many web processes run; each of an event's ``topics`` is published with
   ``data`` as the payload (QoS 1, retained when the event is), and the batch is acknowledged on the bus only
@@ -26,6 +29,7 @@ No loop: what its own client publishes is never delivered back to it (MQTT v5 ``
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 import time
@@ -46,7 +50,15 @@ from hub.workers import Worker
 from messaging import topology
 from messaging.consumers_amqp import BatchConsumer, ConsumerTimings
 from messaging.envelope import Event
-from messaging.mqtt import HandlerRegistry, MqttClient, MqttMessage, MqttTimings, Publication, encode_payload
+from messaging.mqtt import (
+    PROTOCOL_V311,
+    HandlerRegistry,
+    MqttClient,
+    MqttMessage,
+    MqttTimings,
+    Publication,
+    encode_payload,
+)
 from messaging.mqtt import handlers as mqtt_handlers
 from messaging.topics import InvalidTopicError, validate_filter, validate_topic
 
@@ -166,6 +178,9 @@ class BridgeTimings:
     mqtt: MqttTimings = field(default_factory=lambda: MqttTimings(keepalive=30, retry_initial=0.5, retry_max=30.0))
     #: Its consumer of the event bus.
     events: ConsumerTimings = field(default_factory=lambda: BridgeEventsConsumer.default_timings)
+    #: MQTT 3.1.1 only: seconds between asking the broker for the retained messages again (``MQTT_RETAINED_REFRESH``),
+    #: counted from each (re)connect, whose own subscriptions hand them over.
+    retained_refresh: float = field(default_factory=lambda: settings.MQTT_RETAINED_REFRESH)
 
 
 class MqttBridge(Worker):
@@ -201,13 +216,24 @@ class MqttBridge(Worker):
         self.timings = timings or BridgeTimings()
         self.client: MqttClient | None = None
         self.events: BridgeEventsConsumer | None = None
-        self.stats = {"forwarded": 0, "forward_dropped": 0, "events_published": 0, "browser_published": 0}
+        self.stats = {
+            "forwarded": 0,
+            "forward_dropped": 0,
+            "events_published": 0,
+            "browser_published": 0,
+            "retained_refreshes": 0,
+        }
         self._started = threading.Event()
         self._forward_queue: asyncio.Queue[MqttMessage] | None = None
         # topic → occurred_at of the newest retained event published there: an older one (a redelivery, or
         # two producers racing) must not overwrite it, as "last" means the greatest occurred_at.
         self._retained_at: dict[str, datetime] = {}
         self._retained_lock = threading.Lock()
+        # topic → digest of the retained value browsers were last given from either side of the bridge, so a
+        # refreshed copy of the same value (MQTT 3.1.1) is not sent to every browser again at each refresh.
+        self._browsers_retained: dict[str, bytes] = {}
+        self._refresh_connects = 0
+        self._next_refresh = 0.0
 
     # -- life cycle ------------------------------------------------------------------------------------------
 
@@ -272,6 +298,7 @@ class MqttBridge(Worker):
                 if now >= next_beat:
                     await self._beat()
                     next_beat = now + self.timings.heartbeat_interval
+                self._refresh_retained_when_due(now)
                 for task in tasks:
                     if task.done() and not task.cancelled() and task.exception() is not None:
                         raise task.exception()
@@ -283,8 +310,25 @@ class MqttBridge(Worker):
 
     # -- broker → browsers ------------------------------------------------------------------------------------
 
+    def _refresh_retained_when_due(self, now: float) -> None:
+        if self.client.protocol != PROTOCOL_V311:
+            return  # MQTT v5: retain as published keeps the flag on live messages
+        connects = self.client.state.connects
+        if connects != self._refresh_connects:
+            # A (re)connect subscribes afresh (clean session), which hands the retained messages over already.
+            self._refresh_connects = connects
+            self._next_refresh = now + self.timings.retained_refresh
+        elif now >= self._next_refresh:
+            self._next_refresh = now + self.timings.retained_refresh
+            if self.client.refresh_retained():
+                self.stats["retained_refreshes"] += 1
+
     def _enqueue_forward(self, message: MqttMessage) -> None:
         # Called on the loop for each message, in the broker's order; one task forwards them in that order.
+        if message.retain:
+            changed = self._browsers_retained_update(message.topic, message.payload)
+            if message.refreshed and not changed:
+                return  # the browsers' last value already: a refresh must not send it to them all again
         try:
             self._forward_queue.put_nowait(message)
         except asyncio.QueueFull:
@@ -329,9 +373,25 @@ class MqttBridge(Worker):
             if event.retain and not self._retained_is_newest(topic, event.occurred_at):
                 logger.info("MQTT bridge: retained event %s on %s is older than the last one; skipped", event.id, topic)
                 continue
+            if event.retain:
+                self._browsers_retained_update(topic, encode_payload(event.data))
             publications.append((topic, self.client.publish(topic, event.data, qos=1, retain=event.retain)))
         self.stats["events_published"] += len(publications)
         return publications
+
+    def _browsers_retained_update(self, topic: str, payload: bytes) -> bool:
+        """Remember ``payload`` as the retained value browsers get for ``topic``; whether that changes it."""
+        digest = hashlib.blake2b(payload, digest_size=16).digest()
+        with self._retained_lock:
+            changed = self._browsers_retained.get(topic) != digest
+            if payload:
+                self._browsers_retained[topic] = digest
+            else:
+                self._browsers_retained.pop(topic, None)  # an empty retained payload clears the topic
+            if len(self._browsers_retained) > 100_000:  # bounded: forgotten ones are forwarded once more, no harm
+                for stale in list(self._browsers_retained)[:50_000]:
+                    del self._browsers_retained[stale]
+            return changed
 
     def _retained_is_newest(self, topic: str, occurred_at: datetime) -> bool:
         with self._retained_lock:
@@ -381,6 +441,8 @@ class MqttBridge(Worker):
         except InvalidTopicError as exc:
             logger.warning("MQTT bridge: browser publish refused: %s", exc)
             return
+        if retain:
+            self._browsers_retained_update(topic, bytes(payload))
         self.client.publish(topic, payload, qos=1, retain=retain)
         self.stats["browser_published"] += 1
         registry = self.client.registry

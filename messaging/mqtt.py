@@ -152,12 +152,16 @@ class MqttMessage:
     topic: str
     payload: bytes
     qos: int = 0
-    #: True only for a retained message the broker sent because a subscription was (re)made.
+    #: True only for a retained message the broker sent because a subscription was (re)made (under MQTT v5 with
+    #: ``retain_as_published``, also for a live message its publisher sent retained).
     retain: bool = False
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: The id of the hub user who published it through ``/ws/push`` (grants already checked); ``None`` for a
     #: message from the broker, whose author the hub cannot know.
     published_by: int | None = None
+    #: A retained copy handed over again by :meth:`MqttClient.refresh_retained` (MQTT 3.1.1): ``on_message`` gets
+    #: it, the handlers never do (they had the message when it was published).
+    refreshed: bool = False
 
     @property
     def text(self) -> str:
@@ -456,7 +460,8 @@ class MqttClient:
     Every timer and size is a field of :class:`MqttTimings` (keepalive, reconnect back-off, the v3.1.1 echo window,
     the handlers' queue) so tests run fast. ``start`` and ``stop`` may be called from any thread.
     ``retain_as_published`` (MQTT v5): ``MqttMessage.retain`` is then True for every message its publisher sent
-    retained, live ones included, not only for those the broker hands over on (re)subscribe.
+    retained, live ones included, not only for those the broker hands over on (re)subscribe. MQTT 3.1.1 has no
+    such option: there :meth:`refresh_retained` has the broker hand the retained messages over again.
     ``availability_topic``: retained ``online`` there on every connect (before subscribing, so the broker never hands
     the client an older ``offline`` of its own), ``offline`` on :meth:`stop`, and ``offline`` as the last will the
     broker publishes when the connection dies without a goodbye. With ``run_handlers`` the registry's connect hooks
@@ -522,6 +527,8 @@ class MqttClient:
         self._connected = threading.Event()
         self._ready = threading.Event()
         self._pending_subscribes: set[int] = set()
+        # Set by refresh_retained, cleared by each (re)connect: from then on a retained message is a refreshed copy.
+        self._refresh_sent = False
         self._since: datetime | None = None
         self._last_error = "not started"
         self._connects = 0
@@ -652,6 +659,7 @@ class MqttClient:
             self._since = datetime.now(UTC)
             self._last_error = ""
             self._pending_subscribes.clear()
+            self._refresh_sent = False
             self._connected.set()
             if self.availability_topic is not None:
                 # Before the subscriptions: the broker then hands back this "online" (our own, dropped), never an
@@ -675,6 +683,28 @@ class MqttClient:
                 self._loop.call_soon_threadsafe(self._start_connect_hooks)
             except RuntimeError:
                 logger.debug("MQTT connect hooks not run: the event loop is closed")
+
+    def refresh_retained(self) -> bool:
+        """Subscribe again to every filter, so the broker hands over the retained messages they match (MQTT 3.1.1).
+
+        Under 3.1.1 the broker clears RETAIN on a message it forwards to an existing subscription (§3.3.1.3), so a
+        value retained while this client listens arrives as a live one. A SUBSCRIBE identical to an existing one
+        replaces it without interrupting the flow and re-sends the retained messages it matches (§3.8.4). Those
+        copies reach ``on_message`` with ``retain`` and ``refreshed`` set, never the handlers: they had the message
+        when it was published. From the first refresh on a connection every retained message on it counts as a
+        refreshed copy (under 3.1.1 the flag comes only with a subscription); a reconnect's own subscriptions
+        hand the retained messages over as before, to the handlers too.
+
+        Returns whether the subscriptions went out: False when not connected, and under MQTT v5, whose
+        ``retain_as_published`` keeps the flag on live messages, so there is nothing to refresh.
+        """
+        if self.protocol != PROTOCOL_V311 or not self._connected.is_set():
+            return False
+        with self._lock:
+            self._refresh_sent = True
+            for subscription in self._plan:
+                self._send_subscribe(self._paho, subscription)
+        return True
 
     def _send_subscribe(self, client: paho.Client, subscription: _BrokerSubscription):
         if self.protocol != PROTOCOL_V5:
@@ -719,7 +749,10 @@ class MqttClient:
             return
         if self._is_duplicate(topic, raw):
             return
-        message = MqttMessage(topic=topic, payload=payload, qos=raw.qos, retain=bool(raw.retain))
+        retained = bool(raw.retain)
+        message = MqttMessage(
+            topic=topic, payload=payload, qos=raw.qos, retain=retained, refreshed=retained and self._refresh_sent
+        )
         if self._loop is None:
             return
         try:
@@ -753,7 +786,7 @@ class MqttClient:
                     task.add_done_callback(self._background_done)
             except Exception:
                 logger.exception("MQTT on_message hook failed on %s", message.topic)
-        if not self.run_handlers:
+        if not self.run_handlers or message.refreshed:
             return
         subscriptions = self.registry.subscriptions_for(message.topic)
         if not subscriptions:

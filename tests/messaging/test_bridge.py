@@ -194,6 +194,53 @@ def test_a_retained_broker_message_is_forwarded_as_retained_on_subscribe_and_liv
         clear_retained(mqtt_url, topic)
 
 
+def under_mqtt_311(url: str) -> str:
+    """``url`` with the client forced to MQTT 3.1.1, whose broker clears RETAIN on what it forwards live."""
+    return f"{url}{'&' if '?' in url else '?'}protocol=3.1.1"
+
+
+def refreshing_every(seconds: float) -> BridgeTimings:
+    return BridgeTimings(heartbeat_interval=3600, mqtt=FAST_MQTT, retained_refresh=seconds)
+
+
+def test_under_mqtt_311_a_value_retained_mid_session_is_refreshed_as_retained_and_not_handled_again(
+    mqtt_url, base, start_bridge, browsers, registry
+):
+    topic = f"{base}/home/living/measure/1"
+    handled = Inbox()
+
+    async def record(message: MqttMessage) -> None:
+        handled.put((message.topic, message.payload, message.retain))
+
+    registry.subscribe(f"{base}/#", record)
+    browsers.subscribe("dashboard", f"{base}/#")
+    bridge = start_bridge(under_mqtt_311(mqtt_url), filters=[f"{base}/#"], timings=refreshing_every(0.3))
+    try:
+        mosquitto_pub(mqtt_url, topic, "22.0", retain=True)
+
+        assert browsers.take() == ("dashboard", topic, b"22.0", False), "under 3.1.1 the broker forwards it live"
+        assert browsers.take() == ("dashboard", topic, b"22.0", True), "a refresh hands it over as retained"
+        refreshes = bridge.stats["retained_refreshes"]
+        wait_for(lambda: bridge.stats["retained_refreshes"] >= refreshes + 2, timeout=WAIT, what="two more refreshes")
+        assert browsers.nothing_more(mqtt_url, f"{base}/sentinel") == [], "an unchanged value is not sent again"
+        assert handled.take() == (topic, b"22.0", False), "the handlers had it once, as published"
+        after = handled.take()
+        assert after[0] == f"{base}/sentinel", f"the handlers were given a refreshed copy: {after}"
+        assert bridge.client.state.connects == 1, "refreshed without reconnecting"
+    finally:
+        clear_retained(mqtt_url, topic)
+
+
+def test_under_mqtt_5_there_is_nothing_to_refresh(mqtt_url, start_bridge):
+    bridge = start_bridge(mqtt_url, filters=["/news/#"])
+    assert bridge.client.refresh_retained() is False
+
+
+def test_the_refresh_interval_follows_mqtt_retained_refresh(settings):
+    settings.MQTT_RETAINED_REFRESH = 5.0
+    assert BridgeTimings().retained_refresh == 5.0
+
+
 def test_the_apps_mqtt_handlers_run_in_the_bridge_once_per_message(
     mqtt_url, base, start_bridge, registry, transactional_db
 ):
@@ -613,5 +660,32 @@ def test_through_the_real_push_fanout_a_live_retained_message_becomes_the_last_v
             return [(message.topic, message.payload) for message in await push.get_bus().retained(f"{base}/#")]
 
         assert asyncio.run(last_values()) == [(topic, "22.0")], "a new subscription gets 22.0, not the stale 21.5"
+    finally:
+        clear_retained(mqtt_url, topic)
+
+
+def test_under_mqtt_311_a_new_subscription_gets_a_value_retained_mid_session_within_the_refresh_interval(
+    mqtt_url, redis_push, start_bridge, base
+):
+    from messaging import push
+
+    topic = f"{base}/home/living/measure/1"
+    watcher = redis_push(f"{base}/#", 1)
+    mosquitto_pub(mqtt_url, topic, "21.5", retain=True)
+
+    async def last_values():
+        return [(message.topic, message.payload) for message in await push.get_bus().retained(f"{base}/#")]
+
+    try:
+        bridge = start_bridge(
+            under_mqtt_311(mqtt_url), filters=[f"{base}/#"], fanout=None, timings=refreshing_every(1.0)
+        )
+        assert watcher.frames.get(timeout=WAIT)["payload"] == 21.5
+        mosquitto_pub(mqtt_url, topic, "22.0", retain=True)  # while the bridge listens
+        live = watcher.frames.get(timeout=WAIT)
+        assert (live["payload"], live["retained"]) == (22.0, False), "under 3.1.1 it arrives live"
+
+        wait_for(lambda: asyncio.run(last_values()) == [(topic, "22.0")], timeout=WAIT, what="22.0 as the last value")
+        assert bridge.client.state.connects == 1, "the refresh did it, not a reconnect"
     finally:
         clear_retained(mqtt_url, topic)

@@ -91,6 +91,8 @@ def test_the_embedded_default_needs_no_variable(load_settings):
         ("MQTT_LAN_PLAIN_PORT", "yes"),
         ("MQTT_LAN_PLAIN_PORT", "70000"),
         ("MQTT_LAN_PLAIN_PORT", "lan:1883"),
+        ("MQTT_RETAINED_REFRESH", "0"),
+        ("MQTT_RETAINED_REFRESH", "soon"),
     ],
 )
 def test_a_malformed_value_stops_start_up_naming_the_variable(load_settings, name, value):

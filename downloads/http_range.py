@@ -1,9 +1,11 @@
 """HTTP ``Range: bytes=…`` for one file (RFC 9110 §14) and ``multipart/byteranges`` (§14.6): pure, no Django.
 
-Ranges that overlap or touch are merged into one and the parts are sent in file order, so a hostile header
-cannot make the hub send a byte twice. A header with more than :data:`MAX_RANGES` ranges (or longer than
-:data:`MAX_HEADER_LENGTH`) is ignored and the whole file sent, which the RFC allows: a multipart answer stays
-at most 16 parts.
+As Debian's nginx 1.22 answers them (it sends the bytes in production, under X-Accel-Redirect): the parts in the
+client's order, overlapping ranges not merged, and the whole file (200) when the ranges add up to more than it,
+so a hostile header still cannot make the hub send more than the file's size. A header with more than
+:data:`MAX_RANGES` ranges (or longer than :data:`MAX_HEADER_LENGTH`) is ignored and the whole file sent, which the
+RFC allows: a multipart answer stays at most 16 parts. The multipart framing is nginx's byte for byte (but for the
+boundary's digits).
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ def _number(digits: str) -> int:
 
 
 def parse_ranges(header: str | None, size: int) -> list[tuple[int, int]] | str | None:
-    """The ``(first, last)`` ranges (inclusive, merged, in file order), :data:`UNSATISFIABLE` (answer 416), or
-    ``None`` (ignore the header, send it all)."""
+    """The ``(first, last)`` ranges (inclusive, in the client's order, overlaps kept), :data:`UNSATISFIABLE`
+    (answer 416), or ``None`` (ignore the header, send it all: also when the ranges add up to more than the file)."""
     wanted = _specs(header, size)
-    return _merged(wanted) if isinstance(wanted, list) else wanted
+    if isinstance(wanted, list) and sum(last - first + 1 for first, last in wanted) > size:
+        return None
+    return wanted
 
 
 def nginx_range_bytes(header: str | None, size: int) -> int | None:
@@ -67,39 +71,32 @@ def _specs(header: str | None, size: int) -> list[tuple[int, int]] | str | None:
                 return None
             if first < size:
                 wanted.append((first, min(last, size - 1)))
+            elif first == 0:
+                return None  # an empty file: nginx sends it (200), whatever it was asked
         else:
             suffix = _number(match[2])
-            if suffix > 0 and size > 0:
+            if size == 0:
+                return None
+            if suffix > 0:
                 wanted.append((max(0, size - suffix), size - 1))
     return wanted or UNSATISFIABLE
-
-
-def _merged(wanted: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    wanted = sorted(wanted)
-    merged = [wanted[0]]
-    for first, last in wanted[1:]:
-        if first <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
-        else:
-            merged.append((first, last))
-    return merged
 
 
 def multipart_parts(
     ranges: list[tuple[int, int]], *, size: int, content_type: bytes, boundary: bytes
 ) -> tuple[list[bytes | tuple[int, int]], int]:
     """A ``multipart/byteranges`` body as a list of literal bytes and ``(offset, length)`` slices of the file,
-    and its total length (for Content-Length, known before a byte is read)."""
+    and its total length (for Content-Length, known before a byte is read). nginx's framing: each part opens with
+    CRLF, the first one too."""
     parts: list[bytes | tuple[int, int]] = []
     total = 0
-    for index, (first, last) in enumerate(ranges):
+    for first, last in ranges:
         head = (
-            (b"\r\n" if index else b"")
-            + b"--"
+            b"\r\n--"
             + boundary
-            + b"\r\ncontent-type: "
+            + b"\r\nContent-Type: "
             + content_type
-            + f"\r\ncontent-range: bytes {first}-{last}/{size}\r\n\r\n".encode("ascii")
+            + f"\r\nContent-Range: bytes {first}-{last}/{size}\r\n\r\n".encode("ascii")
         )
         parts += [head, (first, last - first + 1)]
         total += len(head) + last - first + 1

@@ -177,8 +177,8 @@ def test_other_methods_are_not_allowed(make_app, make_link):
         ("bytes=1048570-", 206, "bytes 1048570-1048575/1048576", BIG[1048570:]),
         ("bytes=-6", 206, "bytes 1048570-1048575/1048576", BIG[-6:]),
         ("bytes=1048000-99999999999999999999999999", 206, "bytes 1048000-1048575/1048576", BIG[1048000:]),
-        ("bytes=0-4,3-9", 206, "bytes 0-9/1048576", BIG[0:10]),  # overlapping: merged
-        ("bytes=0-4,5-9", 206, "bytes 0-9/1048576", BIG[0:10]),  # adjacent: merged
+        ("bytes=0-,0-", 200, None, BIG),  # adding up to more than the file: all of it once, as nginx 1.22
+        ("bytes=0-600000,500000-", 200, None, BIG),
         ("bytes=1048576-", 416, "bytes */1048576", b"Range not satisfiable\n"),
         ("bytes=99999999999999999999999-", 416, "bytes */1048576", b"Range not satisfiable\n"),
         ("bytes=-0", 416, "bytes */1048576", b"Range not satisfiable\n"),
@@ -211,8 +211,8 @@ def multipart_parts(response) -> list[tuple[str, bytes]]:
     for chunk in body[: -len(delimiter + b"--\r\n")].split(delimiter)[1:]:
         head, _, data = chunk.partition(b"\r\n\r\n")
         fields = dict(line.split(": ", 1) for line in head.decode().strip().split("\r\n"))
-        assert fields["content-type"] == "application/octet-stream"
-        parts.append((fields["content-range"], data))
+        assert fields["Content-Type"] == "application/octet-stream"
+        parts.append((fields["Content-Range"], data))
     return parts
 
 
@@ -220,8 +220,8 @@ def multipart_parts(response) -> list[tuple[str, bytes]]:
     ("header", "expected"),
     [
         ("bytes=0-1,5-6", [(0, 1), (5, 6)]),
-        ("bytes=500-509,0-4,-3", [(0, 4), (500, 509), (len(BIG) - 3, len(BIG) - 1)]),  # sent in file order
-        ("bytes=0-4,3-9,100-104,105-110", [(0, 9), (100, 110)]),  # overlapping and adjacent ones coalesced
+        ("bytes=500-509,0-4,-3", [(500, 509), (0, 4), (len(BIG) - 3, len(BIG) - 1)]),  # in the client's order
+        ("bytes=0-4,3-9,100-104,105-110", [(0, 4), (3, 9), (100, 104), (105, 110)]),  # none merged, as nginx
         ("bytes=0-9,2000000-3000000", None),  # one part is beyond the file: the others only (a plain 206)
         ("bytes=" + ",".join(f"{n * 10}-{n * 10}" for n in range(16)), [(n * 10, n * 10) for n in range(16)]),
     ],
@@ -234,6 +234,7 @@ def test_several_ranges_are_one_multipart_byteranges_answer(make_app, make_link,
         assert (response.headers["content-range"], response.body) == (f"bytes 0-9/{len(BIG)}", BIG[:10])
         return
     assert "content-range" not in response.headers
+    assert "accept-ranges" not in response.headers  # nginx says it on a 200 only
     assert multipart_parts(response) == [(f"bytes {a}-{b}/{len(BIG)}", BIG[a : b + 1]) for a, b in expected]
 
 

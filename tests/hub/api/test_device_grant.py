@@ -3,12 +3,16 @@
 A device code is single use (a second exchange is ``invalid_grant``, also when two race) and bound to its
 client; a device-grant token request without ``device_code`` is a 400 ``invalid_request``, not a 500 page, and
 so are a device-authorization request without client_id and any OAuth parameter holding a NUL character.
+The errors are RFC 8628's and RFC 6749's: an unknown code is ``invalid_grant`` and an unknown client
+``invalid_client``, an expired code ``expired_token``, polling faster than the interval ``slow_down`` (and the
+interval grows by 5 s), an unknown scope ``invalid_scope`` when the code is asked for.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -18,13 +22,22 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from django.conf import settings as django_settings
 from django.db import connection
+from django.db.models import F
 from django.test import Client
-from oauth2_provider.models import AccessToken, Application, RefreshToken
+from oauth2_provider.models import AccessToken, Application, DeviceGrant, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 pytestmark = pytest.mark.postgres  # also run on PostgreSQL (make test): its locks and its NUL handling differ
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+def polling_every(seconds: int) -> dict:
+    """OAUTH2_PROVIDER settings for a device grant polled every ``seconds``. The toolkit's views keep the oauthlib
+    server they build first (with its interval) for good; ALWAYS_RELOAD_OAUTHLIB_CORE makes them build it from
+    the settings of the moment, so the interval a test sets is the one the hub announces and enforces."""
+    return {"DEVICE_FLOW_INTERVAL": seconds, "ALWAYS_RELOAD_OAUTHLIB_CORE": True}
+
 
 # The race below runs each exchange on its own thread and database connection. pytest-django's in-memory
 # SQLite test database shares one cache between connections, where a second writer fails at once with "table
@@ -39,7 +52,7 @@ if _database["ENGINE"] == "django.db.backends.sqlite3" and not _database.get("TE
 @pytest.fixture
 def hub(live_server, django_db_serialized_rollback, settings):
     """The live hub's base URL; the test's database is the one it serves, restored (groups too) afterwards."""
-    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "DEVICE_FLOW_INTERVAL": 0}
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, **polling_every(0)}
     return live_server.url
 
 
@@ -48,13 +61,17 @@ def script_client(application: Application) -> OAuth2Session:
     return OAuth2Session(client_id=application.client_id, token_endpoint_auth_method="none", scope="users:read")
 
 
-def start_device_flow(hub: str, session: OAuth2Session) -> dict:
-    """What a script does first: ask for a device code and a user code (RFC 8628 section 3.1)."""
-    answer = session.post(
+def ask_for_a_code(hub: str, session: OAuth2Session, scope: str = "users:read") -> requests.Response:
+    return session.post(
         f"{hub}/o/device-authorization/",
-        data={"client_id": session.client_id, "scope": "users:read"},
+        data={"client_id": session.client_id, "scope": scope},
         withhold_token=True,  # no token yet: this is how the script gets one
     )
+
+
+def start_device_flow(hub: str, session: OAuth2Session) -> dict:
+    """What a script does first: ask for a device code and a user code (RFC 8628 section 3.1)."""
+    answer = ask_for_a_code(hub, session)
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -164,7 +181,7 @@ def test_two_simultaneous_exchanges_of_one_code_give_exactly_one_token(
 ):
     """Each exchange in its own thread and database connection, held inside the token write so that both
     would have read the grant as AUTHORIZED before either commits, were the exchange not serialized."""
-    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "DEVICE_FLOW_INTERVAL": 0}
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, **polling_every(0)}
     script = Client()
     started = script.post(
         "/o/device-authorization/",
@@ -214,3 +231,109 @@ def test_two_simultaneous_exchanges_of_one_code_give_exactly_one_token(
     assert statuses == [200] + [400] * (racers - 1), answers
     assert all(body["error"] == "invalid_grant" for status, body in answers if status == 400)
     assert AccessToken.objects.count() == 1
+
+
+def exchange_error(hub: str, session: OAuth2Session, device_code: str) -> str:
+    with pytest.raises(OAuthError) as refused:
+        exchange(hub, session, device_code)
+    return refused.value.error
+
+
+def seconds_pass(device_code: str, seconds: float) -> None:
+    """The hub's clock, as the grant sees it, moves on by ``seconds`` (its last poll and expiry move back)."""
+    DeviceGrant.objects.filter(device_code=device_code).update(
+        last_checked=F("last_checked") - timedelta(seconds=seconds), expires=F("expires") - timedelta(seconds=seconds)
+    )
+
+
+def test_an_unknown_device_code_is_invalid_grant_and_an_unknown_client_invalid_client(hub, oauth_application):
+    script = script_client(oauth_application)
+    assert exchange_error(hub, script, "no-such-device-code") == "invalid_grant"
+    stranger = script_client(Application(client_id="no-such-client"))
+    assert exchange_error(hub, stranger, "no-such-device-code") == "invalid_client"
+    device = start_device_flow(hub, script)
+    assert exchange_error(hub, stranger, device["device_code"]) == "invalid_client"
+    # The statuses RFC 6749 section 5.2 gives them (the toolkit answered 404 device_not_found to both).
+    poll = {"grant_type": DEVICE_GRANT, "device_code": "no-such-device-code"}
+    unknown_code = requests.post(f"{hub}/o/token/", data={**poll, "client_id": script.client_id}, timeout=10)
+    assert (unknown_code.status_code, unknown_code.json()["error"]) == (400, "invalid_grant")
+    unknown_client = requests.post(f"{hub}/o/token/", data={**poll, "client_id": "no-such-client"}, timeout=10)
+    assert (unknown_client.status_code, unknown_client.json()["error"]) == (401, "invalid_client")
+
+
+def test_an_expired_device_code_is_expired_token(hub, household_user, oauth_application):
+    script = script_client(oauth_application)
+    device = start_device_flow(hub, script)
+    assert exchange_error(hub, script, device["device_code"]) == "authorization_pending"
+    seconds_pass(device["device_code"], device["expires_in"])
+    assert exchange_error(hub, script, device["device_code"]) == "expired_token"
+    assert exchange_error(hub, script, device["device_code"]) == "expired_token"  # and stays so
+
+    # Approved in time but exchanged too late: no token either.
+    approved = start_device_flow(hub, script)
+    user_approves(household_user, approved["user_code"])
+    seconds_pass(approved["device_code"], approved["expires_in"])
+    assert exchange_error(hub, script, approved["device_code"]) == "expired_token"
+    assert not AccessToken.objects.exists()
+
+
+@pytest.fixture
+def hub_polled_every_5s(live_server, django_db_serialized_rollback, settings):
+    """The live hub with the default polling interval, 5 s."""
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, **polling_every(5)}
+    return live_server.url
+
+
+def test_polling_faster_than_the_interval_is_slow_down_and_the_interval_grows_by_5s(
+    hub_polled_every_5s, household_user, oauth_application
+):
+    hub = hub_polled_every_5s
+    script = script_client(oauth_application)
+    device = start_device_flow(hub, script)
+    code = device["device_code"]
+    assert device["interval"] == 5
+    # The interval is between polls: the first may come at once.
+    assert exchange_error(hub, script, code) == "authorization_pending"
+    assert exchange_error(hub, script, code) == "slow_down"  # at once again: too fast; now every 10 s
+    seconds_pass(code, 6)
+    assert exchange_error(hub, script, code) == "slow_down"  # 6 s was enough before, not now; every 15 s
+    seconds_pass(code, 15)
+    assert exchange_error(hub, script, code) == "authorization_pending"
+    # Kept with the code in the database, so every web process holds the script to it.
+    assert DeviceGrant.objects.get(device_code=code).interval == 15
+    user_approves(household_user, device["user_code"])
+    seconds_pass(code, 14)
+    assert exchange_error(hub, script, code) == "slow_down"  # even with the tokens ready
+    seconds_pass(code, 20)
+    assert exchange(hub, script, code)["access_token"]
+
+
+def test_a_script_that_honours_the_interval_and_slow_down_gets_its_token(
+    hub_polled_every_5s, household_user, oauth_application
+):
+    """The whole flow as a careful script runs it: poll, wait ``interval``, add 5 s on each ``slow_down``."""
+    hub = hub_polled_every_5s
+    script = script_client(oauth_application)
+    device = start_device_flow(hub, script)
+    interval, answers = device["interval"], []
+    for poll in range(6):
+        if poll == 3:
+            user_approves(household_user, device["user_code"])
+        try:
+            token = exchange(hub, script, device["device_code"])
+            break
+        except OAuthError as refused:
+            answers.append(refused.error)
+            interval += 5 if refused.error == "slow_down" else 0
+        seconds_pass(device["device_code"], interval)  # the script's sleep(interval)
+    assert answers == ["authorization_pending"] * 3
+    me = requests.get(f"{hub}/v1/users/me", headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=10)
+    assert me.json()["username"] == "alice"
+
+
+@pytest.mark.parametrize("scope", ["admin", "users:read no-such-app:read"])
+def test_an_unknown_scope_is_invalid_scope_before_any_code_is_issued(hub, oauth_application, scope):
+    refused = ask_for_a_code(hub, script_client(oauth_application), scope=scope)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_scope"
+    assert not DeviceGrant.objects.exists()  # nothing for the user to approve

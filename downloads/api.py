@@ -8,11 +8,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.validators import UniqueValidator
 
 from downloads.models import Customer, DownloadEvent, DownloadLink, LinkState
 from downloads.selectors import link_url
@@ -28,7 +30,12 @@ class _DownloadsApi:
 
 
 class CustomerSerializer(HubModelSerializer):
-    id = ResourceIdField(source="slug")
+    # A declared field gets none of the model field's validators: the unique one is named here, so a duplicate
+    # is a 400 naming ``id`` rather than full_clean()'s error escaping as a 500.
+    id = ResourceIdField(
+        source="slug",
+        validators=[UniqueValidator(Customer.objects.all(), message="A customer with this id already exists.")],
+    )
 
     class Meta:
         model = Customer
@@ -36,7 +43,13 @@ class CustomerSerializer(HubModelSerializer):
         read_only_fields = ["created_at"]
 
     def create(self, validated_data):
-        return customer_create(**validated_data)
+        try:
+            return customer_create(**validated_data)
+        except DjangoValidationError as exc:  # the model's own checks (a duplicate created meanwhile)
+            by_field = exc.message_dict
+            raise serializers.ValidationError(
+                {"id" if name == "slug" else name: messages for name, messages in by_field.items()}
+            ) from None
 
     def validate_id(self, value):
         # The id is signed into every link the customer holds: renaming it would break them all.
@@ -62,7 +75,8 @@ class DownloadLinkSerializer(HubModelSerializer):
     expires_at = UtcDateTimeField(required=False)
     state = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # null once the user who created the link is deleted (the foreign key is SET_NULL).
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = DownloadLink

@@ -221,7 +221,9 @@ class ReadingViewSet(_HeatingApi, HubReadOnlyViewSet):
         params = self.request.query_params
         return readings_filter(node=params.get("node"), endpoint=params.get("endpoint"))
 
-    @action(detail=False, methods=["get"], renderer_classes=[CsvRenderer, HubJSONRenderer])
+    # JSON first: it is what DRF falls back on to render an error (a bad filter, ?format=), so errors keep the
+    # API's JSON body; the export itself streams CSV whichever renderer Accept or ?format= chose.
+    @action(detail=False, methods=["get"], renderer_classes=[HubJSONRenderer, CsvRenderer])
     def export(self, request):
         """Every reading the filters select, oldest first, as CSV (no paging)."""
         readings = self.filter_queryset(self.get_queryset()).order_by("recorded_at", "id")

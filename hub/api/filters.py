@@ -31,6 +31,21 @@ SINCE_PARAM = "since"
 UNTIL_PARAM = "until"
 # Words to look for, not documents: and SQLite refuses a LIKE pattern over 50,000 bytes with an error.
 MAX_SEARCH_LENGTH = 200
+#: The OpenAPI pattern of a query value: no NUL character (ApiMiddleware refuses one before any view runs).
+NO_NUL_PATTERN = "^[^\\x00]*$"
+#: ``/v1/search?q=`` needs words: at least one character that is not white space (it is stripped).
+WORDS_PATTERN = "^[^\\x00]*[^\\x00\\s][^\\x00]*$"
+
+
+def search_param_schema(*, words_required: bool = False) -> dict:
+    """The OpenAPI schema of a search parameter, exactly as ``search_text`` (and the callers' checks) take it."""
+    return {
+        "type": "string",
+        "maxLength": MAX_SEARCH_LENGTH,
+        "pattern": WORDS_PATTERN if words_required else NO_NUL_PATTERN,
+    }
+
+
 # A whole number as the API writes one: ASCII digits, an optional minus, no more digits than a 64-bit column.
 _WHOLE_NUMBER = re.compile(r"-?[0-9]{1,19}")
 
@@ -153,6 +168,12 @@ class ExactFieldFilter(BaseFilterBackend):
 
 class HubSearchFilter(SearchFilter):
     """DRF's ``?q=`` over the view's ``search_fields``, its length bounded and its errors naming ``q``."""
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"] = search_param_schema()
+        return parameters
 
     def get_search_terms(self, request):
         search_text(request, self.search_param)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import FieldDoesNotExist
+from django.urls import reverse
 from drf_spectacular.contrib.django_oauth_toolkit import DjangoOAuthToolkitScheme
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
 
 from hub.api.errors import ERROR_KINDS
+from hub.api.filters import NO_NUL_PATTERN
+from hub.api.middleware import MAX_QUERY_VALUE_LENGTH
 from hub.api.permissions import ScopedPermission, required_scope
 from hub.api.serializers import FIELDS_PARAM, SparseFieldsMixin
 
@@ -28,18 +33,47 @@ _ERROR_SCHEMA = {
 # Every operation can answer these; others (404 on a detail, 415 on a body) are added where they apply.
 _ALWAYS = (400, 401, 403, 406, 500)
 _TITLES = {kind.status: kind.title for kind in reversed(ERROR_KINDS)}
+DEVICE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
+# Actions whose answer is not the serializer's objects, so ?fields= does not apply: a count, the CSV export.
+_WHOLE_ANSWERS = frozenset({"count", "export"})
+
+
+def _may_be_blank(field) -> bool:
+    """Whether the field may hold "": its own allow_blank, or for a read-only field (DRF drops allow_blank from
+    those) the model field's ``blank``."""
+    if field.allow_blank:
+        return True
+    model = getattr(getattr(field.parent, "Meta", None), "model", None)
+    if not field.read_only or model is None:
+        return False
+    try:
+        return model._meta.get_field(field.source).blank
+    except FieldDoesNotExist:
+        return False
 
 
 class HubAutoSchema(AutoSchema):
+    def _insert_field_validators(self, field, schema):
+        super()._insert_field_validators(field, schema)  # the step that writes ``format: email``
+        # An e-mail field that may be blank answers "" (a user without an address), which is no ``format: email``:
+        # the schema allows exactly that one other value, so responses validate and other strings still do not.
+        if isinstance(field, serializers.EmailField) and _may_be_blank(field) and schema.get("format") == "email":
+            del schema["format"]
+            schema["anyOf"] = [{"format": "email"}, {"maxLength": 0}]
+
     def get_override_parameters(self):
         parameters = super().get_override_parameters()
         serializer_class = getattr(self.view, "serializer_class", None)
         partial = isinstance(serializer_class, type) and issubclass(serializer_class, SparseFieldsMixin)
-        if partial and self.method == "GET" and getattr(self.view, "action", None) != "count":
+        if partial and self.method == "GET" and getattr(self.view, "action", None) not in _WHOLE_ANSWERS:
+            names = list(self._get_serializer().fields)
             parameters.append(
                 OpenApiParameter(
                     FIELDS_PARAM,
-                    str,
+                    # What SparseFieldsMixin takes: one or more of the answer's own field names, comma-separated.
+                    {"type": "array", "items": {"type": "string", "enum": names}, "minItems": 1},
+                    style="form",
+                    explode=False,
                     description="Comma-separated field names: return only those (an unknown name is a 400).",
                 )
             )
@@ -57,6 +91,29 @@ class HubOAuthScheme(DjangoOAuthToolkitScheme):
             return super().get_security_requirement(auto_schema)
         scope = required_scope(view.request, view)
         return {self.name: [scope]} if scope else None
+
+    def get_security_definition(self, auto_schema):
+        """OpenAPI 3.0 has no flow object for the device grant (RFC 8628) that scripts use, so the scheme keeps
+        the flows 3.0 knows and states the device flow twice: in words, and as ``x-device-authorization`` with
+        its endpoints and the same scopes, for tools that read extensions."""
+        definition = super().get_security_definition(auto_schema)
+        scopes = next(iter(definition["flows"].values()), {}).get("scopes", {})
+        token_url = reverse("oauth2_provider:token")
+        device_url = reverse("oauth2_provider:device-authorization")
+        definition["description"] = (
+            "Scripts use the OAuth 2.0 device authorization grant (RFC 8628): POST client_id and scope to "
+            f"{device_url}, have a person approve the user_code at the verification_uri, then poll {token_url} "
+            f"with grant_type={DEVICE_GRANT_TYPE} and the device_code. The authorization-code flow is listed "
+            "because OpenAPI 3.0 has no device flow object; see x-device-authorization."
+        )
+        definition["x-device-authorization"] = {
+            "grantType": DEVICE_GRANT_TYPE,
+            "deviceAuthorizationUrl": device_url,
+            "tokenUrl": token_url,
+            "refreshUrl": token_url,
+            "scopes": scopes,
+        }
+        return definition
 
 
 def drop_format_suffix_endpoints(endpoints, **kwargs):
@@ -79,4 +136,20 @@ def add_error_responses(result, **kwargs):
                 operation.setdefault("responses", {}).setdefault(
                     str(status), {"description": _TITLES[status], "content": reference}
                 )
+    return result
+
+
+def bound_query_parameters(result, **kwargs):
+    """Every free-text query parameter says what ApiMiddleware and the parsers take: at most 1,000 characters
+    and no NUL (a search, ``q``, is bounded tighter where it is declared), so the schema is never looser than
+    the server."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                if parameter.get("in") != "query" or schema.get("type") != "string" or "enum" in schema:
+                    continue
+                schema.setdefault("maxLength", MAX_QUERY_VALUE_LENGTH)
+                if "format" not in schema:
+                    schema.setdefault("pattern", NO_NUL_PATTERN)
     return result

@@ -23,7 +23,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hub.api.filters import search_text
+from hub.api.filters import MAX_SEARCH_LENGTH, search_param_schema, search_text
 from hub.api.pagination import bounded_int_param
 from hub.api.permissions import SignedIn
 from hub.api.scopes import scope_granted
@@ -86,7 +86,12 @@ class SearchView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter(SEARCH_PARAM, str, required=True, description="The words to search for."),
+            OpenApiParameter(
+                SEARCH_PARAM,
+                search_param_schema(words_required=True),
+                required=True,
+                description=f"The words to search for (at most {MAX_SEARCH_LENGTH} characters).",
+            ),
             OpenApiParameter("limit", int, description=f"Hits per kind of thing, 1 to {MAX_HITS}."),
         ],
         responses=inline_serializer(

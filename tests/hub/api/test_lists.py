@@ -197,9 +197,10 @@ def test_the_json_suffix_works_on_lists_details_count_and_users_me(api, beats):
 
 def test_another_suffix_is_not_a_format(api, beats):
     assert api.get("/v1/beats/beat-1.xml").status_code == 404
+    # ?format= is a query parameter: a value naming no format is invalid input naming it (issue 12).
     response = api.get("/v1/beats/beat-1?format=xml")
-    assert response.status_code == 404
-    assert response.json()["more_info"].endswith("#not-found")
+    assert response.status_code == 400
+    assert "format" in response.json()["fields"]
     assert api.get("/v1/beats/beat-1?format=json", headers={"Accept": "text/html"}).status_code == 200
 
 

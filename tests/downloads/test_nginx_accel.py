@@ -200,3 +200,17 @@ def test_a_capped_link_through_nginx_hands_out_no_more_than_its_byte_budget(ngin
     assert received <= 2 * len(CONTENT)
     status, _headers, body = get(url, {"Range": f"bytes={overlapping}"})
     assert (status, body) == (410, b"Download limit reached\n")
+
+
+def test_a_client_revalidating_through_nginx_gets_304_from_the_hub_and_nginx_sends_nothing(nginx_in_front):
+    base, attempts = nginx_in_front
+    url = base + link("dir1/big.bin")
+    _status, headers, _body = get(url)
+    status, headers_304, body = get(url, {"If-None-Match": headers["ETag"]})
+    assert (status, body) == (304, b"")
+    assert headers_304["ETag"] == headers["ETag"]  # nginx's ETag and the hub's are one
+    assert (attempts[-1].status, attempts[-1].accel, attempts[-1].bytes_sent) == (304, False, 0)
+    status, _headers, _body = get(url, {"If-Modified-Since": headers["Last-Modified"], "Range": "bytes=0-9"})
+    assert status == 304
+    status, _headers, _body = get(url, {"If-Match": '"changed"'})
+    assert (status, attempts[-1].status, attempts[-1].accel) == (412, 412, False)

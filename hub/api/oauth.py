@@ -21,7 +21,7 @@ from django.urls import URLPattern
 from django.utils import timezone
 from oauth2_provider import urls as dot_urls
 from oauth2_provider import views as dot_views
-from oauth2_provider.models import get_device_grant_model
+from oauth2_provider.models import get_application_model, get_device_grant_model
 from oauth2_provider.scopes import get_scopes_backend
 from oauthlib.common import Request as OAuthlibRequest
 from oauthlib.common import urlencode
@@ -155,6 +155,8 @@ class DeviceAuthorizationView(dot_views.DeviceAuthorizationView):
       validate_device_authorization_request``), so a POST without that header (``curl -X POST``, an empty
       body) failed with a 500 page before it could say the client_id is missing. Such a request is the 400
       ``invalid_request`` the endpoint means to give (RFC 8628 section 3.1, RFC 6749 section 5.2).
+    * An unknown ``client_id`` was oauthlib's 400 ``invalid_request``; RFC 6749 section 5.2 makes it a 401
+      ``invalid_client``, as the token endpoint answers it.
     * A scope the hub does not have was accepted here, shown to the user, and refused only at the token
       endpoint after the user approved it. It is a 400 ``invalid_scope`` at once (RFC 8628 section 3.2 answers
       errors as RFC 6749 section 5.2 does), and no code is issued.
@@ -162,6 +164,8 @@ class DeviceAuthorizationView(dot_views.DeviceAuthorizationView):
       5 s whatever ``DEVICE_FLOW_INTERVAL`` said), and its first poll may come at once: the interval is
       between polls (RFC 8628 section 3.5), so the code counts as last polled one interval before it was
       issued. :class:`TokenView` enforces the interval from there.
+    * The answer carries ``Cache-Control: no-store`` (RFC 8628 section 3.2's example): its device code is a
+      credential until it is exchanged.
     """
 
     def post(self, request: http.HttpRequest, *args, **kwargs) -> http.HttpResponse:
@@ -176,10 +180,14 @@ class DeviceAuthorizationView(dot_views.DeviceAuthorizationView):
             get_device_grant_model().objects.filter(device_code=issued["device_code"]).update(
                 interval=interval, last_checked=timezone.now() - timedelta(seconds=interval)
             )
+        response["Cache-Control"] = "no-store"
         return response
 
     def create_device_authorization_response(self, request: http.HttpRequest):
         """oauthlib's answer (the client checked, nothing stored yet), refused when a scope is unknown."""
+        if not get_application_model().objects.filter(client_id=request.POST["client_id"]).exists():
+            error = rfc6749_errors.InvalidClientError()
+            return {**error.headers, "Cache-Control": "no-store"}, error.json, error.status_code
         headers, body, status = super().create_device_authorization_response(request)
         if status != 200:
             return headers, body, status

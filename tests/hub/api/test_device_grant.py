@@ -331,6 +331,14 @@ def test_a_script_that_honours_the_interval_and_slow_down_gets_its_token(
     assert me.json()["username"] == "alice"
 
 
+def test_a_code_is_not_cached_and_an_unknown_client_asking_for_one_is_invalid_client(hub, oauth_application):
+    issued = ask_for_a_code(hub, script_client(oauth_application))
+    assert issued.headers["Cache-Control"] == "no-store"  # the device code is a credential
+    refused = ask_for_a_code(hub, script_client(Application(client_id="no-such-client")))
+    assert (refused.status_code, refused.json()["error"]) == (401, "invalid_client")
+    assert not DeviceGrant.objects.filter(client_id="no-such-client").exists()
+
+
 @pytest.mark.parametrize("scope", ["admin", "users:read no-such-app:read"])
 def test_an_unknown_scope_is_invalid_scope_before_any_code_is_issued(hub, oauth_application, scope):
     refused = ask_for_a_code(hub, script_client(oauth_application), scope=scope)

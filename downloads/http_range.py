@@ -2,7 +2,8 @@
 
 As Debian's nginx 1.22 answers them (it sends the bytes in production, under X-Accel-Redirect): the parts in the
 client's order, overlapping ranges not merged, and the whole file (200) when the ranges add up to more than it,
-so a hostile header still cannot make the hub send more than the file's size. A header with more than
+so a hostile header still cannot make the hub send more than the file's size; a malformed range is 416, a header
+not starting with exactly ``bytes=`` is no Range at all. A header with more than
 :data:`MAX_RANGES` ranges (or longer than :data:`MAX_HEADER_LENGTH`) is ignored and the whole file sent, which the
 RFC allows: a multipart answer stays at most 16 parts. The multipart framing is nginx's byte for byte (but for the
 boundary's digits).
@@ -15,12 +16,9 @@ import re
 UNSATISFIABLE = "unsatisfiable"
 MAX_HEADER_LENGTH = 1000
 MAX_RANGES = 16
-_SPEC_RE = re.compile(r"(\d*)-(\d*)")
-_TOO_BIG = 10**19  # numbers past this are "beyond any file" without turning a huge digit string into an int
-
-
-def _number(digits: str) -> int:
-    return _TOO_BIG if len(digits) > 19 else int(digits)
+# One range as nginx's parser reads it: spaces around the numbers and the dash, no space inside a suffix range.
+_SPEC_RE = re.compile(r" *(?:(\d+) *- *(\d*)|-(\d+)) *")
+_MAX_OFFSET = 2**63 - 1  # nginx's off_t: a bigger number is 416, not "the end of the file"
 
 
 def parse_ranges(header: str | None, size: int) -> list[tuple[int, int]] | str | None:
@@ -38,10 +36,9 @@ def nginx_range_bytes(header: str | None, size: int) -> int | None:
 
     nginx merges nothing: it sends every range as asked, overlaps included, and sends the whole file when they
     add up to more than the file or when the header does not start with exactly ``bytes=`` (in any case). Under
-    X-Accel-Redirect that, not what the hub would have sent, is what a capped download is handed.
+    X-Accel-Redirect that, not what the hub would have sent, is what a capped download is handed. (The hub's own
+    answers are the same now; only the hub's limits, which nginx does not have, make the two differ.)
     """
-    if not header or header[:6].lower() != "bytes=":
-        return None
     wanted = _specs(header, size)
     if not isinstance(wanted, list):
         return None
@@ -50,35 +47,37 @@ def nginx_range_bytes(header: str | None, size: int) -> int | None:
 
 
 def _specs(header: str | None, size: int) -> list[tuple[int, int]] | str | None:
-    """The ranges as asked (clipped to the file, unmerged, in header order), UNSATISFIABLE or None."""
-    if not header or len(header) > MAX_HEADER_LENGTH:
+    """The ranges as asked (clipped to the file, unmerged, in header order), UNSATISFIABLE or None, read as
+    nginx 1.22's range filter reads them: only a header starting with exactly ``bytes=`` (in any case) is a Range,
+    a malformed range makes the whole header unsatisfiable (416), and so does a range starting past the end when no
+    other range is left; an empty file is sent whole. The hub's own limits come first: a header longer than
+    :data:`MAX_HEADER_LENGTH` or with more than :data:`MAX_RANGES` ranges is ignored."""
+    if not header or len(header) < 7 or len(header) > MAX_HEADER_LENGTH or header[:6].lower() != "bytes=":
         return None
-    unit, sep, specs_text = header.partition("=")
-    if not sep or unit.strip().lower() != "bytes":
-        return None
-    specs = [spec.strip() for spec in specs_text.split(",")]
-    if not specs or len(specs) > MAX_RANGES:
+    specs = header[6:].split(",")
+    if len(specs) > MAX_RANGES:
         return None
     wanted: list[tuple[int, int]] = []
     for spec in specs:
         match = _SPEC_RE.fullmatch(spec)
-        if not match or (not match[1] and not match[2]):
-            return None
-        if match[1]:
-            first = _number(match[1])
-            last = _number(match[2]) if match[2] else _TOO_BIG
-            if last < first:
-                return None
-            if first < size:
-                wanted.append((first, min(last, size - 1)))
-            elif first == 0:
-                return None  # an empty file: nginx sends it (200), whatever it was asked
+        if match is None:
+            return UNSATISFIABLE
+        first_digits, last_digits, suffix_digits = match.groups()
+        if suffix_digits is not None:
+            suffix = int(suffix_digits)
+            if suffix > _MAX_OFFSET:
+                return UNSATISFIABLE
+            start, end = (size - suffix if suffix < size else 0), size  # end: one past the last byte
         else:
-            suffix = _number(match[2])
-            if size == 0:
-                return None
-            if suffix > 0:
-                wanted.append((max(0, size - suffix), size - 1))
+            start = int(first_digits)
+            last = int(last_digits) if last_digits else None
+            if start > _MAX_OFFSET or (last is not None and last > _MAX_OFFSET):
+                return UNSATISFIABLE
+            end = size if last is None or last >= size else last + 1
+        if start < end:
+            wanted.append((start, end - 1))
+        elif start == 0:
+            return None  # only an empty file gets here: nginx sends it (200), whatever it was asked
     return wanted or UNSATISFIABLE
 
 

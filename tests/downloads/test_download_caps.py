@@ -173,3 +173,15 @@ def test_under_x_accel_overlapping_ranges_are_charged_as_nginx_sends_them(make_a
     response = fetch(app, path, headers=_range(",".join(["1-1000"] * 16)))
     assert "x-accel-redirect" in response.headers
     assert CountedDownload.objects.get(link=link).bytes_served == 1 + 16 * 1000
+
+
+def test_under_x_accel_a_malformed_range_is_the_hubs_416_and_counts_nothing(make_app, make_link):
+    # nginx answers these 416 too: before, the hub counted a whole download that nginx then refused.
+    app = make_app(DOWNLOADS_ACCEL_LOCATION="/_accel/downloads/")
+    link = make_link(max_downloads=1)
+    for spec in ("abc", "9-5", "0-1,,4-5", "100-"):
+        response = fetch(app, link_path(link), headers=_range(spec))
+        assert (response.status, "x-accel-redirect" in response.headers) == (416, False), spec
+    link.refresh_from_db()
+    assert link.download_count == 0
+    assert fetch(app, link_path(link), headers=CURL).status == 200

@@ -72,6 +72,15 @@ REQUESTS = [
     ("GET", {"Range": "bytes=-0"}),
     ("HEAD", {"Range": "bytes=0-9"}),
     ("GET", {"Range": "bytes=0-9,20000-30000"}),
+    # malformed or not a byte range
+    ("GET", {"Range": "bytes=9-5"}),
+    ("GET", {"Range": "bytes=abc"}),
+    ("GET", {"Range": "bytes=9-5,0-1"}),
+    ("GET", {"Range": "bytes=0-1,,5-6"}),
+    ("GET", {"Range": "bytes=0-9223372036854775808"}),
+    ("GET", {"Range": "BYTES= 0 - 5"}),
+    ("GET", {"Range": "bytes = 0-5"}),
+    ("GET", {"Range": "items=0-5"}),
     # several ranges: client's order, no merging, the whole file past its size
     ("GET", {"Range": "bytes=0-9,20-29"}),
     ("GET", {"Range": "bytes=500-509,0-4,-3"}),

@@ -29,6 +29,7 @@ from django.db.utils import DatabaseError
 from downloads import audit
 from downloads.http_conditional import (
     NOT_MODIFIED,
+    PRECONDITION_FAILED,
     etag_for,
     http_date_seconds,
     nginx_refuses,
@@ -408,7 +409,7 @@ class DownloadApp:
             refused = nginx_refuses(
                 if_match=if_match, if_unmodified_since=if_unmodified_since, etag=etag, last_modified=last_modified
             )
-            verdict = 412 if refused else None
+            verdict = PRECONDITION_FAILED if refused else None
         if verdict == NOT_MODIFIED:
             headers = [
                 (b"etag", etag.encode("ascii")),

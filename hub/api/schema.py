@@ -53,6 +53,19 @@ def _may_be_blank(field) -> bool:
 
 
 class HubAutoSchema(AutoSchema):
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        # ?fields= answers only the fields it names, so in an answer no field is certain to be there; the
+        # request's component (COMPONENT_SPLIT_REQUEST) keeps its required fields.
+        own_class = getattr(self.view, "serializer_class", None)
+        if direction == "response" and isinstance(serializer, SparseFieldsMixin) and type(serializer) is own_class:
+            required = schema.pop("required", None)
+            if required:
+                schema["description"] = (
+                    f"Always has {', '.join(required)}, unless ?{FIELDS_PARAM}= names the fields to answer."
+                )
+        return schema
+
     def _insert_field_validators(self, field, schema):
         super()._insert_field_validators(field, schema)  # the step that writes ``format: email``
         # An e-mail field that may be blank answers "" (a user without an address), which is no ``format: email``:

@@ -68,9 +68,9 @@ def setup_django() -> None:
     call_command("migrate", verbosity=0)
 
 
-def scratch_postgres(prefix: str) -> tuple[str, Callable[[], None]]:
+def scratch_postgres(prefix: str = "bench") -> tuple[str, Callable[[], None]]:
     """A new, empty PostgreSQL database named ``<prefix>_<random>`` on ``BENCH_POSTGRES_URL``'s server: its URL and
-    the function that drops it."""
+    the function that drops it. (bench/rooms_history.py calls it through bench.heating, with no prefix.)"""
     import psycopg
 
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"

@@ -52,19 +52,46 @@ def _may_be_blank(field) -> bool:
         return False
 
 
+def _model_field_is_nullable(field) -> bool:
+    model = getattr(getattr(field.parent, "Meta", None), "model", None)
+    if model is None or not field.source or "." in field.source or field.source == "*":
+        return False
+    try:
+        return model._meta.get_field(field.source).null
+    except FieldDoesNotExist:
+        return False
+
+
 class HubAutoSchema(AutoSchema):
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)
         # ?fields= answers only the fields it names, so in an answer no field is certain to be there; the
         # request's component (COMPONENT_SPLIT_REQUEST) keeps its required fields.
-        own_class = getattr(self.view, "serializer_class", None)
-        if direction == "response" and isinstance(serializer, SparseFieldsMixin) and type(serializer) is own_class:
+        # Only the answer's own objects: a serializer nested inside one keeps its fields whatever ?fields= says.
+        top_level = not getattr(self, "_nesting", 0)
+        if direction == "response" and isinstance(serializer, SparseFieldsMixin) and top_level:
             required = schema.pop("required", None)
             if required:
                 schema["description"] = (
                     f"Always has {', '.join(required)}, unless ?{FIELDS_PARAM}= names the fields to answer."
                 )
         return schema
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        nested = isinstance(field, serializers.BaseSerializer)
+        self._nesting = getattr(self, "_nesting", 0) + nested
+        try:
+            return super()._map_serializer_field(field, direction, bypass_extensions)
+        finally:
+            self._nesting -= nested
+
+    def _get_serializer_field_meta(self, field, direction):
+        meta = super()._get_serializer_field_meta(field, direction)
+        # A read-only field loses the model field's null=True (DRF passes no allow_null to read-only fields), so
+        # a relation that may be empty (acknowledged_by, created_by: SET_NULL keys) answers null undocumented.
+        if field.read_only and not field.allow_null and _model_field_is_nullable(field):
+            meta["nullable"] = True
+        return meta
 
     def _insert_field_validators(self, field, schema):
         super()._insert_field_validators(field, schema)  # the step that writes ``format: email``

@@ -138,3 +138,23 @@ def test_the_schema_is_a_valid_openapi_document(schema):
     from drf_spectacular.validation import validate_schema
 
     validate_schema(schema)  # drf-spectacular's copy of the OpenAPI 3.0 JSON Schema
+
+
+def test_a_partial_answer_validates_against_the_schema(staff_api, schema):
+    customer_create(slug="acme", name="ACME")
+    body = staff_api.get("/v1/customers/acme", {"fields": "contact"}).json()
+    assert body == {"contact": ""}
+    customer = _resolved(schema, "Customer")
+    jsonschema.validate(body, customer)  # was: "id", "name", "created_at" required
+    assert "unless ?fields=" in customer["description"]
+
+
+def test_an_unacknowledged_alert_validates_against_the_schema(schema):
+    # acknowledged_by is null until someone acknowledges the alert (a read-only relation on a nullable key).
+    assert _resolved(schema, "Alert")["properties"]["acknowledged_by"]["nullable"] is True
+
+
+def test_ending_a_boost_is_documented_as_the_200_it_answers(schema):
+    responses = schema["paths"]["/v1/rooms/{id}/boost"]["delete"]["responses"]
+    assert "200" in responses
+    assert "204" not in responses

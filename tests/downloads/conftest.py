@@ -1,4 +1,5 @@
-"""Fixtures for the downloads app: a downloads root, keys, a customer, a lean app and a tiny ASGI client."""
+"""Fixtures for the downloads app: a downloads root, keys, a customer, a lean app and a tiny ASGI client; and a real
+nginx serving the file the side-by-side tests compare the hub with (tests/downloads/nginx_support.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import pytest
 from downloads.asgi import DownloadApp, config_from_settings
 from downloads.audit import AuditWriter
 from downloads.signing import KeyRing
+from tests.deploy.nginx_site import free_port, nginx_binary, nginx_running
+from tests.downloads.nginx_support import CONTENT, MODIFIED, NGINX_CONF, SERVED_NAME
 
 POST_SECRET = "This is just a long string to set a seed"
 KEYS = KeyRing((("k2", b"k" * 32), ("k1", b"o" * 32)))
@@ -147,3 +150,27 @@ def link_path(link, prefix="/dl/") -> str:
     from downloads.signing import LinkParts
 
     return prefix + unquote(LinkParts(link.signature, link.customer.slug, link.expiry_text, link.path).as_path())
+
+
+@pytest.fixture(scope="module")
+def served_dir(tmp_path_factory):
+    """A folder with nginx_support's CONTENT as SERVED_NAME, its mtime MODIFIED (so ETag and dates are fixed)."""
+    root = tmp_path_factory.mktemp("same-as-nginx")
+    root.chmod(0o755)
+    (root / SERVED_NAME).write_bytes(CONTENT)
+    os.utime(root / SERVED_NAME, (MODIFIED, MODIFIED))
+    return root
+
+
+@pytest.fixture(scope="module")
+def nginx(served_dir, tmp_path_factory):
+    """The machine's nginx serving ``served_dir`` over plain HTTP on a loopback port (the port is yielded)."""
+    binary = nginx_binary()  # skips without nginx, fails under CI
+    tmp = tmp_path_factory.mktemp("nginx")
+    port = free_port()
+    conf = tmp / "nginx.conf"
+    user = "user root;" if os.geteuid() == 0 else ""
+    conf.write_text(NGINX_CONF.format(user=user, tmp=tmp, port=port, root=served_dir))
+    # nginx_running waits for the port it names "https"; this server listens there in plain HTTP.
+    with nginx_running({"binary": binary, "conf": conf, "https": port}):
+        yield port

@@ -17,6 +17,7 @@ from downloads.audit import AuditWriter
 from downloads.signing import KeyRing
 from tests.deploy.nginx_site import free_port, nginx_binary, nginx_running
 from tests.downloads.nginx_support import CONTENT, MODIFIED, NGINX_CONF, SERVED_NAME
+from tests.support.downloads_files import downloads_tree
 
 POST_SECRET = "This is just a long string to set a seed"
 KEYS = KeyRing((("k2", b"k" * 32), ("k1", b"o" * 32)))
@@ -90,15 +91,7 @@ def _fresh_link_record_cache():
 
 @pytest.fixture
 def downloads_root(tmp_path, settings):
-    root = tmp_path / "downloads"
-    (root / "dir1").mkdir(parents=True)
-    (root / "dir1" / "example1.txt").write_text("hello\n")
-    (root / "big.bin").write_bytes(bytes(range(256)) * 4096)  # 1 MiB, streamed in chunks
-    (root / "Größe naïve.pdf").write_bytes(b"%PDF-1.4 tiny")
-    (root / "empty.txt").write_bytes(b"")
-    (tmp_path / "secret.txt").write_text("outside the root\n")
-    os.symlink(tmp_path / "secret.txt", root / "escape.txt")
-    os.symlink(tmp_path, root / "escape_dir")
+    root = downloads_tree(tmp_path)
     settings.DOWNLOADS_ROOT = root
     settings.DOWNLOADS_KEYS = KEYS_SETTING
     settings.DOWNLOADS_LEGACY_SECRET = ""

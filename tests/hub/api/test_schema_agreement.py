@@ -12,7 +12,6 @@ from django.utils import timezone
 from downloads.models import DownloadLink
 from downloads.services import customer_create
 from heating.models import Node, Reading
-from tests.downloads.conftest import downloads_root  # noqa: F401  (a fixture: a file to link to)
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +74,7 @@ def test_a_user_without_an_email_validates_against_the_schema(client, schema):
         jsonschema.validate("not an address", email, format_checker=jsonschema.FormatChecker())
 
 
-def test_a_link_whose_creator_is_gone_validates_against_the_schema(staff_api, schema, downloads_root):  # noqa: F811
+def test_a_link_whose_creator_is_gone_validates_against_the_schema(staff_api, schema, downloads_root):
     customer = customer_create(slug="acme", name="ACME")
     created = staff_api.post(
         "/v1/download-links",

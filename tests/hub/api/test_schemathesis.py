@@ -36,7 +36,6 @@ from heating.models import Node, Reading
 from heating.services import alert_raise, room_create
 from hub.api.scopes import RegisteredScopes
 from messaging.models import Event
-from tests.downloads.conftest import downloads_root  # noqa: F401  (a fixture: a file to link to)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -59,7 +58,7 @@ def _documented_scopes(operation) -> set[str]:
 
 
 @pytest.fixture
-def known_ids(downloads_root):  # noqa: F811
+def known_ids(downloads_root):
     """One of each thing the API serves, and its id as each detail path names it: generated ids rarely exist,
     so every detail operation also runs on one that does."""
     now = timezone.now()

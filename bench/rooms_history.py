@@ -16,58 +16,26 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from bench._support import POSTGRES_URL, run_child, scratch_postgres, setup_django, sqlite_url
+
 TARGET_MS = 100.0
 DAYS = 30
 
 
-def run_child(database_url: str, workdir: str) -> dict:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "HUB_VAR_DIR": workdir,
-        "HUB_MODE": "embedded",
-        "ALLOWED_HOSTS": "testserver",
-    }
-    env.pop("SERIAL_PORT", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.rooms_history", "--child"],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    for line in reversed(result.stdout.splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    raise RuntimeError(f"the benchmark child failed:\n{result.stdout}\n{result.stderr[-3000:]}")
-
-
 def child() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
-    import django
-
-    django.setup()
-    import logging
-
-    logging.disable(logging.WARNING)
+    setup_django()
     from datetime import UTC, datetime, timedelta
 
     from django.contrib.auth.models import User
-    from django.core.management import call_command
     from django.test import Client
 
     from heating.models import Decision, Node, Reading, Room
     from hub.timefmt import format_utc
 
-    call_command("migrate", verbosity=0)
     minutes = DAYS * 24 * 60
     start = datetime(2026, 11, 1, tzinfo=UTC)
     node = Node.objects.create(address=0xA1, name="Living room heater", location="living")
@@ -134,6 +102,16 @@ def child() -> None:
     print(json.dumps(results))
 
 
+def measure(database_url: str, workdir: str) -> dict:
+    return run_child(
+        "bench.rooms_history",
+        database_url=database_url,
+        workdir=workdir,
+        env={"ALLOWED_HOSTS": "testserver"},
+        timeout=900,
+    )
+
+
 def report(label: str, result: dict) -> bool:
     """Judged on the best of the runs: on a shared machine the median and worst show the other processes' load too
     (the hub process's own CPU time per request is printed beside them; with PostgreSQL the server's is not in it)."""
@@ -159,19 +137,17 @@ def main(argv: list[str]) -> int:
     if "--child" in argv:
         child()
         return 0
-    from bench.heating import POSTGRES_URL, scratch_postgres
-
     failures = 0
     with tempfile.TemporaryDirectory(prefix="bench-rooms-history-") as workdir:
-        failures += not report("SQLite", run_child(f"sqlite:///{workdir}/hub.sqlite3", workdir))
+        failures += not report("SQLite", measure(sqlite_url(workdir), workdir))
         if os.environ.get("BENCH_SKIP_POSTGRES") != "1":
             try:
-                url, drop = scratch_postgres()
+                url, drop = scratch_postgres("bench_rooms_history")
             except Exception as exc:  # no server here: say so, do not fail the whole bench run
                 print(f"PostgreSQL  skipped: {POSTGRES_URL} did not answer ({exc})")
             else:
                 try:
-                    failures += not report("PostgreSQL", run_child(url, workdir))
+                    failures += not report("PostgreSQL", measure(url, workdir))
                 finally:
                     drop()
     return 1 if failures else 0

@@ -118,7 +118,7 @@ def report(label: str, result: dict) -> bool:
     ok = True
     for points, figures in result.items():
         best, median, worst = min(figures["ms"]), statistics.median(figures["ms"]), max(figures["ms"])
-        good = best <= TARGET_MS
+        good = median <= TARGET_MS  # the median, as every other benchmark judges its target
         ok = ok and good
         print(
             f"{label:<11} {DAYS} days, {figures['readings']:,} readings, points={points}: best {best:.0f} ms, "

@@ -1,22 +1,18 @@
 """Staff set a room up from the dashboard on a phone, and the house's away switch, in Chromium.
 
 The away switch's change reaches the other open page as every room change does: heating.room_changed through the
-real outbox relay and the ``events.notify`` consumer on the in-memory bus (``event_pipeline``, as in
-test_rooms.py).
+real outbox relay and the ``events.notify`` consumer on the in-memory bus (the ``event_pipeline``
+fixture of tests/browser/conftest.py).
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-WAIT_MS = 10_000
-#: An iPhone 12-15's CSS width.
-PHONE_390 = {"width": 390, "height": 844}
+from tests.browser.support import PHONE_390, WAIT_MS, wait_live
 
 
 def heard_heater(address: int, name: str):
@@ -33,33 +29,6 @@ def heard_heater(address: int, name: str):
         reachable=True,
         system_state=1,
     )
-
-
-@pytest.fixture
-def event_pipeline(hub_server, settings):
-    """The outbox relay and the events.notify consumer on the in-memory bus, under names of this test's own."""
-    from messaging import relay as relay_module
-    from messaging.consumers_amqp import EventsNotifyConsumer
-
-    prefix = f"setup-{uuid.uuid4().hex[:8]}"
-    settings.AMQP_URL = "memory://"
-    settings.EVENTS_EXCHANGE = f"{prefix}.ce"
-    settings.EVENTS_DB_QUEUE = f"{prefix}.db"
-    settings.EVENTS_NOTIFY_QUEUE = f"{prefix}.notify"
-    settings.EVENTS_DEAD_LETTER_QUEUE = f"{prefix}.dead"
-    relay = relay_module.OutboxRelay()
-    notify = EventsNotifyConsumer(amqp_url="memory://")
-    notify.start()
-    relay.start()
-    yield
-    relay.stop(timeout=5)
-    notify.stop(timeout=5)
-
-
-def wait_live(page) -> None:
-    """Until the page's socket is open and subscribed (rooms.js exposes its HubPush client)."""
-    page.wait_for_function("() => window.hubRooms && window.hubRooms.push && window.hubRooms.push.status === 'open'")
-    page.evaluate("() => Promise.all([...window.hubRooms.push._subscriptions.values()].map((s) => s.ready))")
 
 
 def fits_the_width(page) -> bool:

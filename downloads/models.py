@@ -21,6 +21,12 @@ class Customer(models.Model):
     )
     name = models.CharField(max_length=200)
     contact = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True, help_text="Where 'Send link' e-mails this customer's links.")
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="IANA zone, e.g. Europe/Madrid, for times shown to them; empty: the hub's.",
+    )
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -153,3 +159,44 @@ class DownloadEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.status} {self.customer}/{self.path}"
+
+
+class LinkSend(models.Model):
+    """One attempt to e-mail a link to its customer from the admin: who sent it, to whom, when, and how it went."""
+
+    class Result(models.TextChoices):
+        SENT = "sent", "sent"
+        FAILED = "failed", "failed"
+
+    link = models.ForeignKey(DownloadLink, on_delete=models.CASCADE, related_name="sends")
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to = models.EmailField()
+    at = models.DateTimeField()
+    result = models.CharField(max_length=8, choices=Result.choices)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.link_id} to {self.to} at {self.at:%Y-%m-%d %H:%M:%S}: {self.result}"
+
+
+class AccessLogPosition(models.Model):
+    """How far the edge access log (nginx's JSON log of the downloads it served itself) has been read into the audit.
+
+    Written in the same transaction as the batch of audit rows it covers, so a reader killed at any moment resumes
+    exactly after the last committed batch. ``inode`` tells a rotated file (a new inode) from the one read so far.
+    """
+
+    path = models.CharField(max_length=500, unique=True)
+    inode = models.BigIntegerField(default=0)
+    offset = models.BigIntegerField(default=0)
+    lines_read = models.BigIntegerField(default=0)
+    lines_unparseable = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.path} @ {self.inode}:{self.offset}"

@@ -463,6 +463,9 @@ DOWNLOADS_AUDIT_JOURNAL = env.str_or_empty("DOWNLOADS_AUDIT_JOURNAL", str(HUB_VA
 # Seconds after its last request in which a capped download may be resumed by a Range that skips byte 0 (same
 # address and User-Agent, at most twice the file's size in all) without taking another unit of the cap.
 DOWNLOADS_RESUME_WINDOW = env.int("DOWNLOADS_RESUME_WINDOW", 3600, minimum=0)
+# The contact line on the page a customer's browser gets for a refused link (an e-mail address becomes a mailto
+# link); empty: the page has none.
+DOWNLOADS_CONTACT = env.str("DOWNLOADS_CONTACT")
 
 # --- Retention ------------------------------------------------------------------------------------------
 EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", 90, minimum=1)

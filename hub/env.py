@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
@@ -226,3 +227,47 @@ def system_time_zone(localtime: Path = SYSTEM_LOCALTIME) -> str:
         return parse_time_zone(name)
     except ValueError:
         return "UTC"
+
+
+#: EMAIL_URL's schemes: Django's backend, the default port, and how the connection is secured.
+_EMAIL_SCHEMES = {
+    "smtp": ("django.core.mail.backends.smtp.EmailBackend", 25, ""),
+    "smtp+tls": ("django.core.mail.backends.smtp.EmailBackend", 587, "tls"),  # STARTTLS
+    "submission": ("django.core.mail.backends.smtp.EmailBackend", 587, "tls"),
+    "smtps": ("django.core.mail.backends.smtp.EmailBackend", 465, "ssl"),  # TLS from the first byte
+    "console": ("django.core.mail.backends.console.EmailBackend", 0, ""),
+    "locmem": ("django.core.mail.backends.locmem.EmailBackend", 0, ""),
+    "dummy": ("django.core.mail.backends.dummy.EmailBackend", 0, ""),
+}
+
+
+def parse_email_url(value: str) -> dict[str, object]:
+    """``smtp+tls://user:password@mail.example.org:587`` into Django's EMAIL_* settings (a dict of them).
+
+    Schemes: ``smtp`` (plain, 25), ``smtp+tls``/``submission`` (STARTTLS, 587), ``smtps`` (TLS, 465), and
+    ``console://``, ``locmem://``, ``dummy://`` for Django's backends of those names. User and password are
+    percent-decoded (a ``@`` in a password is ``%40``).
+    """
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if scheme not in _EMAIL_SCHEMES:
+        raise ValueError(f"unknown scheme {parts.scheme!r}; expected one of {', '.join(_EMAIL_SCHEMES)}")
+    backend, default_port, security = _EMAIL_SCHEMES[scheme]
+    settings: dict[str, object] = {"EMAIL_BACKEND": backend}
+    if not default_port:
+        return settings
+    if not parts.hostname:
+        raise ValueError("no mail server host")
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        raise ValueError("port out of range or not a number") from None
+    settings.update(
+        EMAIL_HOST=parts.hostname,
+        EMAIL_PORT=port,
+        EMAIL_HOST_USER=unquote(parts.username or ""),
+        EMAIL_HOST_PASSWORD=unquote(parts.password or ""),
+        EMAIL_USE_TLS=security == "tls",
+        EMAIL_USE_SSL=security == "ssl",
+    )
+    return settings

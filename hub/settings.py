@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from hub.env import (
     Env,
     parse_bind,
+    parse_email_url,
     parse_hub_id,
     parse_published_port,
     parse_time_zone,
@@ -299,6 +300,8 @@ REST_FRAMEWORK = {
 OAUTH2_PROVIDER = {
     # `<app>:read` / `<app>:write` and the umbrellas read / write: each app registers its pair when it loads.
     "SCOPES_BACKEND_CLASS": "hub.api.scopes.RegisteredScopes",
+    # The toolkit's validator, also recording when a token was last used (shown on each user's Connected apps).
+    "OAUTH2_VALIDATOR_CLASS": "hub.api.oauth.HubOAuth2Validator",
     # A client that asks for no scope gets read access only, never everything.
     "DEFAULT_SCOPES": ["read"],
     "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
@@ -463,6 +466,30 @@ DOWNLOADS_AUDIT_JOURNAL = env.str_or_empty("DOWNLOADS_AUDIT_JOURNAL", str(HUB_VA
 # Seconds after its last request in which a capped download may be resumed by a Range that skips byte 0 (same
 # address and User-Agent, at most twice the file's size in all) without taking another unit of the cap.
 DOWNLOADS_RESUME_WINDOW = env.int("DOWNLOADS_RESUME_WINDOW", 3600, minimum=0)
+# The largest file the admin accepts as an upload, in bytes (1 GiB). deploy/nginx.conf's client_max_body_size
+# for the admin is the same figure (1024m; tests/downloads/test_admin_uploads.py holds them together).
+DOWNLOADS_UPLOAD_MAX = env.int("DOWNLOADS_UPLOAD_MAX", 1024 * 1024 * 1024, minimum=1)
+
+# --- E-mail ('Send link' in the downloads admin) -------------------------------------------------------
+# smtp+tls://user:password@mail.example.org:587 (hub/env.py: parse_email_url). Unset: the embedded default prints
+# mails on the console; production sends none (the admin says EMAIL_URL is missing) rather than pretend to.
+EMAIL_URL = env.str("EMAIL_URL", "console://" if EMBEDDED else "")
+_EMAIL = env.parsed(
+    "EMAIL_URL",
+    parse_email_url,
+    parse_email_url("console://" if EMBEDDED else "dummy://"),
+    "expected e.g. smtp+tls://host:587",
+)
+EMAIL_BACKEND = _EMAIL["EMAIL_BACKEND"]
+EMAIL_HOST = _EMAIL.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _EMAIL.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _EMAIL.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _EMAIL.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _EMAIL.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _EMAIL.get("EMAIL_USE_SSL", False)
+DEFAULT_FROM_EMAIL = env.str("EMAIL_FROM", "hub@localhost")
+# A mail server that does not answer must not hold the admin's page for minutes.
+EMAIL_TIMEOUT = 20
 # The contact line on the page a customer's browser gets for a refused link (an e-mail address becomes a mailto
 # link); empty: the page has none.
 DOWNLOADS_CONTACT = env.str("DOWNLOADS_CONTACT")

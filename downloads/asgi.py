@@ -26,7 +26,7 @@ from urllib.parse import quote
 from django.db import close_old_connections
 from django.db.utils import DatabaseError
 
-from downloads import audit
+from downloads import audit, refusal_page
 from downloads.http_conditional import (
     NOT_MODIFIED,
     PRECONDITION_FAILED,
@@ -37,7 +37,7 @@ from downloads.http_conditional import (
 )
 from downloads.http_range import UNSATISFIABLE, multipart_parts, nginx_range_bytes, parse_ranges
 from downloads.models import DownloadEvent
-from downloads.selectors import link_records
+from downloads.selectors import customer_time_zone, link_records
 from downloads.signing import (
     InvalidLink,
     KeyRing,
@@ -81,6 +81,10 @@ class DownloadConfig:
     inline_size: int = 64 * 1024
     # How long after its last request a capped download may be continued by a Range that skips byte 0.
     resume_window: timedelta = timedelta(hours=1)
+    # The refusal pages a browser gets: the operator's contact line ("" = none), and the zone their times are
+    # shown in for a customer without one of their own (the hub's).
+    contact: str = ""
+    time_zone: str = "UTC"
 
 
 def config_from_settings() -> DownloadConfig:
@@ -97,6 +101,8 @@ def config_from_settings() -> DownloadConfig:
         legacy=legacy_config(),
         accel_location=settings.DOWNLOADS_ACCEL_LOCATION.rstrip("/"),
         resume_window=timedelta(seconds=settings.DOWNLOADS_RESUME_WINDOW),
+        contact=settings.DOWNLOADS_CONTACT,
+        time_zone=settings.HUB_TIME_ZONE,
     )
 
 
@@ -223,7 +229,11 @@ class DownloadApp:
         except Exception:
             logger.exception("download failed")
             if attempt.status == 0:
-                await _refuse(send, attempt, _UNAVAILABLE)
+                try:
+                    headers = _headers(scope)
+                except Exception:
+                    headers = {}  # malformed headers: the text answer
+                await self._refuse(send, attempt, _UNAVAILABLE, headers)
         finally:
             try:
                 self.submit(attempt)
@@ -236,7 +246,13 @@ class DownloadApp:
         if type(link) is _Refusal:
             # Written out rather than through _refuse: a forged link costs ~9 µs, another coroutine call 0.3.
             attempt.status, attempt.outcome = link.status, link.outcome
-            await _text(send, link.status, link.body, attempt.method, link.headers)
+            if b"accept" in headers and link.outcome in refusal_page.PAGE_OUTCOMES:
+                await self._refuse(send, attempt, link, headers)
+            else:
+                await _text(send, link.status, link.body, attempt.method, link.headers)
+            return
+        if link.is_expired(attempt.at):
+            await self._refuse(send, attempt, _EXPIRED, headers, link)
             return
         range_header = headers.get(b"range", b"").decode("latin-1") or None
         if_range = headers.get(b"if-range", b"").decode("latin-1") or None
@@ -262,12 +278,16 @@ class DownloadApp:
             await send({"type": "http.response.body", "body": b""})
             return
         if plan.status not in (200, 206):
-            await _text(send, plan.status, plan.body, attempt.method, plan.headers)
+            if b"accept" in headers and plan.outcome in refusal_page.PAGE_OUTCOMES:
+                refusal = _Refusal(plan.status, plan.outcome, plan.body, tuple(plan.headers))
+                await self._refuse(send, attempt, refusal, headers, link)
+            else:
+                await _text(send, plan.status, plan.body, attempt.method, plan.headers)
             return
         attempt.range = _audit_range(plan)
         if self.journal is not None and not self._journaled(attempt, plan):
             attempt.bytes_sent = 0
-            await _refuse(send, attempt, _UNAVAILABLE)
+            await self._refuse(send, attempt, _UNAVAILABLE, headers, link)
             return
         if self.config.accel_location:
             await self._hand_to_nginx(send, plan, attempt)
@@ -275,7 +295,8 @@ class DownloadApp:
             await self._send_file(receive, send, plan, attempt)
 
     def _verified_link(self, scope, headers, attempt: audit.Attempt) -> VerifiedLink | _Refusal:
-        """The authentic, unexpired link the request names, or why not; fills in the attempt's request fields."""
+        """The authentic link the request names (it may be expired), or why not; fills in the attempt's request
+        fields."""
         attempt.ip = self._client_ip(scope, headers)
         attempt.user_agent = headers.get(b"user-agent", b"")[:_AUDIT_USER_AGENT].decode("latin-1")
         path = scope["path"]
@@ -289,12 +310,40 @@ class DownloadApp:
             attempt.path = rest[:_AUDIT_PATH]
             return _FORBIDDEN
         try:
-            link = verify_link(parts, keys=self.config.keys, legacy=self.config.legacy)
+            return verify_link(parts, keys=self.config.keys, legacy=self.config.legacy)
         except InvalidLink:
             return _NOT_AUTHENTIC
-        if link.is_expired(attempt.at):
-            return _EXPIRED
-        return link
+
+    async def _refuse(
+        self, send, attempt: audit.Attempt, refusal: _Refusal, headers, link: VerifiedLink | None = None
+    ) -> None:
+        """Answer ``refusal``: its text, or the customer's page when the request prefers HTML (same status)."""
+        attempt.status, attempt.outcome = refusal.status, refusal.outcome
+        if refusal.outcome not in refusal_page.PAGE_OUTCOMES or not refusal_page.prefers_html(headers.get(b"accept")):
+            await _text(send, refusal.status, refusal.body, attempt.method, refusal.headers)
+            return
+        if refusal.outcome == "invalid":
+            link = None  # not authentic: nothing from the request may shape the page, whichever check failed
+        zone = None
+        if link is not None and refusal_page.shows_expiry(refusal.outcome):
+            customer_zone = await asyncio.get_running_loop().run_in_executor(
+                self.executor, _customer_time_zone, link.customer
+            )
+            zone = refusal_page.zone_named(customer_zone, self.config.time_zone)
+        body = refusal_page.render(
+            refusal.outcome,
+            status=refusal.status,
+            expires_at=link.expires_at if link is not None else None,
+            zone=zone,
+            contact=self.config.contact,
+        )
+        response_headers = [
+            *refusal_page.PAGE_HEADERS,
+            (b"content-length", str(len(body)).encode("ascii")),
+            *refusal.headers,
+        ]
+        await send({"type": "http.response.start", "status": refusal.status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": b"" if attempt.method == "HEAD" else body})
 
     def _journaled(self, attempt: audit.Attempt, plan: _Plan) -> bool:
         """On disk before any byte goes out: a kill from here on cannot lose this download's audit. The line says
@@ -640,9 +689,13 @@ def _headers(scope) -> dict[bytes, bytes]:
     return found
 
 
-async def _refuse(send, attempt: audit.Attempt, refusal: _Refusal) -> None:
-    attempt.status, attempt.outcome = refusal.status, refusal.outcome
-    await _text(send, refusal.status, refusal.body, attempt.method, refusal.headers)
+def _customer_time_zone(slug: str) -> str:
+    """The customer's own zone for a refusal page ("" when unknown, or when the database cannot say)."""
+    try:
+        return customer_time_zone(slug)
+    except DatabaseError:
+        close_old_connections()
+        return ""
 
 
 async def _text(send, status: int, body: bytes, method: str, extra=()) -> None:

@@ -127,6 +127,13 @@ class LinkRecordCache:
         self._entries.clear()
 
 
+def customer_time_zone(slug: str) -> str:
+    """The zone a customer's times are shown in ("" when none is set or the customer is unknown)."""
+    from downloads.models import Customer
+
+    return Customer.objects.filter(slug=slug).values_list("time_zone", flat=True).first() or ""
+
+
 #: The process's cache (the download app reads through it; services clear it when a link changes).
 link_records = LinkRecordCache(ttl=getattr(settings, "DOWNLOADS_LINK_CACHE_SECONDS", 1.0))
 

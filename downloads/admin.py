@@ -1,33 +1,53 @@
-"""Admin for customers, their download links (chooser, URL with a copy button, audit trail) and the audit."""
+"""Admin for customers, their download links (chooser or upload, URL with a copy button, revoke, send by e-mail,
+audit trail) and the audit."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import update_wrapper
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.contrib.admin.actions import delete_selected
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from downloads.models import CountedDownload, Customer, DownloadEvent, DownloadLink, LinkState
-from downloads.selectors import downloads_root_files, link_url
-from downloads.services import LinkError, link_create, links_revoke
+from downloads import uploads
+from downloads.link_sending import LinkSendError, link_mail, link_send, why_not_sendable
+from downloads.models import CountedDownload, Customer, DownloadEvent, DownloadLink, LinkSend, LinkState
+from downloads.selectors import downloads_root_files, link_url, links_ever_served
+from downloads.services import LinkError, link_create, link_revoke, links_revoke
+from hub.env import parse_time_zone
 
-_STATE_BADGE = {
-    LinkState.ACTIVE: "success",
-    LinkState.EXPIRED: "secondary",
-    LinkState.REVOKED: "danger",
-    LinkState.USED_UP: "warning",
-}
+
+class CustomerForm(forms.ModelForm):
+    class Meta:
+        model = Customer
+        fields = ["slug", "name", "email", "contact", "time_zone", "notes"]
+
+    def clean_time_zone(self) -> str:
+        time_zone = self.cleaned_data["time_zone"].strip()
+        if time_zone:
+            try:
+                parse_time_zone(time_zone)
+            except ValueError:
+                raise forms.ValidationError(
+                    f"{time_zone!r} is not a time zone name the hub knows, e.g. Europe/Madrid or America/New_York."
+                ) from None
+        return time_zone
 
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "contact", "link_count"]
-    search_fields = ["slug", "name", "contact", "notes"]
+    form = CustomerForm
+    list_display = ["slug", "name", "email", "contact", "link_count"]
+    search_fields = ["slug", "name", "email", "contact", "notes"]
 
     def get_readonly_fields(self, request, obj=None):
         # The id is signed into every link the customer holds: renaming it would break them all.
@@ -43,22 +63,51 @@ def _default_expiry():
 
 
 class DownloadLinkAddForm(forms.ModelForm):
-    """The add form: the file is chosen from what the downloads root holds, never typed."""
+    """The add form: the file is chosen from what the downloads root holds, or uploaded into it here; never typed."""
 
-    path = forms.ChoiceField(label="File", help_text="Files under the downloads root (DOWNLOADS_ROOT).")
+    path = forms.ChoiceField(label="File", required=False, help_text="Files under the downloads root (DOWNLOADS_ROOT).")
+    upload = forms.FileField(
+        label="Or upload a file",
+        required=False,
+        help_text="Stored in the downloads root and used for this link.",
+    )
+    upload_name = forms.CharField(
+        label="Name in the downloads root",
+        required=False,
+        max_length=uploads.MAX_NAME_BYTES,
+        help_text="Empty: the uploaded file's own name. No '/', '..' or control characters.",
+    )
+    upload_replace = forms.BooleanField(
+        label="Replace the existing file",
+        required=False,
+        help_text="Needed when a file of that name is already in the downloads root: links to it then serve the "
+        "new file.",
+    )
 
     class Meta:
         model = DownloadLink
         fields = ["customer", "path", "expires_at", "max_downloads", "note", "format"]
 
+    UPLOAD_FIELDS = ["upload", "upload_name", "upload_replace"]
+
     @staticmethod
     def field_names() -> list[str]:
+        names = list(DownloadLinkAddForm.Meta.fields)
+        names[2:2] = DownloadLinkAddForm.UPLOAD_FIELDS  # right after the chooser
         # The old tool's format is offered only where its secret is configured.
-        names = DownloadLinkAddForm.Meta.fields
         return names if settings.DOWNLOADS_LEGACY_SECRET else [name for name in names if name != "format"]
+
+    #: Set per request (DownloadLinkAdmin.get_form) from the upload handler: a file over the limit, or a disk that
+    #: filled up while receiving it.
+    upload_problem: str | None = None
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.fields[
+            "upload"
+        ].help_text += (
+            f" At most {settings.DOWNLOADS_UPLOAD_MAX:,} bytes ({settings.DOWNLOADS_UPLOAD_MAX / 2**30:.2f} GiB)."
+        )
         if "format" in self.fields:
             self.fields["format"].help_text = (
                 "Legacy: the old tool's URL format, for customers still using it. Only one legacy link can exist "
@@ -67,8 +116,38 @@ class DownloadLinkAddForm(forms.ModelForm):
         files = downloads_root_files()
         self.fields["path"].choices = [("", "---------")] + [(name, name) for name in files]
         if not files:
-            self.fields["path"].help_text = f"The downloads root {settings.DOWNLOADS_ROOT} holds no files yet."
+            self.fields[
+                "path"
+            ].help_text = f"The downloads root {settings.DOWNLOADS_ROOT} holds no files yet: upload one below."
         self.fields["expires_at"].initial = _default_expiry
+
+    def clean(self):
+        cleaned = super().clean()
+        uploaded = cleaned.get("upload")
+        if self.upload_problem:
+            self.add_error("upload", self.upload_problem)
+            return cleaned
+        if uploaded is None:
+            if not cleaned.get("path") and "path" not in self.errors:
+                self.add_error("path", "Choose a file, or upload one.")
+            return cleaned
+        if cleaned.get("path"):
+            self.add_error("path", "Choose a file or upload one, not both.")
+            return cleaned
+        name = cleaned.get("upload_name") or uploaded.name
+        problem = uploads.name_problem(name)
+        if problem:
+            self.add_error("upload_name" if cleaned.get("upload_name") else "upload", f"{name!r}: {problem}.")
+        elif uploads.exists_in_root(name) and not cleaned.get("upload_replace"):
+            self.add_error(
+                "upload_replace",
+                f"A file named {name!r} is already in the downloads root. Tick 'Replace the existing file' to "
+                "overwrite it (links to it will serve the new file), or give the upload another name. "
+                "Choose the file again: a browser does not keep it.",
+            )
+        else:
+            cleaned["path"] = name
+        return cleaned
 
     def clean_max_downloads(self):
         max_downloads = self.cleaned_data["max_downloads"]
@@ -113,17 +192,45 @@ class DownloadEventInline(admin.TabularInline):
         return False
 
 
+class LinkSendInline(admin.TabularInline):
+    model = LinkSend
+    verbose_name = "e-mail sent"
+    verbose_name_plural = "sent by e-mail"
+    fields = ["at", "to", "result", "error", "sent_by"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def served_refusal(served: dict[int, int], links) -> str:
+    """The message refusing to delete links that were downloaded."""
+    named = ", ".join(f"#{link.pk} ({link}, {served[link.pk]} download(s))" for link in links if link.pk in served)
+    return (
+        f"Not deleted: {named} {'was' if len(served) == 1 else 'were'} downloaded, and the audit must keep the "
+        "link its downloads were made with. Revoke instead: the link stops working at once and its audit stays."
+    )
+
+
 @admin.register(DownloadLink)
 class DownloadLinkAdmin(admin.ModelAdmin):
     class Media:
         js = ["downloads/copy-link.js"]
+        css = {"all": ["downloads/admin.css"]}
 
     list_display = ["customer", "path", "expires_at", "state_badge", "downloads", "last_fetched_at"]
     list_filter = [StateFilter, "customer"]
     search_fields = ["customer__slug", "customer__name", "path", "note"]
     list_select_related = ["customer"]
-    actions = ["revoke_selected"]
-    inlines = [DownloadEventInline]
+    actions = ["revoke_selected", "delete_selected"]
+    inlines = [LinkSendInline, DownloadEventInline]
+    change_form_template = "admin/downloads/downloadlink/change_form.html"
     readonly_fields = [
         "url_with_copy_button",
         "customer",
@@ -155,10 +262,52 @@ class DownloadLinkAdmin(admin.ModelAdmin):
         "created_at",
     ]
 
+    # --- URLs: the add view receives uploads; a link's own page has Revoke and Send link ----------------------
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        own = [
+            path("add/", self._receiving_uploads(self.add_view), name=f"{prefix}_add"),
+            path(
+                "<path:object_id>/revoke/",
+                self.admin_site.admin_view(self.revoke_view),
+                name=f"{prefix}_revoke",
+            ),
+            path("<path:object_id>/send/", self.admin_site.admin_view(self.send_view), name=f"{prefix}_send"),
+        ]
+        return own + super().get_urls()
+
+    def _receiving_uploads(self, view):
+        """``view`` with the downloads root's upload handler in place before the request's body is read.
+
+        Django reads the body for its CSRF check, after which the handlers cannot change: so this wrapper is
+        exempt from the middleware's check and ``admin_view`` (csrf_protect) makes it once the handler is set.
+        """
+        protected = self.admin_site.admin_view(view)
+
+        def receiving(request, *args, **kwargs):
+            # Only staff who may add links write into the root; anyone else's file is read and dropped.
+            allowed = self.admin_site.has_permission(request) and self.has_add_permission(request)
+            handler = uploads.DownloadsRootUploadHandler(request, accept=allowed)
+            request.upload_handlers = [handler]
+            request.downloads_upload = handler
+            try:
+                return protected(request, *args, **kwargs)
+            finally:
+                handler.discard()  # whatever was not moved into place (a refused form, an error) is removed
+
+        receiving.csrf_exempt = True
+        return update_wrapper(receiving, view)
+
+    # --- the add form ----------------------------------------------------------------------------------------
+
     def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is None:
-            kwargs["form"] = DownloadLinkAddForm
-        return super().get_form(request, obj, change, **kwargs)
+        if obj is not None:
+            return super().get_form(request, obj, change, **kwargs)
+        kwargs["form"] = DownloadLinkAddForm
+        form = super().get_form(request, obj, change, **kwargs)
+        handler = getattr(request, "downloads_upload", None)
+        return type(form.__name__, (form,), {"upload_problem": handler.problem if handler else None})
 
     def get_fields(self, request, obj=None):
         return DownloadLinkAddForm.field_names() if obj is None else self.fields
@@ -174,6 +323,10 @@ class DownloadLinkAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
+        uploaded = form.cleaned_data.get("upload")
+        if uploaded is not None:
+            stored = uploads.store(uploaded, form.cleaned_data["path"], replace=form.cleaned_data["upload_replace"])
+            self.message_user(request, f"Uploaded {stored.name} into the downloads root.", messages.SUCCESS)
         created = link_create(
             customer=form.cleaned_data["customer"],
             path=form.cleaned_data["path"],
@@ -192,9 +345,9 @@ class DownloadLinkAdmin(admin.ModelAdmin):
     def add_view(self, request, form_url="", extra_context=None):
         try:
             return super().add_view(request, form_url, extra_context)
-        except LinkError as exc:
+        except (LinkError, uploads.UploadError) as exc:
             # The file vanished or the expiry passed between the form's checks and saving, or a legacy link with
-            # the same fields exists (the message names it).
+            # the same fields exists (the message names it), or an upload's name was taken meanwhile.
             self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
@@ -202,6 +355,126 @@ class DownloadLinkAdmin(admin.ModelAdmin):
         # Straight to the link's page, where its URL waits with a copy button.
         self.message_user(request, format_html("Link created: <code>{}</code>", link_url(obj)), messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:downloads_downloadlink_change", args=[obj.pk]))
+
+    # --- the link's page: Revoke and Send link -----------------------------------------------------------------
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        link = self.get_object(request, unquote(object_id))
+        extra_context = dict(extra_context or {})
+        if link is not None:
+            extra_context.update(self._link_actions(request, link))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _link_actions(self, request, link: DownloadLink) -> dict:
+        can_change = self.has_change_permission(request, link)
+        return {
+            "revoke_url": reverse("admin:downloads_downloadlink_revoke", args=[link.pk])
+            if can_change and link.revoked_at is None
+            else None,
+            "send_url": reverse("admin:downloads_downloadlink_send", args=[link.pk])
+            if can_change and why_not_sendable(link) is None
+            else None,
+            "send_unavailable": why_not_sendable(link) if can_change else None,
+        }
+
+    def _link_or_404(self, request, object_id) -> DownloadLink:
+        link = self.get_object(request, unquote(object_id))
+        if link is None:
+            raise Http404(f"No download link with id {object_id!r}.")
+        if not self.has_change_permission(request, link):
+            raise PermissionDenied
+        return link
+
+    def _confirmation(self, request, link: DownloadLink, template: str, **context) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "object": link,
+            "title": context.pop("title"),
+            "change_url": reverse("admin:downloads_downloadlink_change", args=[link.pk]),
+            **context,
+        }
+        return TemplateResponse(request, template, context)
+
+    def revoke_view(self, request, object_id):
+        """GET: what revoking does, and a button; POST: revoke (services.link_revoke)."""
+        link = self._link_or_404(request, object_id)
+        change_url = reverse("admin:downloads_downloadlink_change", args=[link.pk])
+        if request.method == "POST":
+            if link_revoke(link=link, by=request.user):
+                self.log_change(request, link, "Revoked.")
+                self.message_user(
+                    request, f"Link #{link.pk} ({link}) is revoked: it no longer works.", messages.SUCCESS
+                )
+            else:
+                self.message_user(request, f"Link #{link.pk} was already revoked.", messages.WARNING)
+            return HttpResponseRedirect(change_url)
+        if link.revoked_at is not None:
+            self.message_user(request, f"Link #{link.pk} is already revoked.", messages.INFO)
+            return HttpResponseRedirect(change_url)
+        return self._confirmation(
+            request, link, "admin/downloads/downloadlink/revoke_confirmation.html", title="Revoke this link?"
+        )
+
+    def send_view(self, request, object_id):
+        """GET: the mail about to go out, and a button; POST: send it (downloads.link_sending.link_send)."""
+        link = self._link_or_404(request, object_id)
+        change_url = reverse("admin:downloads_downloadlink_change", args=[link.pk])
+        reason = why_not_sendable(link)
+        if reason:
+            self.message_user(request, f"Send link is not available: {reason}.", messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        if request.method == "POST":
+            try:
+                record = link_send(link=link, by=request.user)
+            except LinkSendError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(request, f"The link was e-mailed to {record.to}.", messages.SUCCESS)
+            return HttpResponseRedirect(change_url)
+        return self._confirmation(
+            request,
+            link,
+            "admin/downloads/downloadlink/send_confirmation.html",
+            title="E-mail this link to the customer?",
+            mail=link_mail(link),
+            sends=list(link.sends.all()[:5]),
+        )
+
+    # --- deleting: refused for links that were downloaded ----------------------------------------------------
+
+    def delete_view(self, request, object_id, extra_context=None):
+        link = self.get_object(request, unquote(object_id))
+        if link is not None:
+            served = links_ever_served([link.pk])
+            if served:
+                self.message_user(request, served_refusal(served, [link]), messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:downloads_downloadlink_change", args=[link.pk]))
+        return super().delete_view(request, object_id, extra_context)
+
+    @admin.action(description="Delete the selected links (never downloaded ones only)", permissions=["delete"])
+    def delete_selected(self, request, queryset):
+        links = list(queryset.select_related("customer"))
+        served = links_ever_served([link.pk for link in links])
+        if served:
+            self.message_user(request, served_refusal(served, links), messages.ERROR)
+            return None  # back to the list, nothing deleted
+        return delete_selected(self, request, queryset)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        # The site-wide delete_selected would skip the check above: this admin's own action takes its place.
+        if "delete_selected" in actions:
+            actions["delete_selected"] = self.get_action("delete_selected")
+        return actions
+
+    def get_action(self, action):
+        if action == "delete_selected":
+            function = type(self).delete_selected
+            return function, action, function.short_description
+        return super().get_action(action)
+
+    # --- columns ------------------------------------------------------------------------------------------
 
     @admin.display(description="URL")
     def url_with_copy_button(self, link: DownloadLink) -> str:
@@ -217,8 +490,11 @@ class DownloadLinkAdmin(admin.ModelAdmin):
 
     @admin.display(description="state")
     def state_badge(self, link: DownloadLink) -> str:
+        # Classes of downloads/static/downloads/admin.css: the theme's badge-* are unstyled (Bootstrap 5).
         state = LinkState(link.state())
-        return format_html('<span class="badge badge-{}">{}</span>', _STATE_BADGE[state], state.label)
+        return format_html(
+            '<span class="link-state link-state-{}" data-state="{}">{}</span>', state.value, state.value, state.label
+        )
 
     @admin.display(description="downloads", ordering="download_count")
     def downloads(self, link: DownloadLink) -> str:

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class DownloadsConfig(AppConfig):
@@ -7,7 +8,7 @@ class DownloadsConfig(AppConfig):
 
     def ready(self) -> None:
         # Registration only: the lifespan starts the audit writer in the embedded default.
-        from downloads import audit, keys
+        from downloads import audit, keys, uploads
         from hub import embedded, health
         from hub.api.scopes import register_scopes
         from hub.pages.navigation import Section, register_section
@@ -26,4 +27,7 @@ class DownloadsConfig(AppConfig):
         )
 
         embedded.register("downloads-audit", audit.writer_for_embedded)
+        # `make run` and compose's init service migrate before anything serves: the downloads root (a folder, or
+        # the mounted volume) is created then, so the admin finds it; an upload creates it too if it went missing.
+        post_migrate.connect(uploads.root_after_migrate, sender=self, dispatch_uid="downloads-root")
         health.register_check("downloads_audit", audit.health_check)

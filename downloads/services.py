@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from downloads import events
 from downloads.keys import key_ring
-from downloads.models import CountedDownload, Customer, DownloadEvent, DownloadLink, LinkState
+from downloads.models import AccessLogPosition, CountedDownload, Customer, DownloadEvent, DownloadLink, LinkState
 from downloads.selectors import LinkRecord, link_records, sqlite_turn
 from downloads.signing import (
     LegacyConfig,
@@ -353,14 +353,24 @@ def _insert_events_sql() -> str:
     return f"INSERT INTO {quote(DownloadEvent._meta.db_table)} ({columns}) VALUES ({placeholders})"
 
 
+def _audit_columns() -> str:
+    quote = connection.ops.quote_name
+    return ", ".join(quote(DownloadEvent._meta.get_field(name).column) for name in (*AUDIT_FIELDS, "attempt_id"))
+
+
+# The reader's batch goes through this scratch table (one per connection, emptied at each commit): COPY has no
+# ON CONFLICT, and a line read twice (a kill after the commit, before anything else) must be stored once.
+_EDGE_BATCH_TABLE = "downloads_edge_batch"
+
+
 def attempts_record(*, attempts: Sequence, skip_recorded: bool = False) -> int:
     """Write a batch of audited attempts (``downloads.audit.Attempt``) and their effects in one transaction;
     returns how many were written.
 
-    One ``executemany`` of plain rows: model instances and ``bulk_create`` cost more per row than serving the
-    download they describe (docs/benchmarks.md). ``skip_recorded`` (a journal's replay) leaves out attempts whose
-    ``attempt_id`` is already there: the process may have died after their batch's commit, before it let go of
-    their journal lines.
+    On PostgreSQL the rows go in by one COPY, on SQLite by one ``executemany`` of plain rows: model instances and
+    ``bulk_create`` cost more per row than serving the download they describe (docs/benchmarks.md).
+    ``skip_recorded`` (a journal's replay) leaves out attempts whose ``attempt_id`` is already there: the process
+    may have died after their batch's commit, before it let go of their journal lines.
     """
     if skip_recorded:
         wanted = [attempt.attempt_id for attempt in attempts if attempt.attempt_id]
@@ -371,7 +381,43 @@ def attempts_record(*, attempts: Sequence, skip_recorded: bool = False) -> int:
         attempts = [attempt for attempt in attempts if attempt.attempt_id not in recorded]
         if not attempts:
             return 0
-    attempt_id = DownloadEvent._meta.get_field("attempt_id")
+    with transaction.atomic():
+        _attempts_write(attempts, once=False)
+    return len(attempts)
+
+
+def edge_batch_record(*, attempts: Sequence, position: dict) -> int:
+    """Store a batch of the edge access log (``downloads.edge_log_reader``): each attempt at most once by its
+    ``attempt_id`` (a line read again after a kill is skipped), its effects as :func:`attempts_record` has them,
+    and ``position`` (the AccessLogPosition's fields, ``path`` first) in the SAME transaction, so the log and the
+    audit never disagree whatever moment the reader dies. Returns how many attempts were new."""
+    fields = dict(position)
+    path = fields.pop("path")
+    with transaction.atomic():
+        written = _attempts_write(attempts, once=True) if attempts else []
+        fields["updated_at"] = timezone.now()
+        if not AccessLogPosition.objects.filter(path=path).update(**fields):
+            AccessLogPosition.objects.create(path=path, **fields)
+    return len(written)
+
+
+def edge_log_position(*, path: str) -> AccessLogPosition | None:
+    return AccessLogPosition.objects.filter(path=path).first()
+
+
+def edge_log_unparseable_reset(*, path: str) -> int:
+    """Clear the count of unparseable lines (after someone looked at them); returns the count it had."""
+    with transaction.atomic():
+        row = AccessLogPosition.objects.select_for_update().filter(path=path).first()
+        if row is None:
+            return 0
+        AccessLogPosition.objects.filter(pk=row.pk).update(lines_unparseable=0)
+        return row.lines_unparseable
+
+
+def _attempts_write(attempts: Sequence, *, once: bool) -> list:
+    """The audit rows, download counts and bus events of ``attempts``, in the caller's transaction; with ``once``,
+    attempts whose ``attempt_id`` is already stored are left out of all three. Returns the attempts written."""
     for attempt in attempts:
         # A request path may carry %00: PostgreSQL stores no NUL in text or JSON, and one such row would fail
         # its whole batch on every retry.
@@ -379,42 +425,144 @@ def attempts_record(*, attempts: Sequence, skip_recorded: bool = False) -> int:
             value = getattr(attempt, name)
             if "\x00" in value:
                 setattr(attempt, name, value.replace("\x00", "\N{REPLACEMENT CHARACTER}"))
+    referenced = {attempt.link_id for attempt in attempts if attempt.link_id is not None}
+    existing = set(DownloadLink.objects.filter(pk__in=referenced).values_list("pk", flat=True)) if referenced else set()
+    rows = _audit_rows(attempts, existing)
+    if connection.vendor == "postgresql":
+        written = _copy_rows(attempts, rows, once=once)
+    else:
+        written = _executemany_rows(attempts, rows, once=once)
+    _links_count(written, existing)
+    if written:
+        events.publish_attempts(written)
+    return written
+
+
+def _audit_rows(attempts: Sequence, existing: set[int]) -> list[tuple]:
+    ops = connection.ops
+    postgresql = connection.vendor == "postgresql"
+    length = _EVENT_LENGTH
+    customer, path, user_agent = length["customer"], length["path"], length["user_agent"]
+    method, outcome, range_ = length["method"], length["outcome"], length["range"]
+    attempt_id = DownloadEvent._meta.get_field("attempt_id")
+    return [
+        (
+            # A link deleted since the fetch: the row keeps customer and path.
+            attempt.link_id if attempt.link_id in existing else None,
+            attempt.customer[:customer],
+            attempt.path[:path],
+            # COPY hands PostgreSQL text it parses itself; SQLite wants Django's own forms.
+            attempt.ip if postgresql else ops.adapt_ipaddressfield_value(attempt.ip),
+            attempt.user_agent[:user_agent],
+            attempt.method[:method],
+            attempt.status,
+            attempt.outcome[:outcome],
+            attempt.range[:range_],
+            attempt.bytes_sent,
+            attempt.accel,
+            attempt.at if postgresql else ops.adapt_datetimefield_value(attempt.at),
+            (attempt.attempt_id or None)
+            if postgresql
+            else (attempt_id.get_db_prep_value(attempt.attempt_id, connection) if attempt.attempt_id else None),
+        )
+        for attempt in attempts
+    ]
+
+
+def _copy_rows(attempts: Sequence, rows: list[tuple], *, once: bool) -> list:
+    """PostgreSQL: the rows by COPY, straight into the audit table, or with ``once`` through the scratch table
+    and an INSERT that skips ids already stored."""
+    quote = connection.ops.quote_name
+    table, columns = quote(DownloadEvent._meta.db_table), _audit_columns()
+    with connection.cursor() as cursor:
+        if once:
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {_EDGE_BATCH_TABLE} ON COMMIT DELETE ROWS AS "
+                f"SELECT {columns} FROM {table} WITH NO DATA"
+            )
+            target = _EDGE_BATCH_TABLE
+        else:
+            target = table
+        with cursor.cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        if not once:
+            return list(attempts)
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_EDGE_BATCH_TABLE} "
+            f"ON CONFLICT ({quote('attempt_id')}) DO NOTHING RETURNING {quote('attempt_id')}"
+        )
+        stored = {value.hex for (value,) in cursor.fetchall()}
+        cursor.execute(f"TRUNCATE {_EDGE_BATCH_TABLE}")
+    return _first_of_each(attempts, stored)
+
+
+def _executemany_rows(attempts: Sequence, rows: list[tuple], *, once: bool) -> list:
+    """SQLite: one ``executemany``; with ``once``, the ids already stored are looked up first (SQLite's writers
+    take turns, so none can appear between the look-up and the insert)."""
+    if once:
+        wanted = [attempt.attempt_id for attempt in attempts]
+        recorded = set()
+        for start in range(0, len(wanted), 500):
+            recorded.update(
+                value.hex
+                for value in DownloadEvent.objects.filter(attempt_id__in=wanted[start : start + 500]).values_list(
+                    "attempt_id", flat=True
+                )
+            )
+        new = {attempt.attempt_id for attempt in attempts} - recorded
+        keep = [index for index, attempt in enumerate(attempts) if attempt.attempt_id in new]
+        written = _first_of_each([attempts[index] for index in keep], new)
+        chosen = {id(attempt) for attempt in written}
+        rows = [rows[index] for index in keep if id(attempts[index]) in chosen]
+    else:
+        written = list(attempts)
+    with connection.cursor() as cursor:
+        cursor.executemany(_insert_events_sql(), rows)
+    return written
+
+
+def _first_of_each(attempts: Sequence, ids: set[str]) -> list:
+    """The attempts whose id is in ``ids``, each id once (the first line that carries it)."""
+    seen: set[str] = set()
+    chosen = []
+    for attempt in attempts:
+        if attempt.attempt_id in ids and attempt.attempt_id not in seen:
+            seen.add(attempt.attempt_id)
+            chosen.append(attempt)
+    return chosen
+
+
+def _links_count(attempts: Sequence, existing: set[int]) -> None:
+    """Add the batch's uncapped downloads to their links' counts and move their last fetch, one statement for
+    the whole batch; the rows are locked in id order first, so two writers never wait on each other in a cycle."""
     counts: dict[int, int] = {}
     last_fetched: dict[int, datetime] = {}
     for attempt in attempts:
-        if attempt.link_id is not None and attempt.served:
-            last_fetched[attempt.link_id] = max(attempt.at, last_fetched.get(attempt.link_id, attempt.at))
+        if attempt.link_id in existing and attempt.served:
+            link_id = attempt.link_id
+            last = last_fetched.get(link_id)
+            if last is None or attempt.at > last:
+                last_fetched[link_id] = attempt.at
             if attempt.count_pending:
-                counts[attempt.link_id] = counts.get(attempt.link_id, 0) + 1
-    ops = connection.ops
-    with transaction.atomic():
-        referenced = {attempt.link_id for attempt in attempts if attempt.link_id is not None}
-        existing = set(DownloadLink.objects.filter(pk__in=referenced).values_list("pk", flat=True))
-        rows = [
-            (
-                # A link deleted since the fetch: the row keeps customer and path.
-                attempt.link_id if attempt.link_id in existing else None,
-                attempt.customer[: _EVENT_LENGTH["customer"]],
-                attempt.path[: _EVENT_LENGTH["path"]],
-                ops.adapt_ipaddressfield_value(attempt.ip),
-                attempt.user_agent[: _EVENT_LENGTH["user_agent"]],
-                attempt.method[: _EVENT_LENGTH["method"]],
-                attempt.status,
-                attempt.outcome[: _EVENT_LENGTH["outcome"]],
-                attempt.range[: _EVENT_LENGTH["range"]],
-                attempt.bytes_sent,
-                attempt.accel,
-                ops.adapt_datetimefield_value(attempt.at),
-                attempt_id.get_db_prep_value(attempt.attempt_id, connection) if attempt.attempt_id else None,
-            )
-            for attempt in attempts
-        ]
-        with connection.cursor() as cursor:
-            cursor.executemany(_insert_events_sql(), rows)
-        for link_id in existing & last_fetched.keys():
+                counts[link_id] = counts.get(link_id, 0) + 1
+    if not last_fetched:
+        return
+    ids = sorted(last_fetched)
+    if len(ids) == 1 or connection.vendor != "postgresql":
+        for link_id in ids:
             DownloadLink.objects.filter(pk=link_id).update(
                 download_count=F("download_count") + counts.get(link_id, 0),
                 last_fetched_at=last_fetched[link_id],
             )
-        events.publish_attempts(attempts)
-    return len(attempts)
+        return
+    table = connection.ops.quote_name(DownloadLink._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids])
+        cursor.execute(
+            f"UPDATE {table} AS link SET download_count = link.download_count + batch.added, "
+            "last_fetched_at = batch.at "
+            "FROM unnest(%s::bigint[], %s::integer[], %s::timestamptz[]) AS batch (id, added, at) "
+            "WHERE link.id = batch.id",
+            [ids, [counts.get(link_id, 0) for link_id in ids], [last_fetched[link_id] for link_id in ids]],
+        )

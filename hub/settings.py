@@ -302,6 +302,8 @@ OAUTH2_PROVIDER = {
     "SCOPES_BACKEND_CLASS": "hub.api.scopes.RegisteredScopes",
     # The toolkit's validator, also recording when a token was last used (shown on each user's Connected apps).
     "OAUTH2_VALIDATOR_CLASS": "hub.api.oauth.HubOAuth2Validator",
+    # The toolkit's validator, also recording when a token was last used (shown on each user's Connected apps).
+    "OAUTH2_VALIDATOR_CLASS": "hub.api.oauth.HubOAuth2Validator",
     # A client that asks for no scope gets read access only, never everything.
     "DEFAULT_SCOPES": ["read"],
     "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,

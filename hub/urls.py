@@ -15,6 +15,8 @@ urlpatterns = [
     path("v1/", include("heating.urls")),
     # OAuth 2.0 (django-oauth-toolkit): device flow for scripts, token, revoke; apps are registered in the admin.
     path("o/", include("hub.api.oauth")),
+    # A signed-in user's own account: the apps and scripts acting as them, with a Revoke button each.
+    path("account/", include("hub.accounts.urls")),
     path("", include("messaging.page_urls")),
     path("", include("heating.page_urls")),
     path("", include("downloads.page_urls")),

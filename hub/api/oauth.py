@@ -21,7 +21,8 @@ from django.urls import URLPattern
 from django.utils import timezone
 from oauth2_provider import urls as dot_urls
 from oauth2_provider import views as dot_views
-from oauth2_provider.models import get_application_model, get_device_grant_model
+from oauth2_provider.models import get_access_token_model, get_application_model, get_device_grant_model
+from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import get_scopes_backend
 from oauthlib.common import Request as OAuthlibRequest
 from oauthlib.common import urlencode
@@ -38,6 +39,30 @@ CONSUMED = "consumed"
 SLOW_DOWN_STEP_SECONDS = 5
 # RFC 8628 section 3.2: the interval a client uses when the response names none.
 DEFAULT_INTERVAL_SECONDS = 5
+
+
+# How stale a token's "last used" time may get: one write per token per minute at most, not one per API call.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class HubOAuth2Validator(OAuth2Validator):
+    """The toolkit's validator, recording when each access token was last used (``OAUTH2_VALIDATOR_CLASS``).
+
+    The toolkit stores no such time. Each user's "Connected apps" page (hub/accounts) shows it, so a household
+    member can tell a script still at work from one long forgotten. It is kept in the token's ``updated``
+    column, which the toolkit sets when it saves the token and never reads, and written only when the stored
+    time is a minute old or more: the token is already loaded here, so most API calls cost nothing extra."""
+
+    def validate_bearer_token(self, token, scopes, request):
+        valid = super().validate_bearer_token(token, scopes, request)
+        access_token = getattr(request, "access_token", None) if valid else None
+        if access_token is not None and access_token.pk is not None:
+            now = timezone.now()
+            if now - access_token.updated >= LAST_USED_RESOLUTION:
+                # A queryset update: no auto_now, no other column rewritten under a concurrent refresh.
+                get_access_token_model().objects.filter(pk=access_token.pk).update(updated=now)
+                access_token.updated = now
+        return valid
 
 
 def _oauth_error(error: str, description: str | None = None, *, status: int = 400) -> http.JsonResponse:

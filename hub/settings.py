@@ -302,8 +302,6 @@ OAUTH2_PROVIDER = {
     "SCOPES_BACKEND_CLASS": "hub.api.scopes.RegisteredScopes",
     # The toolkit's validator, also recording when a token was last used (shown on each user's Connected apps).
     "OAUTH2_VALIDATOR_CLASS": "hub.api.oauth.HubOAuth2Validator",
-    # The toolkit's validator, also recording when a token was last used (shown on each user's Connected apps).
-    "OAUTH2_VALIDATOR_CLASS": "hub.api.oauth.HubOAuth2Validator",
     # A client that asks for no scope gets read access only, never everything.
     "DEFAULT_SCOPES": ["read"],
     "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
@@ -468,6 +466,8 @@ DOWNLOADS_AUDIT_JOURNAL = env.str_or_empty("DOWNLOADS_AUDIT_JOURNAL", str(HUB_VA
 # Seconds after its last request in which a capped download may be resumed by a Range that skips byte 0 (same
 # address and User-Agent, at most twice the file's size in all) without taking another unit of the cap.
 DOWNLOADS_RESUME_WINDOW = env.int("DOWNLOADS_RESUME_WINDOW", 3600, minimum=0)
+# Folder nginx reads the hub's edge markers from (one per link it may serve by itself: docs/downloads.md); empty: off.
+DOWNLOADS_EDGE_DIR = env.str("DOWNLOADS_EDGE_DIR")
 # The largest file the admin accepts as an upload, in bytes (1 GiB). deploy/nginx.conf's client_max_body_size
 # for the admin is the same figure (1024m; tests/downloads/test_admin_uploads.py holds them together).
 DOWNLOADS_UPLOAD_MAX = env.int("DOWNLOADS_UPLOAD_MAX", 1024 * 1024 * 1024, minimum=1)

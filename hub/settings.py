@@ -468,6 +468,9 @@ DOWNLOADS_AUDIT_JOURNAL = env.str_or_empty("DOWNLOADS_AUDIT_JOURNAL", str(HUB_VA
 DOWNLOADS_RESUME_WINDOW = env.int("DOWNLOADS_RESUME_WINDOW", 3600, minimum=0)
 # Folder nginx reads the hub's edge markers from (one per link it may serve by itself: docs/downloads.md); empty: off.
 DOWNLOADS_EDGE_DIR = env.str("DOWNLOADS_EDGE_DIR")
+# nginx's JSON access log of the downloads it served at the edge, read into the audit by `manage.py read_edge_log`
+# (docs/downloads.md "Edge audit"); empty: nothing reads it.
+DOWNLOADS_EDGE_LOG = env.str("DOWNLOADS_EDGE_LOG")
 # The largest file the admin accepts as an upload, in bytes (1 GiB). deploy/nginx.conf's client_max_body_size
 # for the admin is the same figure (1024m; tests/downloads/test_admin_uploads.py holds them together).
 DOWNLOADS_UPLOAD_MAX = env.int("DOWNLOADS_UPLOAD_MAX", 1024 * 1024 * 1024, minimum=1)

@@ -22,7 +22,7 @@ from downloads import uploads
 from downloads.link_sending import LinkSendError, link_mail, link_send, why_not_sendable
 from downloads.models import CountedDownload, Customer, DownloadEvent, DownloadLink, LinkSend, LinkState
 from downloads.selectors import downloads_root_files, link_url, links_ever_served
-from downloads.services import LinkError, link_create, link_revoke, links_revoke
+from downloads.services import LinkError, link_create, link_revoke, links_delete, links_revoke
 from hub.env import parse_time_zone
 
 
@@ -451,6 +451,12 @@ class DownloadLinkAdmin(admin.ModelAdmin):
                 self.message_user(request, served_refusal(served, [link]), messages.ERROR)
                 return HttpResponseRedirect(reverse("admin:downloads_downloadlink_change", args=[link.pk]))
         return super().delete_view(request, object_id, extra_context)
+
+    def delete_model(self, request, obj) -> None:
+        links_delete(links=[obj])  # also takes it off the edge: nginx must stop serving it at once
+
+    def delete_queryset(self, request, queryset) -> None:
+        links_delete(links=list(queryset))
 
     @admin.action(description="Delete the selected links (never downloaded ones only)", permissions=["delete"])
     def delete_selected(self, request, queryset):

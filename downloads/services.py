@@ -12,7 +12,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from downloads import events
+from downloads import edge, events
 from downloads.keys import key_ring
 from downloads.models import AccessLogPosition, CountedDownload, Customer, DownloadEvent, DownloadLink, LinkState
 from downloads.selectors import LinkRecord, link_records, sqlite_turn
@@ -102,6 +102,7 @@ def link_create(
             created_by=created_by,
         )
         events.publish_link_event("downloads.link_created", link, by=created_by)
+        edge.link_publish_on_commit(link)  # nginx may serve it by itself once the row is there for the hub too
     return link
 
 
@@ -181,6 +182,7 @@ def link_revoke(*, link: DownloadLink, by: AbstractBaseUser | None = None, now: 
     """Revoke ``link`` (at once, for every later fetch); False when it already was."""
     now = now or timezone.now()
     with transaction.atomic():
+        edge.signature_withdraw(link.signature)  # nginx hands its fetches to the hub from now on
         changed = DownloadLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=now)
         if changed:
             link.revoked_at = now
@@ -191,6 +193,16 @@ def link_revoke(*, link: DownloadLink, by: AbstractBaseUser | None = None, now: 
 
 def links_revoke(*, links: Sequence[DownloadLink], by: AbstractBaseUser | None = None) -> int:
     return sum(link_revoke(link=link, by=by) for link in links)
+
+
+def links_delete(*, links: Sequence[DownloadLink]) -> int:
+    """Delete ``links`` (whoever calls this has decided they may go) and take them off the edge; returns how many."""
+    with transaction.atomic():
+        for link in links:
+            edge.signature_withdraw(link.signature)
+        DownloadLink.objects.filter(pk__in=[link.pk for link in links]).delete()
+        transaction.on_commit(link_records.clear)  # a deleted link answers "Link revoked" at once here too
+    return len(links)
 
 
 class _CountingSql:
@@ -399,10 +411,6 @@ def edge_batch_record(*, attempts: Sequence, position: dict) -> int:
         if not AccessLogPosition.objects.filter(path=path).update(**fields):
             AccessLogPosition.objects.create(path=path, **fields)
     return len(written)
-
-
-def edge_log_position(*, path: str) -> AccessLogPosition | None:
-    return AccessLogPosition.objects.filter(path=path).first()
 
 
 def edge_log_unparseable_reset(*, path: str) -> int:

@@ -8,7 +8,9 @@ class DownloadsConfig(AppConfig):
 
     def ready(self) -> None:
         # Registration only: the lifespan starts the audit writer in the embedded default.
-        from downloads import audit, keys, uploads
+        from django.conf import settings
+
+        from downloads import audit, edge_log_reader, keys, uploads
         from hub import embedded, health
         from hub.api.scopes import register_scopes
         from hub.pages.navigation import Section, register_section
@@ -31,3 +33,6 @@ class DownloadsConfig(AppConfig):
         # the mounted volume) is created then, so the admin finds it; an upload creates it too if it went missing.
         post_migrate.connect(uploads.root_after_migrate, sender=self, dispatch_uid="downloads-root")
         health.register_check("downloads_audit", audit.health_check)
+        if settings.DOWNLOADS_EDGE_LOG:
+            # The reader runs as its own service (`manage.py read_edge_log`); every process can report on it.
+            health.register_check("downloads_edge_log", edge_log_reader.health_check)

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import connection
 
-from downloads.models import DownloadLink
+from downloads.models import AccessLogPosition, DownloadLink
 from downloads.signing import LinkParts, UnsafePath, VerifiedLink, resolve_under_root
 
 
@@ -206,3 +206,8 @@ def links_ever_served(link_ids) -> dict[int, int]:
     for link_id, count in counted.values_list("pk", "download_count"):
         served[link_id] = max(served.get(link_id, 0), count)
     return served
+
+
+def edge_log_position(*, path: str) -> AccessLogPosition | None:
+    """How far the edge access log at ``path`` has been read into the audit (None: never)."""
+    return AccessLogPosition.objects.filter(path=path).first()

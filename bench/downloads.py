@@ -1,35 +1,44 @@
-"""Signed downloads: how fast is the hub's download path next to nginx? (issue 4's figures)
+"""Signed downloads: how fast is each way of serving a link, next to nginx itself? (issues 4 and 13)
 
-Measured side by side in one run, all on 127.0.0.1:
+Measured side by side in one run, all on 127.0.0.1, bounded in time, every server stopped at the end:
 
 1. signature verification alone (pure ``downloads.signing``), µs per link — target ≤ 20 µs;
-2. a small file through the hub — the embedded default (``manage.py runhub``) and the production server
-   (uvicorn, uvloop, httptools, HUB_MODE=production) — as a ratio to nginx serving it statically: ≥ 0.15;
-3. the same with X-Accel (nginx in front, the hub verifies and answers X-Accel-Redirect) as a ratio to nginx
-   proxying to a stub upstream that only answers the same X-Accel-Redirect: ≥ 0.5 (and to static nginx);
-4. a 200 MB file: throughput as a ratio to nginx sendfile (≥ 0.9 with X-Accel, ≥ 0.5 when the hub streams it
-   itself), and the hub's memory while streaming 20 MB and 200 MB (it must not grow with the file size);
-5. the audit writer: attempts written per second by ``AuditWriter.flush`` (rows, counts and one bus event per
-   attempt in one transaction per batch), on SQLite and on PostgreSQL when it answers;
-6. the audit journal: the embedded default's CPU per small download with the journal (each served download
-   appended to a file before its bytes go out) and without it (``DOWNLOADS_AUDIT_JOURNAL=``), alternating runs;
-7. the download path alone, called in-process: CPU µs per request for a few kinds of request, this checkout
-   beside another one (``BENCH_BASELINE_TREE``, e.g. a git worktree of the parent commit), alternating rounds.
+2. the main workload: 10,000 distinct links to a 4 KB file, each three times in a shuffled order, walked by
+   ``bench/wrk/links.lua`` (``wrk -t2 -c64 -d20s``, 3 alternating rounds, medians) through every row:
+   nginx static (the ceiling), nginx ``secure_link`` (nginx's own module, a reference), the old tool (its Lua
+   check, ``bench/oldtool/``, under Debian's libnginx-mod-http-lua), the edge (deploy/nginx.conf's download host
+   and deploy/njs/ as shipped: nginx serves links the hub marked, the hub's ``read_edge_log`` audits them from
+   nginx's JSON log), nginx + hub X-Accel, nginx + a stub X-Accel upstream, the hub's production server
+   (uvicorn) and its embedded default (``runhub``). One nginx (one worker, the same build, modules and ``http``
+   settings, a JSON access log per request) serves every nginx row, each on its own ``server`` that differs only
+   in its locations. Each row: req/s, server CPU µs a request (nginx, hub and reader, audit included), ÷ static;
+3. the same rows on one hot link;
+4. the audit after the load: every answer of every hub and edge row must be a stored ``DownloadEvent`` and a
+   ``downloads.served``/``downloads.refused`` event; the drain time and the sustained audit rate;
+5. a 200 MB file: nginx sendfile, the edge, X-Accel and the hub streaming it (and the hub's memory meanwhile).
 
-    python -m bench downloads          (BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_NGINX_WORKERS change the load)
-    python -m bench.downloads audit    (only part 5; BENCH_AUDIT_ROWS; BENCH_POSTGRES_URL as in bench.heating)
-    python -m bench.downloads journal  (only part 6; BENCH_JOURNAL_ROUNDS, default 3 of each)
-    python -m bench.downloads hotpath [TREE]  (only part 7, against TREE or BENCH_BASELINE_TREE when given;
+Targets (issue 13): edge ≥ 0.6 of static and ≥ 2.5 times the old tool; hub production ≥ 0.15; embedded ≥ 0.08;
+200 MB through the edge ≥ 0.9 of sendfile; every request audited. Exit status 2 when one is missed or could not
+be measured (a row whose part is missing prints "not available: <why>"), 1 when the bench itself failed.
+
+    python -m bench downloads          (BENCH_SECONDS (20), BENCH_ROUNDS (3), BENCH_CONNECTIONS (64),
+                                        BENCH_LINKS (10000), BENCH_NGINX_WORKERS (1) change the load;
+                                        BENCH_POSTGRES_URL as in bench._support)
+    python -m bench.downloads audit    (AuditWriter.flush alone; BENCH_AUDIT_ROWS)
+    python -m bench.downloads journal  (the audit journal's cost; BENCH_JOURNAL_ROUNDS, default 3 of each)
+    python -m bench.downloads hotpath [TREE]  (the download path in-process, against TREE or BENCH_BASELINE_TREE;
                                        BENCH_HOTPATH_ROUNDS, default 5; BENCH_HOTPATH_REQUESTS, default 10000)
 
-Needs ``wrk``, ``nginx`` and ``curl`` (Debian packages; ``.ci/run`` installs them) and stops with a clear
-message where one is missing. Each hub and nginx serve with one worker process unless told otherwise.
+Needs ``wrk``, ``nginx`` (with Debian's libnginx-mod-http-js and -lua) and ``curl``, and stops with a clear
+message where one is missing. The hub's rows and the edge use a scratch PostgreSQL database (as production
+does), the embedded default SQLite.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -38,16 +47,41 @@ import tempfile
 import threading
 import time
 import timeit
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from bench._downloads_links import (
+    LINK_COUNT,
+    REPEAT,
+    SECURE_LINK_SECRET,
+    hub_links,
+    legacy_links,
+    secure_link_links,
+    write_workload,
+)
+from bench._downloads_nginx import (
+    ACCEL_LOCATION,
+    EdgeUnavailable,
+    Server,
+    accel_body,
+    configuration,
+    oldtool_body,
+    secure_link_body,
+    shipped_edge,
+    start_nginx,
+    static_body,
+    stub_body,
+)
 from bench.asgi_servers import (
     HOST,
     PROJECT_DIR,
     cpu_seconds,
     free_port,
     hub_environment,
+    parse_wrk,
     process_tree,
     resident_mib,
     run_wrk,
@@ -59,7 +93,6 @@ SMALL_SIZE = 4096
 BIG_MIB = 200
 MEDIUM_MIB = 20
 KEYS = "bench:" + "YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktYmVuY2g="
-ACCEL_LOCATION = "/_accel/downloads/"
 
 
 # --- 1. verification alone ------------------------------------------------------------------------------
@@ -402,83 +435,6 @@ def uvicorn_command(port: int) -> list[str]:
     ]
 
 
-NGINX_CONF = """
-worker_processes {workers};
-{user}
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    default_type application/octet-stream;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    upstream hub {{ server {host}:{hub_port}; keepalive 64; }}
-    upstream stub {{ server {host}:{stub_upstream_port}; keepalive 64; }}
-    # nginx alone: the file served statically (the ceiling).
-    server {{
-        listen {host}:{static_port};
-        location /files/ {{ alias {root}/; }}
-    }}
-    # nginx in front of the hub, as deploy/nginx.conf does it: the hub verifies, nginx sends the bytes.
-    server {{
-        listen {host}:{accel_port};
-        location {accel} {{ internal; alias {root}/; }}
-        location / {{
-            proxy_pass http://hub;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Real-IP $remote_addr;
-        }}
-    }}
-    # The best any backend can do: an upstream that only answers the same X-Accel-Redirect.
-    server {{
-        listen {host}:{stub_port};
-        location {accel} {{ internal; alias {root}/; }}
-        location / {{
-            proxy_pass http://stub;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-    server {{
-        listen {host}:{stub_upstream_port};
-        location / {{
-            add_header X-Accel-Redirect {accel}small.bin;
-            return 200 "";
-        }}
-    }}
-}}
-"""
-
-
-def start_nginx(tmp: Path, **ports) -> subprocess.Popen:
-    conf = tmp / "nginx.conf"
-    conf.write_text(
-        NGINX_CONF.format(
-            workers=os.environ.get("BENCH_NGINX_WORKERS", "1"),
-            user="user root;" if os.geteuid() == 0 else "",
-            tmp=tmp,
-            host=HOST,
-            accel=ACCEL_LOCATION,
-            **ports,
-        )
-    )
-    process = subprocess.Popen(
-        ["nginx", "-p", str(tmp), "-c", str(conf), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp / "nginx-stderr.log").open("w"),
-    )
-    wait_until_answering(f"http://{HOST}:{ports['static_port']}/files/small.bin", process)
-    return process
-
-
 # --- measurements ---------------------------------------------------------------------------------------
 
 
@@ -553,23 +509,544 @@ def link_path(url: str) -> str:
     return urlsplit(url).path
 
 
+# --- 2.-4. the rows: every way of serving a link, under the same load --------------------------------------
+
+WRK_SCRIPT = Path(__file__).with_name("wrk") / "links.lua"
+WRK_THREADS = 2
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+# Targets (issue 13), each a ratio of one row's median req/s to another's on the main workload.
+TARGETS = (
+    ("edge", "static", 0.6),
+    ("edge", "oldtool", 2.5),
+    ("production", "static", 0.15),
+    ("embedded", "static", 0.08),
+)
+BIG_TARGET = 0.9  # 200 MB through the edge, of nginx sendfile
+
+
+@dataclass
+class Load:
+    """One wrk run's figures."""
+
+    rate: float
+    completed: int
+    errors: int
+
+
+@dataclass
+class Run:
+    rate: float
+    cpu_us: float  # server CPU (nginx, hub, reader: whatever serves and audits the row) a request
+    errors: int
+    requests: int  # completed by wrk, warm-up included (each must have its audit row)
+    audited: int | None = None
+    evented: int | None = None
+    drain: float | None = None  # seconds from the load's end to the last audit row stored
+    audit_rate: float | None = None  # audit rows stored a second, from the load's start to the last one
+
+
+@dataclass
+class Row:
+    key: str
+    name: str
+    base: str = ""  # http://127.0.0.1:PORT
+    prefix: str = "/"  # before each link's four parts
+    links: list[str] = field(default_factory=list)
+    hot: str = ""
+    pids: Callable[[], list[int]] = list
+    audit: Callable[[], tuple[int, int]] | None = None  # (audit rows, download events) stored so far
+    audit_missing: str = ""  # why this row's audit cannot be counted (then no audit figures)
+    unavailable: str = ""  # why this row cannot run at all
+    workload: Path | None = None
+    main_runs: list[Run] = field(default_factory=list)
+    hot_runs: list[Run] = field(default_factory=list)
+
+
+_WRK_COUNT = re.compile(r"(\d+) requests in")
+
+
+def wrk(url: str, *, seconds: float, connections: int, workload: Path | None) -> Load:
+    """wrk -t2 at ``url`` (or, with ``workload``, at the paths it lists, walked by bench/wrk/links.lua)."""
+    command = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s"]
+    if workload is not None:
+        command += ["-s", str(WRK_SCRIPT), url, "--", str(workload), str(WRK_THREADS)]
+    else:
+        command.append(url)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed at {url}: {done.stderr[-1000:]}")
+    measured = parse_wrk(done.stdout)
+    count = _WRK_COUNT.search(done.stdout)
+    return Load(measured.requests_per_second, int(count.group(1)) if count else 0, measured.errors)
+
+
+def wait_for_audit(row: Row, *, before: tuple[int, int], ended: float, expected: int, limit: float = 180.0):
+    """((audit rows, events), drain seconds, time of the last change) once both counts grew by ``expected``
+    since ``before`` and stayed still for a second, or stopped growing for 15 s short of it, or ``limit``
+    passed since the load ended."""
+    last = row.audit()
+    last_change = time.monotonic()
+    deadline = ended + limit
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        counts = row.audit()
+        now = time.monotonic()
+        if counts != last:
+            last, last_change = counts, now
+            continue
+        quiet = now - last_change
+        if (min(counts[0] - before[0], counts[1] - before[1]) >= expected and quiet >= 1.0) or quiet >= 15.0:
+            break
+    return last, max(0.0, last_change - ended), last_change
+
+
+def measure(row: Row, url: str, *, workload: Path | None, seconds: int, connections: int) -> Run:
+    pids = row.pids()
+    before = row.audit() if row.audit is not None else None
+    cpu_before = cpu_seconds(pids)
+    started = time.monotonic()
+    warm = wrk(url, seconds=1, connections=connections, workload=workload)  # warm-up: audited, not timed
+    load = wrk(url, seconds=seconds, connections=connections, workload=workload)
+    ended = time.monotonic()
+    requests = warm.completed + load.completed
+    run = Run(rate=load.rate, cpu_us=0.0, errors=warm.errors + load.errors, requests=requests)
+    if before is not None:
+        # wrk counts the answers it read; up to one request per connection may be served after it stops
+        # reading, so the audit may hold up to `connections` more per wrk run than wrk completed.
+        after, drain, last_row = wait_for_audit(row, before=before, ended=ended, expected=requests)
+        run.audited, run.evented = after[0] - before[0], after[1] - before[1]
+        run.drain = drain
+        run.audit_rate = run.audited / max(last_row - started, 1e-9)
+    cpu = cpu_after_quiet(pids, limit=30.0) - cpu_before
+    run.cpu_us = cpu * 1e6 / max(requests, 1)
+    return run
+
+
+def run_rows(rows: list[Row], *, seconds: int, connections: int) -> None:
+    runnable = [row for row in rows if not row.unavailable]
+    for number in range(ROUNDS):
+        # Alternate the order so a machine getting busier or quieter favours no row.
+        order = runnable if number % 2 == 0 else runnable[::-1]
+        for row in order:
+            for hot in (False, True):
+                if hot and not row.hot:
+                    continue
+                url = row.base + (row.prefix + row.hot if hot else "")
+                try:
+                    run = measure(
+                        row, url, workload=None if hot else row.workload, seconds=seconds, connections=connections
+                    )
+                except (RuntimeError, subprocess.SubprocessError) as exc:
+                    row.unavailable = f"failed: {exc}"
+                    break
+                (row.hot_runs if hot else row.main_runs).append(run)
+                print(
+                    f"   (round {number + 1}, {row.name}{', hot link' if hot else ''}: {run.rate:.0f} req/s, "
+                    f"{run.cpu_us:.0f} µs CPU a request"
+                    + (f", {run.errors} errors" if run.errors else "")
+                    + (f", {run.audited} audited of {run.requests}" if run.audited is not None else "")
+                    + ")",
+                    flush=True,
+                )
+
+
+def median_of(runs: list[Run], attribute: str) -> float | None:
+    values = [getattr(run, attribute) for run in runs if getattr(run, attribute) is not None]
+    return statistics.median(values) if values else None
+
+
+def print_rows(rows: list[Row], *, hot: bool) -> dict[str, float]:
+    """The table of one workload; returns {row key: median req/s}."""
+    rates = {}
+    for row in rows:
+        runs = row.hot_runs if hot else row.main_runs
+        if runs:
+            rates[row.key] = median_of(runs, "rate")
+    static_rate = rates.get("static")
+    for row in rows:
+        runs = row.hot_runs if hot else row.main_runs
+        if row.unavailable:
+            print(f"   {row.name:36} not available: {row.unavailable}")
+            continue
+        if not runs:
+            continue
+        rate = rates[row.key]
+        ratio = f"{rate / static_rate:5.2f}" if static_rate else "  -  "
+        errors = sum(run.errors for run in runs)
+        print(
+            f"   {row.name:36} {rate:9,.0f} req/s  {median_of(runs, 'cpu_us'):6.0f} µs  {ratio}   "
+            + " ".join(f"{run.rate:,.0f}" for run in runs)
+            + (f"   ({errors} non-2xx or socket errors!)" if errors else "")
+        )
+    return rates
+
+
+def print_audit(rows: list[Row], *, connections: int) -> bool:
+    """The audit after the load, per audited row; False when a row lost (or could not count) a request."""
+    complete = True
+    for row in rows:
+        if row.unavailable or (row.audit is None and not row.audit_missing):
+            continue
+        if row.audit_missing:
+            print(f"   {row.name:36} not available: {row.audit_missing}")
+            complete = False
+            continue
+        for label, runs in (("10,000 links", row.main_runs), ("hot link", row.hot_runs)):
+            if not runs:
+                continue
+            audited = sum(run.audited for run in runs)
+            events = sum(run.evented for run in runs)
+            requests = sum(run.requests for run in runs)
+            lost = max(0, requests - audited)
+            # Served after wrk stopped reading: at most one per connection and wrk run (two runs a measurement).
+            extra_allowed = 2 * connections * len(runs)
+            ok = lost == 0 and audited - requests <= extra_allowed and events >= requests
+            complete &= ok
+            print(
+                f"   {row.name + ', ' + label:50} {audited:9,} rows {events:9,} events for {requests:9,} answers "
+                f"{'(all)' if ok else '(MISSING ' + str(lost) + ')' if lost else '(too many?)'}  "
+                f"drain {median_of(runs, 'drain'):5.1f} s  {median_of(runs, 'audit_rate'):7,.0f} rows/s"
+            )
+    return complete
+
+
+def audit_counter(database_url: str) -> Callable[[], tuple[int, int]]:
+    """A function answering (download audit rows, downloads.served/refused events) in the database now: events
+    waiting in the outbox plus those the embedded event log stored (the relay deletes what it published)."""
+    sql = (
+        "SELECT (SELECT count(*) FROM downloads_downloadevent), "
+        "(SELECT count(*) FROM messaging_outboxevent WHERE type IN ('downloads.served', 'downloads.refused')) + "
+        "(SELECT count(*) FROM messaging_event WHERE type IN ('downloads.served', 'downloads.refused'))"
+    )
+    if database_url.startswith("sqlite:///"):
+        import sqlite3
+
+        connection = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=30, check_same_thread=False)
+
+        def count() -> tuple[int, int]:
+            return tuple(connection.execute(sql).fetchone())
+
+        return count
+    import psycopg
+
+    connection = psycopg.connect(database_url, autocommit=True)
+
+    def count_postgres() -> tuple[int, int]:
+        return tuple(connection.execute(sql).fetchone())
+
+    return count_postgres
+
+
+def print_targets(rates: dict[str, float], big: dict[str, float]) -> list[str]:
+    """Print each target against the medians; the ones missed (or not measurable)."""
+    missed = []
+    names = {
+        "static": "nginx static",
+        "oldtool": "the old tool",
+        "edge": "edge",
+        "production": "hub production",
+        "embedded": "hub embedded",
+    }
+    for row, other, target in TARGETS:
+        label = f"{names[row]} / {names[other]}"
+        if row not in rates or other not in rates:
+            print(f"   {label:34}   -    (≥ {target})  not measured")
+            missed.append(label)
+            continue
+        ratio = rates[row] / rates[other]
+        met = ratio >= target
+        print(f"   {label:34} {ratio:5.2f}  (≥ {target})  {'met' if met else 'NOT MET'}")
+        if not met:
+            missed.append(label)
+    if "edge" in big and "sendfile" in big:
+        ratio = big["edge"] / big["sendfile"]
+        met = ratio >= BIG_TARGET
+        print(f"   {'200 MB: edge / nginx sendfile':34} {ratio:5.2f}  (≥ {BIG_TARGET})  {'met' if met else 'NOT MET'}")
+        if not met:
+            missed.append("200 MB through the edge")
+    else:
+        print(f"   {'200 MB: edge / nginx sendfile':34}   -    (≥ {BIG_TARGET})  not measured")
+        missed.append("200 MB through the edge")
+    return missed
+
+
+def print_big(rows: dict[str, Row], big_links: dict[str, str], production: subprocess.Popen | None) -> dict[str, float]:
+    print(f"\n5. a {BIG_MIB} MB file with curl (median of 3, after one not counted):")
+    speeds: dict[str, float] = {}
+    sources = (
+        ("sendfile", "nginx sendfile (static)", "static"),
+        ("edge", "edge (nginx verifies, sends)", "edge"),
+        ("accel", "nginx + hub X-Accel", "accel"),
+        ("streamed", "hub streaming it itself", "production"),
+    )
+    for key, label, row_key in sources:
+        row = rows.get(row_key)
+        if row is None or row.unavailable:
+            print(f"   {label:34} not available: {row.unavailable if row else 'no such row'}")
+            continue
+        try:
+            speeds[key] = download_mib_per_second(row.base + row.prefix + big_links[row_key])
+        except (RuntimeError, subprocess.SubprocessError) as exc:
+            print(f"   {label:34} failed: {exc}")
+            continue
+        ratio = (
+            f"   ratio {speeds[key] / speeds['sendfile']:4.2f}" if "sendfile" in speeds and key != "sendfile" else ""
+        )
+        print(f"   {label:34} {speeds[key]:8,.0f} MiB/s{ratio}")
+    if production is not None and "production" in rows and not rows["production"].unavailable:
+        row = rows["production"]
+        before, peak = peak_memory_while(row.base + row.prefix + big_links["production"], production.pid)
+        print(f"   hub memory streaming {BIG_MIB} MB:      {before:6.1f} MiB before, peak {peak:6.1f} MiB")
+    return speeds
+
+
+def edge_reader_available() -> str:
+    """Empty when the hub's edge log reader is there, else why not."""
+    if not (PROJECT_DIR / "downloads" / "edge_log_reader.py").exists():
+        return "the hub's edge log reader (downloads/edge_log_reader.py) is not there yet"
+    if not (PROJECT_DIR / "downloads" / "management" / "commands" / "read_edge_log.py").exists():
+        return "manage.py read_edge_log is not there yet"
+    return ""
+
+
+class Bench:
+    """The servers, links and rows of parts 2-5 in one temporary folder; :meth:`close` stops everything."""
+
+    def __init__(self, tmp: Path, *, link_count: int) -> None:
+        self.tmp = tmp
+        self.link_count = link_count
+        self.processes: list[subprocess.Popen] = []
+        self.drop_postgres: Callable[[], None] | None = None
+        self.root = tmp / "downloads"
+        self.var_dir = tmp / "var"
+        self.markers = tmp / "edge-markers"
+        self.edge_log = tmp / "edge-log" / "edge-downloads.json"
+        for folder in (self.var_dir, self.markers, self.edge_log.parent, self.var_dir / "production"):
+            folder.mkdir(parents=True)
+        make_files(self.root)
+        self.edge_env = {"DOWNLOADS_EDGE_DIR": str(self.markers), "DOWNLOADS_EDGE_LOG": str(self.edge_log)}
+        self.embedded_url = f"sqlite:///{self.var_dir / 'embedded.sqlite3'}"
+        self.postgres_url = ""
+        self.database_note = ""
+        self.edge_unavailable = ""
+        self.reader_missing = edge_reader_available()
+        self.reader: subprocess.Popen | None = None
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            stop(process)
+        if self.drop_postgres is not None:
+            self.drop_postgres()
+
+    def record_links(self) -> None:
+        from bench._support import scratch_postgres
+
+        try:
+            self.postgres_url, self.drop_postgres = scratch_postgres("bench_downloads")
+            self.database_note = "PostgreSQL (a scratch database)"
+        except Exception as exc:  # no server here: the production rows run on SQLite and say so
+            self.postgres_url = f"sqlite:///{self.var_dir / 'production.sqlite3'}"
+            self.database_note = f"SQLite, PostgreSQL not reachable ({exc})"
+        print(f"\nrecording {self.link_count:,} + 2 links in each database (the hub's link_create) …", flush=True)
+        common = {"count": self.link_count, "small": "small.bin", "big": "big.bin", "workdir": str(self.var_dir)}
+        self.production_links = hub_links(
+            database_url=self.postgres_url, env=hub_env(self.var_dir, self.root, **self.edge_env), **common
+        )
+        self.embedded_links = hub_links(database_url=self.embedded_url, env=hub_env(self.var_dir, self.root), **common)
+        markers = sum(1 for _ in self.markers.iterdir())
+        print(
+            f"   {self.production_links['seconds']} s ({self.database_note}), {self.embedded_links['seconds']} s "
+            f"(SQLite); {markers:,} edge markers written",
+            flush=True,
+        )
+        if not markers:
+            self.edge_unavailable = (
+                "the hub wrote no edge markers for its links (DOWNLOADS_EDGE_DIR: downloads/edge.py not there yet)"
+            )
+        self.legacy = legacy_links(count=self.link_count + 1, path="small.bin")
+        self.secure = secure_link_links(count=self.link_count + 1, path="small.bin")
+
+    def start_hubs(self) -> None:
+        self.hub_ports = {name: free_port() for name in ("embedded", "production", "accel_hub")}
+        self.production_environ = production_env(
+            self.var_dir,
+            self.root,
+            DATABASE_URL=self.postgres_url,
+            HUB_VAR_DIR=str(self.var_dir / "production"),
+            **self.edge_env,
+        )
+        hot = HUB_PREFIX + self.production_links["hot"]
+        self.embedded = self.start(
+            [sys.executable, "manage.py", "runhub"],
+            hub_env(
+                self.var_dir,
+                self.root,
+                DATABASE_URL=self.embedded_url,
+                HUB_BIND=f"{HOST}:{self.hub_ports['embedded']}",
+            ),
+            f"http://{HOST}:{self.hub_ports['embedded']}{HUB_PREFIX}{self.embedded_links['hot']}",
+            "embedded",
+        )
+        self.production = self.start(
+            uvicorn_command(self.hub_ports["production"]),
+            self.production_environ,
+            f"http://{HOST}:{self.hub_ports['production']}{hot}",
+            "production",
+        )
+        self.accel_hub = self.start(
+            uvicorn_command(self.hub_ports["accel_hub"]),
+            {**self.production_environ, "DOWNLOADS_ACCEL_LOCATION": ACCEL_LOCATION},
+            f"http://{HOST}:{self.hub_ports['accel_hub']}{hot}",
+            "accel",
+        )
+        if not self.reader_missing:
+            # As production's `edge-log` service: the reader follows nginx's edge log for the whole run.
+            self.reader = subprocess.Popen(
+                [sys.executable, "manage.py", "read_edge_log"],
+                cwd=PROJECT_DIR,
+                env=self.production_environ,
+                stdout=(self.tmp / "reader.log").open("w"),
+                stderr=subprocess.STDOUT,
+            )
+            self.processes.append(self.reader)
+
+    def start(self, command: list[str], environ: dict[str, str], check_url: str, name: str) -> subprocess.Popen:
+        process = start(command, environ, check_url, self.tmp / f"{name}.log")
+        self.processes.append(process)
+        return process
+
+    def start_nginx(self) -> None:
+        self.ports = {name: free_port() for name in ("static", "secure", "oldtool", "edge", "accel", "stub", "up")}
+        hub = f"{HOST}:{self.hub_ports['accel_hub']}"
+        self.edge = None
+        if not self.edge_unavailable:
+            try:
+                self.edge = shipped_edge(root=self.root, markers=self.markers, log=self.edge_log, hub=hub)
+            except (EdgeUnavailable, ValueError) as exc:
+                self.edge_unavailable = str(exc)
+        servers = [
+            Server(self.ports["static"], static_body(self.root), self.tmp / "access-static.json"),
+            Server(self.ports["secure"], secure_link_body(self.root, SECURE_LINK_SECRET), self.tmp / "access-sl.json"),
+            Server(self.ports["oldtool"], oldtool_body(), self.tmp / "access-oldtool.json"),
+            Server(self.ports["accel"], accel_body(self.root, hub), self.tmp / "access-accel.json"),
+            Server(self.ports["stub"], stub_body(self.root, self.ports["up"]), self.tmp / "access-stub.json"),
+            Server(self.ports["up"], stub_upstream_body(), None),  # the stub's backend: not a row, not logged
+        ]
+        if self.edge is not None:
+            # The shipped server writes its own JSON log (the reader's), so none is added here.
+            servers.append(Server(self.ports["edge"], self.edge.server, None))
+        check = f"http://{HOST}:{self.ports['static']}/{self.production_links['links'][0]}"
+        try:
+            nginx = start_nginx(self.tmp, configuration(self.tmp, servers, edge=self.edge, base_dir=self.root), check)
+        except RuntimeError as exc:
+            if self.edge is None:
+                raise
+            # The shipped edge did not load here: measure the others and say why the edge row could not run.
+            self.edge_unavailable = f"nginx refused the shipped edge configuration: {str(exc)[-400:]}"
+            self.edge = None
+            nginx = start_nginx(self.tmp, configuration(self.tmp, servers[:-1], edge=None, base_dir=self.root), check)
+        self.processes.append(nginx)
+        self.nginx = nginx
+
+    def rows(self) -> list[Row]:
+        def nginx_pids() -> list[int]:
+            return process_tree(self.nginx.pid)
+
+        def edge_pids() -> list[int]:
+            # nginx, the hub behind it (links without a marker) and the reader writing the audit.
+            return nginx_pids() + process_tree(self.accel_hub.pid) + ([self.reader.pid] if self.reader else [])
+
+        postgres_audit = audit_counter(self.postgres_url)
+        embedded_audit = audit_counter(self.embedded_url)
+        links, hot = self.production_links["links"], self.production_links["hot"]
+        ports = {key: f"http://{HOST}:{port}" for key, port in (self.ports | self.hub_ports).items()}
+        edge_prefix = self.edge.prefix if self.edge is not None else "/"
+        rows = [
+            Row("static", "nginx static", ports["static"], "/", links, hot, nginx_pids),
+            Row("secure", "nginx secure_link (reference)", ports["secure"], "/", self.secure[:-1], self.secure[-1],
+                nginx_pids),
+            Row("oldtool", "old tool (nginx + Lua)", ports["oldtool"], "/", self.legacy[:-1], self.legacy[-1],
+                nginx_pids),
+            Row("edge", "edge (nginx serves, hub governs)", ports["edge"], edge_prefix, links, hot, edge_pids,
+                postgres_audit if self.reader else None, audit_missing=self.reader_missing,
+                unavailable=self.edge_unavailable),
+            Row("accel", "nginx + hub X-Accel", ports["accel"], HUB_PREFIX, links, hot,
+                lambda: nginx_pids() + process_tree(self.accel_hub.pid), postgres_audit),
+            Row("stub", "nginx + stub X-Accel upstream", ports["stub"], HUB_PREFIX, links, "", nginx_pids),
+            Row("production", "hub, production server (uvicorn)", ports["production"], HUB_PREFIX, links, hot,
+                lambda: process_tree(self.production.pid), postgres_audit),
+            Row("embedded", "hub, embedded default (runhub)", ports["embedded"], HUB_PREFIX,
+                self.embedded_links["links"], self.embedded_links["hot"], lambda: process_tree(self.embedded.pid),
+                embedded_audit),
+        ]  # fmt: skip
+        for row in rows:
+            row.workload = write_workload(self.tmp / f"workload-{row.key}.txt", row.prefix, row.links)
+        return rows
+
+
+HUB_PREFIX = "/dl/"  # DOWNLOADS_PREFIX's default: the hub's links on its own host
+
+
+def stub_upstream_body() -> str:
+    return f"""
+        location / {{
+            add_header X-Accel-Redirect {ACCEL_LOCATION}small.bin;
+            return 200 "";
+        }}
+    """
+
+
+def measure_all(*, seconds: int, connections: int, link_count: int) -> tuple[dict[str, float], dict[str, float], bool]:
+    """Parts 2-5: (main workload medians by row, 200 MB speeds, whether every request was audited)."""
+    with tempfile.TemporaryDirectory(prefix="bench-downloads-") as tmp_name:
+        tmp = Path(tmp_name)
+        os.chmod(tmp, 0o755)
+        bench = Bench(tmp, link_count=link_count)
+        try:
+            bench.record_links()
+            bench.start_hubs()
+            bench.start_nginx()
+            rows = bench.rows()
+            print(
+                f"\nload average {os.getloadavg()[0]:.1f} before the runs below (other work on the machine skews them)"
+            )
+            print(
+                f"\n2.-4. a {SMALL_SIZE} B file, wrk {WRK_THREADS} threads, {connections} connections, {seconds} s a "
+                f"run after 1 s of warm-up, {ROUNDS} alternating rounds; nginx "
+                f"{os.environ.get('BENCH_NGINX_WORKERS', '1')} worker with a JSON access log, hub 1 process, "
+                f"{os.cpu_count()} CPUs; hub rows and the edge on {bench.database_note}:",
+                flush=True,
+            )
+            run_rows(rows, seconds=seconds, connections=connections)
+            print(
+                f"\n2. main workload: {link_count:,} distinct links, each {REPEAT} times in a shuffled order "
+                "(bench/wrk/links.lua), medians:"
+            )
+            print(f"   {'':36} {'req/s':>15}  {'CPU/req':>8}  ÷ static   req/s per round")
+            rates = print_rows(rows, hot=False)
+            print("\n3. one hot link, fetched over and over, medians:")
+            print_rows(rows, hot=True)
+            print(
+                "\n4. the audit after the load: rows and downloads.served/refused events stored for the answers "
+                "wrk read (all rounds), the time from the load's end to the last row, and rows stored a second "
+                "from the load's start to the last row (medians):"
+            )
+            audit_complete = print_audit(rows, connections=connections)
+            big_link = bench.production_links["big"]
+            big_links = {"static": "x/x/x/big.bin", "edge": big_link, "accel": big_link, "production": big_link}
+            big = print_big({row.key: row for row in rows}, big_links, bench.production)
+        finally:
+            bench.close()
+    return rates, big, audit_complete
+
+
 def main(argv: list[str]) -> int:
-    if argv == ["audit"]:
-        print_audit_figures()
-        return 0
-    seconds = int(os.environ.get("BENCH_SECONDS", "5"))
+    seconds = int(os.environ.get("BENCH_SECONDS", "20"))
     connections = int(os.environ.get("BENCH_CONNECTIONS", "64"))
+    link_count = int(os.environ.get("BENCH_LINKS", str(LINK_COUNT)))
     baseline = os.environ.get("BENCH_BASELINE_TREE") or None
-    if argv[:1] == ["hotpath"]:
-        tree = argv[1] if len(argv) > 1 else baseline
-        print_hotpath_figures(Path(tree) if tree else None)
-        return 0
-    if argv == ["journal"]:
-        if shutil.which("wrk") is None:
-            print("part 6 needs wrk (apt-get install wrk)", file=sys.stderr)
-            return 1
-        print_journal_figures(seconds=seconds, connections=connections)
-        return 0
+    if argv[:1] in (["audit"], ["journal"], ["hotpath"]):
+        return other_parts(argv, seconds=seconds, connections=connections, baseline=baseline)
     print("1. signature verification alone (best of 5 rounds of 50,000):")
     for name, micro in verification_microseconds().items():
         print(f"   {name:28} {micro:6.2f} µs per link   (target ≤ 20 µs)")
@@ -581,123 +1058,35 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 1
-    processes: list[subprocess.Popen] = []
-    with tempfile.TemporaryDirectory(prefix="bench-downloads-") as tmp_name:
-        tmp = Path(tmp_name)
-        os.chmod(tmp, 0o755)
-        root = tmp / "downloads"
-        make_files(root)
-        var_dir = tmp / "var"
-        environ = hub_env(var_dir, root)
-        manage(environ, "migrate", "--noinput", "-v0")
-        expiry = "2099-01-01T00:00:00Z"
-        paths = {
-            name: link_path(manage(environ, "create_secure_link", "bench", expiry, f"{name}.bin", "--create-customer"))
-            for name in ("small", "medium", "big")
-        }
-        ports = {
-            name: free_port()
-            for name in ("embedded", "production", "accel_hub", "static_port", "accel_port", "stub_port")
-        }
-        ports["stub_upstream_port"] = free_port()
-        try:
-            embedded = start(
-                [sys.executable, "manage.py", "runhub"],
-                hub_env(var_dir, root, HUB_BIND=f"{HOST}:{ports['embedded']}"),
-                f"http://{HOST}:{ports['embedded']}{paths['small']}",
-                tmp / "embedded.log",
-            )
-            processes.append(embedded)
-            production = start(
-                uvicorn_command(ports["production"]),
-                production_env(var_dir, root),
-                f"http://{HOST}:{ports['production']}{paths['small']}",
-                tmp / "production.log",
-            )
-            processes.append(production)
-            accel_hub = start(
-                uvicorn_command(ports["accel_hub"]),
-                production_env(var_dir, root, DOWNLOADS_ACCEL_LOCATION=ACCEL_LOCATION),
-                f"http://{HOST}:{ports['accel_hub']}{paths['small']}",
-                tmp / "accel.log",
-            )
-            processes.append(accel_hub)
-            processes.append(
-                start_nginx(
-                    tmp,
-                    hub_port=ports["accel_hub"],
-                    root=root,
-                    static_port=ports["static_port"],
-                    accel_port=ports["accel_port"],
-                    stub_port=ports["stub_port"],
-                    stub_upstream_port=ports["stub_upstream_port"],
-                )
-            )
-            static_url = f"http://{HOST}:{ports['static_port']}/files/"
-            small = {
-                "nginx static": static_url + "small.bin",
-                "hub, embedded default (runhub)": f"http://{HOST}:{ports['embedded']}{paths['small']}",
-                "hub, production server (uvicorn)": f"http://{HOST}:{ports['production']}{paths['small']}",
-                "nginx + hub X-Accel": f"http://{HOST}:{ports['accel_port']}{paths['small']}",
-                "nginx + stub X-Accel upstream": f"http://{HOST}:{ports['stub_port']}/anything",
-            }
-            print(
-                f"\nload average {os.getloadavg()[0]:.1f} before the runs below (other work on the machine skews them)"
-            )
-            print(
-                f"\n2./3. a {SMALL_SIZE} B file, wrk 2 threads, {connections} connections, {seconds} s each, "
-                f"nginx {os.environ.get('BENCH_NGINX_WORKERS', '1')} worker(s), hub 1 process, {os.cpu_count()} CPUs:"
-            )
-            nginx_pids = process_tree(processes[-1].pid)
-            serving = {
-                "nginx static": nginx_pids,
-                "hub, embedded default (runhub)": process_tree(embedded.pid),
-                "hub, production server (uvicorn)": process_tree(production.pid),
-                "nginx + hub X-Accel": nginx_pids + process_tree(accel_hub.pid),
-                "nginx + stub X-Accel upstream": nginx_pids,
-            }
-            rates = {}
-            for name, url in small.items():
-                rate, errors, cpu = requests_per_second(url, serving[name], seconds=seconds, connections=connections)
-                rates[name] = rate
-                print(
-                    f"   {name:34} {rate:9.0f} req/s  {cpu:7.0f} µs CPU a request"
-                    + (f"   ({errors} errors!)" if errors else "")
-                )
-            static = rates["nginx static"]
-            stub = rates["nginx + stub X-Accel upstream"]
-            accel = rates["nginx + hub X-Accel"]
-            print(
-                f"   embedded / nginx static        {rates['hub, embedded default (runhub)'] / static:5.2f}  (≥ 0.15)"
-            )
-            print(
-                f"   production / nginx static      {rates['hub, production server (uvicorn)'] / static:5.2f}  (≥ 0.15)"
-            )
-            print(f"   X-Accel / stub X-Accel         {accel / stub:5.2f}  (≥ 0.5)")
-            print(f"   X-Accel / nginx static         {accel / static:5.2f}")
+    try:
+        rates, big, audit_complete = measure_all(seconds=seconds, connections=connections, link_count=link_count)
+    except (RuntimeError, subprocess.SubprocessError) as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 1
+    print("\ntargets (main workload medians):")
+    missed = print_targets(rates, big)
+    if not audit_complete:
+        print(f"   {'every request audited and evented':34}   -    NOT SHOWN (see part 4)")
+        missed.append("audit")
+    if missed:
+        print(f"\nmissed or not measured: {', '.join(missed)}")
+        return 2
+    return 0
 
-            print(f"\n4. a {BIG_MIB} MB file with curl (median of 3):")
-            sendfile = download_mib_per_second(static_url + "big.bin")
-            via_accel = download_mib_per_second(f"http://{HOST}:{ports['accel_port']}{paths['big']}")
-            streamed = download_mib_per_second(f"http://{HOST}:{ports['production']}{paths['big']}")
-            print(f"   nginx sendfile                 {sendfile:8.0f} MiB/s")
-            print(
-                f"   nginx + hub X-Accel            {via_accel:8.0f} MiB/s   ratio {via_accel / sendfile:4.2f} (≥ 0.9)"
-            )
-            print(f"   hub streaming it itself        {streamed:8.0f} MiB/s   ratio {streamed / sendfile:4.2f} (≥ 0.5)")
-            for name in ("medium", "big"):
-                before, peak = peak_memory_while(f"http://{HOST}:{ports['production']}{paths[name]}", production.pid)
-                size = MEDIUM_MIB if name == "medium" else BIG_MIB
-                print(f"   hub memory streaming {size:3} MB:   {before:6.1f} MiB before, peak {peak:6.1f} MiB")
-        except (RuntimeError, subprocess.SubprocessError) as exc:
-            print(f"benchmark failed: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            for process in reversed(processes):
-                stop(process)
-    print_audit_figures()
-    print_journal_figures(seconds=seconds, connections=connections)
-    print_hotpath_figures(Path(baseline) if baseline else None)
+
+def other_parts(argv: list[str], *, seconds: int, connections: int, baseline: str | None) -> int:
+    """``audit``, ``journal`` and ``hotpath``: the figures behind earlier choices, run on request only."""
+    if argv == ["audit"]:
+        print_audit_figures()
+        return 0
+    if argv[:1] == ["hotpath"]:
+        tree = argv[1] if len(argv) > 1 else baseline
+        print_hotpath_figures(Path(tree) if tree else None)
+        return 0
+    if shutil.which("wrk") is None:
+        print("the journal figures need wrk (apt-get install wrk)", file=sys.stderr)
+        return 1
+    print_journal_figures(seconds=min(seconds, 8), connections=connections)
     return 0
 
 

@@ -53,11 +53,14 @@ def make_site(tmp_path: Path, upstream: str) -> dict:
     )
     (tmp_path / "srv" / "static").mkdir(parents=True, exist_ok=True)
     (tmp_path / "srv" / "downloads").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "srv" / "edge").mkdir(parents=True, exist_ok=True)  # the hub's edge markers
+    (tmp_path / "srv" / "edge-log").mkdir(parents=True, exist_ok=True)  # nginx's log of edge-served downloads
     (tmp_path / "run").mkdir(exist_ok=True)
     http_port, https_port = free_port(), free_port()
     conf = (
         NGINX_CONF.replace("/tmp/nginx", f"{tmp_path}/run/nginx")
         .replace("/etc/nginx/tls/", f"{tls}/")
+        .replace("/etc/nginx/njs/", f"{PROJECT_DIR}/deploy/njs/")
         .replace("/srv/hub/", f"{tmp_path}/srv/")
         .replace("access_log /dev/stdout;", f"access_log {tmp_path}/run/access.log;")
         .replace("listen 80 ", f"listen 127.0.0.1:{http_port} ")

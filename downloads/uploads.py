@@ -125,7 +125,7 @@ class DownloadsRootUploadHandler(FileUploadHandler):
         self.accept = accept
         self.problem: str | None = None
         self.received: list[RootUploadedFile] = []
-        self.file: RootUploadedFile | None = None
+        # No ``file`` attribute until one is received: Django's parser closes ``handler.file`` when it has one.
 
     def new_file(self, field_name, file_name, content_type, content_length, charset=None, content_type_extra=None):
         super().new_file(field_name, file_name, content_type, content_length, charset, content_type_extra)

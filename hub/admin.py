@@ -7,8 +7,13 @@ from datetime import timedelta
 from django.contrib import admin
 from django.utils import timezone
 from django.utils.timesince import timesince
+from oauth2_provider.admin import ApplicationAdmin
+from oauth2_provider.forms import ApplicationForm
+from oauth2_provider.models import get_application_model
 
 from hub.models import Heartbeat
+
+Application = get_application_model()
 
 
 def heartbeat_is_alive(beat: Heartbeat, *, now=None) -> bool:
@@ -54,3 +59,51 @@ class HeartbeatAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="alive")
     def alive(self, beat: Heartbeat) -> bool:
         return heartbeat_is_alive(beat)
+
+
+# What the hub's OAuth endpoints serve: the device authorization grant (RFC 8628), for scripts and devices, and
+# the refresh tokens it hands out (no application setting). The toolkit's form also offered the password and
+# implicit grants (switched off by the RFC 9700 settings, so such an application could never get a token), the
+# authorization-code and OpenID Connect grants (no sign-in-with-the-hub pages, OIDC is off), redirect and logout
+# URIs, CORS origins, a signing algorithm and the dynamic/CIMD registration fields, none of which the hub uses.
+SUPPORTED_GRANT_TYPES = (
+    (Application.GRANT_DEVICE_CODE, "Device code: a script or device shows a code, a person approves it (RFC 8628)"),
+)
+APPLICATION_FIELDS = (
+    "name",
+    "client_id",
+    "client_type",
+    "authorization_grant_type",
+    "client_secret",
+    "hash_client_secret",
+)
+
+
+class HubApplicationForm(ApplicationForm):
+    """The toolkit's application form (its client-secret help stays), offering only what the hub supports."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        grant = self.fields["authorization_grant_type"]
+        grant.choices = SUPPORTED_GRANT_TYPES
+        grant.initial = Application.GRANT_DEVICE_CODE
+        grant.error_messages["invalid_choice"] = (
+            "The hub supports only the device code grant: scripts and devices get tokens by a code a person "
+            "approves (the password grant is switched off, RFC 9700)."
+        )
+        self.fields["client_type"].help_text = (
+            "Public for a script or device that cannot keep a secret (the usual case); confidential if it can, "
+            "and then sends the client secret with each token request."
+        )
+
+
+admin.site.unregister(Application)
+
+
+@admin.register(Application)
+class HubApplicationAdmin(ApplicationAdmin):
+    form = HubApplicationForm
+    fields = APPLICATION_FIELDS
+    readonly_fields = ()
+    list_display = ("pk", "name", "client_type", "authorization_grant_type", "created")
+    list_filter = ("client_type", "authorization_grant_type")

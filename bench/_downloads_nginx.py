@@ -17,7 +17,9 @@ from pathlib import Path
 
 from bench.asgi_servers import HOST, PROJECT_DIR, wait_until_answering
 
-SHIPPED_CONF = PROJECT_DIR / "deploy" / "nginx.conf"
+# BENCH_EDGE_CONF: take the edge from another file (a draft while the shipped one is being written); the printed
+# figures then say which file they measured.
+SHIPPED_CONF = Path(os.environ.get("BENCH_EDGE_CONF") or PROJECT_DIR / "deploy" / "nginx.conf")
 SHIPPED_NJS = PROJECT_DIR / "deploy" / "njs"
 OLDTOOL_DIR = PROJECT_DIR / "bench" / "oldtool"
 MODULES = Path("/usr/lib/nginx/modules")
@@ -243,14 +245,13 @@ def _walk(directives: list[Directive]):
 def _container_paths(text: str, *, root: Path, markers: Path, hub: str) -> dict[str, str]:
     """The container's paths in the shipped file → the bench's (the file's header comment names its mounts)."""
     replacements = {
-        "/srv/hub/downloads/": f"{root}/",
-        "/etc/nginx/njs/": f"{SHIPPED_NJS}/",
+        "/srv/hub/downloads": str(root),
         "/etc/nginx/njs": str(SHIPPED_NJS),
         "http://web:8000": f"http://{hub}",
     }
-    for mount in re.findall(r"(/srv/hub/[a-z-]*edge[a-z-]*/)", text):
-        if "log" not in mount:
-            replacements[mount] = f"{markers}/"
+    for mount in re.findall(r"/srv/hub/[a-z_-]*edge[a-z_-]*", text):
+        if "log" not in mount:  # the markers' folder, not the log's
+            replacements[mount] = str(markers)
     return replacements
 
 

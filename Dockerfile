@@ -27,8 +27,8 @@ COPY . .
 # Editable, so BASE_DIR stays /app and templates/, static/ are found beside the code.
 RUN pip install --no-deps -e . \
     # Named volumes mounted here start as copies of these folders, so they come up owned by the hub user.
-    && mkdir -p /app/staticfiles /var/lib/hub /srv/hub/downloads \
-    && chown hub:hub /app/staticfiles /var/lib/hub /srv/hub/downloads
+    && mkdir -p /app/staticfiles /var/lib/hub /srv/hub/downloads /srv/hub/edge \
+    && chown hub:hub /app/staticfiles /var/lib/hub /srv/hub/downloads /srv/hub/edge
 
 USER hub
 EXPOSE 8000

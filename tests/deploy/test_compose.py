@@ -194,7 +194,7 @@ def test_every_hub_service_waits_for_init_to_complete_and_init_for_its_databases
     assert init["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert init["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
     steps = [argv[2] for argv in command_lines(init["command"])]
-    assert steps == ["migrate", "collectstatic", "messaging_setup"]
+    assert steps == ["migrate", "collectstatic", "messaging_setup", "edge_sync"]
     assert init["restart"] == "no", "a one-shot job must not be restarted once it has finished"
 
 
@@ -422,3 +422,34 @@ def test_compose_requires_the_house_time_zone_and_hands_it_to_every_hub_service(
     project = compose_project({"HUB_TIME_ZONE": "Europe/Lisbon"}, with_plain_overlay=False)
     for name in HUB_SERVICES:
         assert project["services"][name]["environment"]["HUB_TIME_ZONE"] == "Europe/Lisbon", name
+
+
+def test_the_edge_markers_and_the_edge_log_are_shared_as_the_edge_design_needs():
+    # docs/downloads.md#served-at-the-edge-nginx-and-njs: the hub writes markers nginx only reads; nginx writes the
+    # log the edge-log service only reads; init rebuilds the markers before anything serves.
+    def mounts(service: str) -> dict[str, tuple[str, str]]:
+        found = {}
+        for entry in SERVICES[service]["volumes"]:
+            source, target, *mode = entry.split(":")
+            found[target] = (source, mode[0] if mode else "rw")
+        return found
+
+    environment = HUB_SERVICES["web"]["environment"]
+    edge_dir, edge_log = environment["DOWNLOADS_EDGE_DIR"], environment["DOWNLOADS_EDGE_LOG"]
+    nginx_conf = (PROJECT_DIR / "deploy" / "nginx.conf").read_text()
+    volumes = set(COMPOSE["volumes"])
+    for name in ("web", "init"):
+        assert mounts(name)[edge_dir] == ("edge", "rw"), f"{name} writes the edge markers"
+    assert mounts("nginx")[edge_dir] == ("edge", "ro"), "nginx only reads the markers"
+    assert f"set $edge_markers {edge_dir}/;" in nginx_conf
+    log_folder = edge_log.rsplit("/", 1)[0]
+    assert mounts("nginx")[log_folder] == ("edge-log", "rw"), "nginx writes the edge log"
+    assert mounts("edge-log")[log_folder] == ("edge-log", "ro"), "the reader only reads it"
+    assert f"access_log {edge_log} edge_downloads if=$edge_link;" in nginx_conf
+    assert {"edge", "edge-log"} <= volumes
+    assert mounts("nginx")["/etc/nginx/njs"] == ("./deploy/njs", "ro")
+    assert (PROJECT_DIR / "deploy" / "njs" / "edge.js").is_file()
+    assert "js_path /etc/nginx/njs/;" in nginx_conf
+    assert command_lines(SERVICES["edge-log"]["command"])[0][2:] == ["read_edge_log"]
+    assert command_lines(SERVICES["init"]["command"])[-1][2:] == ["edge_sync"], "markers rebuilt at every start"
+    assert "/srv/hub/edge" in re.findall(r"chown hub:hub ([^\n]*)", DOCKERFILE)[0].split(), "the hub user writes them"

@@ -4,6 +4,7 @@ checked, never replacing a file unless asked, nothing left behind when anything 
 from __future__ import annotations
 
 import errno
+import html
 import os
 import re
 import runpy
@@ -26,7 +27,7 @@ SETTINGS_FILE = PROJECT_DIR / "hub" / "settings.py"
 
 
 def text_of(response) -> str:
-    return " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
 
 
 def everything_in(root: Path) -> set[str]:

@@ -41,10 +41,14 @@ def events_publish(*, events: Sequence[Event]) -> list[uuid.UUID]:
     One INSERT per event was three quarters of the cost of storing a burst of radio readings (bench/heating.py).
     On PostgreSQL the rows go in by COPY: ``bulk_create``'s UNNEST spent most of its time quoting the JSON texts
     into array literals in Python, and was two thirds of the download audit's cost per attempt (bench/
-    download_audit.py). On SQLite ``bulk_create``; a hand-built INSERT was faster but not worth a second path there.
+    download_audit.py). On SQLite (the embedded default) one ``executemany`` of plain rows: ``bulk_create`` turned
+    each field of each row into SQL one call at a time, two thirds of a small download's audit there (~60 µs of
+    ~90 µs an attempt, docs/downloads.md#why-it-is-fast-the-download-path-before-django).
     """
     if connection.vendor == "postgresql":
         _outbox_copy(events)
+    elif connection.vendor == "sqlite":
+        _outbox_executemany(events)
     else:
         OutboxEvent.objects.bulk_create([_outbox_row(event) for event in events], batch_size=500)
     if events:
@@ -89,6 +93,52 @@ def _outbox_copy(events: Sequence[Event]) -> None:
                         "",
                     )
                 )
+
+
+_OUTBOX_COLUMNS = (
+    "event_id",
+    "type",
+    "occurred_at",
+    "source",
+    "data",
+    "topics",
+    "retain",
+    "created_at",
+    "attempts",
+    "last_error",
+)
+
+
+def _outbox_executemany(events: Sequence[Event]) -> None:
+    """SQLite: the rows ``bulk_create`` would write, in the values Django's fields give SQLite (a UUID's hex, a
+    naive UTC time's text, JSON text), by one ``executemany`` in order (ids follow it)."""
+    if not events:
+        return
+    ops = connection.ops
+    adapt_time = ops.adapt_datetimefield_value
+    now = adapt_time(timezone.now())
+    sql = (
+        f"INSERT INTO {ops.quote_name(OutboxEvent._meta.db_table)} ({', '.join(map(ops.quote_name, _OUTBOX_COLUMNS))})"
+        f" VALUES ({', '.join(['%s'] * len(_OUTBOX_COLUMNS))})"
+    )
+    dumps = json.dumps
+    rows = [
+        (
+            event.id.hex,
+            event.type,
+            adapt_time(event.occurred_at),
+            event.source,
+            dumps(event.data),
+            dumps(list(event.topics)),
+            bool(event.retain),
+            now,
+            0,
+            "",
+        )
+        for event in events
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _outbox_row(event: Event) -> OutboxEvent:

@@ -1,0 +1,55 @@
+"""The outbox rows a burst of events becomes are the same whichever way they are written."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+
+from messaging.envelope import new_event
+from messaging.models import OutboxEvent
+from messaging.services import _outbox_row, events_publish
+
+pytestmark = pytest.mark.django_db
+
+
+def _raw_rows(ids) -> list[tuple]:
+    # As stored, column by column: what the relay and any other reader of the table get back.
+    columns = "event_id, type, occurred_at, source, data, topics, retain, attempts, last_error"
+    table = connection.ops.quote_name(OutboxEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {table} WHERE id IN ({', '.join(['%s'] * len(ids))}) ORDER BY id", ids)
+        return cursor.fetchall()
+
+
+def test_events_publish_stores_what_the_orm_stores_in_order():
+    at = datetime(2026, 12, 5, 18, 30, 1, 123000, tzinfo=UTC)
+    events = [
+        new_event(
+            "downloads.served", {"link": 7, "ip": "203.0.113.9", "path": "dir 1/ü.pdf"}, source="t", occurred_at=at
+        ),
+        new_event(
+            "heating.reading", {"value": 20.5}, source="t", topics=["/rooms/living"], retain=True, occurred_at=at
+        ),
+        new_event("x.empty", {}, source="t"),
+    ]
+    twins = [
+        new_event(event.type, event.data, source="t", topics=event.topics, retain=event.retain) for event in events
+    ]
+    twins = [replace(twin, occurred_at=event.occurred_at) for twin, event in zip(twins, events, strict=True)]
+
+    assert events_publish(events=events) == [event.id for event in events]
+    fast = list(OutboxEvent.objects.filter(event_id__in=[event.id for event in events]))
+    OutboxEvent.objects.bulk_create([_outbox_row(twin) for twin in twins])
+    orm = list(OutboxEvent.objects.filter(event_id__in=[twin.id for twin in twins]))
+
+    assert [row.event_id for row in fast] == [event.id for event in events]  # ids follow the order given
+    fast_raw, orm_raw = _raw_rows([row.id for row in fast]), _raw_rows([row.id for row in orm])
+    # Column by column equal but for the event ids, which differ by construction.
+    assert [row[1:] for row in fast_raw] == [row[1:] for row in orm_raw]
+    assert [row.data for row in fast] == [event.data for event in events]
+    assert [row.topics for row in fast] == [list(event.topics) for event in events]
+    assert [row.retain for row in fast] == [False, True, False]
+    assert all(row.created_at is not None and row.attempts == 0 and row.last_error == "" for row in fast)

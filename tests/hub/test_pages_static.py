@@ -95,7 +95,16 @@ def staff_client(client_as, staff_user):
     return client_as(staff_user)
 
 
-PAGES_SIGNED_IN = ["/", "/devices/", "/live/", "/downloads/", "/events/", "/password/", "/password/done/"]
+PAGES_SIGNED_IN = [
+    "/",
+    "/devices/",
+    "/live/",
+    "/downloads/",
+    "/events/",
+    "/password/",
+    "/password/done/",
+    "/account/apps/",
+]
 
 
 def assert_assets_are_the_hubs_own(html: str) -> None:

@@ -15,7 +15,7 @@ from downloads.models import DownloadEvent, DownloadLink
 from downloads.services import customer_create, link_create
 from messaging.models import OutboxEvent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 LIST = "/admin/downloads/downloadlink/"
 

@@ -19,7 +19,7 @@ from downloads.services import customer_create, link_create, link_revoke
 from hub.env import Env, parse_email_url
 from messaging.models import OutboxEvent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 LIST = "/admin/downloads/downloadlink/"
 EXPIRY = datetime(2099, 7, 1, 16, 30, tzinfo=UTC)

@@ -215,8 +215,8 @@ def shipped_edge(*, root: Path, markers: Path, log: Path, hub: str) -> EdgeParts
     if not logs:
         raise EdgeUnavailable("the download host's server writes no JSON access log")
     shipped_log = logs[0].words[1]
-    replacements = _container_paths(text, root=root, markers=markers, hub=hub)
-    replacements[shipped_log] = str(log)
+    # The log first: the markers' mount (/srv/hub/edge) is a prefix of the log's folder's name (/srv/hub/edge-log).
+    replacements = {shipped_log: str(log), **_container_paths(text, root=root, markers=markers, hub=hub)}
     # http-level lines the server relies on: njs, maps and log formats; not the container's own settings.
     wanted = ("js_", "map", "log_format")
     http_lines = [d for d in http.block if d.name.startswith(wanted)]
@@ -269,6 +269,7 @@ def configuration(tmp: Path, servers: list[Server], *, edge: EdgeParts | None, b
         "env TZ;",
         "events { worker_connections 4096; }",
         "http {",
+        "    include /etc/nginx/mime.types;",
         "    default_type application/octet-stream;",
         "    sendfile on;",
         "    tcp_nopush on;",

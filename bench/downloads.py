@@ -543,6 +543,7 @@ class Run:
     evented: int | None = None
     drain: float | None = None  # seconds from the load's end to the last audit row stored
     audit_rate: float | None = None  # audit rows stored a second, from the load's start to the last one
+    own_cpu_us: float | None = None  # of cpu_us, what the row's own_pids used
 
 
 @dataclass
@@ -557,6 +558,8 @@ class Row:
     audit: Callable[[], tuple[int, int]] | None = None  # (audit rows, download events) stored so far
     audit_missing: str = ""  # why this row's audit cannot be counted (then no audit figures)
     unavailable: str = ""  # why this row cannot run at all
+    # Of pids, the processes whose share is printed apart (the edge: nginx alone, without the reader's audit).
+    own_pids: Callable[[], list[int]] | None = None
     workload: Path | None = None
     main_runs: list[Run] = field(default_factory=list)
     hot_runs: list[Run] = field(default_factory=list)
@@ -603,7 +606,8 @@ def wait_for_audit(row: Row, *, before: tuple[int, int], ended: float, expected:
 def measure(row: Row, url: str, *, workload: Path | None, seconds: int, connections: int) -> Run:
     pids = row.pids()
     before = row.audit() if row.audit is not None else None
-    cpu_before = cpu_seconds(pids)
+    own_pids = row.own_pids() if row.own_pids is not None else []
+    cpu_before, own_before = cpu_seconds(pids), cpu_seconds(own_pids)
     started = time.monotonic()
     warm = wrk(url, seconds=1, connections=connections, workload=workload)  # warm-up: audited, not timed
     load = wrk(url, seconds=seconds, connections=connections, workload=workload)
@@ -619,6 +623,8 @@ def measure(row: Row, url: str, *, workload: Path | None, seconds: int, connecti
         run.audit_rate = run.audited / max(last_row - started, 1e-9)
     cpu = cpu_after_quiet(pids, limit=30.0) - cpu_before
     run.cpu_us = cpu * 1e6 / max(requests, 1)
+    if own_pids:
+        run.own_cpu_us = (cpu_seconds(own_pids) - own_before) * 1e6 / max(requests, 1)
     return run
 
 
@@ -677,6 +683,7 @@ def print_rows(rows: list[Row], *, hot: bool) -> dict[str, float]:
             f"   {row.name:36} {rate:9,.0f} req/s  {median_of(runs, 'cpu_us'):6.0f} µs  {ratio}   "
             + " ".join(f"{run.rate:,.0f}" for run in runs)
             + (f"   ({errors} non-2xx or socket errors!)" if errors else "")
+            + (f"   (nginx alone {median_of(runs, 'own_cpu_us'):.0f} µs)" if row.own_pids is not None else "")
         )
     return rates
 
@@ -691,7 +698,7 @@ def print_audit(rows: list[Row], *, connections: int) -> bool:
             print(f"   {row.name:36} not available: {row.audit_missing}")
             complete = False
             continue
-        for label, runs in (("10,000 links", row.main_runs), ("hot link", row.hot_runs)):
+        for label, runs in ((f"{len(row.links):,} links", row.main_runs), ("hot link", row.hot_runs)):
             if not runs:
                 continue
             audited = sum(run.audited for run in runs)
@@ -771,31 +778,46 @@ def print_targets(rates: dict[str, float], big: dict[str, float]) -> list[str]:
 
 
 def print_big(rows: dict[str, Row], big_links: dict[str, str], production: subprocess.Popen | None) -> dict[str, float]:
-    print(f"\n5. a {BIG_MIB} MB file with curl (median of 3, after one not counted):")
-    speeds: dict[str, float] = {}
-    sources = (
-        ("sendfile", "nginx sendfile (static)", "static"),
-        ("edge", "edge (nginx verifies, sends)", "edge"),
-        ("accel", "nginx + hub X-Accel", "accel"),
-        ("streamed", "hub streaming it itself", "production"),
-    )
-    for key, label, row_key in sources:
+    rounds = 3
+    print(f"\n5. a {BIG_MIB} MB file with curl, {rounds} alternating rounds after one not counted, medians:")
+    sources = {
+        "sendfile": ("nginx sendfile (static)", "static"),
+        "edge": ("edge (nginx verifies, sends)", "edge"),
+        "accel": ("nginx + hub X-Accel", "accel"),
+        "streamed": ("hub streaming it itself", "production"),
+    }
+    urls, failures = {}, {}
+    for key, (_label, row_key) in sources.items():
         row = rows.get(row_key)
         if row is None or row.unavailable:
-            print(f"   {label:34} not available: {row.unavailable if row else 'no such row'}")
-            continue
-        try:
-            speeds[key] = download_mib_per_second(row.base + row.prefix + big_links[row_key])
-        except (RuntimeError, subprocess.SubprocessError) as exc:
-            print(f"   {label:34} failed: {exc}")
+            failures[key] = f"not available: {row.unavailable if row else 'no such row'}"
+        else:
+            urls[key] = row.base + row.prefix + big_links[row_key]
+    measured: dict[str, list[float]] = {key: [] for key in urls}
+    order = list(urls)
+    for number in range(rounds + 1):
+        for key in order if number % 2 == 0 else order[::-1]:
+            if key in failures:
+                continue
+            try:
+                speed = download_mib_per_second(urls[key], rounds=1)
+            except (RuntimeError, subprocess.SubprocessError) as exc:
+                failures[key] = f"failed: {exc}"
+                continue
+            if number:  # the first round warms caches and connections
+                measured[key].append(speed)
+    speeds = {key: statistics.median(values) for key, values in measured.items() if values and key not in failures}
+    for key, (label, _row_key) in sources.items():
+        if key not in speeds:
+            print(f"   {label:34} {failures.get(key, 'not measured')}")
             continue
         ratio = (
             f"   ratio {speeds[key] / speeds['sendfile']:4.2f}" if "sendfile" in speeds and key != "sendfile" else ""
         )
-        print(f"   {label:34} {speeds[key]:8,.0f} MiB/s{ratio}")
-    if production is not None and "production" in rows and not rows["production"].unavailable:
-        row = rows["production"]
-        before, peak = peak_memory_while(row.base + row.prefix + big_links["production"], production.pid)
+        rounds_text = " ".join(f"{value:,.0f}" for value in measured[key])
+        print(f"   {label:34} {speeds[key]:8,.0f} MiB/s{ratio}   ({rounds_text})")
+    if production is not None and "streamed" in urls:
+        before, peak = peak_memory_while(urls["streamed"], production.pid)
         print(f"   hub memory streaming {BIG_MIB} MB:      {before:6.1f} MiB before, peak {peak:6.1f} MiB")
     return speeds
 
@@ -969,7 +991,7 @@ class Bench:
                 nginx_pids),
             Row("edge", "edge (nginx serves, hub governs)", ports["edge"], edge_prefix, links, hot, edge_pids,
                 postgres_audit if self.reader else None, audit_missing=self.reader_missing,
-                unavailable=self.edge_unavailable),
+                unavailable=self.edge_unavailable, own_pids=nginx_pids),
             Row("accel", "nginx + hub X-Accel", ports["accel"], HUB_PREFIX, links, hot,
                 lambda: nginx_pids() + process_tree(self.accel_hub.pid), postgres_audit),
             Row("stub", "nginx + stub X-Accel upstream", ports["stub"], HUB_PREFIX, links, "", nginx_pids),

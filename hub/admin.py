@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 from oauth2_provider.admin import ApplicationAdmin
 from oauth2_provider.forms import ApplicationForm
-from oauth2_provider.models import get_application_model
+from oauth2_provider.models import get_application_model, get_grant_model, get_id_token_model
 
 from hub.models import Heartbeat
 
@@ -98,6 +98,11 @@ class HubApplicationForm(ApplicationForm):
 
 
 admin.site.unregister(Application)
+# Authorization codes ("Grants") belong to the authorization-code grant and ID tokens to OpenID Connect: the hub
+# serves neither, so their lists would stay empty for ever. (Device codes are the toolkit's DeviceGrant model,
+# never in its admin: a pending code is a credential, and it lives thirty minutes.)
+admin.site.unregister(get_grant_model())
+admin.site.unregister(get_id_token_model())
 
 
 @admin.register(Application)

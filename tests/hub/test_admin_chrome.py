@@ -170,6 +170,14 @@ def test_the_application_form_offers_only_the_device_grant_and_no_oidc_or_cimd_f
         assert label not in html
 
 
+def test_the_oauth_group_lists_only_what_the_hub_uses(rf, admin_user):
+    request = rf.get("/admin/")
+    request.user = admin_user
+    [oauth] = [app for app in admin.site.get_app_list(request) if app["name"] == "OAuth"]
+    # No authorization codes ("Grants") nor OpenID Connect ID tokens: the hub serves neither.
+    assert [model["object_name"] for model in oauth["models"]] == ["AccessToken", "Application", "RefreshToken"]
+
+
 def submitted(admin_client, **overrides):
     html = admin_client.get(ADD).content.decode()
     fields = {

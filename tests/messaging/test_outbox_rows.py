@@ -53,3 +53,38 @@ def test_events_publish_stores_what_the_orm_stores_in_order():
     assert [row.topics for row in fast] == [list(event.topics) for event in events]
     assert [row.retain for row in fast] == [False, True, False]
     assert all(row.created_at is not None and row.attempts == 0 and row.last_error == "" for row in fast)
+
+
+def test_the_event_log_stores_what_the_orm_stores_and_each_id_once():
+    from messaging.event_store import _row, events_store
+    from messaging.models import Event
+
+    at = datetime(2026, 12, 5, 18, 30, 1, 123000, tzinfo=UTC)
+    events = [
+        new_event("downloads.refused", {"link": None, "path": "ü/x.bin"}, source="t", occurred_at=at),
+        new_event("heating.reading", {"value": 20.5}, source="t", topics=["/rooms/living"], occurred_at=at),
+    ]
+    twins = [
+        replace(new_event(event.type, event.data, source="t", topics=event.topics), occurred_at=at) for event in events
+    ]
+    events_store(events=events)
+    events_store(events=events[:1])  # delivered again: stored once
+    Event.objects.bulk_create([_row(twin) for twin in twins])
+
+    columns = "type, occurred_at, source, data, topics"
+    table = connection.ops.quote_name(Event._meta.db_table)
+
+    def raw(ids):
+        # The ids as the column holds them (hex text on SQLite, uuid on PostgreSQL), read back without the ORM.
+        keys = [Event._meta.pk.get_db_prep_value(value, connection) for value in ids]
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {columns} FROM {table} WHERE id IN (%s, %s)", keys)
+            return sorted(cursor.fetchall(), key=lambda row: row[0])
+
+    assert Event.objects.count() == 4
+    assert len(raw([event.id for event in events])) == 2
+    assert raw([event.id for event in events]) == raw([twin.id for twin in twins])
+    stored = {event.id: event for event in Event.objects.filter(id__in=[event.id for event in events])}
+    assert [stored[event.id].data for event in events] == [event.data for event in events]
+    assert [stored[event.id].occurred_at for event in events] == [at, at]
+    assert all(row.received_at is not None for row in stored.values())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -34,6 +35,18 @@ def nginx_binary() -> str:
     return path
 
 
+def require_njs(binary: str) -> None:
+    """deploy/nginx.conf loads njs (downloads served at the edge): skip without the module, fail under CI (.ci/run
+    installs Debian's libnginx-mod-http-js)."""
+    built = subprocess.run([binary, "-V"], capture_output=True, text=True, timeout=10).stderr
+    modules_path, prefix = (re.search(rf"--{name}=(\S+)", built) for name in ("modules-path", "prefix"))
+    folder = Path(modules_path[1]) if modules_path else Path(prefix[1] if prefix else "/etc/nginx") / "modules"
+    if not (folder / "ngx_http_js_module.so").exists():
+        if in_ci():
+            pytest.fail(f"nginx's njs module is not in {folder} (.ci/run installs libnginx-mod-http-js)")
+        pytest.skip(f"nginx's njs module is not in {folder}: apt-get install libnginx-mod-http-js")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -43,6 +56,7 @@ def free_port() -> int:
 def make_site(tmp_path: Path, upstream: str) -> dict:
     """The shipped config in ``tmp_path`` proxying to ``upstream`` (``127.0.0.1:<port>``), with a certificate."""
     binary = nginx_binary()
+    require_njs(binary)
     tls = tmp_path / "tls"
     subprocess.run(
         [str(PROJECT_DIR / "deploy" / "selfsigned-cert.sh"), "localhost", "127.0.0.1"],

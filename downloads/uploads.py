@@ -1,11 +1,15 @@
 """Files uploaded from the admin into the downloads root (DOWNLOADS_ROOT).
 
-An upload is streamed by Django's upload machinery straight into a hidden temporary file inside the root (so on
-the root's own filesystem, never through /tmp, which may be a small RAM disk), counted against
-DOWNLOADS_UPLOAD_MAX as it arrives, and only moved to its name once the whole form is valid: a hard link for a new
+An upload is written by Django's upload machinery, chunk by chunk, into a hidden temporary file inside the root
+(so on the root's own filesystem, where it will stay), counted against DOWNLOADS_UPLOAD_MAX as it is parsed, and
+only moved to its name once the whole form is valid: a hard link for a new
 name (atomic, and it fails rather than replace a file that appeared meanwhile), ``os.replace`` when the admin
 confirmed replacing an existing file. Anything that goes wrong (too big, the disk fills up, a bad form) leaves no
 file behind: the temporary file is removed at the end of the request whatever happened.
+
+Under ASGI, Django first reads the whole request body into a spooled temporary file of the system's temp folder
+(``django.core.handlers.asgi.ASGIHandler.read_body``) before any view or handler runs: that folder needs room for
+the largest upload too (docs/downloads.md says so).
 
 Hidden names (starting with ``.``) are never offered for links (``downloads.selectors.downloads_root_files``),
 so a temporary file is never seen half-written.

@@ -6,6 +6,7 @@ Channels' ``ProtocolTypeRouter`` has no lifespan, so :class:`Lifespan` wraps it.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 
@@ -50,6 +51,42 @@ class Lifespan:
                 return
 
 
+class BodySpaceGuard:
+    """Django reads a request's whole body into a temporary file before any view runs (``ASGIHandler.read_body``,
+    the system's temp folder past 2.5 MB): a disk filling up there, e.g. under an admin's upload, would be a bare
+    500. This answers 507 with a sentence saying what happened instead; nothing of the body is kept (the spooled
+    file is anonymous)."""
+
+    MESSAGE = (
+        b"The server's disk is full: the request (an upload?) could not be received, and nothing of it was kept. "
+        b"Free some space on the hub's temporary folder (TMPDIR) and try again.\n"
+    )
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except OSError as exc:
+            if started or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            logger.error("no space left receiving %s %s: %s", scope.get("method"), scope.get("path"), exc)
+            headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(self.MESSAGE))]
+            await send({"type": "http.response.start", "status": 507, "headers": headers})
+            await send({"type": "http.response.body", "body": self.MESSAGE})
+
+
 def websocket_max_size() -> int:
     """The largest WebSocket message the server reads: live push's frame limit (its only WebSocket route).
 
@@ -70,7 +107,7 @@ def build_application(*, run_embedded: bool):
 
     router = ProtocolTypeRouter(
         {
-            "http": downloads_router(django_asgi_app),
+            "http": downloads_router(BodySpaceGuard(django_asgi_app)),
             # The origin check (scheme, host and port: messaging.auth) lets Origin-less scripts on to the token check.
             "websocket": push_auth_stack(URLRouter(websocket_urlpatterns)),
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import html
+import io
 import os
 import re
 import runpy
@@ -253,3 +254,54 @@ def test_nginx_admits_admin_uploads_exactly_as_large_as_the_hub_does(monkeypatch
     limit = admin_body_limit((PROJECT_DIR / "deploy" / "nginx.conf").read_text())
     assert (default, limit) == (1024**3, "1024m")
     assert nginx_size(limit) == default
+
+
+class _FullDisk:
+    """Django's spooled request body on a disk that fills up after ``room`` bytes."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+
+    def __call__(self, *args, **kwargs):
+        room = self.room
+
+        class File(io.BytesIO):
+            def write(self, data):
+                if self.tell() + len(data) > room:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                return super().write(data)
+
+        return File()
+
+
+async def test_a_disk_filling_up_while_django_reads_the_body_is_a_507_saying_so(monkeypatch, downloads_root):
+    from hub.asgi import BodySpaceGuard, django_asgi_app
+
+    monkeypatch.setattr("django.core.handlers.asgi.tempfile.SpooledTemporaryFile", _FullDisk(room=100_000))
+    chunks = [b"x" * 65536] * 4
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": chunks.pop(0), "more_body": bool(chunks)}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": ADD,
+        "raw_path": ADD.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"localhost"), (b"content-type", b"multipart/form-data; boundary=x")],
+        "client": ("127.0.0.1", 5555),
+        "server": ("127.0.0.1", 8000),
+    }
+    before = everything_in(downloads_root)
+    await BodySpaceGuard(django_asgi_app)(scope, receive, send)
+    assert sent[0]["status"] == 507
+    assert sent[1]["body"].startswith(b"The server's disk is full: the request (an upload?) could not be received")
+    assert everything_in(downloads_root) == before

@@ -161,6 +161,9 @@ def test_the_application_form_offers_only_the_device_grant_and_no_oidc_or_cimd_f
     html = admin_client.get(ADD).content.decode()
     grants = re.findall(r'<input type="radio" name="authorization_grant_type" value="([^"]*)"', html)
     assert grants == [Application.GRANT_DEVICE_CODE]
+    # Both client types work with it: a confidential one sends its secret to device-authorization/ and token/.
+    client_types = re.findall(r'<input type="radio" name="client_type" value="([^"]*)"', html)
+    assert sorted(client_types) == [Application.CLIENT_CONFIDENTIAL, Application.CLIENT_PUBLIC]
     assert "Resource owner password-based" not in html
     assert "OpenID connect hybrid" not in html
     names = field_names(html)

@@ -103,11 +103,8 @@ class DownloadLinkAddForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields[
-            "upload"
-        ].help_text += (
-            f" At most {settings.DOWNLOADS_UPLOAD_MAX:,} bytes ({settings.DOWNLOADS_UPLOAD_MAX / 2**30:.2f} GiB)."
-        )
+        limit = settings.DOWNLOADS_UPLOAD_MAX
+        self.fields["upload"].help_text += f" At most {limit:,} bytes ({limit / 2**30:.2f} GiB)."
         if "format" in self.fields:
             self.fields["format"].help_text = (
                 "Legacy: the old tool's URL format, for customers still using it. Only one legacy link can exist "
@@ -116,9 +113,8 @@ class DownloadLinkAddForm(forms.ModelForm):
         files = downloads_root_files()
         self.fields["path"].choices = [("", "---------")] + [(name, name) for name in files]
         if not files:
-            self.fields[
-                "path"
-            ].help_text = f"The downloads root {settings.DOWNLOADS_ROOT} holds no files yet: upload one below."
+            empty = f"The downloads root {settings.DOWNLOADS_ROOT} holds no files yet: upload one below."
+            self.fields["path"].help_text = empty
         self.fields["expires_at"].initial = _default_expiry
 
     def clean(self):
@@ -138,6 +134,8 @@ class DownloadLinkAddForm(forms.ModelForm):
         problem = uploads.name_problem(name)
         if problem:
             self.add_error("upload_name" if cleaned.get("upload_name") else "upload", f"{name!r}: {problem}.")
+        elif uploads.is_folder_in_root(name):
+            self.add_error("upload_name", f"{name!r} is a folder in the downloads root: give the upload another name.")
         elif uploads.exists_in_root(name) and not cleaned.get("upload_replace"):
             self.add_error(
                 "upload_replace",

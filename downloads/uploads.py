@@ -93,6 +93,12 @@ def exists_in_root(name: str) -> bool:
     return os.path.lexists(Path(settings.DOWNLOADS_ROOT) / name)
 
 
+def is_folder_in_root(name: str) -> bool:
+    """A real folder (not a symlink to one) of that name: it can never be replaced by a file."""
+    path = Path(settings.DOWNLOADS_ROOT) / name
+    return path.is_dir() and not path.is_symlink()
+
+
 class RootUploadedFile(UploadedFile):
     """An upload being received into a hidden temporary file in the downloads root."""
 
@@ -214,7 +220,12 @@ def store(uploaded: RootUploadedFile, name: str, *, replace: bool) -> Path:
     # mkstemp makes the file 0600; nginx, another user in production, must be able to read it.
     os.chmod(temporary, 0o644)
     if replace:
-        os.replace(temporary, target)
+        try:
+            os.replace(temporary, target)
+        except OSError as exc:  # e.g. a folder of that name appeared meanwhile
+            raise UploadError(
+                f"{name!r} could not replace what is there ({exc.strerror or exc}): nothing was stored."
+            ) from None
     else:
         try:
             os.link(temporary, target)

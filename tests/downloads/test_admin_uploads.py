@@ -124,6 +124,15 @@ def test_an_existing_name_is_kept_unless_replacing_is_confirmed(admin_client, do
     assert DownloadLink.objects.get().path == "empty.txt"
 
 
+def test_a_folder_of_that_name_is_never_replaced(admin_client, downloads_root, acme):
+    before = everything_in(downloads_root)
+    response = post_upload(admin_client, acme, b"data", upload_name="dir1", upload_replace="on")
+    assert form_errors(response)["upload_name"] == [
+        "'dir1' is a folder in the downloads root: give the upload another name."
+    ]
+    assert everything_in(downloads_root) == before
+
+
 def test_a_file_appearing_under_the_name_before_the_move_is_not_replaced(
     admin_client, downloads_root, acme, monkeypatch
 ):

@@ -40,6 +40,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -1080,6 +1081,8 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 1
+    # Stopped from outside (timeout, kill): unwind, so every server it started stops and its database is dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         rates, big, audit_complete = measure_all(seconds=seconds, connections=connections, link_count=link_count)
     except (RuntimeError, subprocess.SubprocessError) as exc:

@@ -103,6 +103,7 @@ def test_every_page_links_to_connected_apps_under_the_account(client_as, househo
     assert 'href="/account/apps/"' in html
 
 
+@pytest.mark.postgres
 def test_revoke_is_a_post_with_csrf_and_takes_the_access_and_refresh_token_of_that_grant_only(household_user, apps):
     script = apps("thermostat script")
     revoked, raw = connection(household_user, script, "heating:read")
@@ -130,6 +131,7 @@ def test_revoke_is_a_post_with_csrf_and_takes_the_access_and_refresh_token_of_th
     assert Client().get("/v1/users/me", headers={"Authorization": f"Bearer {kept_raw}"}).status_code == 200
 
 
+@pytest.mark.postgres
 def test_another_users_token_id_is_a_404_and_stays_live(client_as, household_user, staff_user, apps):
     theirs, raw = connection(staff_user, apps("bob's backup job"), "read")
     browser = client_as(household_user)
@@ -161,6 +163,7 @@ def form_post(client: Client, path: str, fields: dict):
     return client.post(path, urlencode(fields), content_type="application/x-www-form-urlencoded")
 
 
+@pytest.mark.postgres
 def test_a_device_approved_renewed_then_revoked_on_connected_apps_can_neither_call_nor_renew(
     household_user, oauth_application, settings
 ):

@@ -142,6 +142,9 @@ TEMPLATES = [
         },
     },
 ]
+# W003 says a tag library name has two modules: "jazzmin" has, on purpose (above). Silenced so every manage.py run
+# does not print it; tests/hub/test_admin_chrome.py fails if any other name is ever used twice.
+SILENCED_SYSTEM_CHECKS = ["templates.W003"]
 
 # --- Database -------------------------------------------------------------------------------------------
 DATABASE_URL = env.str("DATABASE_URL", f"sqlite:///{HUB_VAR_DIR / 'hub.sqlite3'}")

@@ -218,3 +218,19 @@ def test_the_application_form_refuses_a_posted_unsupported_grant(admin_client, g
         "(the password grant is switched off, RFC 9700)."
     ]
     assert not Application.objects.filter(name="thermostat script").exists()
+
+
+def test_jazzmin_is_the_only_tag_library_name_with_two_modules():
+    # templates.W003 is silenced in hub/settings.py for the deliberate "jazzmin" replacement; this keeps its job
+    # for every other name.
+    from django.template import engines
+    from django.template.backends.django import get_template_tag_modules
+
+    modules: dict[str, set[str]] = {}
+    for name, path in get_template_tag_modules():
+        modules.setdefault(name, set()).add(path)
+    for name, path in engines["django"].engine.libraries.items():
+        modules.setdefault(name, set()).add(path)
+    assert {name: paths for name, paths in modules.items() if len(paths) > 1} == {
+        "jazzmin": {"jazzmin.templatetags.jazzmin", "hub.admin_theme"}
+    }

@@ -92,6 +92,16 @@ def test_a_household_user_sees_only_their_own_connections_with_app_scopes_and_ti
     assert f"/account/apps/{expired.pk}/revoke/" not in html
 
 
+def test_an_idle_script_is_listed_while_it_may_renew_and_gone_once_it_may_not(client_as, household_user, apps):
+    # Its access token expired; the refresh token renews it for 30 days after that (REFRESH_TOKEN_EXPIRE_SECONDS).
+    idle, _raw = connection(household_user, apps("idle script"), "read", expires_in=-timedelta(days=29))
+    connection(household_user, apps("dead script"), "read", expires_in=-timedelta(days=31))
+    response = client_as(household_user).get("/account/apps/")
+    assert listed_apps(response) == ["idle script"]
+    until = timezone.localtime(idle.expires + timedelta(days=30)).strftime("%Y-%m-%d %H:%M")
+    assert f"Expires {until}" in text_of(response)
+
+
 def test_no_connection_says_so_and_points_to_the_device_page(client_as, household_user):
     response = client_as(household_user).get("/account/apps/")
     assert "No app or script can act as you" in text_of(response)

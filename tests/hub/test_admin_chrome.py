@@ -53,6 +53,20 @@ def test_a_change_page_searches_its_model_and_the_box_finds_rows(admin_client):
     assert [beat.name for beat in found.context["cl"].result_list] == ["modem"]
 
 
+def test_a_page_an_admin_adds_itself_searches_its_model(rf, admin_user):
+    # A view from a ModelAdmin's own get_urls carries no model_admin mark; its URL name says whose it is.
+    from django.urls import ResolverMatch
+
+    from hub.admin_theme import page_search
+
+    request = rf.get("/admin/hub/heartbeat/relay/resend/")
+    request.user = admin_user
+    request.resolver_match = ResolverMatch(lambda request: None, (), {}, url_name="hub_heartbeat_resend")
+    assert page_search(request) == [{"search_url": "/admin/hub/heartbeat/", "search_name": "Heartbeats"}]
+    request.resolver_match = ResolverMatch(lambda request: None, (), {}, url_name="index")
+    assert page_search(request) == []
+
+
 @pytest.mark.parametrize("path", ["/admin/", "/admin/hub/", "/admin/password_change/"])
 def test_pages_without_a_model_have_no_search_box_and_none_says_search_users(admin_client, path):
     response = admin_client.get(path)

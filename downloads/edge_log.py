@@ -13,9 +13,9 @@ the lines nginx has finished writing (a last line without its newline is not fin
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote
@@ -186,11 +186,17 @@ def _time(text: str) -> datetime:
 
 
 def _address(text: str) -> str | None:
-    """The client's address, or None when nginx logged something else (a unix socket peer): the row is kept."""
+    """The client's address, or None when nginx logged something else (a unix socket peer): the row is kept.
+
+    Checked with ``inet_pton`` (C) rather than ``ipaddress``, which cost a tenth of a line's parse; nginx writes
+    addresses in their usual form already, and PostgreSQL's inet stores them in its own.
+    """
+    family = socket.AF_INET6 if ":" in text else socket.AF_INET
     try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
+        socket.inet_pton(family, text)
+    except (OSError, ValueError):
         return None
+    return text
 
 
 def _link_fields(uri: str, prefix: str) -> tuple[str, str]:

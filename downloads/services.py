@@ -456,7 +456,10 @@ def _links_lock(referenced: set[int]) -> set[int]:
         return set(DownloadLink.objects.filter(pk__in=referenced).values_list("pk", flat=True))
     table = connection.ops.quote_name(DownloadLink._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [sorted(referenced)])
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
+            [_array_literal(sorted(referenced))],
+        )
         return {row[0] for row in cursor.fetchall()}
 
 
@@ -510,12 +513,12 @@ def _copy_rows(attempts: Sequence, rows: list[tuple], *, once: bool) -> list:
                 copy.write_row(row)
         if not once:
             return list(attempts)
+        # The ids come back as text without dashes, as the attempts hold them (UUID objects cost more to load).
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_EDGE_BATCH_TABLE} "
-            f"ON CONFLICT ({quote('attempt_id')}) DO NOTHING RETURNING {quote('attempt_id')}"
+            f"ON CONFLICT ({quote('attempt_id')}) DO NOTHING RETURNING replace({quote('attempt_id')}::text, '-', '')"
         )
-        stored = {value.hex for (value,) in cursor.fetchall()}
-        cursor.execute(f"TRUNCATE {_EDGE_BATCH_TABLE}")
+        stored = {value for (value,) in cursor.fetchall()}
     return _first_of_each(attempts, stored)
 
 
@@ -580,10 +583,20 @@ def _links_count(attempts: Sequence, existing: set[int]) -> None:
         return
     table = connection.ops.quote_name(DownloadLink._meta.db_table)
     with connection.cursor() as cursor:
+        # The arrays as literals built here: psycopg adapts a list element by element in Python, which cost more
+        # than the UPDATE. Integers and ISO times hold nothing an array literal would need quoted.
         cursor.execute(
             f"UPDATE {table} AS link SET download_count = link.download_count + batch.added, "
             "last_fetched_at = batch.at "
             "FROM unnest(%s::bigint[], %s::integer[], %s::timestamptz[]) AS batch (id, added, at) "
             "WHERE link.id = batch.id",
-            [ids, [counts.get(link_id, 0) for link_id in ids], [last_fetched[link_id] for link_id in ids]],
+            [
+                _array_literal(ids),
+                _array_literal(counts.get(link_id, 0) for link_id in ids),
+                _array_literal(last_fetched[link_id].isoformat() for link_id in ids),
+            ],
         )
+
+
+def _array_literal(values) -> str:
+    return "{" + ",".join(map(str, values)) + "}"

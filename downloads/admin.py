@@ -20,7 +20,15 @@ from django.utils.html import format_html
 
 from downloads import uploads
 from downloads.link_sending import LinkSendError, link_mail, link_send, why_not_sendable
-from downloads.models import CountedDownload, Customer, DownloadEvent, DownloadLink, LinkSend, LinkState
+from downloads.models import (
+    AccessLogPosition,
+    CountedDownload,
+    Customer,
+    DownloadEvent,
+    DownloadLink,
+    LinkSend,
+    LinkState,
+)
 from downloads.selectors import downloads_root_files, link_url, links_ever_served
 from downloads.services import LinkError, link_create, link_revoke, links_delete, links_revoke
 from hub.env import parse_time_zone
@@ -542,3 +550,22 @@ class DownloadEventAdmin(RecordAdmin):
     search_fields = ["customer", "path", "ip", "user_agent"]
     date_hierarchy = "at"
     list_select_related = ["link"]
+
+
+@admin.register(LinkSend)
+class LinkSendAdmin(RecordAdmin):
+    """Every 'Send link' attempt: who e-mailed which link to whom, when, and whether the mail server took it."""
+
+    list_display = ["at", "link", "to", "result", "sent_by", "error"]
+    list_filter = ["result"]
+    search_fields = ["to", "link__customer__slug", "link__path", "error"]
+    date_hierarchy = "at"
+    list_select_related = ["link__customer", "sent_by"]
+
+
+@admin.register(AccessLogPosition)
+class AccessLogPositionAdmin(RecordAdmin):
+    """How far nginx's edge access log has been read into the audit (one row per log file)."""
+
+    list_display = ["path", "inode", "offset", "lines_read", "lines_unparseable", "updated_at"]
+    search_fields = ["path"]

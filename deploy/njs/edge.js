@@ -13,13 +13,14 @@
 var fs = require('fs');
 
 var NO_EDGE = '/.edge-none';  // a name never under the downloads root: try_files falls through to the hub
-var SIGNATURE = /^[A-Za-z0-9_-][A-Za-z0-9_.,-]{0,63}$/;
+// What a signature of either format is made of (downloads/signing.py); never '/', NUL or a leading '.'.
+var SIGNATURE = /^[A-Za-z0-9_-][A-Za-z0-9_.,-]*$/;
 
 function file(r) {
-    var v = r.variables;
     if (r.method !== 'GET' && r.method !== 'HEAD') {
         return NO_EDGE;
     }
+    var v = r.variables;
     var raw = v.request_uri;
     var prefix = v.edge_prefix;
     var query = raw.indexOf('?');
@@ -29,20 +30,23 @@ function file(r) {
     if (raw.slice(0, prefix.length) !== prefix) {
         return NO_EDGE;
     }
-    var rest;
-    try {
-        // As the hub reads it: the path below the prefix percent-decoded once, then cut into its four parts.
-        rest = decodeURIComponent(raw.slice(prefix.length));
-    } catch (e) {
-        return NO_EDGE;
+    // As the hub reads it: the path below the prefix percent-decoded once, then cut into its four parts.
+    var rest = raw.slice(prefix.length);
+    if (rest.indexOf('%') !== -1) {
+        try {
+            rest = decodeURIComponent(rest);
+        } catch (e) {
+            return NO_EDGE;  // not UTF-8: the hub answers it
+        }
     }
     var first = rest.indexOf('/');
     var second = rest.indexOf('/', first + 1);
     var third = rest.indexOf('/', second + 1);
-    if (first < 1 || second < first + 2 || third < second + 2) {
+    if (first < 1 || first > 64 || second < first + 2 || third < second + 2) {
         return NO_EDGE;
     }
     var signature = rest.slice(0, first);
+    // The marker's name: no leading '.' (no '..', never one of the hub's temp files), nothing a path could misread.
     if (!SIGNATURE.test(signature)) {
         return NO_EDGE;
     }
@@ -54,7 +58,7 @@ function file(r) {
     }
     if (marker.c !== rest.slice(first + 1, second) || marker.e !== rest.slice(second + 1, third)
         || marker.p !== rest.slice(third + 1) || !(Date.now() < marker.x * 1000)) {
-        return NO_EDGE;
+        return NO_EDGE;  // another URL under a known signature, or expired: the hub's answer
     }
     v.edge_link = String(marker.id);
     v.edge_disposition = marker.d;

@@ -381,6 +381,10 @@ class DownloadLinkAdmin(admin.ModelAdmin):
             if can_change and why_not_sendable(link) is None
             else None,
             "send_unavailable": why_not_sendable(link) if can_change else None,
+            # has_delete_permission hides Delete for a downloaded link; this says why in its place.
+            "delete_refused": "the link was downloaded: revoke it instead (the audit keeps its link)"
+            if super().has_delete_permission(request, link) and links_ever_served([link.pk])
+            else None,
         }
 
     def _link_or_404(self, request, object_id) -> DownloadLink:
@@ -448,6 +452,12 @@ class DownloadLinkAdmin(admin.ModelAdmin):
         )
 
     # --- deleting: refused for links that were downloaded ----------------------------------------------------
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A downloaded link's page offers no Delete (the bulk action and the URL are refused with a message below).
+        if obj is not None and links_ever_served([obj.pk]):
+            return False
+        return super().has_delete_permission(request, obj)
 
     def delete_view(self, request, object_id, extra_context=None):
         link = self.get_object(request, unquote(object_id))

@@ -87,6 +87,7 @@ def test_revoking_an_unknown_link_is_a_404(admin_client, link):
 
 def test_a_link_never_downloaded_can_still_be_deleted(admin_client, link):
     DownloadEvent.objects.create(link=link, status=404, outcome="missing", at=timezone.now())  # a refusal only
+    assert f"{LIST}{link.pk}/delete/" in admin_client.get(page_of(link)).content.decode()
     response = admin_client.post(f"{LIST}{link.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not DownloadLink.objects.filter(pk=link.pk).exists()
@@ -99,6 +100,9 @@ def test_deleting_a_downloaded_link_is_refused_in_favour_of_revoking(admin_clien
     if outcome:
         DownloadEvent.objects.create(link=link, status=200, outcome=outcome, at=timezone.now())
     DownloadLink.objects.filter(pk=link.pk).update(download_count=count)
+    own_page = admin_client.get(page_of(link))
+    assert f"{LIST}{link.pk}/delete/" not in own_page.content.decode()  # no Delete button, and why:
+    assert "Delete: the link was downloaded: revoke it instead (the audit keeps its link)." in text_of(own_page)
     page = admin_client.get(f"{LIST}{link.pk}/delete/", follow=True)
     assert page.redirect_chain == [(page_of(link), 302)]
     text = text_of(page)

@@ -90,6 +90,8 @@ def link_mail(link: DownloadLink) -> LinkMail:
         lines.append(f"It can be downloaded {link.max_downloads} time(s); an interrupted download resumes.")
     if link.note:
         lines += ["", link.note]
+    if settings.DOWNLOADS_CONTACT:
+        lines += ["", f"Questions: {settings.DOWNLOADS_CONTACT}"]
     return LinkMail(to=customer.email, subject=f"Your download: {file_name}", body="\n".join(lines) + "\n")
 
 

@@ -93,10 +93,13 @@ def test_the_confirmation_shows_the_mail_and_sending_it_records_and_publishes(ad
     assert "buyer@acme.example sent" in page
 
 
-def test_without_a_customer_zone_the_expiry_is_in_the_hubs_zone(downloads_root, locmem, admin_user):
-    link = make_link(downloads_root)
+def test_without_a_customer_zone_the_expiry_is_in_the_hubs_zone(downloads_root, locmem, admin_user, settings):
+    settings.DOWNLOADS_CONTACT = "support@example.org"
+    link = make_link(downloads_root, note="Firmware 2.1 for line 3")
     link_sending.link_send(link=link, by=admin_user)
-    assert "The link works until Wednesday 1 July 2099, 18:30 CEST (Europe/Berlin)." in mail.outbox[0].body
+    body = mail.outbox[0].body
+    assert "The link works until Wednesday 1 July 2099, 18:30 CEST (Europe/Berlin)." in body
+    assert body.endswith("\n\nFirmware 2.1 for line 3\n\nQuestions: support@example.org\n")
 
 
 def test_a_failed_send_is_shown_recorded_as_failed_and_not_published(admin_client, downloads_root, locmem, monkeypatch):

@@ -94,6 +94,7 @@ def _write(folder: str, name: str, marker: dict) -> None:
     temp = os.path.join(folder, f"{_TEMP_PREFIX}{secrets.token_hex(8)}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
+        os.fchmod(fd, 0o644)  # readable by nginx's user whatever this process's umask
         os.write(fd, text)
     finally:
         os.close(fd)

@@ -47,6 +47,8 @@ _LEGACY_SIGNATURE_RE = re.compile(r"[A-Za-z0-9_,-]{12}")
 _HUB_MAC_RE = re.compile(r"[A-Za-z0-9_-]{22}")
 NONCE_LENGTH = 8  # base64url characters: 48 random bits
 _NONCE_RE = re.compile(r"[A-Za-z0-9_-]{8}")
+# NUL and the other control characters, DEL and backslash: one search instead of a test per character.
+_UNSAFE_CHARACTER_RE = re.compile(r"[\x00-\x1f\x7f\\]")
 _CANONICAL_TAG = b"hub-download-link/v1"
 # Links with a nonce sign under their own tag, so no v1 message can ever equal a v2 one.
 _CANONICAL_TAG_NONCE = b"hub-download-link/v2"
@@ -363,7 +365,7 @@ def check_relative_path(path: str) -> None:
     """Refuse anything but a plain relative path of named segments (before touching the file system)."""
     if not path or len(path) > MAX_PATH_LENGTH:
         raise UnsafePath("empty or over-long path")
-    if "\x00" in path or "\\" in path or any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+    if _UNSAFE_CHARACTER_RE.search(path):
         raise UnsafePath("NUL, backslash or control character in path")
     if path.startswith("/"):
         raise UnsafePath("absolute path")

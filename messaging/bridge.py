@@ -60,6 +60,7 @@ from messaging.mqtt import (
     encode_payload,
 )
 from messaging.mqtt import handlers as mqtt_handlers
+from messaging.push.grants import PushRefused
 from messaging.topics import InvalidTopicError, validate_filter, validate_topic
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,12 @@ EVENTS_CONSUMER_NAME = "mqtt_bridge.events"
 #: The channel layer channel a web process sends a granted browser publish to; only the bridge receives on it.
 PUBLISH_CHANNEL = "mqtt-bridge.publish"
 PUBLISH_MESSAGE_TYPE = "mqtt.publish"
+#: How long a web process waits for the bridge to take a browser's publish before refusing it.
+TAKE_TIMEOUT = 2.0
+#: How much longer it waits for the bridge's answer to a request taken just in time.
+REPLY_GRACE = 0.5
+#: The error a browser gets when its publish is refused because the bridge or its broker is away.
+BROKER_UNREACHABLE = "broker unreachable: not published"
 #: The most broker messages handed to the browsers' fan-out in one round trip.
 FORWARD_BATCH = 200
 
@@ -91,8 +98,26 @@ def bridge_filters(filters: Iterable[str] | None = None) -> list[str]:
     return chosen
 
 
+class BrokerUnreachable(PushRefused):
+    """The bridge (or its broker) cannot take a browser's publish now; nothing was published, nothing is queued."""
+
+    def __init__(self) -> None:
+        super().__init__(BROKER_UNREACHABLE)
+
+
+def bridge_reachable() -> bool:
+    """Whether the bridge's heartbeat is fresh (within twice its interval): a bridge that stopped beating is down."""
+    return heartbeat_check(BRIDGE_NAME).ok
+
+
 async def publish_request(
-    topic: str, payload: Any, *, retain: bool = False, published_by: int | None = None, layer: Any = None
+    topic: str,
+    payload: Any,
+    *,
+    retain: bool = False,
+    published_by: int | None = None,
+    layer: Any = None,
+    take_timeout: float = TAKE_TIMEOUT,
 ) -> None:
     """Ask the bridge (in whichever process it runs) to publish a granted browser message to the broker.
 
@@ -100,12 +125,21 @@ async def publish_request(
     UTF-8). ``published_by`` (the user's id) travels with the request on the hub's own channel layer, not over
     MQTT, so the handlers the bridge runs know who asked. Raises :class:`~messaging.topics.InvalidTopicError` for
     a topic with wildcards.
+
+    Returns once the bridge has published it. Raises :class:`BrokerUnreachable` when the bridge's heartbeat is
+    stale (older than twice its interval), when the bridge does not take the request within ``take_timeout``
+    seconds, or when the bridge is not connected to its broker. A refused request is never published later: it
+    carries the time by which it must be taken, and a bridge that receives it after that drops it (a heater
+    command applied when the bridge comes back, maybe hours later, is unsafe).
     """
     validate_topic(topic)
+    if not await database_sync_to_async(bridge_reachable)():
+        raise BrokerUnreachable
     if layer is None:
         from channels.layers import get_channel_layer
 
         layer = get_channel_layer()
+    reply_to = await layer.new_channel()
     await layer.send(
         PUBLISH_CHANNEL,
         {
@@ -114,8 +148,34 @@ async def publish_request(
             "payload": encode_payload(payload),
             "retain": bool(retain),
             "published_by": published_by,
+            "reply_to": reply_to,
+            # Wall-clock time: the bridge runs in another process (same host or clock-synchronised ones).
+            "take_by": time.time() + take_timeout,
         },
     )
+    # A little longer than the bridge may take it: a reply sent just before the limit is still on its way.
+    reply = await _receive_within(layer, reply_to, take_timeout + REPLY_GRACE)
+    if reply is None or not reply.get("published"):
+        raise BrokerUnreachable
+
+
+async def _receive_within(layer: Any, channel: str, timeout: float) -> dict | None:
+    """The next message on ``channel`` within ``timeout`` seconds, else None (the receive is then cancelled)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    receiving = asyncio.ensure_future(layer.receive(channel))
+    try:
+        while not receiving.done():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            # Short steps: in the embedded default the in-memory layer is completed from the bridge's thread,
+            # which does not wake this loop; waking it now and then lets the reply through.
+            await asyncio.wait({receiving}, timeout=min(remaining, 0.05))
+        return receiving.result()
+    finally:
+        if not receiving.done():
+            receiving.cancel()
 
 
 class BridgeEventsConsumer(BatchConsumer):
@@ -221,6 +281,8 @@ class MqttBridge(Worker):
             "forward_dropped": 0,
             "events_published": 0,
             "browser_published": 0,
+            "browser_refused": 0,
+            "browser_expired": 0,
             "retained_refreshes": 0,
         }
         self._started = threading.Event()
@@ -421,34 +483,77 @@ class MqttBridge(Worker):
                 logger.warning("MQTT bridge: channel layer receive failed (%s: %s); retrying", type(exc).__name__, exc)
                 await asyncio.sleep(1.0)
                 continue
-            await self.browser_publish(
-                request["topic"],
-                request["payload"],
-                retain=bool(request.get("retain")),
-                published_by=request.get("published_by"),
-            )
+            await self.take_browser_publish(layer, request)
+
+    async def take_browser_publish(self, layer: Any, request: dict) -> None:
+        """One request from :func:`publish_request`: published and answered, refused, or dropped when late."""
+        take_by = request.get("take_by")
+        if take_by is not None and time.time() > take_by:
+            # Its web process has told the browser "not published" by now; publishing it anyway (a bridge back
+            # after an outage working through the requests left on the layer) would act on a stale command.
+            self.stats["browser_expired"] += 1
+            logger.warning("MQTT bridge: a browser publish to %s arrived too late and is dropped", request.get("topic"))
+            return
+        reply_to = request.get("reply_to")
+
+        async def reply(published: bool) -> None:
+            if reply_to is None:  # a request from a web process that does not wait for an answer
+                return
+            try:
+                await layer.send(reply_to, {"type": "mqtt.published", "published": published})
+            except Exception as exc:  # its web process refuses the publish by itself when no answer comes
+                logger.warning("MQTT bridge: could not answer a browser publish: %s", exc)
+
+        await self.browser_publish(
+            request["topic"],
+            request["payload"],
+            retain=bool(request.get("retain")),
+            published_by=request.get("published_by"),
+            reply=reply,
+        )
 
     async def browser_publish(
-        self, topic: str, payload: bytes, *, retain: bool, published_by: int | None = None
-    ) -> None:
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retain: bool,
+        published_by: int | None = None,
+        reply: Callable[[bool], Awaitable[None]] | None = None,
+    ) -> bool:
         """Publish to the broker, then run the matching handlers here (our own client never receives it back).
 
         The handlers get it once, with its author and retain False: when the broker hands the retained copy back
         (a reconnect, a restarted bridge) it carries the retain flag, which action handlers ignore.
+
+        Not connected to the broker, nothing is done and False returned: paho would queue it until the reconnect,
+        and a command sent whenever the broker is back is not what the browser asked for. ``reply(published)``
+        is awaited once the outcome is known, before the handlers run.
         """
         try:
             validate_topic(topic)
         except InvalidTopicError as exc:
             logger.warning("MQTT bridge: browser publish refused: %s", exc)
-            return
+            if reply is not None:
+                await reply(False)
+            return False
+        if not self.client.connected:
+            self.stats["browser_refused"] += 1
+            logger.warning("MQTT bridge: a browser publish to %s refused: not connected to the broker", topic)
+            if reply is not None:
+                await reply(False)
+            return False
         if retain:
             self._browsers_retained_update(topic, bytes(payload))
         self.client.publish(topic, payload, qos=1, retain=retain)
         self.stats["browser_published"] += 1
+        if reply is not None:
+            await reply(True)
         registry = self.client.registry
         await registry.dispatch(
             MqttMessage(topic=topic, payload=bytes(payload), qos=1, retain=False, published_by=published_by)
         )
+        return True
 
     # -- health -----------------------------------------------------------------------------------------------
 

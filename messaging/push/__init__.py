@@ -148,7 +148,8 @@ async def browser_publish(
     (:func:`messaging.mqtt.encode_payload`). It goes to the browsers through :func:`fanout` at once, and:
     with ``MQTT_URL``, to the bridge (``messaging.bridge.publish_request``), which publishes it to the broker
     and runs the apps' MQTT handlers — its own client never hears it back, so it is not delivered twice;
-    without, straight to the registered MQTT handlers here.
+    without, straight to the registered MQTT handlers here. With ``MQTT_URL`` and the bridge or its broker away,
+    ``messaging.bridge.BrokerUnreachable`` (a :class:`PushRefused`) is raised and nothing is published or queued.
     """
     from channels.db import database_sync_to_async
     from django.conf import settings

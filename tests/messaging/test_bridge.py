@@ -409,7 +409,7 @@ def test_embedded_default_events_on_the_memory_transport_reach_the_broker(
 
 
 def test_a_granted_browser_publish_from_another_process_reaches_the_broker_and_the_handlers_once(
-    mqtt_url, redis_url, base, start_bridge, browsers, registry
+    mqtt_url, redis_url, base, start_bridge, browsers, registry, transactional_db
 ):
     from channels_redis.core import RedisChannelLayer
 
@@ -426,6 +426,8 @@ def test_a_granted_browser_publish_from_another_process_reaches_the_broker_and_t
     registry.subscribe(f"{base}/home/+/action/#", queue_command)
     browsers.subscribe("all", f"{base}/#")
     start_bridge(mqtt_url, filters=[f"{base}/#"], receive_browser_publishes=True, channel_layer=layer())
+    # A web process sends only to a bridge whose heartbeat is fresh (tests/messaging/test_push_broker_unreachable.py).
+    wait_for(lambda: bridge_module.bridge_reachable(), timeout=WAIT, what="the bridge's heartbeat")
     topic = f"{base}/home/living/action/3.12.0"
     subscriber = mosquitto_sub(mqtt_url, topic, count=1)
 

@@ -370,11 +370,6 @@ def _audit_columns() -> str:
     return ", ".join(quote(DownloadEvent._meta.get_field(name).column) for name in (*AUDIT_FIELDS, "attempt_id"))
 
 
-# The reader's batch goes through this scratch table (one per connection, emptied at each commit): COPY has no
-# ON CONFLICT, and a line read twice (a kill after the commit, before anything else) must be stored once.
-_EDGE_BATCH_TABLE = "downloads_edge_batch"
-
-
 def attempts_record(*, attempts: Sequence, skip_recorded: bool = False) -> int:
     """Write a batch of audited attempts (``downloads.audit.Attempt``) and their effects in one transaction;
     returns how many were written.
@@ -434,11 +429,13 @@ def _attempts_write(attempts: Sequence, *, once: bool) -> list:
             if "\x00" in value:
                 setattr(attempt, name, value.replace("\x00", "\N{REPLACEMENT CHARACTER}"))
     existing = _links_lock({attempt.link_id for attempt in attempts if attempt.link_id is not None})
-    rows = _audit_rows(attempts, existing)
-    if connection.vendor == "postgresql":
-        written = _copy_rows(attempts, rows, once=once)
-    else:
-        written = _executemany_rows(attempts, rows, once=once)
+    written = _not_recorded(attempts) if once else list(attempts)
+    if written:
+        rows = _audit_rows(written, existing)
+        if connection.vendor == "postgresql":
+            _copy_rows(rows)
+        else:
+            _executemany_rows(rows)
     _links_count(written, existing)
     if written:
         events.publish_attempts(written)
@@ -494,66 +491,56 @@ def _audit_rows(attempts: Sequence, existing: set[int]) -> list[tuple]:
     ]
 
 
-def _copy_rows(attempts: Sequence, rows: list[tuple], *, once: bool) -> list:
-    """PostgreSQL: the rows by COPY, straight into the audit table, or with ``once`` through the scratch table
-    and an INSERT that skips ids already stored."""
+def _copy_rows(rows: list[tuple]) -> None:
+    """PostgreSQL: the rows by one COPY."""
     quote = connection.ops.quote_name
-    table, columns = quote(DownloadEvent._meta.db_table), _audit_columns()
     with connection.cursor() as cursor:
-        if once:
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {_EDGE_BATCH_TABLE} ON COMMIT DELETE ROWS AS "
-                f"SELECT {columns} FROM {table} WITH NO DATA"
-            )
-            target = _EDGE_BATCH_TABLE
-        else:
-            target = table
-        with cursor.cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
+        copy_sql = f"COPY {quote(DownloadEvent._meta.db_table)} ({_audit_columns()}) FROM STDIN"
+        with cursor.cursor.copy(copy_sql) as copy:
             for row in rows:
                 copy.write_row(row)
-        if not once:
-            return list(attempts)
-        # The ids come back as text without dashes, as the attempts hold them (UUID objects cost more to load).
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_EDGE_BATCH_TABLE} "
-            f"ON CONFLICT ({quote('attempt_id')}) DO NOTHING RETURNING replace({quote('attempt_id')}::text, '-', '')"
-        )
-        stored = {value for (value,) in cursor.fetchall()}
-    return _first_of_each(attempts, stored)
 
 
-def _executemany_rows(attempts: Sequence, rows: list[tuple], *, once: bool) -> list:
-    """SQLite: one ``executemany``; with ``once``, the ids already stored are looked up first (SQLite's writers
-    take turns, so none can appear between the look-up and the insert)."""
-    if once:
-        wanted = [attempt.attempt_id for attempt in attempts]
-        recorded = set()
-        for start in range(0, len(wanted), 500):
-            recorded.update(
-                value.hex
-                for value in DownloadEvent.objects.filter(attempt_id__in=wanted[start : start + 500]).values_list(
-                    "attempt_id", flat=True
-                )
-            )
-        new = {attempt.attempt_id for attempt in attempts} - recorded
-        keep = [index for index, attempt in enumerate(attempts) if attempt.attempt_id in new]
-        written = _first_of_each([attempts[index] for index in keep], new)
-        chosen = {id(attempt) for attempt in written}
-        rows = [rows[index] for index in keep if id(attempts[index]) in chosen]
-    else:
-        written = list(attempts)
+def _executemany_rows(rows: list[tuple]) -> None:
+    """SQLite: one ``executemany``."""
     with connection.cursor() as cursor:
         cursor.executemany(_insert_events_sql(), rows)
-    return written
+
+
+def _not_recorded(attempts: Sequence) -> list:
+    """The attempts whose ``attempt_id`` the audit does not hold yet, each id once (its first line).
+
+    Looked up before the insert, in the batch's transaction: one reader per log writes these ids, so none can
+    appear in between; if a second one did anyway, the unique ``attempt_id`` refuses the batch, which is then
+    retried and finds them (COPY has no ON CONFLICT, and beat an INSERT … ON CONFLICT through a scratch table).
+    """
+    wanted = sorted({attempt.attempt_id for attempt in attempts if attempt.attempt_id})
+    recorded: set[str] = set()
+    if wanted and connection.vendor == "postgresql":
+        table = connection.ops.quote_name(DownloadEvent._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT replace(attempt_id::text, '-', '') FROM {table} WHERE attempt_id = ANY(%s::uuid[])",
+                [_array_literal(wanted)],  # 32 hex digits each: nothing an array literal would need quoted
+            )
+            recorded = {value for (value,) in cursor.fetchall()}
+    elif wanted:
+        for start in range(0, len(wanted), 500):
+            chunk = DownloadEvent.objects.filter(attempt_id__in=wanted[start : start + 500])
+            recorded.update(value.hex for value in chunk.values_list("attempt_id", flat=True))
+    return _first_of_each(attempts, set(wanted) - recorded)
 
 
 def _first_of_each(attempts: Sequence, ids: set[str]) -> list:
-    """The attempts whose id is in ``ids``, each id once (the first line that carries it)."""
+    """The attempts whose id is in ``ids``, each id once (the first line that carries it); those without an id."""
     seen: set[str] = set()
     chosen = []
     for attempt in attempts:
-        if attempt.attempt_id in ids and attempt.attempt_id not in seen:
-            seen.add(attempt.attempt_id)
+        attempt_id = attempt.attempt_id
+        if not attempt_id:
+            chosen.append(attempt)
+        elif attempt_id in ids and attempt_id not in seen:
+            seen.add(attempt_id)
             chosen.append(attempt)
     return chosen
 

@@ -1,14 +1,14 @@
 // Signed download links served by nginx itself ("verify at the edge, govern in the hub": docs/downloads.md).
 //
 // The hub writes one marker file per link nginx may serve on its own (recorded, not revoked, not capped) into
-// $edge_markers, named by the link's signature: {"c": customer, "e": expiry text, "p": path, "x": expiry in epoch
-// seconds, "f": the file under the downloads root, "id": link id}. A request whose customer, expiry and path are
-// exactly the marker's, before its expiry, is served from the downloads root; anything else (no marker, a
-// mismatch, expired, odd bytes) goes to the hub exactly as without this file. No key is needed here: the hub
+// $edge_markers, named by the link's signature, five lines: "<customer>/<expiry>/<path>" as the URL carries them,
+// the expiry in epoch seconds, the link id, the file under the downloads root, its Content-Disposition. A request
+// whose customer, expiry and path are exactly the marker's, before its expiry, is served from the downloads root;
+// anything else (no marker, a mismatch, expired, odd bytes) goes to the hub exactly as without this file. No key is needed here: the hub
 // checked the signature when it issued the link, and the marker binds the whole URL to it.
 //
 // Only what njs 0.7.9 (Debian's libnginx-mod-http-js) and the official nginx image's newer njs both have: ES5
-// syntax, fs.readFileSync, JSON.parse, js_set and js_var. njs keeps no state between requests (a fresh VM each).
+// syntax, fs.readFileSync, js_set and js_var. njs keeps no state between requests (a fresh VM each).
 
 var fs = require('fs');
 
@@ -52,17 +52,23 @@ function file(r) {
     }
     var marker;
     try {
-        marker = JSON.parse(fs.readFileSync(v.edge_markers + signature, 'utf8'));
+        marker = fs.readFileSync(v.edge_markers + signature, 'utf8');
     } catch (e) {
         return NO_EDGE;  // no marker: unknown, revoked, capped, deleted or forged; the hub decides
     }
-    if (marker.c !== rest.slice(first + 1, second) || marker.e !== rest.slice(second + 1, third)
-        || marker.p !== rest.slice(third + 1) || !(Date.now() < marker.x * 1000)) {
-        return NO_EDGE;  // another URL under a known signature, or expired: the hub's answer
+    // Its first line is customer/expiry/path exactly as this URL must carry them; then the expiry in epoch
+    // seconds, the link id, the file under the root and the Content-Disposition (downloads/edge.py, marker_text).
+    var tail = rest.slice(first + 1);
+    if (marker.charAt(tail.length) !== '\n' || marker.slice(0, tail.length) !== tail || tail.indexOf('\n') !== -1) {
+        return NO_EDGE;  // another URL under a known signature: the hub's answer
     }
-    v.edge_link = String(marker.id);
-    v.edge_disposition = marker.d;
-    return '/' + marker.f;
+    var fields = marker.slice(tail.length + 1).split('\n');
+    if (fields.length < 4 || !(Date.now() < fields[0] * 1000)) {
+        return NO_EDGE;  // expired (or a marker from another version): the hub's answer
+    }
+    v.edge_link = fields[1];
+    v.edge_disposition = fields[3];
+    return '/' + fields[2];
 }
 
 export default {file: file};

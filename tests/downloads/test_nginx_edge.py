@@ -248,7 +248,10 @@ def test_links_signed_with_a_rotated_out_key_keep_working_at_the_edge_until_the_
     assert get(edge, url_of(link))[::2] == (404, b"Not found\n")
 
 
-@pytest.mark.parametrize("change", ["forged", "other path", "other customer", "other expiry", "truncated"])
+CHANGES = ["forged", "other path", "other customer", "other expiry", "truncated", "marker lines in the path"]
+
+
+@pytest.mark.parametrize("change", CHANGES)
 def test_a_link_not_exactly_as_issued_gets_the_hubs_one_generic_answer(edge, change):
     link = make_link()
     (edge["root"] / "other.bin").write_bytes(b"other")
@@ -259,6 +262,10 @@ def test_a_link_not_exactly_as_issued_gets_the_hubs_one_generic_answer(edge, cha
         "other customer": LinkParts(parts.signature, "acmf", parts.expiry, parts.path),
         "other expiry": LinkParts(parts.signature, parts.customer, "2099-01-01T00:00:00Z", parts.path),
         "truncated": LinkParts(parts.signature[:-1], parts.customer, parts.expiry, parts.path),
+        # The marker's next lines appended to the path: still not the URL the marker binds.
+        "marker lines in the path": LinkParts(
+            parts.signature, parts.customer, parts.expiry, f"{parts.path}\n{int(link.expires_at.timestamp())}"
+        ),
     }[change]
     path = "/dl/" + altered.as_path()
     status, _response, body = get(edge, path)
@@ -318,16 +325,11 @@ def test_edge_sync_rebuilds_the_markers_and_removes_stale_ones(edge):
     (edge["markers"] / "k2.stale123.xxxxxxxxxxxxxxxxxxxxxx").write_text("{}")
     assert edge_markers.edge_sync() == (1, 2)
     assert sorted(os.listdir(edge["markers"])) == [active.signature]
-    marker = json.loads((edge["markers"] / active.signature).read_text())
-    assert marker == {
-        "c": "acme",
-        "e": active.expiry_text,
-        "p": "dir 1/report.bin",
-        "x": int(active.expires_at.timestamp()),
-        "f": "dir 1/report.bin",
-        "id": active.pk,
-        "d": 'attachment; filename="report.bin"',
-    }
+    marker = (edge["markers"] / active.signature).read_text()
+    assert marker == (
+        f"acme/{active.expiry_text}/dir 1/report.bin\n{int(active.expires_at.timestamp())}\n{active.pk}\n"
+        'dir 1/report.bin\nattachment; filename="report.bin"\n'
+    )
     assert capped.max_downloads == 2
 
 

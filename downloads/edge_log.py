@@ -50,7 +50,7 @@ _SAMPLE = 200
 _METHOD, _CUSTOMER, _USER_AGENT, _RANGE = 8, 200, 512, 100
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__
 class EdgeAttempt:
     """One download nginx served at the edge, as the audit records it."""
 
@@ -106,11 +106,12 @@ def parse_line(line: bytes, *, prefix: str = "/dl/") -> EdgeAttempt | Unparseabl
         return _bad(line, f"not JSON ({exc})")
     if not isinstance(record, dict):
         return _bad(line, "not a JSON object")
-    missing = [key for key in KEYS if key not in record]
-    if missing:
-        return _bad(line, f"missing key(s) {', '.join(missing)}")
-    if not all(isinstance(record[key], str) for key in KEYS):
-        return _bad(line, "a value is not a string")
+    for key in KEYS:  # one pass in the usual case; the reasons are worked out only for a bad line
+        if type(record.get(key)) is not str:
+            missing = [key for key in KEYS if key not in record]
+            if missing:
+                return _bad(line, f"missing key(s) {', '.join(missing)}")
+            return _bad(line, f"the value of {key} is not a string")
     try:
         return _attempt(record, prefix)
     except ValueError as exc:

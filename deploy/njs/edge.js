@@ -12,7 +12,7 @@
 
 var fs = require('fs');
 
-var NO_EDGE = '/.edge-none';  // a name never under the downloads root: try_files falls through to the hub
+var NO_EDGE = '';  // names the root itself, never a file: try_files falls through to the hub
 // What a signature of either format is made of (downloads/signing.py); never '/', NUL or a leading '.'.
 var SIGNATURE = /^[A-Za-z0-9_-][A-Za-z0-9_.,-]*$/;
 

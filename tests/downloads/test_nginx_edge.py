@@ -255,6 +255,9 @@ CHANGES = ["forged", "other path", "other customer", "other expiry", "truncated"
 def test_a_link_not_exactly_as_issued_gets_the_hubs_one_generic_answer(edge, change):
     link = make_link()
     (edge["root"] / "other.bin").write_bytes(b"other")
+    # Whatever the root holds, only a marker's file is sent at the edge (the check once named a fixed
+    # ".edge-none" for "no", and such a file would have been sent for every unmarked link).
+    (edge["root"] / ".edge-none").write_bytes(b"planted")
     parts = LinkParts(link.signature, "acme", link.expiry_text, link.path)
     altered = {
         "forged": LinkParts(link.signature[:-2] + "AA", parts.customer, parts.expiry, parts.path),

@@ -63,7 +63,7 @@ function file(r) {
         return NO_EDGE;  // another URL under a known signature: the hub's answer
     }
     var fields = marker.slice(tail.length + 1).split('\n');
-    if (fields.length < 4 || !(Date.now() < fields[0] * 1000)) {
+    if (fields.length < 4 || !fields[2] || !(Date.now() < fields[0] * 1000)) {
         return NO_EDGE;  // expired (or a marker from another version): the hub's answer
     }
     v.edge_link = fields[1];

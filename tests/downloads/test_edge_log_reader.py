@@ -4,6 +4,7 @@ twice, database down, kill -9)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -374,3 +375,21 @@ def test_a_reader_killed_at_any_moment_stores_each_line_exactly_once(tmp_path, p
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.postgres
+def test_the_command_needs_a_log_and_resets_the_unparseable_count(make_link, log, settings):
+    from django.core.management import CommandError, call_command
+
+    append(log, "garbage\n")
+    EdgeLogReader(log, timings=TIMINGS).run_until_caught_up()
+    assert AccessLogPosition.objects.get().lines_unparseable == 1
+
+    out = io.StringIO()
+    call_command("read_edge_log", "--reset-unparseable", stdout=out)
+    assert "1 unparseable line(s) forgotten" in out.getvalue()
+    assert AccessLogPosition.objects.get().lines_unparseable == 0
+
+    settings.DOWNLOADS_EDGE_LOG = ""
+    with pytest.raises(CommandError, match="DOWNLOADS_EDGE_LOG"):
+        call_command("read_edge_log")

@@ -42,6 +42,10 @@ class MessagingConfig(AppConfig):
         from messaging import push
 
         health.register_check("push", push.health_check)
+        # Grant, group, permission and account changes (the admin's) reach open /ws/push sockets.
+        from messaging.push import grant_notices
+
+        grant_notices.connect()
         embedded.register("events.db", EventsDbConsumer)
         embedded.register("events.notify", EventsNotifyConsumer)
         health.register_heartbeat(EventsDbConsumer.name)

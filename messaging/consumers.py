@@ -31,6 +31,7 @@ from messaging.push.frames import (
     PushMessage,
     Request,
     ack_frame,
+    dropped_frame,
     error_frame,
     frame_bytes,
     message_frame,
@@ -38,7 +39,7 @@ from messaging.push.frames import (
     pong_frame,
     subscription_bytes,
 )
-from messaging.push.grants import PushRefused, grants_for
+from messaging.push.grants import Grants, PushRefused, grants_for
 from messaging.push.hub import socket_quota
 from messaging.topics import InvalidTopicError, validate_filter
 
@@ -105,6 +106,8 @@ class PushConsumer(AsyncWebsocketConsumer):
         self._quota_key = user.pk
         self.grants = await database_sync_to_async(grants_for)(user)
         self.hub = push.process_hub()
+        # A grants notice naming this user (an admin's change, from any process) reaches this socket.
+        self.hub.attach(self, user.pk)
         # Frames waiting for the socket, and the writer's wake-up call while it has none (lighter than a Queue:
         # this runs once per delivery).
         self._pending: deque[str] = deque()
@@ -166,6 +169,22 @@ class PushConsumer(AsyncWebsocketConsumer):
             self._wakeup = None
             if not wakeup.done():
                 wakeup.set_result(None)
+
+    def grants_changed(self, grants: Grants | None) -> None:
+        """The user's grants read again after a notice: drop what they no longer cover; a disabled account: 4401."""
+        if self._closing:
+            return
+        if grants is None:
+            self._shut(CLOSE_UNAUTHENTICATED, "account disabled or deleted")
+            return
+        self.grants = grants
+        for topic_filter, subscription_id in list(self.subscriptions.items()):
+            try:
+                grants.check_subscribe(topic_filter)
+            except PushRefused:
+                self.hub.unsubscribe(self, topic_filter)
+                self._subscription_bytes -= subscription_bytes(topic_filter, subscription_id)
+                self.offer(dropped_frame(subscription_id, topic_filter))
 
     # -- requests --
 

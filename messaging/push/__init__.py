@@ -25,6 +25,7 @@ else straight to ``messaging.mqtt``'s handlers and to :func:`fanout`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Iterable
 from datetime import datetime
@@ -40,6 +41,7 @@ __all__ = [
     "Grants",
     "PushMessage",
     "PushRefused",
+    "announce_grants_changed",
     "browser_publish",
     "fanout",
     "fanout_many",
@@ -50,6 +52,8 @@ __all__ = [
     "process_hub",
     "use_bus",
 ]
+
+logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _bus: PushBus | None = None
@@ -88,9 +92,30 @@ def process_hub() -> PushHub:
         if hub is None:
             for stale in [known for known in _hubs if known.is_closed()]:
                 del _hubs[stale]
-            hub = _hubs[loop] = PushHub(bus, loop=loop)
+            hub = _hubs[loop] = PushHub(bus, loop=loop, reload_grants=_reload_grants)
     hub.start()
     return hub
+
+
+async def _reload_grants(user_key) -> Grants | None:
+    from channels.db import database_sync_to_async
+
+    from messaging.push.grants import grants_reload
+
+    return await database_sync_to_async(grants_reload)(user_key)
+
+
+def announce_grants_changed(users: Iterable[Any] | None) -> None:
+    """Tell every web process that these users' grants (``None``: anyone's) may have changed; their open sockets
+    read them again and drop what they no longer cover. One bus notice; never raises (logged instead)."""
+    notice = {"users": None if users is None else sorted({str(user) for user in users})}
+    if notice["users"] == []:
+        return
+    try:
+        get_bus().announce_sync(notice)
+    except Exception:
+        # The change itself is committed; the sockets' minute-by-minute credential check remains.
+        logger.exception("live push: the grants notice for %s could not be sent", notice["users"] or "everyone")
 
 
 def message(

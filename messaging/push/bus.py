@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 import weakref
@@ -30,6 +31,8 @@ from messaging.topics import is_wildcard, matches
 logger = logging.getLogger(__name__)
 
 Deliver = Callable[[PushMessage], None]
+#: Called (on the hub's loop) with each notice any process announced: ``{"users": [ids] or None}`` (None: all).
+Notice = Callable[[dict], None]
 
 
 class PushBus(Protocol):
@@ -43,8 +46,13 @@ class PushBus(Protocol):
     async def retained_size(self, topic: str) -> tuple[int, int]:
         """(bytes every retained value holds, bytes ``topic``'s holds), each counted as its wire text in UTF-8."""
 
-    async def listen(self, deliver: Deliver) -> None:
-        """Run until cancelled, calling ``deliver`` (on this loop) for every message any process published."""
+    def announce_sync(self, notice: dict) -> None:
+        """Send a control notice (JSON-able) to every process's hub; ``grants changed`` is the one there is."""
+
+    async def listen(self, deliver: Deliver, notice: Notice | None = None) -> None:
+        """Run until cancelled, calling ``deliver`` (on this loop) for every message any process published, and
+        ``notice`` for every notice any process announced — and, with a transport that can lose them while it is
+        away (Redis), once with ``{"users": None}`` after each reconnect, since one may have been missed."""
 
 
 def wire_bytes(message: PushMessage) -> int:
@@ -66,6 +74,7 @@ class MemoryBus:
         self._retained_bytes = 0
         self._lock = threading.Lock()
         self._listeners: set[tuple[asyncio.AbstractEventLoop, Deliver]] = set()
+        self._noticed: set[tuple[asyncio.AbstractEventLoop, Notice]] = set()
 
     def publish_sync(self, messages: Iterable[PushMessage]) -> None:
         messages = list(messages)
@@ -102,19 +111,34 @@ class MemoryBus:
         with self._lock:
             return self._retained_bytes, self._retained_sizes.get(topic, 0)
 
-    def listen(self, deliver: Deliver) -> Coroutine[None, None, None]:
+    def announce_sync(self, notice: dict) -> None:
+        with self._lock:
+            noticed = list(self._noticed)
+        for loop, callback in noticed:
+            try:
+                loop.call_soon_threadsafe(callback, notice)
+            except RuntimeError:  # that loop is closed: its hub is gone
+                with self._lock:
+                    self._noticed.discard((loop, callback))
+
+    def listen(self, deliver: Deliver, notice: Notice | None = None) -> Coroutine[None, None, None]:
         # Registered before the coroutine first runs, so a fanout right after the hub starts is not missed.
-        entry = (asyncio.get_running_loop(), deliver)
+        loop = asyncio.get_running_loop()
+        entry = (loop, deliver)
+        noticed = (loop, notice) if notice is not None else None
         with self._lock:
             self._listeners.add(entry)
-        return self._hold(entry)
+            if noticed is not None:
+                self._noticed.add(noticed)
+        return self._hold(entry, noticed)
 
-    async def _hold(self, entry: tuple[asyncio.AbstractEventLoop, Deliver]) -> None:
+    async def _hold(self, entry: tuple[asyncio.AbstractEventLoop, Deliver], noticed) -> None:
         try:
             await asyncio.Event().wait()
         finally:
             with self._lock:
                 self._listeners.discard(entry)
+                self._noticed.discard(noticed)
 
 
 # KEYS[3], the bytes every retained value holds, is kept with the hash. A deployment whose hash predates that
@@ -185,6 +209,8 @@ class RedisBus:
     ) -> None:
         self.url = url
         self.channel = f"{prefix}messages"
+        #: Control notices (grants changed): rare, on a channel of their own so a message never needs a kind.
+        self.notice_channel = f"{prefix}notices"
         self.retained_key = f"{prefix}retained"
         self.order_key = f"{prefix}retained-order"
         self.bytes_key = f"{prefix}retained-bytes"
@@ -271,18 +297,29 @@ class RedisBus:
         total, held = await script(keys=[self.retained_key, self.order_key, self.bytes_key], args=[topic])
         return int(total), int(held)
 
-    async def listen(self, deliver: Deliver) -> None:
+    def announce_sync(self, notice: dict) -> None:
+        self._sync.publish(self.notice_channel, json.dumps(notice))
+
+    async def listen(self, deliver: Deliver, notice: Notice | None = None) -> None:
         backoff = Backoff.from_timings(self)
+        channels = (self.channel, self.notice_channel) if notice is not None else (self.channel,)
+        notice_channel = self.notice_channel.encode()
+        subscribed_before = False
         while True:
             client = aioredis.Redis.from_url(
                 self.url, socket_timeout=None, health_check_interval=self.health_check_interval
             )
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.channel)
+                await pubsub.subscribe(*channels)
                 self.connected.set()
                 backoff.reset()
                 logger.info("live push: listening on Redis channel %s", self.channel)
+                if subscribed_before and notice is not None:
+                    # Pub/sub keeps nothing for an absent subscriber: a grant change announced during the cut is
+                    # lost, so every socket here checks its grants again.
+                    _notice_safely(notice, {"users": None, "why": "resubscribed"})
+                subscribed_before = True
                 while True:
                     message = await pubsub.get_message(timeout=self.health_check_interval)
                     if message is None:
@@ -290,6 +327,9 @@ class RedisBus:
                         await pubsub.ping()
                         continue
                     if message.get("type") != "message":
+                        continue
+                    if message.get("channel") == notice_channel:
+                        _notice_safely(notice, message["data"])
                         continue
                     try:
                         deliver(PushMessage.from_wire(message["data"]))
@@ -309,6 +349,13 @@ class RedisBus:
 
     def close(self) -> None:
         self._sync.close()
+
+
+def _notice_safely(notice: Notice, data: bytes | dict) -> None:
+    try:
+        notice(json.loads(data) if isinstance(data, (bytes, str)) else data)
+    except Exception:
+        logger.exception("live push: a notice could not be handled")
 
 
 async def _close_quietly(pubsub, client) -> None:

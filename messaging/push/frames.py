@@ -158,6 +158,19 @@ def error_frame(request_id: Any, message: str) -> str:
     return _compact({"op": "error", "id": request_id, "message": message})
 
 
+def dropped_frame(subscription_id: Any, topic_filter: str) -> str:
+    """A subscription the user's changed grants no longer cover, dropped by the hub: an ``error`` with the id the
+    ``subscribe`` carried, naming the filter (also as ``topic``, for scripts)."""
+    return _compact(
+        {
+            "op": "error",
+            "id": subscription_id,
+            "message": f"your grants changed: you may no longer subscribe to {topic_filter!r}, so it was dropped",
+            "topic": topic_filter,
+        }
+    )
+
+
 def pong_frame(request_id: Any) -> str:
     return _compact({"op": "pong", "id": request_id})
 

@@ -5,7 +5,8 @@ not ``#``); a publish when a granted filter matches the topic and the user holds
 registered for that topic (``messaging.require_publish_permission``: heating makes its action topics need
 ``hub.send_commands``). A grant may start with ``{home}``, expanded with ``MQTT_HOME_PREFIX`` when checked; such a
 house grant never reaches the hub's ``/events/…`` tree (under an empty prefix the house would be ``/#``).
-Superusers may do everything. Grants are read once per connection (:func:`grants_for`).
+Superusers may do everything. Grants are read when a connection opens (:func:`grants_for`) and again, for the
+users it names, on each grants notice (``messaging.push.grant_notices``: a change in the admin reaches open sockets).
 """
 
 from __future__ import annotations
@@ -105,3 +106,14 @@ def grants_for(user) -> Grants:
         permissions=frozenset(user.get_all_permissions()),
         home_prefix=home_prefix,
     )
+
+
+def grants_reload(user_key) -> Grants | None:
+    """The grants of the user with primary key ``user_key`` read afresh; ``None`` when the user is gone or disabled
+    (database access: call through ``database_sync_to_async``)."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_key).first()
+    if user is None or not user.is_active:
+        return None
+    return grants_for(user)

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import threading
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from messaging.push.bus import PushBus
@@ -29,6 +30,13 @@ class PushConnection(Protocol):
 
     def offer(self, frame: str, message: PushMessage | None = None) -> None:
         """Queue a frame for the socket without waiting (a full queue is the connection's business)."""
+
+    def grants_changed(self, grants: Any) -> None:
+        """Apply the user's grants read again (``None``: the account is gone or disabled)."""
+
+
+#: Reads a user's grants again (``None`` when the user is gone or disabled); a coroutine function.
+ReloadGrants = Callable[[Any], Awaitable[Any]]
 
 
 class SocketQuota:
@@ -74,9 +82,18 @@ socket_quota = SocketQuota()
 
 
 class PushHub:
-    def __init__(self, bus: PushBus, *, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, bus: PushBus, *, loop: asyncio.AbstractEventLoop, reload_grants: ReloadGrants | None = None
+    ) -> None:
         self.bus = bus
         self.loop = loop
+        self.reload_grants = reload_grants
+        # user → this process's open sockets of that user, for grant notices (a user's grants are read once per
+        # notice here however many sockets the user has open).
+        # Held weakly, as the socket quota holds them: a connection that vanished without its disconnect goes.
+        self._users: dict[Any, weakref.WeakSet] = {}
+        self._rechecking: dict[Any, asyncio.Task] = {}
+        self._recheck_again: set[Any] = set()
         # The trie holds each filter once; the sockets on a filter (with their subscription ids) sit beside it,
         # so a match yields a few filters and then plain dict iteration, no copies of large sets.
         self._index: FilterIndex[str] = FilterIndex()
@@ -86,7 +103,7 @@ class PushHub:
 
     def start(self) -> None:
         if self._listener is None or self._listener.done():
-            self._listener = self.loop.create_task(self.bus.listen(self.deliver), name="push-hub-listener")
+            self._listener = self.loop.create_task(self.bus.listen(self.deliver, self.notice), name="push-hub-listener")
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -122,6 +139,57 @@ class PushHub:
     def detach(self, connection: PushConnection) -> None:
         for topic_filter in list(connection.subscriptions):
             self.unsubscribe(connection, topic_filter)
+        self.forget(connection)
+
+    # -- grant notices (on the hub's loop) --
+
+    def attach(self, connection: PushConnection, user_key: Any) -> None:
+        """Count ``connection`` as ``user_key``'s, so a notice naming that user reaches it."""
+        # As text: a notice names users in JSON, which turns any primary key into a number or a string.
+        user_key = str(user_key)
+        self._users.setdefault(user_key, weakref.WeakSet()).add(connection)
+        connection.user_key = user_key
+
+    def forget(self, connection: PushConnection) -> None:
+        user_key = getattr(connection, "user_key", None)
+        connections = self._users.get(user_key)
+        if connections is not None:
+            connections.discard(connection)
+            if not connections:
+                del self._users[user_key]
+
+    def notice(self, notice: dict) -> None:
+        """A grants notice from any process: the sockets here of the users it names (all when None) re-check."""
+        users = notice.get("users")
+        affected = list(self._users) if users is None else [str(user) for user in users if str(user) in self._users]
+        for user_key in affected:
+            if user_key in self._rechecking:
+                self._recheck_again.add(user_key)  # read again once the read under way is done
+            else:
+                self._rechecking[user_key] = self.loop.create_task(self._recheck(user_key), name="push-grants-recheck")
+
+    async def _recheck(self, user_key: Any) -> None:
+        try:
+            while True:
+                self._recheck_again.discard(user_key)
+                if self.reload_grants is None:
+                    return
+                try:
+                    grants = await self.reload_grants(user_key)
+                except Exception:
+                    # The database away for a moment: the sockets keep what they had; the minute's credential
+                    # check still closes a disabled account's sockets.
+                    logger.warning("live push: could not read the grants of user %s again", user_key, exc_info=True)
+                    return
+                for connection in tuple(self._users.get(user_key, ())):
+                    try:
+                        connection.grants_changed(grants)
+                    except Exception:
+                        logger.exception("live push: new grants could not be applied to a socket")
+                if user_key not in self._recheck_again:
+                    return
+        finally:
+            self._rechecking.pop(user_key, None)
 
     @property
     def filters(self) -> int:

@@ -1,0 +1,290 @@
+"""Grant changes reach open ``/ws/push`` sockets within 5 s, in every web process, through one notice on the push bus.
+
+Two web servers (uvicorn, each its own event loop, its own hub and its own subscription to the real Redis), as
+``tests/messaging/test_ws_server.py`` runs them; the changes are made with the ORM in the test's thread, as the
+admin makes them (its forms save models and set many-to-many relations), so the signals see exactly what the
+admin's saves send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import pytest
+import redis
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import Group, Permission, User
+from django.db import transaction
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from hub.asgi import build_application
+from messaging import push
+from messaging.models import TopicGrant
+from messaging.push.bus import RedisBus
+from tests.browser.support import HubServer
+from tests.messaging.push_support import bearer_token, make_user
+from tests.support.waiting import async_wait_until
+
+pytestmark = pytest.mark.services
+
+#: What the issue asks: a change reaches open sockets within 5 s.
+WITHIN = 5.0
+
+orm = sync_to_async
+
+
+@pytest.fixture
+def redis_push_bus(redis_url):
+    prefix = f"test:grants:{uuid.uuid4().hex[:8]}:"
+    bus = RedisBus(redis_url, prefix=prefix)
+    push.use_bus(bus)
+    yield bus
+    push.use_bus(None)
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture
+def two_web_processes(redis_push_bus, grants_db, settings):
+    """The ws:// URLs of ``/ws/push`` on two servers, both listening on the Redis bus before the test starts."""
+    settings.MQTT_URL = None
+    servers = [HubServer(build_application(run_embedded=False)) for _ in range(2)]
+    yield [server.url.replace("http://", "ws://") + "/ws/push" for server in servers]
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def notices(redis_push_bus):
+    """The notices sent on the bus, as a Redis subscriber of the notice channel sees them."""
+    client = redis.Redis.from_url(redis_push_bus.url)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(redis_push_bus.notice_channel)
+    pubsub.get_message(timeout=1)  # the subscription's confirmation
+
+    def taken(timeout: float = 1.0) -> list[dict]:
+        seen = []
+        while (message := pubsub.get_message(timeout=timeout)) is not None:
+            seen.append(json.loads(message["data"]))
+            timeout = 0.2
+        return seen
+
+    yield taken
+    pubsub.close()
+    client.close()
+
+
+async def open_sockets(urls: list[str], user: User) -> list:
+    """A socket of ``user`` on each server (one token for all: the script is the same)."""
+    token = await orm(bearer_token)(user, "push:read")
+    return [await open_socket(url, {"Authorization": f"Bearer {token}"}) for url in urls]
+
+
+async def open_socket(url: str, headers: dict):
+    socket = await connect(url, additional_headers=headers)
+    # A ping answered: this server's hub has started (``listening`` waits for its Redis subscription).
+    assert await request(socket, {"op": "ping", "id": "p"}) == {"op": "pong", "id": "p"}
+    return socket
+
+
+async def request(socket, frame: dict, *, timeout: float = 5) -> dict:
+    await socket.send(json.dumps(frame))
+    return json.loads(await asyncio.wait_for(socket.recv(), timeout))
+
+
+async def subscribe(socket, topic_filter: str, sub_id) -> None:
+    assert await request(socket, {"op": "subscribe", "topic": topic_filter, "id": sub_id}) == {
+        "op": "ack",
+        "id": sub_id,
+    }
+
+
+async def listening(bus: RedisBus, count: int) -> None:
+    """Until ``count`` hubs subscribe on Redis (each subscribes to the messages and the notices in one command)."""
+    client = redis.Redis.from_url(bus.url)
+    try:
+        await async_wait_until(lambda: client.pubsub_numsub(bus.channel)[0][1] >= count, timeout=5)
+    finally:
+        client.close()
+
+
+async def next_frame(socket, *, timeout: float = WITHIN) -> dict:
+    return json.loads(await asyncio.wait_for(socket.recv(), timeout))
+
+
+def watcher(name: str, *filters: str) -> User:
+    """A user whose group ``<name>-group`` may subscribe to ``filters``."""
+    group = Group.objects.create(name=f"{name}-group")
+    for topic_filter in filters:
+        TopicGrant.objects.create(group=group, topic_filter=topic_filter, may_subscribe=True)
+    user = make_user(name)
+    user.groups.add(group)
+    return user
+
+
+async def test_a_deleted_grant_drops_the_subscriptions_it_covered_on_both_web_processes_within_5_s(
+    two_web_processes, redis_push_bus, notices
+):
+    user = await orm(watcher)("wanda", "/news/#", "/weather/#")
+    sockets = await open_sockets(two_web_processes, user)
+    await listening(redis_push_bus, 2)
+    for socket in sockets:
+        await subscribe(socket, "/news/+/sport", 1)
+        await subscribe(socket, "/weather/#", 2)
+    await asyncio.to_thread(notices)  # those of the set-up (joining the group)
+
+    started = time.monotonic()
+    await orm(TopicGrant.objects.filter(topic_filter="/news/#").delete)()
+    for socket in sockets:
+        frame = await next_frame(socket)
+        assert time.monotonic() - started < WITHIN
+        assert (frame["op"], frame["id"], frame["topic"]) == ("error", 1, "/news/+/sport")
+        assert "'/news/+/sport'" in frame["message"]
+    # Dropped, not just reported: the sport message goes nowhere; the weather subscription still works.
+    await push.fanout("/news/europe/sport", b"2-1")
+    await push.fanout("/weather/today", b"sun")
+    for socket in sockets:
+        message = await next_frame(socket)
+        assert (message["topic"], message["subs"]) == ("/weather/today", [2])
+        await socket.close()
+    assert [notice["users"] for notice in await asyncio.to_thread(notices)] == [[str(user.pk)]], (
+        "one notice on the bus for the change, naming the group's member"
+    )
+
+
+async def test_leaving_a_group_drops_its_subscriptions_and_joining_again_allows_them_without_reconnecting(
+    two_web_processes, redis_push_bus
+):
+    user = await orm(watcher)("gil", "/garden/#")
+    group = await orm(Group.objects.get)(name="gil-group")
+    first, second = await open_sockets(two_web_processes, user)
+    await listening(redis_push_bus, 2)
+    await subscribe(first, "/garden/#", "g1")
+    await subscribe(second, "/garden/+/moisture", "g2")
+
+    await orm(user.groups.remove)(group)
+    assert (await next_frame(first))["id"] == "g1"
+    assert (await next_frame(second))["id"] == "g2"
+    refused = await request(first, {"op": "subscribe", "topic": "/garden/#", "id": "again"})
+    assert refused["op"] == "error"
+
+    # From the group's side this time (the admin's group page sets its members the other way round).
+    await orm(group.user_set.add)(user)
+
+    async def subscribed_again() -> dict:
+        while True:  # until this socket's hub has read the grants again
+            reply = await request(second, {"op": "subscribe", "topic": "/garden/#", "id": "back"})
+            if reply["op"] == "ack":
+                return reply
+            await asyncio.sleep(0.05)
+
+    assert await asyncio.wait_for(subscribed_again(), WITHIN) == {"op": "ack", "id": "back"}
+    for socket in (first, second):
+        await socket.close()
+
+
+async def test_a_deactivated_users_sockets_close_with_4401_on_both_web_processes_and_others_stay(
+    two_web_processes, redis_push_bus
+):
+    leaving = await orm(make_user)("lena", "household")
+    staying = await orm(make_user)("sam", "household")
+    sockets = await open_sockets(two_web_processes, leaving)
+    others = await open_sockets(two_web_processes, staying)
+    await listening(redis_push_bus, 2)
+
+    started = time.monotonic()
+    leaving.is_active = False
+    await orm(leaving.save)()
+    for socket in sockets:
+        with pytest.raises(ConnectionClosed) as closed:
+            await next_frame(socket)
+        assert closed.value.rcvd.code == 4401
+        assert time.monotonic() - started < WITHIN
+    for socket in others:
+        assert await request(socket, {"op": "ping", "id": 1}) == {"op": "pong", "id": 1}
+        await socket.close()
+
+
+async def test_signing_in_sends_no_notice(grants_db, notices):
+    user = await orm(make_user)("nia", "household")
+    assert [notice["users"] for notice in await asyncio.to_thread(notices)] == [[str(user.pk)]], "joining household"
+    user.last_login = user.date_joined
+    await orm(user.save)(update_fields=["last_login"])  # what every sign-in does
+    assert await asyncio.to_thread(notices) == []
+
+
+@pytest.mark.parametrize("where", ["group", "user"])
+async def test_a_removed_send_commands_permission_refuses_the_next_action_publish_on_an_open_socket(
+    two_web_processes, redis_push_bus, settings, where
+):
+    settings.MQTT_HOME_PREFIX = f"/grants-{uuid.uuid4().hex[:8]}"
+    topic = f"{settings.MQTT_HOME_PREFIX}/shed/action/1.12.0"
+
+    def switcher() -> tuple[User, Permission, Group]:
+        group = Group.objects.create(name="switchers")
+        TopicGrant.objects.create(group=group, topic_filter="#", may_subscribe=True, may_publish=True)
+        permission = Permission.objects.get(content_type__app_label="hub", codename="send_commands")
+        user = make_user("ines")
+        user.groups.add(group)
+        (group.permissions if where == "group" else user.user_permissions).add(permission)
+        return user, permission, group
+
+    user, permission, group = await orm(switcher)()
+    sockets = await open_sockets(two_web_processes, user)
+    await listening(redis_push_bus, 2)
+    frame = {"op": "publish", "topic": topic, "payload": 1, "id": "on"}
+    for socket in sockets:
+        assert await request(socket, frame) == {"op": "ack", "id": "on"}
+
+    # From the permission's side for the group (as a data migration or the shell might), the user's own for the user.
+    if where == "group":
+        await orm(permission.group_set.remove)(group)
+    else:
+        await orm(user.user_permissions.remove)(permission)
+
+    async def refused(socket) -> dict:
+        while True:  # acknowledged until this socket's hub has read the grants again, then refused for good
+            reply = await request(socket, frame)
+            if reply["op"] == "error":
+                return reply
+            await asyncio.sleep(0.05)
+
+    for socket in sockets:
+        reply = await asyncio.wait_for(refused(socket), WITHIN)
+        assert "hub.send_commands" in reply["message"]
+        await socket.close()
+
+
+async def test_a_superuser_made_ordinary_keeps_only_what_the_grants_cover(two_web_processes, redis_push_bus):
+    user = await orm(make_user)("root", "household", is_superuser=True)
+    (socket,) = await open_sockets(two_web_processes[1:], user)
+    await listening(redis_push_bus, 1)
+    await subscribe(socket, "#", 1)
+    await subscribe(socket, "/events/heating/#", 2)
+    user.is_superuser = False
+    await orm(user.save)(update_fields=["is_superuser"])
+    frame = await next_frame(socket)
+    assert (frame["op"], frame["id"], frame["topic"]) == ("error", 1, "#")
+    await push.fanout("/events/heating/reading", b"{}")
+    assert (await next_frame(socket))["subs"] == [2], "household's own grant still covers the heating events"
+    await socket.close()
+
+
+async def test_a_rolled_back_change_sends_no_notice(grants_db, notices):
+    await orm(watcher)("rob", "/news/#")
+    assert len(await asyncio.to_thread(notices)) == 1, "joining the group"
+
+    def change_then_fail() -> None:
+        with transaction.atomic():
+            TopicGrant.objects.filter(topic_filter="/news/#").delete()
+            raise RuntimeError("the admin's save failed")
+
+    with pytest.raises(RuntimeError):
+        await orm(change_then_fail)()
+    assert await asyncio.to_thread(notices) == []

@@ -25,6 +25,7 @@ from hub.asgi import build_application
 from messaging import push
 from messaging.models import TopicGrant
 from messaging.push.bus import RedisBus
+from messaging.push.hub import PushHub
 from tests.browser.support import HubServer
 from tests.messaging.push_support import bearer_token, make_user
 from tests.support.waiting import async_wait_until
@@ -288,3 +289,53 @@ async def test_a_rolled_back_change_sends_no_notice(grants_db, notices):
     with pytest.raises(RuntimeError):
         await orm(change_then_fail)()
     assert await asyncio.to_thread(notices) == []
+
+
+class GrantedSocket:
+    """A stand-in for a consumer: records the grants the hub hands it."""
+
+    def __init__(self) -> None:
+        self.subscriptions: dict = {}
+        self.applied: list = []
+
+    def offer(self, frame, message=None) -> None:
+        pass
+
+    def grants_changed(self, grants) -> None:
+        self.applied.append(grants)
+
+
+@pytest.mark.slow
+async def test_a_notice_lost_while_redis_was_cut_is_made_up_for_once_the_hub_subscribes_again(redis_url, tcp_proxy):
+    prefix = f"test:grants:{uuid.uuid4().hex[:8]}:"
+    proxy = tcp_proxy(redis_url)
+    behind_proxy = RedisBus(proxy.url_for(redis_url), prefix=prefix, retry_initial=0.05, health_check_interval=0.5)
+    other_process = RedisBus(redis_url, prefix=prefix)
+    reads: list = []
+
+    async def reload_grants(user_key):
+        reads.append(user_key)
+        return f"grants #{len(reads)}"
+
+    hub = PushHub(behind_proxy, loop=asyncio.get_running_loop(), reload_grants=reload_grants)
+    hub.start()
+    socket, bystander = GrantedSocket(), GrantedSocket()
+    hub.attach(socket, 7)
+    hub.attach(bystander, 8)
+    try:
+        await async_wait_until(behind_proxy.connected.is_set)
+        other_process.announce_sync({"users": ["7"]})
+        await async_wait_until(lambda: socket.applied == ["grants #1"])
+        assert bystander.applied == [], "only the users a notice names read their grants again"
+
+        proxy.cut()
+        await async_wait_until(lambda: not behind_proxy.connected.is_set())
+        other_process.announce_sync({"users": ["7"]})  # pub/sub keeps nothing: this one is lost
+        proxy.restore()
+        await async_wait_until(behind_proxy.connected.is_set, timeout=10)
+        # Every socket of this process checks again, as a notice may have been missed.
+        await async_wait_until(lambda: len(socket.applied) == 2 and len(bystander.applied) == 1)
+        assert sorted(reads) == ["7", "7", "8"]
+    finally:
+        await hub.close()
+        other_process.close()

@@ -60,8 +60,10 @@ def _insert_sqlite(events: Sequence[envelope.Event]) -> None:
     fields give SQLite (a UUID's hex, a naive UTC time's text, JSON text): the ORM turning each field of each row
     into SQL cost more than the rest of the embedded relay's work for a download's event
     (docs/downloads.md#why-it-is-fast-the-download-path-before-django)."""
+    from messaging.services import sqlite_time_adapter
+
     ops = connection.ops
-    adapt_time = ops.adapt_datetimefield_value
+    adapt_time = sqlite_time_adapter()
     received_at = adapt_time(timezone.now())
     columns = ("id", "type", "occurred_at", "source", "data", "topics", "received_at")
     sql = (

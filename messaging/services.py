@@ -115,7 +115,7 @@ def _outbox_executemany(events: Sequence[Event]) -> None:
     if not events:
         return
     ops = connection.ops
-    adapt_time = ops.adapt_datetimefield_value
+    adapt_time = sqlite_time_adapter()
     now = adapt_time(timezone.now())
     sql = (
         f"INSERT INTO {ops.quote_name(OutboxEvent._meta.db_table)} ({', '.join(map(ops.quote_name, _OUTBOX_COLUMNS))})"
@@ -139,6 +139,20 @@ def _outbox_executemany(events: Sequence[Event]) -> None:
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
+
+
+def sqlite_time_adapter():
+    """SQLite's text for an aware time, as ``connection.ops.adapt_datetimefield_value`` writes it (the naive time
+    in the connection's zone, ``str()``-ed), with its checks skipped for a time already in that zone."""
+    django_adapt = connection.ops.adapt_datetimefield_value
+    zone = connection.timezone
+
+    def adapt(value: datetime):
+        if value.tzinfo is zone and zone is not None:
+            return str(value.replace(tzinfo=None))
+        return django_adapt(value)
+
+    return adapt
 
 
 def _outbox_row(event: Event) -> OutboxEvent:

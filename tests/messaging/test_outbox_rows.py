@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -34,6 +35,8 @@ def test_events_publish_stores_what_the_orm_stores_in_order():
             "heating.reading", {"value": 20.5}, source="t", topics=["/rooms/living"], retain=True, occurred_at=at
         ),
         new_event("x.empty", {}, source="t"),
+        # A time in another zone (not what publish makes, but what the table must store the same way).
+        replace(new_event("x.zoned", {}, source="t"), occurred_at=at.astimezone(ZoneInfo("Europe/Madrid"))),
     ]
     twins = [
         new_event(event.type, event.data, source="t", topics=event.topics, retain=event.retain) for event in events
@@ -51,7 +54,8 @@ def test_events_publish_stores_what_the_orm_stores_in_order():
     assert [row[1:] for row in fast_raw] == [row[1:] for row in orm_raw]
     assert [row.data for row in fast] == [event.data for event in events]
     assert [row.topics for row in fast] == [list(event.topics) for event in events]
-    assert [row.retain for row in fast] == [False, True, False]
+    assert [row.retain for row in fast] == [False, True, False, False]
+    assert fast[3].occurred_at == at
     assert all(row.created_at is not None and row.attempts == 0 and row.last_error == "" for row in fast)
 
 

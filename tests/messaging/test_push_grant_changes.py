@@ -1,17 +1,26 @@
 """Grant changes reach open ``/ws/push`` sockets within 5 s, in every web process, through one notice on the push bus.
 
-Two web servers (uvicorn, each its own event loop, its own hub and its own subscription to the real Redis), as
-``tests/messaging/test_ws_server.py`` runs them; the changes are made with the ORM in the test's thread, as the
-admin makes them (its forms save models and set many-to-many relations), so the signals see exactly what the
-admin's saves send.
+Most tests run two web servers (uvicorn, each its own event loop, its own hub and its own subscription to the real
+Redis) in threads of the test process, as ``tests/messaging/test_ws_server.py`` does; the changes are made with the
+ORM in the test's thread, as the admin makes them (its forms save models and set many-to-many relations), so the
+signals see exactly what the admin's saves send. The last (slow) test runs two real web processes of the production
+command on PostgreSQL and makes the changes from a third process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import secrets
+import signal
+import socket as sockets_module
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -28,7 +37,7 @@ from messaging.push.bus import RedisBus
 from messaging.push.hub import PushHub
 from tests.browser.support import HubServer
 from tests.messaging.push_support import bearer_token, make_user
-from tests.support.waiting import async_wait_until
+from tests.support.waiting import accepts_connections, async_wait_until, wait_until
 
 pytestmark = pytest.mark.services
 
@@ -339,3 +348,148 @@ async def test_a_notice_lost_while_redis_was_cut_is_made_up_for_once_the_hub_sub
     finally:
         await hub.close()
         other_process.close()
+
+
+# --- two web processes of the production command, the change made in a third ---------------------------------
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with sockets_module.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def production_processes(postgres_url, redis_url, amqp_url, tmp_path):
+    """``run(code)`` runs Python in a ``manage.py shell`` (the admin's process, say) and returns its last line;
+    ``start_web()`` starts one more ``uvicorn hub.asgi:application`` (HUB_MODE=production) and returns its
+    /ws/push URL. All on a fresh PostgreSQL database and the real Redis; everything stopped and dropped after."""
+    import psycopg
+
+    name = f"hub_grants_{secrets.token_hex(4)}"
+    parts = urlsplit(postgres_url)
+    admin_url = urlunsplit((parts.scheme, parts.netloc, "/postgres", "", ""))
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    environ = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("HUB_", "DJANGO_", "MQTT_")) and key not in ("DATABASE_URL", "REDIS_URL", "AMQP_URL")
+    }
+    environ.update(
+        HUB_MODE="production",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1",
+        DATABASE_URL=urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", "")),
+        REDIS_URL=redis_url,
+        AMQP_URL=amqp_url,
+        HUB_VAR_DIR=str(tmp_path),
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    )
+    processes: list[subprocess.Popen] = []
+
+    def run(code: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=PROJECT_DIR,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout.strip().splitlines()[-1]  # the code's own print, after the shell's greeting
+
+    def start_web() -> str:
+        port = free_port()
+        log = (tmp_path / f"web-{port}.log").open("w")
+        argv = ["uvicorn", "hub.asgi:application", "--host=127.0.0.1", f"--port={port}", "--lifespan=on"]
+        processes.append(subprocess.Popen(argv, cwd=PROJECT_DIR, env=environ, stdout=log, stderr=subprocess.STDOUT))
+        assert wait_until(lambda: accepts_connections(port) or processes[-1].poll() is not None, timeout=60)
+        assert processes[-1].poll() is None, (tmp_path / f"web-{port}.log").read_text()[-3000:]
+        return f"ws://127.0.0.1:{port}/ws/push"
+
+    migrated = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input"],
+        cwd=PROJECT_DIR,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert migrated.returncode == 0, migrated.stderr[-3000:]
+    yield run, start_web
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+SET_UP = """
+from django.contrib.auth.models import Group, User
+from messaging.models import TopicGrant
+from tests.messaging.push_support import bearer_token
+group = Group.objects.create(name="readers")
+TopicGrant.objects.create(group=group, topic_filter="{news}/#", may_subscribe=True)
+TopicGrant.objects.create(group=group, topic_filter="{weather}/#", may_subscribe=True)
+user = User.objects.create_user("pat")
+user.groups.add(group)
+print(bearer_token(user, "push:read"))
+"""
+
+# Each prints the wall-clock time its change committed at (autocommit: when the statement returned).
+REVOKE = """
+import time
+from messaging.models import TopicGrant
+TopicGrant.objects.filter(topic_filter="{news}/#").delete()
+print(time.time())
+"""
+DEACTIVATE = """
+import time
+from django.contrib.auth.models import User
+user = User.objects.get(username="pat")
+user.is_active = False
+user.save()
+print(time.time())
+"""
+
+
+@pytest.mark.slow
+async def test_two_production_web_processes_apply_a_change_made_in_a_third_within_5_s(production_processes, redis_url):
+    run, start_web = production_processes
+    tree = f"/grants-{uuid.uuid4().hex[:8]}"  # topics of this test's own on the machine's shared Redis
+    news, weather = f"{tree}/news", f"{tree}/weather"
+    token = (await asyncio.to_thread(run, SET_UP.format(news=news, weather=weather))).strip()
+    urls = [await asyncio.to_thread(start_web) for _ in range(2)]
+    sockets = [await open_socket(url, {"Authorization": f"Bearer {token}"}) for url in urls]
+    for socket in sockets:
+        await subscribe(socket, f"{news}/#", "n")
+        await subscribe(socket, f"{weather}/#", "w")
+    # Both processes hear the bus once a message reaches both (one subscription carries messages and notices).
+    production_bus = RedisBus(redis_url)  # the production prefix, as any process of that installation has it
+    try:
+        await asyncio.to_thread(production_bus.publish_sync, [push.message(f"{weather}/probe", b"1")])
+        for socket in sockets:
+            assert (await next_frame(socket))["subs"] == ["w"]
+    finally:
+        production_bus.close()
+
+    committed = float(await asyncio.to_thread(run, REVOKE.format(news=news)))
+    for socket in sockets:
+        frame = await next_frame(socket, timeout=WITHIN + 5)
+        assert time.time() - committed < WITHIN
+        assert (frame["op"], frame["id"], frame["topic"]) == ("error", "n", f"{news}/#")
+
+    committed = float(await asyncio.to_thread(run, DEACTIVATE))
+    for socket in sockets:
+        with pytest.raises(ConnectionClosed) as closed:
+            await next_frame(socket, timeout=WITHIN + 5)
+        assert closed.value.rcvd.code == 4401
+        assert time.time() - committed < WITHIN

@@ -37,6 +37,8 @@ from hub.workers import DEFAULT_JITTER, Backoff, Jitter, Worker
 logger = logging.getLogger(__name__)
 
 READER_NAME = "downloads-edge-log"
+# How many bytes before the offset tell the file read so far from one written again after a truncation.
+_TAIL_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class EdgeLogReader(Worker):
         self._loaded = False
         self._skipping = False  # at ``offset``, inside a too-long line (see _Batch.skipping)
         self._rotated_since: float | None = None  # the path names another file; when this one last gave a line
+        self._tail = b""  # the bytes just before ``offset`` (see _rewritten)
         self._last_beat: float | None = None
 
     # -- the loop
@@ -116,6 +119,15 @@ class EdgeLogReader(Worker):
             if self._fd is None and not self._open_current():
                 self._beat()
                 return self.timings.poll_interval
+            if self._rewritten():
+                # Truncated and written again past the offset before the reader looked (copytruncate on a busy
+                # log): what follows the offset is not what was read up to it. Read it all again; the lines
+                # already stored are known by their ids.
+                logger.warning("edge log: %s changed under the reader (copytruncate?): reading it from 0", self.path)
+                self.offset, self._skipping, self._tail = 0, False, b""
+                self._commit(_Batch(attempts=[], end=0))
+                self._recovered()
+                return 0
             batch = self._read_batch()
             if batch.end == self.offset and not batch.lines:
                 # Nothing new here: has the path moved on to another file, or was this one truncated?
@@ -205,9 +217,14 @@ class EdgeLogReader(Worker):
         if status.st_size < offset:
             logger.warning("edge log: %s is shorter than the stored offset (truncated): reading from 0", path)
             offset = 0
+        elif offset and os.pread(fd, 1, offset - 1) != b"\n":
+            # A committed offset always follows a newline: this is another content (truncated and written again).
+            logger.warning("edge log: %s does not match the stored offset (rewritten): reading from 0", path)
+            offset = 0
         self._close()
         self._fd, self.inode, self.offset = fd, inode, offset
         self._skipping, self._rotated_since = False, None
+        self._tail = self._tail_at(offset) if offset else b""
 
     def _close(self) -> None:
         if self._fd is not None:
@@ -347,6 +364,20 @@ class EdgeLogReader(Worker):
         )
         self.offset, self.lines_read, self.lines_unparseable = batch.end, lines_read, unparseable
         self._skipping = batch.skipping
+        if batch.end:
+            self._tail = self._tail_at(batch.end)
+
+    def _tail_at(self, offset: int) -> bytes:
+        """The bytes just before ``offset``: while the file is the one read, they stay the same."""
+        start = max(0, offset - _TAIL_BYTES)
+        return os.pread(self._fd, offset - start, start)
+
+    def _rewritten(self) -> bool:
+        """Whether the bytes before the offset are no longer those that were read (or, right after a start, no
+        longer end a line): the file was truncated and written again."""
+        if not self.offset or self._skipping:
+            return False
+        return self._tail_at(self.offset) != self._tail
 
     # -- failures and health
 

@@ -194,6 +194,29 @@ def test_copytruncate_starts_again_at_0(make_link, log):
 
 
 @pytest.mark.postgres
+def test_copytruncate_written_past_the_old_offset_before_the_reader_looks_loses_nothing(make_link, log):
+    link = make_link()
+    append(log, served_lines(link, 5))
+    reader = EdgeLogReader(log, timings=TIMINGS)
+    reader.run_until_caught_up()
+    with open(log, "r+") as handle:
+        handle.truncate(0)
+    append(log, served_lines(link, 20, start=5))  # a busy log: longer than before by the next look
+    reader.run_until_caught_up()
+    assert stored_agents() == agents(0, 25)
+
+    # The same while no reader runs: the next one finds the stored offset in the middle of other lines.
+    reader.stop()
+    with open(log, "r+") as handle:
+        handle.truncate(0)
+    append(log, served_lines(link, 30, start=25))
+    EdgeLogReader(log, timings=TIMINGS).run_until_caught_up()
+    assert stored_agents() == agents(0, 55)
+    link.refresh_from_db()
+    assert link.download_count == 55
+
+
+@pytest.mark.postgres
 def test_a_partial_last_line_is_waited_for(make_link, log):
     link = make_link()
     whole = edge_line(link, number=1)

@@ -208,3 +208,41 @@ def test_with_the_bridge_up_a_publish_is_acknowledged_after_the_bridge_took_it(
     assert reply == {"op": "ack", "id": 9}
     assert elapsed < TAKE_TIMEOUT
     assert handled.take() == (topic, b'{"on":true}')
+
+
+def test_in_the_embedded_default_the_bridges_thread_answers_through_the_in_memory_layer(
+    mqtt_url, house, grants_db, handled
+):
+    # One process: the bridge on its own thread and loop, the web on another, the in-memory channel layer between.
+    from channels.layers import InMemoryChannelLayer
+
+    layer = InMemoryChannelLayer()
+    registry = HandlerRegistry()
+
+    async def queue_command(message: MqttMessage) -> None:
+        handled.put((message.topic, message.payload))
+
+    registry.subscribe(f"{house}/#", queue_command)
+    bridge = MqttBridge(
+        mqtt_url=mqtt_url,
+        filters=[f"{house}/#"],
+        fanout=_no_browsers,
+        registry=registry,
+        consume_events=False,
+        channel_layer=layer,
+        timings=BridgeTimings(heartbeat_interval=3600, mqtt=FAST_MQTT),
+    )
+    bridge.start()
+    try:
+        assert bridge.wait_until_ready(WAIT + 5)
+        wait_for(bridge_module.bridge_reachable, timeout=WAIT, what="the bridge's heartbeat")
+
+        async def publish() -> float:
+            started = time.monotonic()
+            await bridge_module.publish_request(f"{house}/hall/action/1.12.0", "on", layer=layer)
+            return time.monotonic() - started
+
+        assert asyncio.run(publish()) < 1.0
+        assert handled.take() == (f"{house}/hall/action/1.12.0", b"on")
+    finally:
+        bridge.stop(timeout=WAIT)

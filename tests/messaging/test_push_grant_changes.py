@@ -493,3 +493,49 @@ async def test_two_production_web_processes_apply_a_change_made_in_a_third_withi
             await next_frame(socket, timeout=WITHIN + 5)
         assert closed.value.rcvd.code == 4401
         assert time.time() - committed < WITHIN
+
+
+async def test_changes_made_in_the_admin_pages_reach_open_sockets(two_web_processes, redis_push_bus):
+    from django.test import Client
+
+    def set_up() -> tuple[User, Client, TopicGrant, Group]:
+        user = watcher("ada", "/lab/#", "/garden/#")
+        group = Group.objects.get(name="ada-group")
+        admin = Client()
+        admin.force_login(User.objects.create_superuser("root", password="plum-orchard-velvet-42"))
+        return user, admin, TopicGrant.objects.get(topic_filter="/lab/#"), group
+
+    user, admin, grant, group = await orm(set_up)()
+    sockets = await open_sockets(two_web_processes, user)
+    await listening(redis_push_bus, 2)
+    for socket in sockets:
+        await subscribe(socket, "/lab/+/temperature", "lab")
+        await subscribe(socket, "/garden/#", "garden")
+
+    # The grant's change form: "may subscribe" unticked.
+    changed = await orm(admin.post)(
+        f"/admin/messaging/topicgrant/{grant.pk}/change/",
+        {"group": group.pk, "topic_filter": "/lab/#", "may_publish": "on"},
+    )
+    assert changed.status_code == 302, changed.content.decode()[:2000]
+    for socket in sockets:
+        frame = await next_frame(socket)
+        assert (frame["op"], frame["id"], frame["topic"]) == ("error", "lab", "/lab/+/temperature")
+
+    # The user's change form: the active flag unticked (the rest of the form posted as it was shown).
+    def deactivate() -> int:
+        page = admin.get(f"/admin/auth/user/{user.pk}/change/")
+        form = page.context["adminform"].form
+        shown = {name: form[name].value() for name in form.fields}
+        data = {name: value for name, value in shown.items() if value not in (None, False)}
+        del data["is_active"]  # an unticked box is not posted
+        for name in ("date_joined", "last_login"):  # split date and time widgets
+            if data.pop(name, None) is not None:
+                data[f"{name}_0"], data[f"{name}_1"] = shown[name].strftime("%Y-%m-%d %H:%M:%S").split()
+        return admin.post(f"/admin/auth/user/{user.pk}/change/", data).status_code
+
+    assert await orm(deactivate)() == 302
+    for socket in sockets:
+        with pytest.raises(ConnectionClosed) as closed:
+            await next_frame(socket)
+        assert closed.value.rcvd.code == 4401

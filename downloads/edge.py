@@ -36,8 +36,7 @@ from downloads.signing import InvalidLink, LinkParts, UnsafePath, stat_under_rea
 
 logger = logging.getLogger(__name__)
 
-# Names nginx's check accepts as a signature (deploy/njs/edge.js's SIGNATURE): temp files start with "." and
-# so can never be taken for a marker.
+# deploy/njs/edge.js never reads a name starting with ".": a temp file can never be taken for a marker.
 _TEMP_PREFIX = ".tmp-"
 
 

@@ -4,17 +4,16 @@
 // $edge_markers, named by the link's signature, five lines: "<customer>/<expiry>/<path>" as the URL carries them,
 // the expiry in epoch seconds, the link id, the file under the downloads root, its Content-Disposition. A request
 // whose customer, expiry and path are exactly the marker's, before its expiry, is served from the downloads root;
-// anything else (no marker, a mismatch, expired, odd bytes) goes to the hub exactly as without this file. No key is needed here: the hub
-// checked the signature when it issued the link, and the marker binds the whole URL to it.
+// anything else (no marker, a mismatch, expired, odd bytes) goes to the hub exactly as without this file. No key
+// is needed here: the hub checked the signature when it issued the link, and the marker binds the whole URL to it.
 //
 // Only what njs 0.7.9 (Debian's libnginx-mod-http-js) and the official nginx image's newer njs both have: ES5
-// syntax, fs.readFileSync, js_set and js_var. njs keeps no state between requests (a fresh VM each).
+// syntax, fs.readFileSync, js_set and js_var. njs keeps no state between requests (a fresh VM each, which also
+// runs this file's top level again: keep it to the require).
 
 var fs = require('fs');
 
 var NO_EDGE = '';  // names the root itself, never a file: try_files falls through to the hub
-// What a signature of either format is made of (downloads/signing.py); never '/', NUL or a leading '.'.
-var SIGNATURE = /^[A-Za-z0-9_-][A-Za-z0-9_.,-]*$/;
 
 function file(r) {
     if (r.method !== 'GET' && r.method !== 'HEAD') {
@@ -46,8 +45,9 @@ function file(r) {
         return NO_EDGE;
     }
     var signature = rest.slice(0, first);
-    // The marker's name: no leading '.' (no '..', never one of the hub's temp files), nothing a path could misread.
-    if (!SIGNATURE.test(signature)) {
+    // The marker's name: no '/' (cut above), no leading '.' (no '..', never one of the hub's temp files), no NUL.
+    // (No regular expression: njs 0.7 runs a module's top level, compiling one, again for every request.)
+    if (signature.charAt(0) === '.' || signature.indexOf('\0') !== -1) {
         return NO_EDGE;
     }
     var marker;

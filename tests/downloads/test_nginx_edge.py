@@ -372,3 +372,29 @@ def test_without_an_edge_folder_every_download_goes_to_the_hub(edge, settings):
     assert get(edge, url_of(link))[::2] == (200, CONTENT)
     assert [(attempt.status, attempt.accel) for attempt in edge["attempts"]] == [(200, True)]
     assert edge_lines(edge) == []
+
+
+# The same link written other ways: nginx may serve a spelling at the edge only where the hub would serve it too.
+SPELLINGS = {
+    "as issued": lambda url: url,
+    "escaped letters": lambda url: url.replace("/acme/", "/%61cme/"),
+    "escaped slash": lambda url: url.replace("dir%201/", "dir%201%2F"),
+    "lower-case escapes": lambda url: url.replace(":", "%3a"),
+    "query string": lambda url: url + "?utm=x",
+    "double slash": lambda url: url.replace("dir%201/", "dir%201//"),
+    "dot segment": lambda url: url.replace("/acme/", "/./acme/"),
+    "not UTF-8": lambda url: url.replace("report", "rep%FFort"),
+    "escaped signature dot": lambda url: url.replace(".", "%2E", 1),
+}
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_the_edge_serves_a_spelling_of_a_link_only_where_the_hub_would(edge, spelling):
+    link = make_link()
+    url = SPELLINGS[spelling](url_of(link))
+    at_edge = get(edge, url)
+    served_at_edge = bool(edge_lines(edge))
+    (edge["markers"] / link.signature).unlink()
+    by_hub = get(edge, url)
+    assert at_edge[::2] == by_hub[::2]
+    assert served_at_edge == (spelling not in {"double slash", "dot segment", "not UTF-8"})

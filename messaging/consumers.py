@@ -39,7 +39,7 @@ from messaging.push.frames import (
     pong_frame,
     subscription_bytes,
 )
-from messaging.push.grants import Grants, PushRefused, grants_for
+from messaging.push.grants import Grants, PushRefused, grants_for, grants_reload
 from messaging.push.hub import socket_quota
 from messaging.topics import InvalidTopicError, validate_filter
 
@@ -104,9 +104,17 @@ class PushConsumer(AsyncWebsocketConsumer):
             await self._refuse(CLOSE_TOO_MANY_SOCKETS)
             return
         self._quota_key = user.pk
-        self.grants = await database_sync_to_async(grants_for)(user)
         self.hub = push.process_hub()
-        # A grants notice naming this user (an admin's change, from any process) reaches this socket.
+        seen = self.hub.notices
+        self.grants = await database_sync_to_async(grants_for)(user)
+        while self.hub.notices != seen:  # a grants change arrived while they were read: read them afresh
+            seen = self.hub.notices
+            grants = await database_sync_to_async(grants_reload)(user.pk)
+            if grants is None:
+                await self._refuse(CLOSE_UNAUTHENTICATED)
+                return
+            self.grants = grants
+        # From here (no await in between) a grants notice naming this user, from any process, reaches this socket.
         self.hub.attach(self, user.pk)
         # Frames waiting for the socket, and the writer's wake-up call while it has none (lighter than a Queue:
         # this runs once per delivery).

@@ -94,6 +94,8 @@ class PushHub:
         self._users: dict[Any, weakref.WeakSet] = {}
         self._rechecking: dict[Any, asyncio.Task] = {}
         self._recheck_again: set[Any] = set()
+        #: Grants notices received so far: a socket reading its grants as it opens reads them again if one came.
+        self.notices = 0
         # The trie holds each filter once; the sockets on a filter (with their subscription ids) sit beside it,
         # so a match yields a few filters and then plain dict iteration, no copies of large sets.
         self._index: FilterIndex[str] = FilterIndex()
@@ -160,6 +162,7 @@ class PushHub:
 
     def notice(self, notice: dict) -> None:
         """A grants notice from any process: the sockets here of the users it names (all when None) re-check."""
+        self.notices += 1
         users = notice.get("users")
         affected = list(self._users) if users is None else [str(user) for user in users if str(user) in self._users]
         for user_key in affected:

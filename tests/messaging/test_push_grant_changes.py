@@ -539,3 +539,24 @@ async def test_changes_made_in_the_admin_pages_reach_open_sockets(two_web_proces
         with pytest.raises(ConnectionClosed) as closed:
             await next_frame(socket)
         assert closed.value.rcvd.code == 4401
+
+
+async def test_a_change_committed_while_a_socket_reads_its_grants_on_opening_is_not_missed(
+    grants_db, memory_bus, monkeypatch
+):
+    from messaging import consumers
+    from tests.messaging.push_support import connect_consumer
+
+    user = await orm(watcher)("olga", "/news/#")
+    read_as_it_opens = consumers.grants_for
+
+    def read_then_an_admin_revokes(who):
+        grants = read_as_it_opens(who)
+        TopicGrant.objects.filter(topic_filter="/news/#").delete()  # before the socket counts as the user's
+        return grants
+
+    monkeypatch.setattr(consumers, "grants_for", read_then_an_admin_revokes)
+    socket = await connect_consumer(user)
+    reply = await socket.subscribe("/news/#", 1)
+    assert (reply["op"], reply["id"]) == ("error", 1)
+    await socket.close()

@@ -179,6 +179,25 @@ def test_an_active_link_is_served_by_nginx_alone_and_logged_for_the_audit(edge):
     assert (part["s"], part["b"], part["range"]) == ("206", "100", "bytes=100-199")
 
 
+def test_head_and_revalidation_are_answered_at_the_edge_as_the_hub_answers_them(edge):
+    link = make_link()
+    status, response, body = get(edge, url_of(link), method="HEAD")
+    assert (status, body, response.getheader("Content-Length")) == (200, b"", str(len(CONTENT)))
+    etag, modified = response.getheader("ETag"), response.getheader("Last-Modified")
+    assert get(edge, url_of(link), {"If-None-Match": etag})[::2] == (304, b"")
+    # Any date not older than the file, as the hub answers (nginx's default wants the exact date).
+    assert get(edge, url_of(link), {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"})[0] == 304
+    assert get(edge, url_of(link), {"If-Modified-Since": modified})[0] == 304
+    assert edge["attempts"] == []
+    lines = edge_lines(edge, 4)
+    assert [(line["m"], line["s"], line["b"]) for line in lines] == [
+        ("HEAD", "200", "0"),
+        ("GET", "304", "0"),
+        ("GET", "304", "0"),
+        ("GET", "304", "0"),
+    ]
+
+
 def test_the_download_host_serves_links_at_its_root_at_the_edge(edge):
     link = make_link("naïve.txt")
     status, response, body = get(edge, url_of(link, "/"), {"Host": DOWNLOAD_HOST})

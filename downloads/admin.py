@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from downloads import uploads
+from downloads.edge import EdgeUnavailable
 from downloads.link_sending import LinkSendError, link_mail, link_send, why_not_sendable
 from downloads.models import (
     AccessLogPosition,
@@ -411,7 +412,12 @@ class DownloadLinkAdmin(admin.ModelAdmin):
         link = self._link_or_404(request, object_id)
         change_url = reverse("admin:downloads_downloadlink_change", args=[link.pk])
         if request.method == "POST":
-            if link_revoke(link=link, by=request.user):
+            try:
+                revoked = link_revoke(link=link, by=request.user)
+            except EdgeUnavailable as error:
+                self.message_user(request, str(error), messages.ERROR)
+                return HttpResponseRedirect(change_url)
+            if revoked:
                 self.log_change(request, link, "Revoked.")
                 self.message_user(
                     request, f"Link #{link.pk} ({link}) is revoked: it no longer works.", messages.SUCCESS
@@ -466,7 +472,11 @@ class DownloadLinkAdmin(admin.ModelAdmin):
             if served:
                 self.message_user(request, served_refusal(served, [link]), messages.ERROR)
                 return HttpResponseRedirect(reverse("admin:downloads_downloadlink_change", args=[link.pk]))
-        return super().delete_view(request, object_id, extra_context)
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except EdgeUnavailable as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:downloads_downloadlink_change", args=[link.pk]))
 
     def delete_model(self, request, obj) -> None:
         links_delete(links=[obj])  # also takes it off the edge: nginx must stop serving it at once
@@ -481,7 +491,11 @@ class DownloadLinkAdmin(admin.ModelAdmin):
         if served:
             self.message_user(request, served_refusal(served, links), messages.ERROR)
             return None  # back to the list, nothing deleted
-        return delete_selected(self, request, queryset)
+        try:
+            return delete_selected(self, request, queryset)
+        except EdgeUnavailable as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return None
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -526,7 +540,11 @@ class DownloadLinkAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected links", permissions=["change"])
     def revoke_selected(self, request, queryset) -> None:
-        revoked = links_revoke(links=list(queryset.select_related("customer")), by=request.user)
+        try:
+            revoked = links_revoke(links=list(queryset.select_related("customer")), by=request.user)
+        except EdgeUnavailable as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
         self.message_user(request, f"{revoked} link(s) revoked.", messages.SUCCESS)
 
 

@@ -11,11 +11,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status
+from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
+from downloads.edge import EdgeUnavailable
 from downloads.models import Customer, DownloadEvent, DownloadLink, LinkState
 from downloads.selectors import link_url
 from downloads.services import AUDIT_FIELDS, LinkError, customer_create, link_create, link_revoke
@@ -160,8 +161,18 @@ class DownloadLinkViewSet(_DownloadsApi, mixins.CreateModelMixin, HubReadOnlyVie
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
         link = self.get_object()
-        link_revoke(link=link, by=request.user)
+        try:
+            link_revoke(link=link, by=request.user)
+        except EdgeUnavailable as error:
+            raise EdgeFolderUnavailable(str(error)) from error
         return Response(self.get_serializer(link).data, status=status.HTTP_200_OK)
+
+
+class EdgeFolderUnavailable(exceptions.APIException):
+    """503: the edge markers' folder cannot be changed, so the link was not revoked (the message says what to fix)."""
+
+    status_code = 503
+    default_code = "edge_unavailable"
 
 
 class DownloadEventSerializer(HubModelSerializer):

@@ -17,7 +17,6 @@ race with a revocation in another process never leaves a marker behind. ``manage
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import secrets
@@ -117,9 +116,31 @@ def _write(folder: str, name: str, marker: dict) -> None:
     os.replace(temp, os.path.join(folder, name))  # atomic: nginx reads the old marker or the new one
 
 
+class EdgeUnavailable(RuntimeError):
+    """The markers' folder cannot be changed: nginx could go on serving a link the hub means to stop, so the
+    revocation or deletion asked for is refused (nothing recorded) with a message saying what to fix."""
+
+
 def _remove(folder: str, name: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.unlink(os.path.join(folder, name))
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        raise EdgeUnavailable(
+            f"The edge markers folder {folder} (DOWNLOADS_EDGE_DIR) cannot be changed ({error.strerror}), so nginx "
+            "could go on serving this link: nothing was revoked or deleted. Make the folder writable by the hub "
+            "and try again."
+        ) from error
+
+
+def _remove_logged(folder: str, name: str) -> None:
+    try:
+        _remove(folder, name)
+    except EdgeUnavailable:
+        # After the commit nothing can be undone; the removal before it succeeded, so only a marker a racing
+        # publish wrote meanwhile can be left, and that publish removes it itself when it re-reads the row.
+        logger.exception("downloads edge: could not remove the marker %s after the commit", name)
 
 
 def _still_marked(signatures: Iterable[str], *, now: datetime) -> set[str]:
@@ -179,8 +200,8 @@ def signature_withdraw(signature: str) -> None:
     folder, name = edge_dir(), _marker_name(signature)
     if not folder or name is None:
         return
-    _remove(folder, name)
-    transaction.on_commit(lambda: _remove(folder, name))
+    _remove(folder, name)  # EdgeUnavailable here rolls the revocation or deletion back
+    transaction.on_commit(lambda: _remove_logged(folder, name))
 
 
 def edge_sync(*, now: datetime | None = None) -> tuple[int, int]:

@@ -192,7 +192,8 @@ def link_revoke(*, link: DownloadLink, by: AbstractBaseUser | None = None, now: 
 
 
 def links_revoke(*, links: Sequence[DownloadLink], by: AbstractBaseUser | None = None) -> int:
-    return sum(link_revoke(link=link, by=by) for link in links)
+    with transaction.atomic():  # all or none: an edge folder that cannot be changed refuses the whole batch
+        return sum(link_revoke(link=link, by=by) for link in links)
 
 
 def links_delete(*, links: Sequence[DownloadLink]) -> int:

@@ -16,6 +16,7 @@ from downloads.models import DownloadEvent
 from downloads.refusal_page import local_time, prefers_html, render, zone_named
 from downloads.signing import LinkParts
 from tests.downloads.conftest import POST_SECRET, fetch, link_path
+from tests.downloads.test_nginx_accel import nginx_in_front  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -257,3 +258,23 @@ def test_a_page_is_audited_like_the_text_answer(refused, audit_writer):
     audit_writer.flush()
     rows = list(DownloadEvent.objects.order_by("id").values_list("status", "outcome", "customer", "path"))
     assert rows == [(410, "revoked", "acme", "dir1/example1.txt")] * 2
+
+
+# --- through nginx (X-Accel, as in production): nginx passes the hub's answer on unchanged --------------------
+
+
+def test_through_nginx_a_browser_gets_the_page_and_curl_the_text(nginx_in_front):  # noqa: F811 (the fixture)
+    from tests.downloads.test_nginx_accel import get, link
+
+    base, attempts = nginx_in_front
+    for path, status, text in (
+        (link("dir1/gone.bin"), 404, b"File not found\n"),
+        ("/AAAAAAAAAAAA" + link("x")[13:], 404, b"Not found\n"),
+    ):
+        browser = get(base + path, {"Accept": CHROME})
+        assert browser[0] == status
+        assert browser[1]["Content-Type"] == "text/html; charset=utf-8"
+        assert browser[2].startswith(b"<!doctype html>")
+        curl = get(base + path, {"Accept": "*/*"})
+        assert (curl[0], curl[1]["Content-Type"], curl[2]) == (status, "text/plain; charset=utf-8", text)
+    assert [attempt.outcome for attempt in attempts] == ["missing", "missing", "invalid", "invalid"]

@@ -162,9 +162,9 @@ def reasons(room: Room) -> list[str]:
 
 
 def test_a_room_reaches_its_target_and_holds_it_within_the_tolerances(house):
-    # A third of the other tests' speed: the room cools ~0.27 °C per simulated minute near the target, so at 180×
+    # A third of the other tests' speed: the room cools ~0.27 °C per simulated minute near the target, so at 180x
     # a quarter of a real second of delay on a loaded machine (a slow commit, a late pass) already showed as a
-    # reading below the band plus margin (CI: 20.47). At 60× the same hiccup costs a third as much.
+    # reading below the band plus margin (CI: 20.47). At 60x the same hiccup costs a third as much.
     network, _worker = house([heater_node(0xA1, 19.0)], scale=SCALE / 3)
     (node,) = discovered(0xA1)
     room = make_room("living", sensor=node, heaters=[node])

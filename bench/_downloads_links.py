@@ -25,7 +25,7 @@ from bench._support import run_child
 LINK_COUNT = 10_000
 REPEAT = 3
 EXPIRES_AT = datetime(2099, 1, 1, tzinfo=UTC)
-LEGACY_SECRET = "This is just a long string to set a seed"  # the post's example, which the old tool shipped
+LEGACY_SECRET = "This is just a long string to set a seed"  # the example secret the old tool shipped
 LEGACY_EXPIRY = "2099-01-01T00:00"
 SECURE_LINK_SECRET = "bench-secure-link-secret"
 SECURE_LINK_EXPIRES = int(EXPIRES_AT.timestamp())

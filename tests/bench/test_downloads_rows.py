@@ -84,7 +84,7 @@ def test_the_old_tool_row_serves_a_link_the_hub_signs_in_the_legacy_format(bench
 
 def test_the_old_tool_row_refuses_as_the_old_tool_did(bench_nginx):
     base = bench_nginx["oldtool"]
-    # The post's own example link: authentic (its signature is the post's), long expired.
+    # The old tool's own example link: authentic (signed with its example secret), long expired.
     assert get(f"{base}/YjZhNDAzZDY0/acme/2015-08-15T20:30/dir1/example1.txt")[::2] == (404, b"Link expired\n")
     signature = legacy_signature(LEGACY_SECRET, "acme", "2099-01-01T00:00", "dir1/example1.txt")
     tampered = f"{base}/{signature}/acme/2099-01-01T00:00/dir1/example2.txt"

@@ -137,7 +137,7 @@ def secure_link_body(root: Path, secret: str) -> str:
 
 
 def oldtool_body() -> str:
-    # The old tool's server block as its post gives it (the location regex hands the four parts to get_file.lua).
+    # The old tool's server block as it was (the location regex hands the four parts to get_file.lua).
     return f"""
         location ~ ^/(?<signature>[^/]+)/(?<customer_id>[^/]+)/(?<expire_date>[^/]+)/(?<path_n_file>.*)$ {{
             content_by_lua_file {OLDTOOL_DIR}/get_file.lua;

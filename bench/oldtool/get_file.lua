@@ -1,4 +1,4 @@
--- The old tool's content handler (content_by_lua_file), as its post describes it: the location's regex hands over
+-- The old tool's content handler (content_by_lua_file), as the old tool worked: the location's regex hands over
 -- the URL's four parts; the checks run in the old order (signature by plain comparison, date format, expiry in
 -- the server's local time, the file), each failure a 404 with one line of text; the file is read whole in Lua
 -- and written out with ngx.print.

@@ -1,5 +1,6 @@
--- The old download tool's shared settings and its signature, as its blog post describes them (docs/benchmarks.md,
--- "the old tool"). The benchmark sets `secret` and `base_dir` from nginx's init_by_lua_block.
+-- The old download tool's shared settings and its signature, as the old tool had them (docs/benchmarks.md,
+-- "the old tool"). The benchmark sets `base_dir` from nginx's init_by_lua_block; `secret` stays the old tool's example
+-- secret, which bench/_downloads_links.py signs the row's links with.
 local sha1 = require "sha1"
 
 local lib = {

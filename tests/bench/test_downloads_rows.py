@@ -1,5 +1,5 @@
-"""bench/downloads.py's rows measure what they say: the old tool's Lua check answers as the old tool did (the
-post's own link, the hub's legacy signing), nginx's secure_link row checks its links, the edge row is the shipped
+"""bench/downloads.py's rows measure what they say: the old tool's Lua check answers as the old tool did (its
+own example link, the hub's legacy signing), nginx's secure_link row checks its links, the edge row is the shipped
 download host with only the bench's paths put in, and wrk's list holds every link the same number of times.
 
 Drives Debian's nginx with the lua module (skips without them; fails under CI, where .ci/run installs them).

@@ -23,7 +23,8 @@ be measured (a row whose part is missing prints "not available: <why>"), 1 when 
 
     python -m bench downloads          (BENCH_SECONDS (20), BENCH_ROUNDS (3), BENCH_CONNECTIONS (64),
                                         BENCH_LINKS (10000), BENCH_NGINX_WORKERS (1) change the load;
-                                        BENCH_POSTGRES_URL as in bench._support)
+                                        BENCH_POSTGRES_URL as in bench._support; BENCH_EDGE_CONF takes the
+                                        edge row from another nginx.conf than deploy/nginx.conf)
     python -m bench.downloads audit    (AuditWriter.flush alone; BENCH_AUDIT_ROWS)
     python -m bench.downloads journal  (the audit journal's cost; BENCH_JOURNAL_ROUNDS, default 3 of each)
     python -m bench.downloads hotpath [TREE]  (the download path in-process, against TREE or BENCH_BASELINE_TREE;

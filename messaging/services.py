@@ -57,23 +57,26 @@ def events_publish(*, events: Sequence[Event]) -> list[uuid.UUID]:
     return [event.id for event in events]
 
 
+_OUTBOX_COLUMNS = (
+    "event_id",
+    "type",
+    "occurred_at",
+    "source",
+    "data",
+    "topics",
+    "retain",
+    "created_at",
+    "attempts",
+    "last_error",
+)
+
+
 def _outbox_copy(events: Sequence[Event]) -> None:
     """The rows ``bulk_create`` would write, by one COPY (in the caller's transaction, in order: ids follow it)."""
     if not events:
         return
     quote = connection.ops.quote_name
-    columns = (
-        "event_id",
-        "type",
-        "occurred_at",
-        "source",
-        "data",
-        "topics",
-        "retain",
-        "created_at",
-        "attempts",
-        "last_error",
-    )
+    columns = _OUTBOX_COLUMNS
     now = timezone.now()
     with connection.cursor() as cursor:
         copy_sql = f"COPY {quote(OutboxEvent._meta.db_table)} ({', '.join(map(quote, columns))}) FROM STDIN"
@@ -93,20 +96,6 @@ def _outbox_copy(events: Sequence[Event]) -> None:
                         "",
                     )
                 )
-
-
-_OUTBOX_COLUMNS = (
-    "event_id",
-    "type",
-    "occurred_at",
-    "source",
-    "data",
-    "topics",
-    "retain",
-    "created_at",
-    "attempts",
-    "last_error",
-)
 
 
 def _outbox_executemany(events: Sequence[Event]) -> None:

@@ -182,38 +182,35 @@ class StateFilter(admin.SimpleListFilter):
         return queryset
 
 
-class DownloadEventInline(admin.TabularInline):
+class ReadOnlyInline(admin.TabularInline):
+    """Rows the hub records by itself, shown on their link's page: never added, edited or deleted there."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class DownloadEventInline(ReadOnlyInline):
     model = DownloadEvent
     verbose_name = "download attempt"
     verbose_name_plural = "audit trail"
     fields = ["at", "status", "outcome", "ip", "user_agent", "range", "bytes_sent", "accel"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
-class LinkSendInline(admin.TabularInline):
+class LinkSendInline(ReadOnlyInline):
     model = LinkSend
     verbose_name = "e-mail sent"
     verbose_name_plural = "sent by e-mail"
     fields = ["at", "to", "result", "error", "sent_by"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def served_refusal(served: dict[int, int], links) -> str:

@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
 from downloads import audit, edge_log
-from hub.workers import DEFAULT_JITTER, Backoff, Jitter, Worker
+from hub.workers import DEFAULT_JITTER, Backoff, Heartbeat, Jitter, Worker
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class EdgeLogReader(Worker):
         self._skipping = False  # at ``offset``, inside a too-long line (see _Batch.skipping)
         self._rotated_since: float | None = None  # the path names another file; when this one last gave a line
         self._tail = b""  # the bytes just before ``offset`` (see _rewritten)
-        self._last_beat: float | None = None
+        self._heartbeat = Heartbeat(READER_NAME)
 
     # -- the loop
 
@@ -393,28 +393,19 @@ class EdgeLogReader(Worker):
                 "edge log: reading or storing a batch failed (attempt %d), retrying: %s", self.failures, self.last_error
             )
         if self.failures == 1:
-            self._last_beat = None
+            self._heartbeat.soon()
         self._beat()
         return self._backoff.next_delay()
 
     def _recovered(self) -> None:
         if self.failures:
             logger.info("edge log: the database answers again after %d failed attempt(s)", self.failures)
-            self._last_beat = None
+            self._heartbeat.soon()
         self.failures, self.last_error = 0, ""
         self._backoff.reset()
 
     def _beat(self, *, force: bool = False) -> None:
-        from hub.services import heartbeat_record
-
-        now = time.monotonic()
-        if not force and self._last_beat is not None and now - self._last_beat < self.timings.heartbeat_interval:
-            return
-        self._last_beat = now
-        with contextlib.suppress(DatabaseError):
-            heartbeat_record(
-                name=READER_NAME, interval_seconds=self.timings.heartbeat_interval, details=self.health_details()
-            )
+        self._heartbeat.beat(interval=self.timings.heartbeat_interval, details=self.health_details, force=force)
 
     def health_details(self) -> dict[str, Any]:
         backlog = None

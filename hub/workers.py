@@ -12,15 +12,17 @@ exponential, capped, with jitter, configured by two fields every worker's timing
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import signal
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Literal
 
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +98,30 @@ class Backoff:
         """The dependency answered: the next failure waits ``initial`` again."""
         self.attempts = 0
         self._base = self.initial
+
+
+class Heartbeat:
+    """A worker's heartbeat row (what ``/healthz`` reads), written at most once an interval: :meth:`beat` writes it
+    when the interval has passed since the last write, when forced, or after :meth:`soon` (news for the health
+    report, such as an outage starting or ending). A database that does not answer costs a missed beat, never
+    the worker."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._last: float | None = None  # None: write at the next beat
+
+    def soon(self) -> None:
+        self._last = None
+
+    def beat(self, *, interval: float, details: Callable[[], dict], force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and self._last is not None and now - self._last < interval:
+            return
+        self._last = now
+        from hub.services import heartbeat_record  # imports the models: only once the apps are loaded
+
+        with contextlib.suppress(DatabaseError):
+            heartbeat_record(name=self.name, interval_seconds=interval, details=details())
 
 
 class Worker(ABC):

@@ -29,9 +29,8 @@ from kombu.exceptions import KombuError
 from hub import wakeups
 from hub.health import CheckResult, heartbeat_check
 from hub.selectors import heartbeat_get
-from hub.services import heartbeat_record
 from hub.timefmt import format_utc, parse_utc
-from hub.workers import DEFAULT_JITTER, Backoff, Jitter, Worker
+from hub.workers import DEFAULT_JITTER, Backoff, Heartbeat, Jitter, Worker
 from messaging import envelope, selectors, services, topology
 from messaging.event_store import outbox_events_store
 from messaging.models import OutboxEvent
@@ -324,7 +323,7 @@ class OutboxRelay(Worker):
         self._lock: RelayLock | None = None
         self._connection: Connection | None = None
         self._publisher: BatchPublisher | None = None
-        self._last_beat: float | None = None  # None: beat at the next chance (start, news for the health report)
+        self._heartbeat = Heartbeat(RELAY_NAME)
         transport = Connection(self.amqp_url)
         self._broker_errors = (*transport.connection_errors, *transport.channel_errors)
         _relays.add(self)
@@ -452,7 +451,7 @@ class OutboxRelay(Worker):
                 conn.release()
             raise
         self._connection = conn
-        self._last_beat = None
+        self._heartbeat.soon()
         if self._failures:
             logger.info("relay reconnected to the broker after %d failed attempt(s)", self._failures)
 
@@ -479,7 +478,7 @@ class OutboxRelay(Worker):
         self.unroutable += 1
         self.last_unroutable = unroutable
         self.last_unroutable_at = timezone.now()
-        self._last_beat = None
+        self._heartbeat.soon()
         logger.warning(
             "event %s (%s) was unroutable: no queue is bound to exchange %s (%s)",
             unroutable.event_id,
@@ -513,7 +512,7 @@ class OutboxRelay(Worker):
         self._failures += 1
         self.last_error = error
         if self._failures == 1:
-            self._last_beat = None  # the health report learns of the outage at the next beat, not every retry
+            self._heartbeat.soon()  # the health report learns of the outage at the next beat, not every retry
         log = logger.warning if self._failures == 1 else logger.debug
         log("relay attempt %d failed, the outbox is kept: %s", self._failures, error)
 
@@ -522,14 +521,7 @@ class OutboxRelay(Worker):
         self._backoff.reset()
 
     def _beat_if_due(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and self._last_beat is not None and now - self._last_beat < self.timings.heartbeat_interval:
-            return
-        self._last_beat = now
-        with contextlib.suppress(DatabaseError):
-            heartbeat_record(
-                name=RELAY_NAME, interval_seconds=self.timings.heartbeat_interval, details=self.health_details()
-            )
+        self._heartbeat.beat(interval=self.timings.heartbeat_interval, details=self.health_details, force=force)
 
     def health_details(self) -> dict[str, Any]:
         return {

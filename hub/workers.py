@@ -131,6 +131,9 @@ class Worker(ABC):
     def __init__(self) -> None:
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        # start() and stop() may come from different threads (a web process starts a writer on its first request
+        # while a shutdown stops it): one at a time, so stop() never meets a thread made but not yet started.
+        self._lifecycle = threading.Lock()
 
     @abstractmethod
     def serve(self) -> None:
@@ -147,20 +150,25 @@ class Worker(ABC):
 
     def start(self) -> None:
         """Run on a daemon thread and return at once."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self.stopping.clear()
-        self._thread = threading.Thread(target=self._run_logged, name=self.name, daemon=True)
-        self._thread.start()
+        with self._lifecycle:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self.stopping.clear()
+            self._thread = threading.Thread(target=self._run_logged, name=self.name, daemon=True)
+            self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the loop to finish and wait for it."""
         self.stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
+        with self._lifecycle:
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)  # still ``alive`` meanwhile, so a start() now would not run a second loop
+            if thread.is_alive():
                 logger.warning("%s did not stop within %.1f s", self.name, timeout)
-            self._thread = None
+            with self._lifecycle:
+                if self._thread is thread:
+                    self._thread = None
 
     @property
     def alive(self) -> bool:

@@ -11,6 +11,7 @@ from django.conf import settings as django_settings
 from playwright.sync_api import expect
 
 from tests.browser.support import PASSWORD, login
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -73,8 +74,10 @@ def test_an_admin_creates_a_link_copies_its_url_and_the_url_downloads_the_file(
     assert fetched == {"status": 200, "body": "the manual\n", "disposition": 'attachment; filename="manual.txt"'}
     link = DownloadLink.objects.get()
     assert (link.path, link.max_downloads, link.created_by.username) == (a_file_in_the_downloads_root, 5, "root")
+    # The server audits the fetch after its answer: wait for the row (the writer flushes every 0.05 s), then stop.
+    event = wait_for(lambda: DownloadEvent.objects.first(), timeout=10, what="the fetch's audit row")
     writer.stop()
-    event = DownloadEvent.objects.get()
+    assert DownloadEvent.objects.count() == 1
     assert (event.link_id, event.status, event.bytes_sent) == (link.pk, 200, len("the manual\n"))
 
 

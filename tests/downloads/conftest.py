@@ -16,6 +16,7 @@ from downloads.asgi import DownloadApp, config_from_settings
 from downloads.audit import AuditWriter
 from downloads.signing import KeyRing
 from tests.deploy.nginx_site import free_port, nginx_binary, nginx_running
+from tests.downloads.accel_support import nginx_accel_site
 from tests.downloads.nginx_support import CONTENT, MODIFIED, NGINX_CONF, SERVED_NAME
 from tests.support.downloads_files import downloads_tree
 
@@ -167,3 +168,10 @@ def nginx(served_dir, tmp_path_factory):
     # nginx_running waits for the port it names "https"; this server listens there in plain HTTP.
     with nginx_running({"binary": binary, "conf": conf, "https": port}):
         yield port
+
+
+@pytest.fixture
+def nginx_in_front(tmp_path, transactional_db):
+    """nginx with deploy/nginx.conf's X-Accel location in front of the download app: (its URL, the attempts)."""
+    with nginx_accel_site(tmp_path) as site:
+        yield site

@@ -26,6 +26,7 @@ from downloads.models import AccessLogPosition, DownloadEvent, DownloadLink
 from hub import health
 from messaging.models import OutboxEvent
 from tests.support.runhub import PROJECT_DIR
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -355,15 +356,11 @@ def test_a_reader_killed_at_any_moment_stores_each_line_exactly_once(tmp_path, p
                 stderr=subprocess.DEVNULL,
             )
             # Once it is storing (its start-up takes a while on a busy machine), kill it at a random moment.
+            # (write() returns None, so each poll that finds the condition false also writes more lines.)
             before = stored()
-            deadline = time.monotonic() + 60
-            while stored() == before and time.monotonic() < deadline:
-                write(50)
-                time.sleep(0.05)
+            wait_until(lambda before=before: stored() != before or write(50), timeout=60, interval=0.05)
             kill_at = time.monotonic() + rng.uniform(0.0, 0.6)
-            while time.monotonic() < kill_at:
-                write(100)
-                time.sleep(0.02)
+            wait_until(lambda kill_at=kill_at: time.monotonic() >= kill_at or write(100), timeout=5, interval=0.02)
             if round_number == 2:
                 log.rename(log.with_name("edge.log.1"))  # rotated while the reader runs; the rest goes to a new file
                 write(100)
@@ -380,10 +377,8 @@ def test_a_reader_killed_at_any_moment_stores_each_line_exactly_once(tmp_path, p
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and stored() < written:
-            time.sleep(0.2)
-        time.sleep(0.5)  # anything more would be a duplicate: give it the chance to show
+        # Every line stored; a duplicate could only add rows, which the counts below would show.
+        wait_until(lambda: stored() >= written, timeout=60, interval=0.2)
         reader.send_signal(signal.SIGTERM)
         _, errors = reader.communicate(timeout=30)
         assert reader.returncode == 0, errors[-2000:]

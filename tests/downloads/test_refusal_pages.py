@@ -16,7 +16,6 @@ from downloads.models import DownloadEvent
 from downloads.refusal_page import local_time, prefers_html, render, zone_named
 from downloads.signing import LinkParts
 from tests.downloads.conftest import POST_SECRET, fetch, link_path
-from tests.downloads.test_nginx_accel import nginx_in_front  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -263,7 +262,7 @@ def test_a_page_is_audited_like_the_text_answer(refused, audit_writer):
 # --- through nginx (X-Accel, as in production): nginx passes the hub's answer on unchanged --------------------
 
 
-def test_through_nginx_a_browser_gets_the_page_and_curl_the_text(nginx_in_front):  # noqa: F811 (the fixture)
+def test_through_nginx_a_browser_gets_the_page_and_curl_the_text(nginx_in_front):
     from tests.downloads.test_nginx_accel import get, link
 
     base, attempts = nginx_in_front

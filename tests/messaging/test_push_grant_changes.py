@@ -10,6 +10,7 @@ command on PostgreSQL and makes the changes from a third process.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import secrets
@@ -37,7 +38,7 @@ from messaging.push.bus import RedisBus
 from messaging.push.hub import PushHub
 from tests.browser.support import HubServer
 from tests.messaging.push_support import bearer_token, make_user
-from tests.support.waiting import accepts_connections, async_wait_until, wait_until
+from tests.support.waiting import accepts_connections, async_poll, async_wait_until, wait_until
 
 pytestmark = pytest.mark.services
 
@@ -187,14 +188,11 @@ async def test_leaving_a_group_drops_its_subscriptions_and_joining_again_allows_
     # From the group's side this time (the admin's group page sets its members the other way round).
     await orm(group.user_set.add)(user)
 
-    async def subscribed_again() -> dict:
-        while True:  # until this socket's hub has read the grants again
-            reply = await request(second, {"op": "subscribe", "topic": "/garden/#", "id": "back"})
-            if reply["op"] == "ack":
-                return reply
-            await asyncio.sleep(0.05)
+    async def subscribed_again() -> dict | None:  # refused until this socket's hub has read the grants again
+        reply = await request(second, {"op": "subscribe", "topic": "/garden/#", "id": "back"})
+        return reply if reply["op"] == "ack" else None
 
-    assert await asyncio.wait_for(subscribed_again(), WITHIN) == {"op": "ack", "id": "back"}
+    assert await async_poll(subscribed_again, timeout=WITHIN) == {"op": "ack", "id": "back"}
     for socket in (first, second):
         await socket.close()
 
@@ -258,15 +256,12 @@ async def test_a_removed_send_commands_permission_refuses_the_next_action_publis
     else:
         await orm(user.user_permissions.remove)(permission)
 
-    async def refused(socket) -> dict:
-        while True:  # acknowledged until this socket's hub has read the grants again, then refused for good
-            reply = await request(socket, frame)
-            if reply["op"] == "error":
-                return reply
-            await asyncio.sleep(0.05)
+    async def refused(socket) -> dict | None:  # acknowledged until this socket's hub has read the grants again
+        reply = await request(socket, frame)
+        return reply if reply["op"] == "error" else None
 
     for socket in sockets:
-        reply = await asyncio.wait_for(refused(socket), WITHIN)
+        reply = await async_poll(functools.partial(refused, socket), timeout=WITHIN)
         assert "hub.send_commands" in reply["message"]
         await socket.close()
 

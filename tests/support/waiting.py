@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -62,6 +62,15 @@ async def async_wait_until(condition: Callable[[], T], *, timeout: float = 5.0, 
     """
     async with asyncio.timeout(timeout):
         while not (result := condition()):
+            await asyncio.sleep(interval)
+    return result
+
+
+async def async_poll(probe: Callable[[], Awaitable[T]], *, timeout: float = 5.0, interval: float = 0.05) -> T:
+    """Await ``probe()`` again and again until it returns something truthy (returned); ``TimeoutError`` after
+    ``timeout`` seconds. For what can only be observed by asking, such as a socket's answer to a request."""
+    async with asyncio.timeout(timeout):
+        while not (result := await probe()):
             await asyncio.sleep(interval)
     return result
 

@@ -157,3 +157,28 @@ def test_backoff_from_timings_reads_the_shared_field_names():
 def test_backoff_refuses_settings_that_make_no_sense(options, message):
     with pytest.raises(ValueError, match=message):
         Backoff(**options)
+
+
+def test_a_stop_from_another_thread_while_a_start_is_under_way_stops_the_worker(monkeypatch):
+    # A web process starts its audit writer on its first request while a shutdown (or a test) stops it.
+    worker = CountingWorker()
+    original_start = threading.Thread.start
+    stopper = threading.Thread(target=worker.stop, kwargs={"timeout": 2})
+    errors = []
+
+    def start_with_a_stop_in_between(thread):
+        if thread is not stopper and not stopper.is_alive():
+            original_start(stopper)  # the stop arrives after the worker's thread is made, before it runs
+            stopper.join(0.2)  # it waits for the start instead of meeting an unstarted thread
+            if not stopper.is_alive():
+                errors.append("stop() returned before the start finished")
+        original_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start_with_a_stop_in_between)
+    worker.start()
+    monkeypatch.undo()
+    stopper.join(5)
+    assert errors == []
+    assert not stopper.is_alive()
+    assert worker.finished.is_set()
+    assert not worker.alive

@@ -106,7 +106,12 @@ def production_environment(tmp_path_factory, fresh_database, redis_url, amqp_url
         "MQTT_URL": mqtt_url,
         "DOWNLOADS_ROOT": str(home / "downloads"),
         "DOWNLOADS_ACCEL_LOCATION": compose_environment["DOWNLOADS_ACCEL_LOCATION"],
+        # The edge volumes (nginx's markers and its JSON log of what it served itself), as temp folders here.
+        "DOWNLOADS_EDGE_DIR": str(home / "edge"),
+        "DOWNLOADS_EDGE_LOG": str(home / "edge-log" / "downloads.json.log"),
     }
+    (home / "edge").mkdir()
+    (home / "edge-log").mkdir()
     assert set(local) == set(compose_environment), "this test sets what compose sets, no more, no less"
     environ.update(
         local,
@@ -207,9 +212,9 @@ def test_the_web_service_serves_in_production_mode_and_passes_its_health_check(i
     assert code in (0, -signal.SIGTERM), (home / "web.log").read_text()
 
 
-def test_the_relay_consumers_and_mqtt_bridge_run_and_pass_their_health_checks(initialised):
+def test_the_relay_consumers_mqtt_bridge_and_edge_log_reader_run_and_pass_their_health_checks(initialised):
     environ, home, _ = initialised
-    services = ["relay", "consumer-db", "consumer-notify", "mqtt-bridge"]
+    services = ["relay", "consumer-db", "consumer-notify", "mqtt-bridge", "edge-log"]
     processes = {service: start(service, environ, home / f"{service}.log") for service in services}
     try:
         for service, process in processes.items():

@@ -142,3 +142,26 @@ def grants_db(transactional_db):
     from tests.messaging.push_support import ensure_default_grants
 
     ensure_default_grants()
+
+
+@pytest.fixture
+def redis_layer(redis_url):
+    """The process's default channel layer on the real Redis under a prefix of this test's own, as production has
+    it between web and bridge; yields a maker of more layers on the same prefix."""
+    import uuid
+
+    from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+    from channels_redis.core import RedisChannelLayer
+
+    prefix = f"test-layer-{uuid.uuid4().hex[:8]}"
+
+    def make() -> RedisChannelLayer:
+        return RedisChannelLayer(hosts=[{"address": redis_url, "socket_timeout": None}], prefix=prefix)
+
+    previous = channel_layers.set(DEFAULT_CHANNEL_LAYER, make())
+    yield make
+    if previous is None:
+        # None means "not built yet": putting None back would leave every later test with no channel layer.
+        channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+    else:
+        channel_layers.set(DEFAULT_CHANNEL_LAYER, previous)

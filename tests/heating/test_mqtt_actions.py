@@ -133,26 +133,6 @@ def test_an_action_from_the_broker_has_no_author_and_says_so(settings):
 # --- with a broker: through the bridge ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def redis_layer(redis_url):
-    """The process's default channel layer on Redis for the test, as production has it between web and bridge."""
-    from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
-    from channels_redis.core import RedisChannelLayer
-
-    prefix = f"test-actions-{uuid.uuid4().hex[:8]}"
-
-    def make() -> RedisChannelLayer:
-        return RedisChannelLayer(hosts=[{"address": redis_url, "socket_timeout": None}], prefix=prefix)
-
-    previous = channel_layers.set(DEFAULT_CHANNEL_LAYER, make())
-    yield make
-    if previous is None:
-        # None means "not built yet": putting None back would leave every later test with no channel layer.
-        channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
-    else:
-        channel_layers.set(DEFAULT_CHANNEL_LAYER, previous)
-
-
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_through_the_broker_the_author_is_kept_and_a_restarted_bridge_does_not_act_on_the_retained_copy(

@@ -55,3 +55,22 @@ def household(grants_db) -> User:
 @pytest.fixture
 def staff(grants_db) -> User:
     return make_user("bob", "staff", is_staff=True)
+
+
+@pytest.fixture
+def redis_push_bus(redis_url):
+    """The push bus on the real Redis, under a key prefix of this test's own (removed afterwards)."""
+    import redis
+
+    from messaging import push
+    from messaging.push.bus import RedisBus
+
+    prefix = f"test:push:{uuid.uuid4().hex[:8]}:"
+    bus = RedisBus(redis_url, prefix=prefix)
+    push.use_bus(bus)
+    yield bus
+    push.use_bus(None)
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+    client.close()

@@ -32,25 +32,6 @@ FAST_MQTT = MqttTimings(keepalive=5, retry_initial=0.05, retry_max=0.2)
 
 
 @pytest.fixture
-def redis_layer(redis_url):
-    """The default channel layer on the real Redis (a prefix of this test's own), as between web and bridge."""
-    from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
-    from channels_redis.core import RedisChannelLayer
-
-    prefix = f"test-unreachable-{uuid.uuid4().hex[:8]}"
-
-    def make() -> RedisChannelLayer:
-        return RedisChannelLayer(hosts=[{"address": redis_url, "socket_timeout": None}], prefix=prefix)
-
-    previous = channel_layers.set(DEFAULT_CHANNEL_LAYER, make())
-    yield make
-    if previous is None:
-        channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
-    else:
-        channel_layers.set(DEFAULT_CHANNEL_LAYER, previous)
-
-
-@pytest.fixture
 def house(settings, mqtt_url, memory_bus):
     """This test's own topic tree on the shared broker, with MQTT_URL set as in production."""
     settings.MQTT_URL = mqtt_url

@@ -49,19 +49,6 @@ orm = sync_to_async
 
 
 @pytest.fixture
-def redis_push_bus(redis_url):
-    prefix = f"test:grants:{uuid.uuid4().hex[:8]}:"
-    bus = RedisBus(redis_url, prefix=prefix)
-    push.use_bus(bus)
-    yield bus
-    push.use_bus(None)
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-    client.close()
-
-
-@pytest.fixture
 def two_web_processes(redis_push_bus, grants_db, settings):
     """The ws:// URLs of ``/ws/push`` on two servers, both listening on the Redis bus before the test starts."""
     settings.MQTT_URL = None

@@ -6,7 +6,6 @@ import asyncio
 import json
 import socket
 import time
-import uuid
 from urllib.parse import urlsplit
 
 import pytest
@@ -33,19 +32,6 @@ from tests.messaging.push_support import bearer_token
 from tests.support.waiting import async_wait_until
 
 pytestmark = pytest.mark.services
-
-
-@pytest.fixture
-def redis_push_bus(redis_url):
-    prefix = f"test:ws:{uuid.uuid4().hex[:8]}:"
-    bus = RedisBus(redis_url, prefix=prefix)
-    push.use_bus(bus)
-    yield bus
-    push.use_bus(None)
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-    client.close()
 
 
 @pytest.fixture

@@ -180,8 +180,10 @@ def test_a_room_reaches_its_target_and_holds_it_within_the_tolerances(house):
     held_readings = Reading.objects.filter(node=node, name="RoomTemp", id__gt=readings_from)
     held = list(held_readings.values_list("value", flat=True))
     assert len(held) >= 20  # asked every 30 simulated seconds
-    # Hysteresis band, plus one query interval of warming (30 s at ~14 °C/h) and the sensor's noise.
-    margin = 0.2
+    # Hysteresis band, plus what the room can drift before the heater's switch takes effect: one query interval
+    # (30 s) and one decision pass (10 s) and the command's radio round trip, at ~16 °C/h of cooling near the
+    # target (~0.25 °C), and the sensor's noise. 0.2 left out the pass and the round trip (a quiet run read 20.48).
+    margin = 0.3
     assert min(held) >= TARGET - TIMINGS.cold_tolerance - margin, held
     assert max(held) <= TARGET + TIMINGS.hot_tolerance + margin, held
     # It held the target by switching, not by luck: the relay went off and on again.

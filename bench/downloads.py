@@ -23,6 +23,7 @@ be measured (a row whose part is missing prints "not available: <why>"), 1 when 
 
     python -m bench downloads          (BENCH_SECONDS (20), BENCH_ROUNDS (3), BENCH_CONNECTIONS (64),
                                         BENCH_LINKS (10000), BENCH_NGINX_WORKERS (1) change the load;
+                                        BENCH_ROWS=edge,oldtool measures only those rows and static;
                                         BENCH_POSTGRES_URL as in bench._support; BENCH_EDGE_CONF takes the
                                         edge row from another nginx.conf than deploy/nginx.conf)
     python -m bench.downloads audit    (AuditWriter.flush alone; BENCH_AUDIT_ROWS)
@@ -1003,6 +1004,9 @@ class Bench:
                 self.embedded_links["links"], self.embedded_links["hot"], lambda: process_tree(self.embedded.pid),
                 embedded_audit),
         ]  # fmt: skip
+        chosen = [key for key in os.environ.get("BENCH_ROWS", "").split(",") if key]
+        if chosen:  # a quicker look at a few rows; static stays, every ratio is of it
+            rows = [row for row in rows if row.key == "static" or row.key in chosen]
         for row in rows:
             row.workload = write_workload(self.tmp / f"workload-{row.key}.txt", row.prefix, row.links)
         return rows

@@ -209,8 +209,9 @@ def describe(received: list[tuple[str, object, list]], expected: list[tuple[str,
     sequence = [payload for _, payload, _ in received]
     missing = sorted(set(range(MESSAGES)) - set(sequence))
     disorder = next((i for i in range(1, len(sequence)) if not sequence[i - 1] < sequence[i]), None)
+    more = "..." if len(missing) > 5 else ""
     return (
-        f"{len(received)} messages, {len(expected)} expected; missing {missing[:5]}{'...' if len(missing) > 5 else ''}; "
+        f"{len(received)} messages, {len(expected)} expected; missing {missing[:5]}{more}; "
         f"first out of order at index {disorder}; first differing frame "
         f"{next((pair for pair in zip(received, expected, strict=False) if pair[0] != pair[1]), None)}"
     )

@@ -9,21 +9,28 @@ One harness, two targets, in one run, on this machine's loopback:
   over WebSocket straight to that Mosquitto's ``protocol websockets`` listener, subscribed to the same filter.
   The anchor side uses nothing from the hub: a 40-line MQTT encoder/decoder below, no paho.
 
-A publisher sends QoS 0 messages to Mosquitto's plain MQTT listener at rising rates, each carrying its send time;
-every client records the latency of each message it receives (publish → receipt, one clock). Per step: deliveries
-per second, share delivered, latency p50/p99; the hub's CPU (web + bridge processes) and Mosquitto's; the web
-processes' memory per 1,000 connections (and Mosquitto's). The clients run in several processes so the harness
-is not the ceiling (it still shares the machine: the load average is printed).
+A publisher sends QoS 0 messages to Mosquitto's plain MQTT listener, each carrying its send time; every client
+records the latency of each message it receives (publish → receipt, one clock). Issue 14's steps, for N = 100
+and 1,000: the fixed rate (200 and 10 msg/s), then the highest rate Mosquitto sustains in this run (every message,
+as fast as offered; found by climbing 2, 4, 8 times the fixed rate). At each step the hub and Mosquitto take
+turns for ``BENCH_PUSH_ROUNDS`` rounds (3), first one then the other; medians are printed: deliveries per second,
+share delivered, p50/p99, CPU (the hub: web process and bridge) and CPU per 10,000 deliveries/s, the harness's own
+CPU (clients and publisher), and the same-run ratios the targets are (p99 and CPU per delivery ≤ 2 times
+Mosquitto's; memory ≤ 15 MiB per 1,000 idle connections, ≤ 25 busy). Then each candidate server at one step
+(N = 1,000 at 10 msg/s, one round: the figures behind the choice of server), and two web processes' throughput.
+The clients run in several processes so the harness is not the ceiling (it still shares the machine: the load
+average is printed). Exit status 2 when a target is missed.
 
-    python -m bench push     BENCH_PUSH_N=100,1000  BENCH_PUSH_RATES_100=20,50,100,200,400
-                             BENCH_PUSH_RATES_1000=2,5,10,20,40  BENCH_PUSH_SECONDS=5
-                             BENCH_PUSH_CLIENT_PROCS=min(4, CPUs)  BENCH_PUSH_WEB_WORKERS=1  BENCH_PUSH_WS=auto
+    python -m bench push     BENCH_PUSH_N=100,1000  BENCH_PUSH_ROUNDS=3  BENCH_PUSH_SECONDS=5
+                             BENCH_PUSH_CLIENT_PROCS=min(4, CPUs)  BENCH_PUSH_SERVER=uvicorn
+                             BENCH_PUSH_SERVERS=uvicorn-websockets,uvicorn-websockets-sansio,uvicorn-wsproto,granian
                              BENCH_REDIS_URL=redis://127.0.0.1:6379/0
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import multiprocessing
 import os
@@ -31,6 +38,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -42,23 +50,65 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-#: uvicorn worker processes serving /ws/push (several web processes share the Redis push bus).
-WEB_WORKERS = int(os.environ.get("BENCH_PUSH_WEB_WORKERS", "1"))
-#: uvicorn's WebSocket implementation (auto, websockets, websockets-sansio, wsproto).
-WEB_WS = os.environ.get("BENCH_PUSH_WS", "auto")
+#: The server the hub is measured with (``server_command``), and the candidates compared at one step.
+SERVER = os.environ.get("BENCH_PUSH_SERVER", "uvicorn")
+SERVERS = os.environ.get("BENCH_PUSH_SERVERS", "uvicorn-websockets,uvicorn-websockets-sansio,uvicorn-wsproto,granian")
+SERVERS = [name for name in SERVERS.split(",") if name]
+#: The fixed steps (issue 14): Mosquitto's highest sustained rates in earlier runs; each N also climbs to the
+#: highest rate Mosquitto sustains in this run.
+FIXED_RATES = {100: 200, 1000: 10}
+SIZES = [int(size) for size in os.environ.get("BENCH_PUSH_N", "100,1000").split(",") if size]
+ROUNDS = int(os.environ.get("BENCH_PUSH_ROUNDS", "3"))
+#: Targets, as ratios to Mosquitto in the same run, and memory per 1,000 connections.
+P99_RATIO, CPU_RATIO, IDLE_MIB, BUSY_MIB = 2.0, 2.0, 15, 25
 TOPIC_FILTER = "bench/+/measure"
 TOPICS = 8
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def env_list(name: str, default: str) -> list[int]:
-    return [int(item) for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def server_command(server: str, port: int, workers: int) -> list[str]:
+    """The command serving ``hub.asgi:application`` on ``port``: ``uvicorn`` (its default WebSocket
+    implementation), ``uvicorn-<ws>`` (``websockets``, ``websockets-sansio``, ``wsproto``) or ``granian``."""
+    if server == "granian":
+        return [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface=asginl",  # no lifespan, as uvicorn's --lifespan=off below: the embedded parts stay off
+            "--host=127.0.0.1",
+            f"--port={port}",
+            "--loop=uvloop",
+            f"--workers={workers}",
+            "--log-level=warning",
+            "--no-access-log",
+            "--http=1",
+            "hub.asgi:application",
+        ]
+    ws = server.removeprefix("uvicorn").removeprefix("-") or "auto"
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "hub.asgi:application",
+        "--host=127.0.0.1",
+        f"--port={port}",
+        "--lifespan=off",
+        "--loop=uvloop",
+        "--http=httptools",
+        "--no-access-log",
+        "--log-level=warning",
+        f"--ws={ws}",
+        # As docker-compose.yml and runhub serve it: compressing every frame per socket costs more than
+        # it saves for small JSON messages (and Mosquitto does not compress either).
+        "--ws-per-message-deflate=false",
+        *([f"--workers={workers}"] if workers > 1 else []),
+    ]
 
 
 def wait_for_port(port: int, timeout: float = 30.0) -> None:
@@ -263,8 +313,9 @@ class Mosquitto:
 class Hub:
     """A scratch SQLite database with one staff user and a session, uvicorn and the bridge."""
 
-    def __init__(self, directory: Path, mosquitto: Mosquitto) -> None:
+    def __init__(self, directory: Path, mosquitto: Mosquitto, *, server: str = "uvicorn", workers: int = 1) -> None:
         self.directory = directory
+        self.server, self.workers = server, workers
         self.port = free_port()
         self.environment = {
             **os.environ,
@@ -313,26 +364,7 @@ class Hub:
         )
         self.cookie = self.manage("shell", "-c", script).strip().splitlines()[-1]
         self.web = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "hub.asgi:application",
-                "--host=127.0.0.1",
-                f"--port={self.port}",
-                "--lifespan=off",
-                "--loop=uvloop",
-                "--http=httptools",
-                "--no-access-log",
-                "--log-level=warning",
-                f"--ws={WEB_WS}",
-                # As docker-compose.yml and runhub serve it: compressing every frame per socket costs more than
-                # it saves for small JSON messages (and Mosquitto does not compress either).
-                "--ws-per-message-deflate=false",
-                *([f"--workers={WEB_WORKERS}"] if WEB_WORKERS > 1 else []),
-            ],
-            cwd=PROJECT_DIR,
-            env=self.environment,
+            server_command(self.server, self.port, self.workers), cwd=PROJECT_DIR, env=self.environment
         )
         self.bridge = subprocess.Popen(
             [sys.executable, "manage.py", "mqtt_bridge", "--no-events"],
@@ -349,17 +381,20 @@ class Hub:
         # The first connections import and build what every later one reuses: keep that out of the memory figure.
         import websockets
 
-        for _ in range(4 * WEB_WORKERS):
+        for _ in range(4 * self.workers):
             async with websockets.connect(self.url, additional_headers=self.headers) as socket_:
                 await socket_.send(json.dumps({"op": "subscribe", "topic": TOPIC_FILTER, "id": 1}))
                 await socket_.recv()
 
     def web_pids(self) -> list[int]:
-        """The processes serving the WebSockets: uvicorn itself, or its workers when there are several."""
-        if WEB_WORKERS <= 1:
+        """The processes serving the WebSockets: uvicorn itself, or its workers (granian's always)."""
+        if self.workers <= 1 and self.server != "granian":
             return [self.web.pid]
         children = Path(f"/proc/{self.web.pid}/task/{self.web.pid}/children").read_text().split()
         return [int(pid) for pid in children]
+
+    def web_rss(self) -> float:
+        return sum(rss_mib(pid) for pid in self.web_pids())
 
     @property
     def url(self) -> str:
@@ -405,8 +440,16 @@ class Step:
     p50_ms: float
     p99_ms: float
     cpu_percent: float
-    rss_mib: float = 0.0
+    rss_mib: float = 0.0  # busy: web-process growth per 1,000 connections after the step's messages
     cpu_split: tuple[float, float] | None = None
+    harness_percent: float = 0.0  # the clients' and the publisher's CPU, % of a core
+    idle_mib: float = 0.0  # web-process growth per 1,000 connections, connected and subscribed, before any message
+    rounds: list[float] = field(default_factory=list)  # p99 of each round (a median step)
+
+    @property
+    def cpu_per_10k(self) -> float:
+        """% of a core per 10,000 deliveries a second."""
+        return self.cpu_percent * 10_000 / self.per_second if self.per_second else float("inf")
 
     @property
     def share(self) -> float:
@@ -482,6 +525,7 @@ class ClientPool:
 
     def step(self, rate: int, seconds: float, step: int, mqtt_port: int) -> Step:
         cpu_before = [cpu_seconds(pid) for pid in self.pids]
+        harness_before = self.harness_cpu()
         started_at = time.time()
         published, elapsed = asyncio.run(publish_at(rate, seconds, step, mqtt_port))
         # Let the tail arrive: stop once nothing more came for a second (at most 15 s).
@@ -501,6 +545,7 @@ class ClientPool:
                 break
             last_seen = len(latencies)
         cpu_each = [cpu_seconds(pid) - before for pid, before in zip(self.pids, cpu_before, strict=True)]
+        harness_used = self.harness_cpu() - harness_before
         cpu_used = sum(cpu_each)
         result = Step(
             target=self.target,
@@ -519,9 +564,14 @@ class ClientPool:
             cpu_split=(100 * sum(cpu_each[:-1]) / elapsed, 100 * cpu_each[-1] / elapsed)
             if self.target == "hub"
             else None,
+            harness_percent=100 * harness_used / elapsed,
         )
         print(f"  {describe(result)}", flush=True)
         return result
+
+    def harness_cpu(self) -> float:
+        """CPU seconds of the client processes and of this one (the publisher)."""
+        return time.process_time() + sum(cpu_seconds(worker.pid) for worker in self.workers)
 
     def close(self) -> None:
         for pipe in self.pipes:
@@ -538,92 +588,250 @@ def describe(step: Step) -> str:
         f"({100 * step.share:5.1f} % delivered)  p50 {step.p50_ms:7.1f} ms  p99 {step.p99_ms:7.1f} ms  "
         f"CPU {step.cpu_percent:5.1f} %"
         + (f" (web {step.cpu_split[0]:.1f} + bridge {step.cpu_split[1]:.1f})" if step.cpu_split else "")
+        + f"  harness {step.harness_percent:5.1f} %"
     )
+
+
+def sustained(step: Step) -> bool:
+    """Every message delivered, as fast as offered (not piling up behind)."""
+    return step.share >= 0.999 and step.per_second >= 0.95 * step.rate * step.clients
+
+
+def median_step(steps: list[Step]) -> Step:
+    """The medians of a step's rounds (each figure on its own)."""
+
+    def middle(name: str) -> float:
+        return statistics.median(getattr(step, name) for step in steps)
+
+    first = steps[0]
+    return Step(
+        target=first.target,
+        clients=first.clients,
+        rate=first.rate,
+        published=sum(step.published for step in steps),
+        delivered=sum(step.delivered for step in steps),
+        seconds=sum(step.seconds for step in steps),
+        p50_ms=middle("p50_ms"),
+        p99_ms=middle("p99_ms"),
+        cpu_percent=middle("cpu_percent"),
+        harness_percent=middle("harness_percent"),
+        rss_mib=max(step.rss_mib for step in steps),
+        cpu_split=None,
+        rounds=[step.p99_ms for step in steps],
+    )
+
+
+@dataclass
+class Comparison:
+    """One step measured on both targets: medians of alternating rounds."""
+
+    clients: int
+    rate: int
+    hub: Step
+    anchor: Step
+
+    @property
+    def p99_ratio(self) -> float:
+        return self.hub.p99_ms / self.anchor.p99_ms if self.anchor.p99_ms else float("inf")
+
+    @property
+    def cpu_ratio(self) -> float:
+        anchor = self.anchor.cpu_per_10k
+        return self.hub.cpu_per_10k / anchor if anchor else float("inf")
+
+
+def compare(hub_pool: ClientPool, anchor_pool: ClientPool, rate: int, seconds: float, counter, mqtt_port: int):
+    hub_rounds, anchor_rounds = [], []
+    for number in range(ROUNDS):
+        # Alternate who goes first, so a machine getting busier or quieter favours neither.
+        order = [(hub_pool, hub_rounds), (anchor_pool, anchor_rounds)]
+        for pool, rounds in order if number % 2 == 0 else order[::-1]:
+            rounds.append(pool.step(rate, seconds, next(counter), mqtt_port))
+    return Comparison(hub_pool.clients, rate, median_step(hub_rounds), median_step(anchor_rounds))
+
+
+def highest_sustained(anchor_pool: ClientPool, rates: list[int], seconds: float, counter, mqtt_port: int) -> int:
+    """The highest of ``rates`` (rising) that Mosquitto sustains in this run: the first it does not ends the climb."""
+    best = 0
+    for rate in rates:
+        if not sustained(anchor_pool.step(rate, seconds, next(counter), mqtt_port)):
+            break
+        best = rate
+    return best
+
+
+def measure_sizes(hub: Hub, mosquitto: Mosquitto, *, seconds: float, processes: int, counter) -> list[Comparison]:
+    """For each N: the fixed step, then the highest rate Mosquitto sustains here (when higher), both targets."""
+    comparisons = []
+    for size in SIZES:
+        fixed = FIXED_RATES.get(size, 10)
+        print(f"\nN = {size} clients", flush=True)
+        baseline = hub.web_rss()
+        hub_pool = ClientPool("hub", hub.url, hub.headers, size, processes, [*hub.web_pids(), hub.bridge.pid])
+        anchor_pool = ClientPool(
+            "anchor", f"ws://127.0.0.1:{mosquitto.ws_port}/", {}, size, processes, [mosquitto.process.pid]
+        )
+        try:
+            print(f"  Mosquitto's highest sustained rate here, climbing from {fixed} msg/s:", flush=True)
+            climb = [fixed * factor for factor in (2, 4, 8)]
+            best = highest_sustained(anchor_pool, climb, seconds, counter, mosquitto.mqtt_port)
+            rates = [fixed] + ([best] if best > fixed else [])
+            for rate in rates:
+                print(f"  {rate} msg/s, {ROUNDS} alternating rounds:", flush=True)
+                comparison = compare(hub_pool, anchor_pool, rate, seconds, counter, mosquitto.mqtt_port)
+                comparison.hub.rss_mib = (hub.web_rss() - baseline) * 1000 / size
+                comparison.hub.idle_mib = hub_pool.rss_per_1000
+                comparison.anchor.idle_mib = anchor_pool.rss_per_1000
+                comparisons.append(comparison)
+        finally:
+            hub_pool.close()
+            anchor_pool.close()
+    return comparisons
+
+
+def measure_servers(
+    directory: Path, mosquitto: Mosquitto, *, seconds: float, processes: int, counter
+) -> dict[str, Step]:
+    """Each candidate server under the same step (N = 1,000 at its fixed rate, one round): the choice's figures."""
+    results: dict[str, Step] = {}
+    size = 1000
+    for server in SERVERS:
+        hub = Hub(directory / server, mosquitto, server=server)
+        hub.directory.mkdir()
+        try:
+            hub.start()
+            baseline = hub.web_rss()
+            pool = ClientPool("hub", hub.url, hub.headers, size, processes, [*hub.web_pids(), hub.bridge.pid])
+            try:
+                step = pool.step(FIXED_RATES[size], seconds, next(counter), mosquitto.mqtt_port)
+                step.idle_mib = pool.rss_per_1000
+                step.rss_mib = (hub.web_rss() - baseline) * 1000 / size
+                results[server] = step
+            finally:
+                pool.close()
+        except Exception as exc:  # a candidate that does not run here is reported, not the end of the bench
+            print(f"  {server}: could not be measured: {type(exc).__name__}: {exc}", flush=True)
+        finally:
+            hub.stop()
+    return results
+
+
+def measure_two_processes(
+    directory: Path, mosquitto: Mosquitto, rate: int, *, seconds: float, processes: int, counter
+) -> Step | None:
+    hub = Hub(directory / "two", mosquitto, server=SERVER, workers=2)
+    hub.directory.mkdir()
+    try:
+        hub.start()
+        pool = ClientPool("hub", hub.url, hub.headers, 1000, processes, [*hub.web_pids(), hub.bridge.pid])
+        try:
+            return pool.step(rate, seconds, next(counter), mosquitto.mqtt_port)
+        finally:
+            pool.close()
+    finally:
+        hub.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
     if not Path(MOSQUITTO).exists():
         print(f"mosquitto is not installed ({MOSQUITTO}); nothing measured", file=sys.stderr)
         return 1
-    sizes = env_list("BENCH_PUSH_N", "100,1000")
     seconds = float(os.environ.get("BENCH_PUSH_SECONDS", "5"))
     processes = int(os.environ.get("BENCH_PUSH_CLIENT_PROCS", str(min(4, os.cpu_count() or 1))))
-    rates_for = {
-        size: env_list(f"BENCH_PUSH_RATES_{size}", {100: "20,50,100,200,400", 1000: "2,5,10,20,40"}.get(size, "10,20"))
-        for size in sizes
-    }
     print(
         f"load average at start: {', '.join(f'{value:.2f}' for value in os.getloadavg())} "
-        f"({os.cpu_count()} CPUs); {processes} client processes; {seconds:.0f} s per step",
+        f"({os.cpu_count()} CPUs); {processes} client processes; {seconds:.0f} s per step; the hub served by "
+        f"{SERVER}, one web process",
         flush=True,
     )
+    counter = itertools.count()
     with tempfile.TemporaryDirectory(prefix="bench-push-") as scratch:
         directory = Path(scratch)
         mosquitto = Mosquitto(directory)
         mosquitto.start()
-        hub = Hub(directory, mosquitto)
         try:
-            hub.start()
-            step_number = 0
-            for size in sizes:
-                print(f"\nN = {size} clients (hub and Mosquitto alternate at each rate)", flush=True)
-                hub_pool = ClientPool("hub", hub.url, hub.headers, size, processes, [*hub.web_pids(), hub.bridge.pid])
-                anchor_pool = ClientPool(
-                    "anchor", f"ws://127.0.0.1:{mosquitto.ws_port}/", {}, size, processes, [mosquitto.process.pid]
-                )
-                hub_steps, anchor_steps = [], []
-                try:
-                    for rate in rates_for[size]:
-                        hub_steps.append(hub_pool.step(rate, seconds, step_number, mosquitto.mqtt_port))
-                        anchor_steps.append(anchor_pool.step(rate, seconds, step_number + 1, mosquitto.mqtt_port))
-                        step_number += 2
-                finally:
-                    hub_pool.close()
-                    anchor_pool.close()
-                summarise(size, hub_steps, anchor_steps)
+            hub = Hub(directory, mosquitto, server=SERVER)
+            try:
+                hub.start()
+                comparisons = measure_sizes(hub, mosquitto, seconds=seconds, processes=processes, counter=counter)
+            finally:
+                hub.stop()
+            servers: dict[str, Step] = {}
+            if len(SERVERS) > 1 or SERVERS[0] != SERVER:
+                print(f"\nthe candidate servers, N = 1,000 at {FIXED_RATES[1000]} msg/s, one round each:", flush=True)
+                servers = measure_servers(directory, mosquitto, seconds=seconds, processes=processes, counter=counter)
+            top = max((c.rate for c in comparisons if c.clients == 1000), default=FIXED_RATES[1000])
+            print(f"\ntwo web processes ({SERVER} --workers 2), N = 1,000 at {top} msg/s:", flush=True)
+            two = measure_two_processes(
+                directory, mosquitto, top, seconds=seconds, processes=processes, counter=counter
+            )
         finally:
-            hub.stop()
             mosquitto.stop()
     print(f"\nload average at end: {', '.join(f'{value:.2f}' for value in os.getloadavg())}", flush=True)
+    missed = summarise(comparisons, servers, two)
+    if missed:
+        print(f"\nmissed: {', '.join(missed)}")
+        return 2
     return 0
 
 
-def summarise(size: int, hub_steps: list[Step], anchor_steps: list[Step]) -> None:
-    print(f"\n  N={size}: hub vs Mosquitto, side by side")
-    print("  rate msg/s | hub deliv/s  share   p50 ms   p99 ms  CPU % | mosq deliv/s share   p50 ms   p99 ms  CPU %")
-    for hub_step, anchor_step in zip(hub_steps, anchor_steps, strict=True):
+def summarise(comparisons: list[Comparison], servers: dict[str, Step], two: Step | None) -> list[str]:
+    """Print the side-by-side table and the targets; returns the targets missed."""
+    print(f"\nhub ({SERVER}) and Mosquitto, medians of {ROUNDS} alternating rounds:")
+    print(
+        "  N      msg/s | hub deliv/s  share   p50 ms   p99 ms  CPU %  CPU/10k | mosq deliv/s share   p50 ms   p99 ms"
+        "  CPU %  CPU/10k | p99 ÷  CPU ÷ | harness CPU %"
+    )
+    missed = []
+    for c in comparisons:
+        hub, anchor = c.hub, c.anchor
         print(
-            f"  {hub_step.rate:>10} | {hub_step.per_second:>11.0f} {100 * hub_step.share:5.1f}% "
-            f"{hub_step.p50_ms:8.1f} {hub_step.p99_ms:8.1f} {hub_step.cpu_percent:6.1f} | "
-            f"{anchor_step.per_second:>12.0f} {100 * anchor_step.share:5.1f}% "
-            f"{anchor_step.p50_ms:8.1f} {anchor_step.p99_ms:8.1f} {anchor_step.cpu_percent:6.1f}"
+            f"  {c.clients:<6} {c.rate:>5} | {hub.per_second:>11.0f} {100 * hub.share:5.1f}% {hub.p50_ms:8.1f} "
+            f"{hub.p99_ms:8.1f} {hub.cpu_percent:6.1f} {hub.cpu_per_10k:8.1f} | {anchor.per_second:>12.0f} "
+            f"{100 * anchor.share:5.1f}% {anchor.p50_ms:8.1f} {anchor.p99_ms:8.1f} {anchor.cpu_percent:6.1f} "
+            f"{anchor.cpu_per_10k:8.1f} | {c.p99_ratio:5.2f} {c.cpu_ratio:6.2f} | "
+            f"{hub.harness_percent:5.1f} / {anchor.harness_percent:5.1f}"
         )
-    print(
-        f"  memory per 1,000 connections: hub web process(es) {hub_steps[0].rss_mib:.1f} MiB, "
-        f"Mosquitto {anchor_steps[0].rss_mib:.1f} MiB"
-    )
-    # Sustained: every message delivered, and delivered as fast as offered (not piling up behind).
-    sustained = [step for step in anchor_steps if step.share >= 0.999 and step.per_second >= 0.95 * step.rate * size]
-    if not sustained:
-        print("  Mosquitto sustained none of the rates (every message delivered): no target comparison")
-        return
-    best = max(sustained, key=lambda step: step.rate)
-    hub_step = next(step for step in hub_steps if step.rate == best.rate)
-    ratio = hub_step.per_second / best.per_second if best.per_second else 0.0
-    p99_ratio = hub_step.p99_ms / best.p99_ms if best.p99_ms else float("inf")
-    print(f"  at {best.rate} msg/s, the highest rate Mosquitto sustained:")
-    print(
-        f"    every message delivered by the hub: {'yes' if hub_step.share >= 0.999 else 'NO'} "
-        f"({100 * hub_step.share:.2f} %)"
-    )
-    print(f"    hub deliveries/s ÷ Mosquitto's: {ratio:.2f} (target ≥ 0.5: {'met' if ratio >= 0.5 else 'NOT met'})")
-    print(f"    hub p99 ÷ Mosquitto's p99: {p99_ratio:.2f} (target ≤ 2: {'met' if p99_ratio <= 2 else 'NOT met'})")
-    per_10k = 10_000 / hub_step.per_second if hub_step.per_second else 0.0
-    print(
-        f"    CPU at this rate: hub (web + bridge) {hub_step.cpu_percent:.1f} % of a core "
-        f"({hub_step.cpu_percent * per_10k:.1f} % per 10,000 deliveries/s, "
-        f"{hub_step.cpu_percent * 1000 / size:.1f} % per 1,000 connections); Mosquitto {best.cpu_percent:.1f} %"
-    )
+        print(f"  {'':14}   hub p99 by round: {', '.join(f'{v:.1f}' for v in hub.rounds)} ms; Mosquitto's: "
+              f"{', '.join(f'{v:.1f}' for v in anchor.rounds)} ms")  # fmt: skip
+        label = f"N={c.clients} {c.rate} msg/s"
+        if hub.share < 0.999:
+            missed.append(f"{label}: hub lost messages ({100 * hub.share:.2f} % delivered)")
+        if c.p99_ratio > P99_RATIO:
+            missed.append(f"{label}: p99 {c.p99_ratio:.1f}x Mosquitto's (≤ {P99_RATIO})")
+        if c.cpu_ratio > CPU_RATIO:
+            missed.append(f"{label}: CPU per delivery {c.cpu_ratio:.1f}x Mosquitto's (≤ {CPU_RATIO})")
+    print("  (CPU/10k: % of a core per 10,000 deliveries/s; the hub's is its web process and the bridge together)")
+    if not comparisons:
+        missed.append("no step compared (BENCH_PUSH_N is empty)")
+    else:
+        idle = max(c.hub.idle_mib for c in comparisons)
+        busy = max(c.hub.rss_mib for c in comparisons)
+        anchor_idle = max(c.anchor.idle_mib for c in comparisons)
+        print(
+            f"\nmemory per 1,000 connections: hub idle {idle:.1f} MiB (target ≤ {IDLE_MIB}), busy {busy:.1f} MiB "
+            f"(target ≤ {BUSY_MIB}); Mosquitto idle {anchor_idle:.1f} MiB"
+        )
+        if idle > IDLE_MIB:
+            missed.append(f"idle memory {idle:.1f} MiB per 1,000 (≤ {IDLE_MIB})")
+        if busy > BUSY_MIB:
+            missed.append(f"busy memory {busy:.1f} MiB per 1,000 (≤ {BUSY_MIB})")
+    if servers:
+        print("\nservers, N = 1,000, one round each (the choice's figures):")
+        for name, step in servers.items():
+            print(
+                f"  {name:26} p99 {step.p99_ms:8.1f} ms  CPU/10k {step.cpu_per_10k:6.1f}  idle {step.idle_mib:5.1f} "
+                f"MiB  busy {step.rss_mib:5.1f} MiB per 1,000  ({100 * step.share:.1f} % delivered)"
+            )
+    if two is not None:
+        print(
+            f"\ntwo web processes: {two.per_second:,.0f} deliveries/s ({100 * two.share:.2f} % delivered), p99 "
+            f"{two.p99_ms:.1f} ms, CPU {two.cpu_percent:.1f} % (no target on 2 cores shared with the harness)"
+        )
+    print("\ntargets:")
+    for line in missed or ["all met"]:
+        print(f"  {line}")
+    return missed
 
 
 if __name__ == "__main__":

@@ -37,4 +37,4 @@ EXPOSE 8000
 # X-Forwarded-* are trusted only from the addresses in uvicorn's FORWARDED_ALLOW_IPS (default loopback):
 # set it to your proxy's address, never "*", or clients choose the address sign-in throttling counts.
 # --ws-max-size: a WebSocket message is read whole before the hub can refuse it (docs/security.md).
-CMD ["uvicorn", "hub.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "on", "--proxy-headers", "--ws-max-size", "1048576"]
+CMD ["uvicorn", "hub.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "on", "--proxy-headers", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--ws-max-size", "1048576"]

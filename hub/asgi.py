@@ -92,6 +92,13 @@ class BodySpaceGuard:
             await send({"type": "http.response.body", "body": self.MESSAGE})
 
 
+#: uvicorn's WebSocket implementation for every server of the hub (runhub, the ``web`` service, the tests' servers):
+#: the sans-I/O one used about a sixth less CPU per live-push delivery and a tenth less memory per connection than
+#: the default (``websockets``' older asyncio protocol, with its own tasks per connection) in bench/push.py;
+#: wsproto did no better (docs/architecture/live-push.md, "Serving it").
+WEBSOCKET_IMPLEMENTATION = "websockets-sansio"
+
+
 def websocket_max_size() -> int:
     """The largest WebSocket message the server reads: live push's frame limit (its only WebSocket route).
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from importlib import import_module
 from urllib.parse import urlsplit
 
 from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
-from channels.sessions import SessionMiddlewareStack
+from channels.sessions import CookieMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import split_domain_port, validate_host
@@ -173,9 +174,27 @@ class PushAuthMiddleware:
         return await self.app(scope, receive, send)
 
 
+class ReadOnlySession:
+    """``scope["session"]``: the session the request's cookie names, loaded from the store when first read.
+
+    In place of Channels' ``SessionMiddleware``, which also wraps every ``send`` of the connection to save a
+    changed session when the response starts: on ``/ws/push`` that wrapper ran for every frame (about a tenth of
+    a web process's CPU per delivery, bench/push.py) and had nothing to save, as a push socket never changes its
+    session (signing out elsewhere deletes it, which the socket notices: :func:`still_authenticated`).
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        store = import_module(settings.SESSION_ENGINE).SessionStore
+        session_key = scope["cookies"].get(settings.SESSION_COOKIE_NAME)
+        return await self.app(dict(scope, session=store(session_key)), receive, send)
+
+
 def push_auth_stack(app):
-    """The origin check, the session (cookies) and :class:`PushAuthMiddleware` around ``app``."""
-    return OriginCheck(SessionMiddlewareStack(PushAuthMiddleware(app)))
+    """The origin check, the cookies, the session (read only) and :class:`PushAuthMiddleware` around ``app``."""
+    return OriginCheck(CookieMiddleware(ReadOnlySession(PushAuthMiddleware(app))))
 
 
 @database_sync_to_async

@@ -17,6 +17,7 @@ from pathlib import Path
 import uvicorn
 from django.utils import timezone
 
+from hub.asgi import WEBSOCKET_IMPLEMENTATION
 from tests.support.waiting import wait_until
 
 CHROMIUM = Path(os.environ.get("HUB_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -53,7 +54,14 @@ class HubServer:
         host, port = self._socket.getsockname()
         self.port = port
         self.url = f"http://{host}:{port}"
-        config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            app,
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            ws=WEBSOCKET_IMPLEMENTATION,  # the WebSocket implementation every server of the hub uses
+            ws_per_message_deflate=False,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, name="hub-test-server", daemon=True

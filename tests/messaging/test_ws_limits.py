@@ -324,3 +324,26 @@ def test_the_embedded_server_and_the_production_command_read_no_message_larger_t
     dockerfile_cmd = re.search(r"^CMD\s+(\[.*\])\s*$", (root / "Dockerfile").read_text(), re.MULTILINE).group(1)
     argv = json.loads(dockerfile_cmd)
     assert argv[argv.index("--ws-max-size") + 1] == str(MAX_FRAME_BYTES)
+
+
+def test_every_server_of_the_hub_speaks_websocket_with_the_same_implementation(monkeypatch, db):
+    # The one bench/push.py measured cheapest per delivery and per socket; the tests' servers use it too.
+    import uvicorn as uvicorn_module
+    from django.core.management import call_command
+
+    from hub.asgi import WEBSOCKET_IMPLEMENTATION
+
+    seen = {}
+    monkeypatch.setattr(uvicorn_module, "run", lambda *args, **options: seen.update(options))
+    call_command("runhub", stdout=io.StringIO())
+    assert seen["ws"] == WEBSOCKET_IMPLEMENTATION == "websockets-sansio"
+    assert seen["ws_per_message_deflate"] is False
+
+    root = Path(__file__).resolve().parents[2]
+    web = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]["web"]["command"]
+    assert f"--ws={WEBSOCKET_IMPLEMENTATION}" in web
+    assert "--ws-per-message-deflate=false" in web
+    dockerfile_cmd = re.search(r"^CMD\s+(\[.*\])\s*$", (root / "Dockerfile").read_text(), re.MULTILINE).group(1)
+    argv = json.loads(dockerfile_cmd)
+    assert argv[argv.index("--ws") + 1] == WEBSOCKET_IMPLEMENTATION
+    assert argv[argv.index("--ws-per-message-deflate") + 1] == "false"

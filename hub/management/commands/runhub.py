@@ -27,7 +27,7 @@ class Command(BaseCommand):
         import uvicorn
 
         # The composition root knows the apps' limits (hub names no app elsewhere); uvicorn reuses this module.
-        from hub.asgi import websocket_max_size
+        from hub.asgi import WEBSOCKET_IMPLEMENTATION, websocket_max_size
 
         password = admin_account_ensure()
         if password:
@@ -57,6 +57,7 @@ class Command(BaseCommand):
             # A line per request costs about a quarter of a small download's time (bench/downloads.py); errors
             # are still logged. Live-push frames are small JSON: compressing each costs more than it saves.
             access_log=False,
+            ws=WEBSOCKET_IMPLEMENTATION,
             ws_per_message_deflate=False,
             # The embedded server faces its clients directly: an X-Forwarded-For from anyone, loopback
             # included, would let that client pick the address sign-in throttling counts.

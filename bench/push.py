@@ -22,7 +22,7 @@ The clients run in several processes so the harness is not the ceiling (it still
 average is printed). Exit status 2 when a target is missed.
 
     python -m bench push     BENCH_PUSH_N=100,1000  BENCH_PUSH_ROUNDS=3  BENCH_PUSH_SECONDS=5
-                             BENCH_PUSH_CLIENT_PROCS=min(4, CPUs)  BENCH_PUSH_SERVER=uvicorn
+                             BENCH_PUSH_CLIENT_PROCS=min(4, CPUs)  BENCH_PUSH_SERVER=uvicorn-websockets-sansio
                              BENCH_PUSH_SERVERS=uvicorn-websockets,uvicorn-websockets-sansio,uvicorn-wsproto,granian
                              BENCH_REDIS_URL=redis://127.0.0.1:6379/0
 """
@@ -51,7 +51,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 #: The server the hub is measured with (``server_command``), and the candidates compared at one step.
-SERVER = os.environ.get("BENCH_PUSH_SERVER", "uvicorn")
+SERVER = os.environ.get("BENCH_PUSH_SERVER", "uvicorn-websockets-sansio")  # the hub's own (hub.asgi)
 SERVERS = os.environ.get("BENCH_PUSH_SERVERS", "uvicorn-websockets,uvicorn-websockets-sansio,uvicorn-wsproto,granian")
 SERVERS = [name for name in SERVERS.split(",") if name]
 #: The fixed steps (issue 14): Mosquitto's highest sustained rates in earlier runs; each N also climbs to the

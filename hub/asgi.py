@@ -92,10 +92,11 @@ class BodySpaceGuard:
             await send({"type": "http.response.body", "body": self.MESSAGE})
 
 
-#: uvicorn's WebSocket implementation for every server of the hub (runhub, the ``web`` service, the tests' servers):
-#: the sans-I/O one used about a sixth less CPU per live-push delivery and a tenth less memory per connection than
-#: the default (``websockets``' older asyncio protocol, with its own tasks per connection) in bench/push.py;
-#: wsproto did no better (docs/architecture/live-push.md, "Serving it").
+#: uvicorn's WebSocket implementation for every server of the hub (runhub, the ``web`` service, the tests' servers),
+#: named rather than left to uvicorn's "auto" (which picks it today, and picked websockets' older asyncio protocol,
+#: with its own tasks per connection, in earlier releases): in bench/push.py it costs about a quarter less CPU per
+#: live-push delivery and a tenth less memory per socket than that one; wsproto did about the same
+#: (docs/architecture/live-push.md, "Serving it").
 WEBSOCKET_IMPLEMENTATION = "websockets-sansio"
 
 

@@ -139,9 +139,15 @@ class Socket:
         await self.communicator.disconnect()
 
 
-async def connect_consumer(user, **initkwargs) -> Socket:
-    """The consumer alone, the user already authenticated (protocol tests)."""
+async def connect_consumer(user, *, unread_frames: int | None = None, **initkwargs) -> Socket:
+    """The consumer alone, the user already authenticated (protocol tests).
+
+    With ``unread_frames``, the "server" holds at most that many frames the test has not read, and makes the
+    consumer's next send wait until it reads one: a peer that reads slowly, as a real server's full buffer does.
+    """
     communicator = WebsocketCommunicator(PushConsumer.as_asgi(**initkwargs), "/ws/push")
+    if unread_frames is not None:
+        communicator._output_queue = asyncio.Queue(maxsize=unread_frames)
     communicator.scope["user"] = user
     connected, _ = await communicator.connect()
     assert connected

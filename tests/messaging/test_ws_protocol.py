@@ -256,15 +256,27 @@ async def test_an_action_topic_also_needs_the_send_commands_permission(grants_db
 
 
 async def test_a_client_that_cannot_keep_up_is_closed_with_4408_while_a_fast_one_keeps_receiving(staff):
-    slow = await connect_consumer(staff, queue_size=3)
+    slow = await connect_consumer(staff, queue_size=3, unread_frames=2)
     fast = await connect_consumer(staff)
     await slow.subscribe("/flood/#", 1)
     await fast.subscribe("/flood/#", 1)
-    # One batch: all ten are offered before the slow socket's writer gets a turn, so its queue of 3 overflows.
+    # The slow peer takes two frames and reads none: the third send waits, three more queue, the seventh overflows.
     await push.fanout_many([push.message(f"/flood/{n}", n) for n in range(10)])
     assert await slow.closed_with() == 4408
     assert [(await fast.receive())["payload"] for _ in range(10)] == list(range(10))
     await fast.close()
+
+
+async def test_a_peer_that_reads_slowly_gets_every_frame_once_and_in_order(staff):
+    # Frames go out on the turn they are offered while the peer keeps up; once the server makes a send wait, the
+    # ones after it queue behind it and follow it in order as the peer reads.
+    slow = await connect_consumer(staff, unread_frames=1)
+    await slow.subscribe("/trickle/#", 1)
+    await push.fanout_many([push.message(f"/trickle/{n % 3}", n) for n in range(50)])
+    await push.fanout("/trickle/last", 50)
+    assert [(await slow.receive())["payload"] for _ in range(51)] == list(range(51))
+    assert await slow.nothing_more()
+    await slow.close()
 
 
 async def test_a_silent_client_is_closed_with_4000_and_a_pinging_one_stays(staff):

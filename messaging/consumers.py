@@ -125,16 +125,17 @@ class PushConsumer(AsyncWebsocketConsumer):
         # A send offer() started that the server made wait, for the writer to finish (see _send_now).
         self._sending: _Continue | None = None
         self._sending_bytes = 0
+        self._reauth_task: asyncio.Future | None = None
         self._loop = asyncio.get_running_loop()
         self._last_heard = self._loop.time()
         #: While retained values are fetched: topic → order of the newest live message since (see _subscribe).
         self._live_since: dict[str, int] | None = None
         await self.accept()
-        self._tasks = [
-            asyncio.create_task(self._write_forever(), name="push-writer"),
-            asyncio.create_task(self._watch_heartbeat(), name="push-heartbeat"),
-            asyncio.create_task(self._watch_credentials(), name="push-reauth"),
-        ]
+        self._tasks = [asyncio.create_task(self._write_forever(), name="push-writer")]
+        # The heartbeat and credential watches are timers, not a task each: a thousand sockets waiting on a
+        # task apiece held more memory than a timer handle (docs/architecture/live-push.md, "Serving it").
+        self._heartbeat_timer = self._loop.call_later(self.heartbeat_interval, self._check_heartbeat)
+        self._schedule_reauth()
 
     async def disconnect(self, code: int) -> None:
         self._closing = True
@@ -142,6 +143,7 @@ class PushConsumer(AsyncWebsocketConsumer):
             self.hub.detach(self)
         for task in self._tasks:
             task.cancel()
+        self._stop_watches()
         self._drop_sending()
         if self._quota_key is not None:
             socket_quota.release(self._quota_key, self)
@@ -345,25 +347,43 @@ class PushConsumer(AsyncWebsocketConsumer):
             self._wakeup = self._loop.create_future()
             await self._wakeup
 
-    async def _watch_heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(self.heartbeat_interval)
-            if self._loop.time() - self._last_heard > self.heartbeat_timeout:
-                self._shut(CLOSE_HEARTBEAT_LOST, "heartbeat lost")
-                return
+    def _check_heartbeat(self) -> None:
+        if self._closing:
+            return
+        if self._loop.time() - self._last_heard > self.heartbeat_timeout:
+            self._shut(CLOSE_HEARTBEAT_LOST, "heartbeat lost")
+            return
+        self._heartbeat_timer = self._loop.call_later(self.heartbeat_interval, self._check_heartbeat)
 
-    async def _watch_credentials(self) -> None:
-        while True:
-            # Jittered: a thousand sockets opened together must not all query the database in the same instant.
-            await asyncio.sleep(self.reauth_interval * random.uniform(0.75, 1.25))
-            try:
-                valid = await still_authenticated(self.scope)
-            except Exception:  # the database away for a moment: keep the socket, check again next time
-                logger.warning("live push: could not re-check a socket's credentials", exc_info=True)
-                continue
-            if not valid:
-                self._shut(CLOSE_UNAUTHENTICATED, "credentials no longer valid")
-                return
+    def _schedule_reauth(self) -> None:
+        # Jittered: a thousand sockets opened together must not all query the database in the same instant.
+        delay = self.reauth_interval * random.uniform(0.75, 1.25)
+        self._reauth_timer = self._loop.call_later(delay, self._reauth_due)
+
+    def _reauth_due(self) -> None:
+        if not self._closing:
+            self._reauth_task = asyncio.ensure_future(self._reauth())
+
+    async def _reauth(self) -> None:
+        try:
+            valid = await still_authenticated(self.scope)
+        except Exception:  # the database away for a moment: keep the socket, check again next time
+            logger.warning("live push: could not re-check a socket's credentials", exc_info=True)
+            valid = True
+        finally:
+            self._reauth_task = None
+        if not valid:
+            self._shut(CLOSE_UNAUTHENTICATED, "credentials no longer valid")
+        elif not self._closing:
+            self._schedule_reauth()
+
+    def _stop_watches(self) -> None:
+        for timer in (getattr(self, "_heartbeat_timer", None), getattr(self, "_reauth_timer", None)):
+            if timer is not None:
+                timer.cancel()
+        task = getattr(self, "_reauth_task", None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
 
     def _shut(self, code: int, why: str) -> None:
         """Stop delivering and close with ``code``; the frames still queued are dropped."""
@@ -379,6 +399,7 @@ class PushConsumer(AsyncWebsocketConsumer):
         for task in self._tasks:
             if task is not asyncio.current_task():
                 task.cancel()
+        self._stop_watches()
         self._tasks.append(asyncio.create_task(self._close_after_writer(code), name="push-close"))
 
     def _drop_sending(self) -> None:

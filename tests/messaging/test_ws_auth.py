@@ -165,3 +165,27 @@ async def test_an_open_browser_socket_is_closed_with_4401_on_sign_out_or_when_th
     household.is_active = False
     await sync_to_async(household.save)()
     assert await socket.closed_with() == 4401
+
+
+async def test_a_socket_stays_open_while_its_credentials_cannot_be_checked_and_closes_once_they_fail(
+    household, monkeypatch
+):
+    from django.db import OperationalError
+
+    from messaging import consumers
+
+    state = {"checks": 0, "database": "restarting"}
+
+    async def flaky_check(scope):
+        state["checks"] += 1
+        if state["database"] == "restarting":
+            raise OperationalError("the database is restarting")
+        return False  # answered again: the token was revoked meanwhile
+
+    monkeypatch.setattr(consumers, "still_authenticated", flaky_check)
+    token = await sync_to_async(bearer_token)(household, "push:read")
+    socket = await open_quick_socket([(b"authorization", f"Bearer {token}".encode())])
+    await async_wait_until(lambda: state["checks"] >= 3)  # three checks that could not be made
+    assert await socket.request({"op": "ping", "id": 1}) == {"op": "pong", "id": 1}, "kept while unknown"
+    state["database"] = "back"
+    assert await socket.closed_with() == 4401

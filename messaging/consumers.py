@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import random
 from collections import deque
+from collections.abc import Awaitable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -123,7 +125,7 @@ class PushConsumer(AsyncWebsocketConsumer):
         self._subscription_bytes = 0
         self._wakeup: asyncio.Future | None = None
         # A send offer() started that the server made wait, for the writer to finish (see _send_now).
-        self._sending: _Continue | None = None
+        self._sending: Awaitable | None = None
         self._sending_bytes = 0
         self._reauth_task: asyncio.Future | None = None
         self._loop = asyncio.get_running_loop()
@@ -189,6 +191,9 @@ class PushConsumer(AsyncWebsocketConsumer):
         """Run the server's ``send`` of ``frame`` until it waits; only a send the server makes wait (its buffer
         towards the peer is full) is left to the writer, which finishes it before the frames queued after it."""
         sending = self.base_send({"type": "websocket.send", "text": frame})
+        if not inspect.iscoroutine(sending):  # a server whose send is another kind of awaitable (granian's)
+            self._hand_to_writer(sending, size)
+            return
         try:
             waiting_on = sending.send(None)
         except StopIteration:
@@ -198,7 +203,10 @@ class PushConsumer(AsyncWebsocketConsumer):
             self._closing = True
             self.hub.detach(self)
             return
-        self._sending = _Continue(sending, waiting_on)
+        self._hand_to_writer(_Continue(sending, waiting_on), size)
+
+    def _hand_to_writer(self, sending, size: int) -> None:
+        self._sending = sending
         self._sending_bytes = size
         self._pending_bytes += size  # still this process's memory until the server has taken it
         self._wake_writer()
@@ -406,7 +414,9 @@ class PushConsumer(AsyncWebsocketConsumer):
         sending = getattr(self, "_sending", None)
         if sending is not None:
             self._sending = None
-            sending.close()
+            close = getattr(sending, "close", None)  # a coroutine's; another awaitable may have none
+            if close is not None:
+                close()
 
     async def _close_after_writer(self, code: int) -> None:
         writer = self._tasks[0] if self._tasks else None

@@ -139,13 +139,28 @@ class Socket:
         await self.communicator.disconnect()
 
 
-async def connect_consumer(user, *, unread_frames: int | None = None, **initkwargs) -> Socket:
+def _send_as_future(application):
+    """``application`` under a server whose ``send`` returns a future rather than a coroutine (as granian's)."""
+
+    async def app(scope, receive, send):
+        return await application(scope, receive, lambda message: asyncio.ensure_future(send(message)))
+
+    return app
+
+
+async def connect_consumer(
+    user, *, unread_frames: int | None = None, send_as_future: bool = False, **initkwargs
+) -> Socket:
     """The consumer alone, the user already authenticated (protocol tests).
 
     With ``unread_frames``, the "server" holds at most that many frames the test has not read, and makes the
     consumer's next send wait until it reads one: a peer that reads slowly, as a real server's full buffer does.
+    With ``send_as_future``, its ``send`` returns a future, not a coroutine.
     """
-    communicator = WebsocketCommunicator(PushConsumer.as_asgi(**initkwargs), "/ws/push")
+    application = PushConsumer.as_asgi(**initkwargs)
+    if send_as_future:
+        application = _send_as_future(application)
+    communicator = WebsocketCommunicator(application, "/ws/push")
     if unread_frames is not None:
         communicator._output_queue = asyncio.Queue(maxsize=unread_frames)
     communicator.scope["user"] = user

@@ -279,6 +279,15 @@ async def test_a_peer_that_reads_slowly_gets_every_frame_once_and_in_order(staff
     await slow.close()
 
 
+async def test_a_server_whose_send_is_not_a_coroutine_gets_every_frame_in_order(staff):
+    socket = await connect_consumer(staff, send_as_future=True)
+    await socket.subscribe("/future/#", 1)
+    await push.fanout_many([push.message(f"/future/{n % 3}", n) for n in range(20)])
+    assert [(await socket.receive())["payload"] for _ in range(20)] == list(range(20))
+    assert await socket.request({"op": "ping", "id": 7}) == {"op": "pong", "id": 7}
+    await socket.close()
+
+
 async def test_a_silent_client_is_closed_with_4000_and_a_pinging_one_stays(staff):
     timers = {"heartbeat_interval": 0.05, "heartbeat_timeout": 0.3}
     silent = await connect_consumer(staff, **timers)

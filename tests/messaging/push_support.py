@@ -167,3 +167,18 @@ async def connect_consumer(
     connected, _ = await communicator.connect()
     assert connected
     return Socket(communicator)
+
+
+async def assert_bus_subscribers(url: str, channel: str, count: int, *, timeout: float = 5) -> None:
+    """Wait until ``count`` subscribers listen on the push bus's Redis channel, and check there are no more: each
+    web process subscribes once, whatever its number of sockets."""
+    import redis
+
+    from tests.support.waiting import async_wait_until
+
+    client = redis.Redis.from_url(url)
+    try:
+        await async_wait_until(lambda: client.pubsub_numsub(channel)[0][1] >= count, timeout=timeout)
+        assert client.pubsub_numsub(channel)[0][1] == count
+    finally:
+        client.close()

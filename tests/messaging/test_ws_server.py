@@ -28,7 +28,7 @@ from messaging.auth import push_auth_stack
 from messaging.consumers import PushConsumer
 from messaging.push.bus import RedisBus
 from tests.browser.support import HubServer
-from tests.messaging.push_support import bearer_token
+from tests.messaging.push_support import assert_bus_subscribers, bearer_token
 from tests.support.waiting import async_wait_until
 
 pytestmark = pytest.mark.services
@@ -129,12 +129,7 @@ async def test_two_web_processes_each_subscribe_once_and_one_fanout_reaches_the_
         for n, socket in enumerate((first, second)):
             assert (await request(socket, {"op": "subscribe", "topic": "/home/#", "id": n}))["op"] == "ack"
         bus = push.get_bus()
-        client = redis.Redis.from_url(bus.url)
-        try:
-            await async_wait_until(lambda: client.pubsub_numsub(bus.channel)[0][1] >= 2, timeout=5)
-            assert client.pubsub_numsub(bus.channel)[0][1] == 2
-        finally:
-            client.close()
+        await assert_bus_subscribers(bus.url, bus.channel, 2)
         await push.fanout("/home/hall/measure/2", b"18.5")
         for n, socket in enumerate((first, second)):
             message = json.loads(await asyncio.wait_for(socket.recv(), 5))

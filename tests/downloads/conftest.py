@@ -17,7 +17,14 @@ from downloads.audit import AuditWriter
 from downloads.signing import KeyRing
 from tests.deploy.nginx_site import free_port, nginx_binary, nginx_running
 from tests.downloads.accel_support import nginx_accel_site
-from tests.downloads.nginx_support import CONTENT, MODIFIED, NGINX_CONF, SERVED_NAME
+from tests.downloads.nginx_support import (
+    CONTENT,
+    MODIFIED,
+    SERVED_NAME,
+    STATIC_HTTP,
+    static_locations,
+    write_nginx_conf,
+)
 from tests.support.downloads_files import downloads_tree
 
 POST_SECRET = "This is just a long string to set a seed"
@@ -162,9 +169,7 @@ def nginx(served_dir, tmp_path_factory):
     binary = nginx_binary()  # skips without nginx, fails under CI
     tmp = tmp_path_factory.mktemp("nginx")
     port = free_port()
-    conf = tmp / "nginx.conf"
-    user = "user root;" if os.geteuid() == 0 else ""
-    conf.write_text(NGINX_CONF.format(user=user, tmp=tmp, port=port, root=served_dir))
+    conf = write_nginx_conf(tmp, port, static_locations(served_dir), http=STATIC_HTTP)
     # nginx_running waits for the port it names "https"; this server listens there in plain HTTP.
     with nginx_running({"binary": binary, "conf": conf, "https": port}):
         yield port

@@ -5,8 +5,10 @@ The fixtures that serve them (``served_dir``, ``nginx``) are in tests/downloads/
 
 from __future__ import annotations
 
+import os
 import re
 from email.utils import formatdate
+from pathlib import Path
 
 CONTENT = bytes((n * 7 + n // 251) % 256 for n in range(10_000))
 MODIFIED = 1_796_000_000  # the file's mtime, so the table's dates are fixed
@@ -17,15 +19,14 @@ LATER = formatdate(MODIFIED + 3600, usegmt=True)
 COMPARED = ("content-type", "content-length", "content-range", "etag", "last-modified", "accept-ranges")
 SERVED_NAME = "data.bin"
 
-NGINX_CONF = """
+_SCRATCH_CONF = """
 worker_processes 1;
 {user}
 pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
 events {{ worker_connections 64; }}
 http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
+    {http}
     access_log off;
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
@@ -34,10 +35,27 @@ http {{
     scgi_temp_path {tmp}/scgi;
     server {{
         listen 127.0.0.1:{port};
-        location / {{ root {root}; if_modified_since before; }}
+        {locations}
     }}
 }}
 """
+
+
+def write_nginx_conf(tmp: Path, port: int, locations: str, *, http: str = "") -> Path:
+    """An nginx.conf in ``tmp`` (its pid, logs and temp folders there too) with one plain-HTTP server on
+    ``port`` holding ``locations``; root's nginx runs its workers as root, so they read the tests' folders."""
+    user = "user root;" if os.geteuid() == 0 else ""
+    conf = tmp / "nginx.conf"
+    conf.write_text(_SCRATCH_CONF.format(user=user, tmp=tmp, port=port, http=http, locations=locations))
+    return conf
+
+
+def static_locations(root: Path) -> str:
+    """The side-by-side tests' nginx: ``root`` as static files, with the hub's If-Modified-Since rule."""
+    return f"location / {{ root {root}; if_modified_since before; }}"
+
+
+STATIC_HTTP = "include /etc/nginx/mime.types;\n    default_type application/octet-stream;"
 
 # (method, request headers): at least 20 requests a client may send for a file.
 REQUESTS = [
